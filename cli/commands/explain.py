@@ -1,0 +1,66 @@
+"""authz explain: one decision, in words or JSON; exit 0 allow, 1 deny, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from cli.exits import ALLOW, DENY, Trouble
+from cli.loading import load_engine
+from cli.render import render
+from engine import AuthzError, Request
+from engine.request import context_value, parse_resource
+
+
+def _context(pairs: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise Trouble(f"--context: `{pair}` is not KEY=VALUE")
+        try:
+            out[key] = context_value(key, value)
+        except AuthzError as exc:
+            raise Trouble(exc) from None
+    return out
+
+
+@click.command()
+@click.option("--org", "org_file", required=True, type=click.Path(path_type=Path),
+              help="Org snapshot (JSON).")
+@click.option("--subject", required=True, help="The acting CRM user's id.")
+@click.option("--action", required=True, help="view, create, edit, ... (see DOMAIN).")
+@click.option("--resource", required=True, metavar="TYPE[:ID]",
+              help="Resource type, and the record's id when it exists.")
+@click.option("--channel", default="crm", show_default=True, help="crm or direct.")
+@click.option("--field", "fields", multiple=True, help="A field the edit touches (repeatable).")
+@click.option("--context", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="acting_as, sender, product (enrolment), enrolments (migration).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.option("--policies", "policies_dir", type=click.Path(path_type=Path), default=None,
+              help="Policy directory (default: the shipped policies).")
+def explain(
+    org_file: Path,
+    subject: str,
+    action: str,
+    resource: str,
+    channel: str,
+    fields: tuple[str, ...],
+    pairs: tuple[str, ...],
+    as_json: bool,
+    policies_dir: Path | None,
+) -> None:
+    """Explain one decision: allow or deny, which rules and policies, what was missing, as whom."""
+    engine = load_engine(org_file, policies_dir)
+    kind, rid = parse_resource(resource)
+    request = Request(subject, action, kind, rid, channel, fields, _context(pairs))
+    decision = engine.decide(request)
+    if decision.invalid:
+        raise Trouble(decision.errors[0])
+    if as_json:
+        click.echo(json.dumps({"request": request.to_dict(), **decision.to_dict()}, indent=2))
+    else:
+        click.echo(render(decision, request, engine.policies.catalogue))
+    raise SystemExit(ALLOW if decision.allowed else DENY)

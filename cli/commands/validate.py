@@ -1,0 +1,40 @@
+"""authz validate: the policy set against its schema (strict), and an org snapshot if given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.exits import Trouble
+from engine import AuthzError
+from engine.model import load_org
+from engine.policies import load_policies
+
+
+@click.command()
+@click.option("--policies", "policies_dir", type=click.Path(path_type=Path), default=None,
+              help="Policy directory (default: the shipped policies).")
+@click.option("--org", "org_file", type=click.Path(path_type=Path), default=None,
+              help="Also validate this org snapshot.")
+def validate(policies_dir: Path | None, org_file: Path | None) -> None:
+    """Validate policies (file, line and policy id of each problem) and optionally an org."""
+    try:
+        policies = load_policies(policies_dir)
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    permits = sum(1 for p in policies.policies.values() if p.effect == "permit")
+    click.echo(
+        f"ok: {len(policies.policies)} policies ({permits} permit, "
+        f"{len(policies.policies) - permits} forbid) in {len(policies.texts)} files validate "
+        f"against {policies.directory.name}/schema.cedarschema; version {policies.version}"
+    )
+    if org_file is not None:
+        try:
+            org = load_org(org_file, policies.catalogue)
+        except AuthzError as exc:
+            raise Trouble(exc) from None
+        click.echo(
+            f"ok: org `{org.id}` ({len(org.users)} users, {len(org.records)} records) "
+            f"from {org_file}"
+        )

@@ -1,0 +1,22 @@
+"""authz: the command line. Each command parses, calls the engine, prints, exits."""
+
+from __future__ import annotations
+
+import click
+
+from cli.commands.explain import explain
+from cli.commands.validate import validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="suite-authz")
+def cli() -> None:
+    """suite-authz: who may do what when a CRM acts on finance-suite data, and as whom."""
+
+
+cli.add_command(explain)
+cli.add_command(validate)
+
+
+def main() -> None:
+    cli()

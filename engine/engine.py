@@ -1,0 +1,103 @@
+"""The one entry point: Engine.decide(request) -> Decision. Never raises for a request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.backends import Backend, RawAnswer
+from engine.backends.cedar import CedarBackend
+from engine.decision import Decision
+from engine.entities import OrgIndex, build_index
+from engine.errors import InvalidRequest
+from engine.explain import Explainer
+from engine.model import Org, load_org
+from engine.policies import PolicySet, load_policies
+from engine.request import Request, check_request
+
+BACKENDS = ("cedar",)
+
+
+class Engine:
+    """A policy set and one org, parsed and indexed once; decisions per request."""
+
+    def __init__(self, policies: PolicySet, org: Org, backend: str = "cedar") -> None:
+        self.policies = policies
+        self.index: OrgIndex = build_index(org, policies.catalogue, policies.schema)
+        self.backend: Backend = _backend(backend, policies, self.index)
+        self._explainer = Explainer(policies, self.index, self.backend)
+
+    @classmethod
+    def load(
+        cls,
+        org: Path | str | dict[str, Any],
+        policies_dir: Path | None = None,
+        backend: str = "cedar",
+    ) -> Engine:
+        """Raises PolicyError or InvalidOrg: a system that cannot load answers nothing."""
+        policies = load_policies(policies_dir)
+        return cls(policies, load_org(org, policies.catalogue), backend)
+
+    @property
+    def org(self) -> Org:
+        return self.index.org
+
+    @property
+    def version(self) -> str:
+        return self.policies.version
+
+    def decide(self, request: Request) -> Decision:
+        try:
+            check_request(request, self.policies.catalogue)
+        except InvalidRequest as exc:
+            return self._explainer.invalid(str(exc))
+        unknown = self._unknown(request)
+        if unknown is not None:
+            return self._explainer.unknown(*unknown)
+        try:
+            raw = self.backend.answer(request)
+        except Exception as exc:  # fail closed: a backend failure is a deny that says so
+            return self._explainer.explain(
+                request, _failed(f"{self.backend.name} backend failed: {exc}")
+            )
+        return self._explainer.explain(request, raw)
+
+    def decide_many(self, requests: Sequence[Request]) -> list[Decision]:
+        return [self.decide(r) for r in requests]
+
+    def _unknown(self, request: Request) -> tuple[str, str] | None:
+        org = self.index.org.id
+        if request.subject not in self.index.users:
+            return (
+                f"unknown subject `{request.subject}`: org `{org}` has no such user",
+                f"a user of org `{org}`",
+            )
+        kind, rid = request.resource_type, request.resource_id
+        if rid is None:
+            return None
+        if kind == "user":
+            if rid not in self.index.users:
+                return (
+                    f"unknown user `{rid}`: org `{org}` has no such user to enrol",
+                    f"a user of org `{org}`",
+                )
+        elif kind == "org":
+            if rid != org:
+                return (f"unknown org `{rid}`: this snapshot is org `{org}`", f"org `{org}`")
+        elif rid not in self.index.records[kind]:
+            return (
+                f"unknown {kind} `{rid}`: org `{org}` has no such record",
+                f"an existing {kind} of org `{org}`",
+            )
+        return None
+
+
+def _backend(name: str, policies: PolicySet, index: OrgIndex) -> Backend:
+    if name == "cedar":
+        return CedarBackend(policies, index)
+    raise InvalidRequest(f"backend: `{name}` is not one of {', '.join(BACKENDS)}")
+
+
+def _failed(message: str) -> RawAnswer:
+    return RawAnswer(allowed=False, determining=(), errors=(message,))

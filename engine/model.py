@@ -1,0 +1,311 @@
+"""The org snapshot: users, profiles, roles, enrolments, records. Validated whole or refused whole.
+
+Shape checks are pydantic's (extra="forbid"); references between parts (a user's profile, a
+membership's role, a record's submitter) are checked after, so that every error names its JSON
+path, and a dangling reference names both ends.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.catalogue import RECORD_ACTIONS, Catalogue
+from engine.errors import InvalidOrg, joined
+
+ProductId = Literal["books", "subscriptions"]
+ModuleId = Literal[
+    "estimate",
+    "sales_order",
+    "invoice",
+    "purchase_order",
+    "item",
+    "customer",
+    "subscription",
+    "report",
+    "dashboard",
+]
+RecordAction = Literal[
+    "view", "create", "edit", "delete", "approve", "submit", "send_email", "convert", "void"
+]
+Status = Literal["draft", "pending_approval", "approved", "void", "active"]
+FieldAccess = Literal["hidden", "read_only"]
+DataCentre = Literal["US", "EU", "IN", "AU", "JP", "CA", "UK", "SA", "AE", "CN"]
+Edition = Literal["free", "standard", "professional", "enterprise", "ultimate"]
+
+# Ids are opaque strings: they only ever reach Cedar inside structured entity JSON, never policy
+# text. "" is reserved for "a new record", and a leading "#" for ids the engine makes.
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#\x00-\x1f][^\x00-\x1f]*$")]
+Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+FieldName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ActionList = list[RecordAction | Literal["*"]]
+FieldRules = dict[ModuleId, dict[FieldName, FieldAccess]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Profile(_Strict):
+    id: Id
+    name: str = ""
+    allows: dict[ModuleId, ActionList] = {}
+
+
+class Role(_Strict):
+    id: Id
+    product: ProductId
+    name: str = ""
+    grants: dict[ModuleId, ActionList] = {}
+    fields: FieldRules = {}
+
+
+class Membership(_Strict):
+    product: ProductId
+    role: Id
+
+
+class Enrolment(_Strict):
+    product: ProductId
+    source: Literal["admin", "migration"] = "admin"
+    enrolled_on: date | None = None
+
+
+class User(_Strict):
+    id: Id
+    name: str = ""
+    email: Email
+    crm_admin: bool = False
+    profile: Id
+    memberships: list[Membership] = []
+    enrolments: list[Enrolment] = []
+
+
+class Record(_Strict):
+    id: Id
+    type: ModuleId
+    status: Status | None = None
+    submitted_by: Id | None = None
+    folder: str | None = None
+    title: str | None = None
+
+
+class Migration(_Strict):
+    window_start: date | None = None
+    limit: int = Field(default=1000, ge=0)
+
+
+class Org(_Strict):
+    id: Id
+    name: str = ""
+    data_centre: DataCentre
+    edition: Edition
+    new_org: bool = False
+    integration_owner: Id | None = None
+    migration: Migration = Migration()
+    approval: dict[ProductId, list[ModuleId]] = {}
+    integration_user_fields: dict[ProductId, FieldRules] = {}
+    profiles: list[Profile] = []
+    roles: list[Role] = []
+    users: list[User] = []
+    records: list[Record] = []
+
+
+def expand(actions: ActionList) -> tuple[str, ...]:
+    """`*` stands for every record action."""
+    if "*" in actions:
+        return RECORD_ACTIONS
+    return tuple(dict.fromkeys(actions))
+
+
+def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue) -> Org:
+    """Parse and check an org snapshot: a path to JSON, JSON text, or an already-decoded dict."""
+    where = ""
+    if isinstance(source, Path):
+        where = f"{source}: "
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidOrg(f"{source}: cannot read org snapshot: {exc.strerror}") from exc
+        data = _decode(text, where)
+    elif isinstance(source, str):
+        data = _decode(source, where)
+    else:
+        data = source
+    try:
+        org = Org.model_validate(data)
+    except ValidationError as exc:
+        problems = [where + p for p in _pydantic_problems(exc)]
+        raise InvalidOrg(joined("invalid org", problems), tuple(problems)) from None
+    problems = [where + p for p in check_references(org, catalogue)]
+    if problems:
+        raise InvalidOrg(joined("invalid org", problems), tuple(problems))
+    return org
+
+
+def _decode(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidOrg(
+            f"{where}not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not out:
+            out = str(part)
+        else:
+            out += f".{part}"
+    return out or "(top level)"
+
+
+def _pydantic_problems(exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        # A Literal inside a union reports one error per member type; keep the literal one.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("literal[", "str"))))
+        if kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            msg = f"{err['input']!r} is not one of {expected}"
+        elif kind == "extra_forbidden":
+            msg = "unknown field"
+        elif kind == "missing":
+            msg = "required field is missing"
+        else:
+            msg = err["msg"].lower()
+        problems.append(f"{_path(loc)}: {msg}")
+    return sorted(dict.fromkeys(problems))
+
+
+def check_references(org: Org, catalogue: Catalogue) -> list[str]:
+    """Every reference resolves, every id is unique, and no user holds two seats in one product."""
+    problems: list[str] = []
+    profiles = _unique(org.profiles, "profiles", problems)
+    roles = _unique(org.roles, "roles", problems)
+    users = _unique(org.users, "users", problems)
+
+    for i, role in enumerate(org.roles):
+        for module in role.grants:
+            if role.product not in catalogue.modules[module].products:
+                problems.append(
+                    f"roles[{i}].grants.{module}: module `{module}` is not part of "
+                    f"{catalogue.label(role.product)}, the product of role `{role.id}`"
+                )
+        for module in role.fields:
+            if role.product not in catalogue.modules[module].products:
+                problems.append(
+                    f"roles[{i}].fields.{module}: module `{module}` is not part of "
+                    f"{catalogue.label(role.product)}, the product of role `{role.id}`"
+                )
+    for product, modules in org.approval.items():
+        for j, module in enumerate(modules):
+            if product not in catalogue.modules[module].products:
+                problems.append(
+                    f"approval.{product}[{j}]: module `{module}` is not part of "
+                    f"{catalogue.label(product)}"
+                )
+    for product, rules in org.integration_user_fields.items():
+        for module in rules:
+            if product not in catalogue.modules[module].products:
+                problems.append(
+                    f"integration_user_fields.{product}.{module}: module `{module}` is not part "
+                    f"of {catalogue.label(product)}"
+                )
+
+    for i, user in enumerate(org.users):
+        if user.profile not in profiles:
+            problems.append(
+                f"users[{i}].profile: user `{user.id}` names profile `{user.profile}`, "
+                "which profiles does not hold"
+            )
+        seats: dict[str, str] = {}
+        for j, m in enumerate(user.memberships):
+            here = f"users[{i}].memberships[{j}]"
+            role = roles.get(m.role)
+            if role is None:
+                problems.append(
+                    f"{here}.role: user `{user.id}` names role `{m.role}`, which roles does not hold"
+                )
+            elif role.product != m.product:
+                problems.append(
+                    f"{here}.role: role `{m.role}` belongs to {catalogue.label(role.product)}, "
+                    f"not {catalogue.label(m.product)}"
+                )
+            if m.product in seats:
+                problems.append(
+                    f"{here}.product: user `{user.id}` already has a seat in "
+                    f"{catalogue.label(m.product)} ({seats[m.product]})"
+                )
+            seats[m.product] = "member"
+        for j, e in enumerate(user.enrolments):
+            if e.product in seats:
+                # D12: a member of a product cannot also be its integration user.
+                problems.append(
+                    f"users[{i}].enrolments[{j}].product: user `{user.id}` already has a seat in "
+                    f"{catalogue.label(e.product)} ({seats[e.product]}), so cannot be enrolled "
+                    "as its integration user"
+                )
+            seats[e.product] = "integration user"
+
+    if org.integration_owner is not None and org.integration_owner not in users:
+        problems.append(
+            f"integration_owner: org names `{org.integration_owner}`, which users does not hold"
+        )
+
+    approval_on = {m for modules in org.approval.values() for m in modules}
+    seen: dict[tuple[str, str], int] = {}
+    for i, rec in enumerate(org.records):
+        key = (rec.type, rec.id)
+        if key in seen:
+            problems.append(
+                f"records[{i}].id: {rec.type} `{rec.id}` is already records[{seen[key]}]"
+            )
+        seen.setdefault(key, i)
+        if rec.submitted_by is not None and rec.submitted_by not in users:
+            problems.append(
+                f"records[{i}].submitted_by: {rec.type} `{rec.id}` names `{rec.submitted_by}`, "
+                "which users does not hold"
+            )
+        if rec.status == "pending_approval" and rec.type not in approval_on:
+            problems.append(
+                f"records[{i}].status: {rec.type} `{rec.id}` is pending approval, but approval "
+                f"is not switched on for {catalogue.modules[rec.type].plural}"
+            )
+        if rec.type == "report" and rec.folder is None:
+            problems.append(f"records[{i}].folder: report `{rec.id}` needs a folder")
+        if rec.type in ("report", "dashboard") and rec.title is None:
+            problems.append(f"records[{i}].title: {rec.type} `{rec.id}` needs a title")
+        if rec.type not in ("report", "dashboard") and (rec.folder or rec.title):
+            problems.append(
+                f"records[{i}]: folder and title belong to reports and dashboards, not to "
+                f"{catalogue.modules[rec.type].plural}"
+            )
+    return problems
+
+
+def _unique(items: list[Any], name: str, problems: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for i, item in enumerate(items):
+        if item.id in out:
+            first = next(j for j, other in enumerate(items) if other.id == item.id)
+            problems.append(f"{name}[{i}].id: `{item.id}` is already {name}[{first}]")
+        else:
+            out[item.id] = item
+    return out
+
+
+def default_status(record: Record, catalogue: Catalogue) -> str:
+    if record.status is not None:
+        return record.status
+    return "draft" if catalogue.modules[record.type].transaction else "active"

@@ -1,0 +1,223 @@
+"""Load a policy set once: parse, validate against the schema (strict), read annotations.
+
+A policy set is a directory: `schema.cedarschema`, `modules.json` and one `.cedar` file per
+concern. Policies are keyed by their `@id`, so Cedar's diagnostics name them directly and the
+per-request path only looks annotations up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from engine.catalogue import Catalogue, load_catalogue
+from engine.errors import PolicyError, joined
+
+SCHEMA_FILE = "schema.cedarschema"
+CATALOGUE_FILE = "modules.json"
+RULES: tuple[str, ...] = tuple(f"D{n}" for n in range(1, 13))
+_ID_LINE = re.compile(r'@id\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """What a decision needs to know of a policy, read once from its annotations."""
+
+    id: str
+    effect: str  # "permit" | "forbid"
+    file: str
+    line: int
+    rules: tuple[str, ...]
+    reason: str
+    missing: str
+    product: str | None  # permits: the product whose identity the action runs under (D1)
+    seat: str | None  # permits: "member", "integration" or "admin"
+    who: str  # permits: whom the grant is for, in words
+    detail: str | None  # forbids: which org data names the culprit (explain._detail)
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    directory: Path
+    version: str
+    catalogue: Catalogue
+    schema: Any  # cedarpy.Schema
+    handle: Any  # cedarpy.PolicySet
+    policies: dict[str, PolicyInfo]
+    texts: dict[str, str]  # file name -> Cedar text, for fmt and diff
+    schema_text: str
+
+
+def default_policies_dir() -> Path:
+    """The installed copy first (wheel), else the repository's `policies/` (source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_policies", here.parent / "policies"):
+        if (candidate / SCHEMA_FILE).is_file():
+            return candidate
+    raise PolicyError(f"no policy set found beside {here}: pass --policies DIR")
+
+
+def load_policies(directory: Path | None = None) -> PolicySet:
+    directory = (directory or default_policies_dir()).resolve()
+    if not directory.is_dir():
+        raise PolicyError(f"{directory}: not a directory of policies")
+    schema_path = directory / SCHEMA_FILE
+    try:
+        schema_text = schema_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{schema_path}: cannot read schema: {exc.strerror}") from exc
+    try:
+        schema = cedarpy.Schema.from_str(schema_text)
+    except ValueError as exc:
+        raise PolicyError(f"{schema_path}: invalid schema: {exc}") from exc
+    catalogue = load_catalogue(directory / CATALOGUE_FILE)
+
+    files = sorted(directory.glob("*.cedar"))
+    if not files:
+        raise PolicyError(f"{directory}: no .cedar files")
+    texts = {f.name: f.read_text(encoding="utf-8") for f in files}
+
+    problems: list[str] = []
+    infos: dict[str, PolicyInfo] = {}
+    static: dict[str, Any] = {}
+    for name, text in texts.items():
+        for info, est in _read_file(directory / name, text, problems):
+            if info.id in infos:
+                first = infos[info.id]
+                problems.append(
+                    f"{name}:{info.line}: policy `{info.id}`: duplicate @id, first at "
+                    f"{first.file}:{first.line}"
+                )
+                continue
+            infos[info.id] = info
+            static[info.id] = est
+        problems.extend(_validate(directory / name, text, schema))
+    if problems:
+        raise PolicyError(joined("invalid policy set", problems), tuple(problems))
+
+    handle = cedarpy.PolicySet.from_json_str(
+        json.dumps({"staticPolicies": static, "templates": {}, "templateLinks": []})
+    )
+    return PolicySet(
+        directory=directory,
+        version=_version(schema_text, (directory / CATALOGUE_FILE).read_bytes(), texts),
+        catalogue=catalogue,
+        schema=schema,
+        handle=handle,
+        policies=infos,
+        texts=texts,
+        schema_text=schema_text,
+    )
+
+
+def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyInfo, Any]]:
+    try:
+        est = json.loads(cedarpy.policies_to_json_str(text))
+    except ValueError as exc:
+        line = _first_bad_line(text)
+        problems.append(f"{path.name}:{line}: does not parse: {exc}")
+        return []
+    if est.get("templates"):
+        problems.append(f"{path.name}: templates are not supported in a policy set")
+    lines = _id_lines(text)
+    out = []
+    # Cedar numbers policies policy0, policy1, ... in file order.
+    ordered = sorted(est["staticPolicies"].items(), key=lambda kv: int(kv[0].removeprefix("policy")))
+    for n, (_, policy) in enumerate(ordered):
+        ann: dict[str, str] = dict(policy.get("annotations", {}))
+        pid = ann.get("id")
+        line = lines[n] if n < len(lines) else 0
+        if not pid:
+            problems.append(f"{path.name}:{line}: policy #{n + 1} has no @id")
+            continue
+        rules = tuple(r.strip() for r in ann.get("rule", "").split(",") if r.strip())
+        unknown = [r for r in rules if r not in RULES]
+        if not rules or unknown:
+            problems.append(
+                f"{path.name}:{line}: policy `{pid}`: @rule must name DOMAIN rules D1-D12, "
+                f"got `{ann.get('rule', '')}`"
+            )
+        if not ann.get("reason"):
+            problems.append(f"{path.name}:{line}: policy `{pid}`: no @reason")
+        info = PolicyInfo(
+            id=pid,
+            effect=str(policy["effect"]),
+            file=path.name,
+            line=line,
+            rules=rules,
+            reason=ann.get("reason", ""),
+            missing=ann.get("missing", ""),
+            product=ann.get("product"),
+            seat=ann.get("seat"),
+            who=ann.get("who", ""),
+            detail=ann.get("detail"),
+            annotations=ann,
+        )
+        out.append((info, policy))
+    return out
+
+
+def _validate(path: Path, text: str, schema: Any) -> list[str]:
+    try:
+        result = cedarpy.validate_policies(text, schema)
+    except ValueError as exc:  # already reported as a parse error
+        del exc
+        return []
+    if result.validation_passed:
+        return []
+    lines = _id_lines(text)
+    names = result.id_annotations_by_policy_id
+    problems = []
+    for err in result.errors:
+        pid = err.policy_id
+        n = int(pid.removeprefix("policy")) if pid.startswith("policy") else -1
+        line = lines[n] if 0 <= n < len(lines) else 0
+        label = names.get(pid, pid)
+        message = err.error.replace(f"for policy `{pid}`, ", "")
+        problems.append(f"{path.name}:{line}: policy `{label}`: {message}")
+    return sorted(set(problems))
+
+
+def _id_lines(text: str) -> list[int]:
+    """The line of each policy's first line, in file order (by its @id, else its effect)."""
+    lines = []
+    pending: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("//") or not line:
+            continue
+        if line.startswith("@") and pending is None:
+            pending = number
+        if re.match(r"^(permit|forbid)\s*\(", line):
+            lines.append(pending if pending is not None else number)
+            pending = None
+    return lines
+
+
+def _first_bad_line(text: str) -> int:
+    """Parse growing prefixes, one statement at a time, to find where parsing breaks."""
+    statements = text.split(";")
+    consumed = 0
+    for stmt in statements[:-1]:
+        try:
+            cedarpy.policies_to_json_str(text[: consumed + len(stmt) + 1])
+        except ValueError:
+            start = consumed + len(stmt) - len(stmt.lstrip())
+            return text.count("\n", 0, start) + 1
+        consumed += len(stmt) + 1
+    return text.count("\n", 0, consumed + len(statements[-1]) - len(statements[-1].lstrip())) + 1
+
+
+def _version(schema: str, catalogue: bytes, texts: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    digest.update(b"schema\0" + schema.encode() + b"\0catalogue\0" + catalogue)
+    for name in sorted(texts):
+        digest.update(b"\0" + name.encode() + b"\0" + texts[name].encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,131 @@
+"""The question a caller asks: may SUBJECT take ACTION on RESOURCE, through CHANNEL?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from engine.catalogue import ADMIN_ACTIONS, CHANNELS, RECORD_ACTIONS, Catalogue
+from engine.errors import InvalidRequest
+
+# Context keys a caller may send, and their types. Anything else is refused by name.
+CONTEXT_KEYS: dict[str, type] = {
+    "acting_as": str,  # D1: the identity the caller wants the action to run under
+    "sender": str,  # D11: the address the caller wants a mail to leave from
+    "product": str,  # D12: the product an enrolment is for
+    "enrolments": int,  # D12: how many users a migration would enrol
+}
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    subject: str
+    action: str
+    resource_type: str
+    resource_id: str | None = None
+    channel: str = "crm"
+    fields: tuple[str, ...] = ()
+    context: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+
+    @property
+    def resource(self) -> str:
+        return self.resource_type if self.resource_id is None else (
+            f"{self.resource_type}:{self.resource_id}"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "subject": self.subject,
+            "action": self.action,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+            "channel": self.channel,
+            "fields": list(self.fields),
+            "context": dict(sorted(self.context.items())),
+        }
+
+
+def parse_resource(text: str) -> tuple[str, str | None]:
+    """`estimate:est-1` -> ("estimate", "est-1"); `estimate` -> ("estimate", None)."""
+    kind, sep, rid = text.partition(":")
+    return kind, (rid if sep else None)
+
+
+def check_request(request: Request, catalogue: Catalogue) -> None:
+    """Raise InvalidRequest naming the first thing wrong; the engine turns it into a deny."""
+    for name in ("subject", "action", "resource_type", "channel"):
+        value = getattr(request, name)
+        if not isinstance(value, str) or not value:
+            raise InvalidRequest(f"{name}: must be a non-empty string")
+    if request.resource_id is not None and (
+        not isinstance(request.resource_id, str) or not request.resource_id
+    ):
+        raise InvalidRequest("resource_id: must be a non-empty string when given")
+    if request.channel not in CHANNELS:
+        raise InvalidRequest(
+            f"channel: `{request.channel}` is not one of {', '.join(CHANNELS)}"
+        )
+    action, kind = request.action, request.resource_type
+    if action in RECORD_ACTIONS:
+        if kind not in catalogue.modules:
+            raise InvalidRequest(
+                f"resource_type: `{kind}` is not a finance record type "
+                f"({', '.join(catalogue.modules)}), so `{action}` does not apply"
+            )
+    elif action in ADMIN_ACTIONS:
+        if kind != ADMIN_ACTIONS[action]:
+            raise InvalidRequest(
+                f"resource_type: `{action}` applies to `{ADMIN_ACTIONS[action]}`, not `{kind}`"
+            )
+    else:
+        raise InvalidRequest(
+            f"action: `{action}` is not one of {', '.join((*RECORD_ACTIONS, *ADMIN_ACTIONS))}"
+        )
+    if request.fields:
+        if action != "edit":
+            raise InvalidRequest(f"fields: only an `edit` touches fields, not `{action}`")
+        for f in request.fields:
+            if not isinstance(f, str) or not f.isidentifier() or len(f) > 128:
+                raise InvalidRequest(f"fields: `{f}` is not a field name")
+    for key, value in request.context.items():
+        expected = CONTEXT_KEYS.get(key)
+        if expected is None:
+            raise InvalidRequest(
+                f"context.{key}: unknown key (known: {', '.join(sorted(CONTEXT_KEYS))})"
+            )
+        if type(value) is not expected:
+            raise InvalidRequest(f"context.{key}: must be {expected.__name__}")
+    if action == "enrol_integration_user":
+        product = request.context.get("product")
+        if product not in catalogue.products:
+            raise InvalidRequest(
+                f"context.product: `enrol_integration_user` needs one of "
+                f"{', '.join(catalogue.products)}, got `{product}`"
+            )
+    elif "product" in request.context:
+        raise InvalidRequest(f"context.product: applies to `enrol_integration_user`, not `{action}`")
+    if "enrolments" in request.context:
+        if action != "run_migration":
+            raise InvalidRequest(f"context.enrolments: applies to `run_migration`, not `{action}`")
+        count = request.context["enrolments"]
+        if not isinstance(count, int) or count < 0:
+            raise InvalidRequest("context.enrolments: must be a whole number, 0 or more")
+    if action in ADMIN_ACTIONS and kind == "user" and request.resource_id is None:
+        raise InvalidRequest("resource_id: `enrol_integration_user` needs the user to enrol")
+
+
+def context_value(key: str, text: str) -> object:
+    """Turn a CLI `KEY=VALUE` value into the type the context key takes."""
+    expected = CONTEXT_KEYS.get(key)
+    if expected is None:
+        raise InvalidRequest(
+            f"context.{key}: unknown key (known: {', '.join(sorted(CONTEXT_KEYS))})"
+        )
+    if expected is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidRequest(f"context.{key}: `{text}` is not a whole number") from None
+    return text
