@@ -1,0 +1,105 @@
+"""Policy test suites: YAML files naming an org and cases (request -> expected decision).
+
+A case's `expect` holds `decision` and, optionally, `rules` that must appear, `policies` that
+must appear, `redact_fields`, `acting_as` and `sender`, compared exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.decision import Decision
+from engine.errors import AuthzError
+from engine.request import Request, parse_resource
+
+_REQUEST_KEYS = {"subject", "action", "resource", "channel", "fields", "context"}
+_EXPECT_KEYS = {"decision", "rules", "policies", "redact_fields", "acting_as", "sender"}
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    request: Request
+    expect: dict[str, Any]
+    where: str  # file and case index, for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    path: Path
+    org: Path | dict[str, Any]
+    cases: tuple[Case, ...] = field(default=())
+
+
+def load_suite(path: Path) -> Suite:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise AuthzError(f"{path}: cannot read suite: {exc}") from None
+    if not isinstance(raw, dict) or "org" not in raw or not isinstance(raw.get("cases"), list):
+        raise AuthzError(f"{path}: a suite is a mapping with `org` and a list of `cases`")
+    org = raw["org"]
+    org_ref: Path | dict[str, Any] = org if isinstance(org, dict) else (path.parent / str(org)).resolve()
+    cases = tuple(_case(path, n, c) for n, c in enumerate(raw["cases"]))
+    return Suite(path=path, org=org_ref, cases=cases)
+
+
+def _case(path: Path, n: int, raw: Any) -> Case:
+    where = f"{path.name}: cases[{n}]"
+    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
+        raise AuthzError(f"{where}: a case needs a `request` mapping")
+    req, expect = raw["request"], raw.get("expect")
+    unknown = set(req) - _REQUEST_KEYS
+    if unknown:
+        raise AuthzError(f"{where}.request.{sorted(unknown)[0]}: unknown key")
+    if not isinstance(expect, dict) or expect.get("decision") not in ("allow", "deny"):
+        raise AuthzError(f"{where}.expect.decision: must be allow or deny")
+    unknown = set(expect) - _EXPECT_KEYS
+    if unknown:
+        raise AuthzError(f"{where}.expect.{sorted(unknown)[0]}: unknown key")
+    kind, rid = parse_resource(str(req.get("resource", "")))
+    request = Request(
+        subject=str(req.get("subject", "")),
+        action=str(req.get("action", "")),
+        resource_type=kind,
+        resource_id=rid,
+        channel=str(req.get("channel", "crm")),
+        fields=tuple(str(f) for f in req.get("fields", ())),
+        context=dict(req.get("context", {})),
+    )
+    return Case(name=str(raw.get("name", f"case {n}")), request=request, expect=expect,
+                where=where)
+
+
+def mismatches(case: Case, decision: Decision) -> list[str]:
+    """What differs between the case's expectation and the decision; empty when it holds."""
+    out: list[str] = []
+    expect = case.expect
+    if decision.decision != expect["decision"]:
+        out.append(f"decision: expected {expect['decision']}, got {decision.decision}")
+    for key in ("rules", "policies"):
+        want = [str(x) for x in expect.get(key, ())]
+        have = getattr(decision, key)
+        absent = [x for x in want if x not in have]
+        if absent:
+            out.append(f"{key}: expected {', '.join(absent)} among [{', '.join(have)}]")
+    if "redact_fields" in expect and sorted(expect["redact_fields"]) != list(
+        decision.redact_fields
+    ):
+        out.append(
+            f"redact_fields: expected {sorted(expect['redact_fields'])}, "
+            f"got {list(decision.redact_fields)}"
+        )
+    if "acting_as" in expect:
+        have_as = decision.acting_as.to_dict() if decision.acting_as else None
+        if expect["acting_as"] != have_as:
+            out.append(f"acting_as: expected {expect['acting_as']}, got {have_as}")
+    if "sender" in expect and expect["sender"] != decision.sender:
+        out.append(f"sender: expected {expect['sender']}, got {decision.sender}")
+    if decision.errors:
+        out.append(f"errors: {'; '.join(decision.errors)}")
+    return out

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from engine import Engine
+from engine.model import load_org
+from engine.policies import PolicySet, load_policies
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICIES = ROOT / "policies"
+DEMO = POLICIES / "examples" / "demo-org.json"
+DATA = Path(__file__).resolve().parent / "data"
+
+# The default profile keeps `make test` quick; `make prove` runs the deep one.
+settings.register_profile(
+    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep",
+    max_examples=20_000,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    print_blob=True,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Generated orgs per property, reported at the end of the run (make prove quotes them).
+GENERATED: Counter[str] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if GENERATED:
+        terminalreporter.write_sep("-", "generated orgs per property")
+        for name, count in sorted(GENERATED.items()):
+            terminalreporter.write_line(f"{name}: {count:,} orgs")
+        terminalreporter.write_line(f"total: {sum(GENERATED.values()):,} orgs")
+
+
+@pytest.fixture(scope="session")
+def policies() -> PolicySet:
+    return load_policies(POLICIES)
+
+
+@pytest.fixture(scope="session")
+def demo_raw() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DEMO.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def demo(policies: PolicySet) -> Engine:
+    return Engine(policies, load_org(DEMO, policies.catalogue))
+
+
+@pytest.fixture
+def demo_with(
+    policies: PolicySet, demo_raw: dict[str, Any]
+) -> Callable[[Callable[[dict[str, Any]], None]], Engine]:
+    """An engine over a copy of the demo org, changed by `change` first."""
+
+    def make(change: Callable[[dict[str, Any]], None]) -> Engine:
+        data = copy.deepcopy(demo_raw)
+        change(data)
+        return Engine(policies, load_org(data, policies.catalogue))
+
+    return make
+
+
+def user(data: dict[str, Any], uid: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(u for u in data["users"] if u["id"] == uid)
+    return found
