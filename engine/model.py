@@ -42,7 +42,10 @@ Edition = Literal["free", "standard", "professional", "enterprise", "ultimate"]
 Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#\x00-\x1f][^\x00-\x1f]*$")]
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 FieldName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-ActionList = list[RecordAction | Literal["*"]]
+ActionOrAll = Literal[
+    "view", "create", "edit", "delete", "approve", "submit", "send_email", "convert", "void", "*"
+]
+ActionList = list[ActionOrAll]
 FieldRules = dict[ModuleId, dict[FieldName, FieldAccess]]
 
 
@@ -173,8 +176,6 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
-        # A Literal inside a union reports one error per member type; keep the literal one.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith(("literal[", "str"))))
         if kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             msg = f"{err['input']!r} is not one of {expected}"
