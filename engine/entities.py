@@ -133,17 +133,31 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
     for user in org.users:
         yield _user(org, user)
     for name, info in catalogue.modules.items():
-        yield _record_entity(info.entity, name, NEW_RECORD_ID, "draft" if info.transaction else
-                             "active", None, "", "")
+        yield _record_entity(
+            info.entity,
+            name,
+            NEW_RECORD_ID,
+            "draft" if info.transaction else "active",
+            None,
+            "",
+            "",
+        )
     for rec in org.records:
         info = catalogue.modules[rec.type]
-        yield _record_entity(info.entity, rec.type, rec.id, default_status(rec, catalogue),
-                             rec.submitted_by, rec.folder or "", rec.title or "")
+        yield _record_entity(
+            info.entity,
+            rec.type,
+            rec.id,
+            default_status(rec, catalogue),
+            rec.submitted_by,
+            rec.folder or "",
+            rec.title or "",
+        )
 
 
-def _entity(kind: str, eid: str, attrs: dict[str, Any], parents: list[Any] | None = None) -> dict[
-    str, Any
-]:
+def _entity(
+    kind: str, eid: str, attrs: dict[str, Any], parents: list[Any] | None = None
+) -> dict[str, Any]:
     return {"uid": {"type": kind, "id": eid}, "attrs": attrs, "parents": parents or []}
 
 

@@ -124,7 +124,7 @@ class Explainer:
         )
 
     def _not_granted(self, request: Request) -> Decision:
-        """No permit applied and no forbid fired: say which grant the user has, and where it ends."""
+        """Nothing permitted and nothing forbade: name the user's grant and where it ends."""
         kind, action = request.resource_type, request.action
         module = self._catalogue.modules.get(kind)
         what = self._what(request)
@@ -140,8 +140,15 @@ class Explainer:
             )
         others = [a for a in RECORD_ACTIONS if a != action]
         probes = [
-            Request(request.subject, a, kind, request.resource_id, request.channel, (),
-                    {k: v for k, v in request.context.items() if k == "acting_as"})
+            Request(
+                request.subject,
+                a,
+                kind,
+                request.resource_id,
+                request.channel,
+                (),
+                {k: v for k, v in request.context.items() if k == "acting_as"},
+            )
             for a in others
         ]
         granted: dict[str, tuple[PolicyInfo, list[str]]] = {}
@@ -155,7 +162,7 @@ class Explainer:
                     break
         missing: list[str] = []
         rules: set[str] = set()
-        for who, (info, actions) in sorted(granted.items()):
+        for _, (info, actions) in sorted(granted.items()):
             rules.update(info.rules)
             missing.append(
                 f"{self._who(info, request.subject)} may {_series([_words(a) for a in actions])} "
@@ -210,17 +217,28 @@ class Explainer:
         return tuple(sorted(found))
 
     def _grants_for(self, user: str, kind: str) -> list[PolicyInfo]:
-        seats = {(s.product, "member" if s.member else "integration")
-                 for s in self._relevant_seats(user, kind)}
+        seats = {
+            (s.product, "member" if s.member else "integration")
+            for s in self._relevant_seats(user, kind)
+        }
         return sorted(
-            (i for i in self._infos.values()
-             if i.effect == "permit" and (i.product, i.seat) in seats),
+            (
+                i
+                for i in self._infos.values()
+                if i.effect == "permit" and (i.product, i.seat) in seats
+            ),
             key=lambda i: i.id,
         )
 
     def _who(self, info: PolicyInfo, user: str) -> str:
-        role = next((s.role for s in self._index.seats.get(user, ())
-                     if s.product == info.product and s.member), "")
+        role = next(
+            (
+                s.role
+                for s in self._index.seats.get(user, ())
+                if s.product == info.product and s.member
+            ),
+            "",
+        )
         return (info.who or f"holders of `{info.id}`").replace("{role}", role)
 
     def _what(self, request: Request) -> str:

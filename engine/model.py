@@ -233,14 +233,15 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
         seats: dict[str, str] = {}
         for j, m in enumerate(user.memberships):
             here = f"users[{i}].memberships[{j}]"
-            role = roles.get(m.role)
-            if role is None:
+            held: Role | None = roles.get(m.role)
+            if held is None:
                 problems.append(
-                    f"{here}.role: user `{user.id}` names role `{m.role}`, which roles does not hold"
+                    f"{here}.role: user `{user.id}` names role `{m.role}`, "
+                    "which roles does not hold"
                 )
-            elif role.product != m.product:
+            elif held.product != m.product:
                 problems.append(
-                    f"{here}.role: role `{m.role}` belongs to {catalogue.label(role.product)}, "
+                    f"{here}.role: role `{m.role}` belongs to {catalogue.label(held.product)}, "
                     f"not {catalogue.label(m.product)}"
                 )
             if m.product in seats:

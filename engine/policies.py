@@ -129,7 +129,9 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
     lines = _id_lines(text)
     out = []
     # Cedar numbers policies policy0, policy1, ... in file order.
-    ordered = sorted(est["staticPolicies"].items(), key=lambda kv: int(kv[0].removeprefix("policy")))
+    ordered = sorted(
+        est["staticPolicies"].items(), key=lambda kv: int(kv[0].removeprefix("policy"))
+    )
     for n, (_, policy) in enumerate(ordered):
         ann: dict[str, str] = dict(policy.get("annotations", {}))
         pid = ann.get("id")

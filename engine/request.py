@@ -31,8 +31,10 @@ class Request:
 
     @property
     def resource(self) -> str:
-        return self.resource_type if self.resource_id is None else (
-            f"{self.resource_type}:{self.resource_id}"
+        return (
+            self.resource_type
+            if self.resource_id is None
+            else (f"{self.resource_type}:{self.resource_id}")
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -64,9 +66,7 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
     ):
         raise InvalidRequest("resource_id: must be a non-empty string when given")
     if request.channel not in CHANNELS:
-        raise InvalidRequest(
-            f"channel: `{request.channel}` is not one of {', '.join(CHANNELS)}"
-        )
+        raise InvalidRequest(f"channel: `{request.channel}` is not one of {', '.join(CHANNELS)}")
     action, kind = request.action, request.resource_type
     if action in RECORD_ACTIONS:
         if kind not in catalogue.modules:
@@ -105,7 +105,9 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
                 f"{', '.join(catalogue.products)}, got `{product}`"
             )
     elif "product" in request.context:
-        raise InvalidRequest(f"context.product: applies to `enrol_integration_user`, not `{action}`")
+        raise InvalidRequest(
+            f"context.product: applies to `enrol_integration_user`, not `{action}`"
+        )
     if "enrolments" in request.context:
         if action != "run_migration":
             raise InvalidRequest(f"context.enrolments: applies to `run_migration`, not `{action}`")

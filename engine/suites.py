@@ -43,7 +43,9 @@ def load_suite(path: Path) -> Suite:
     if not isinstance(raw, dict) or "org" not in raw or not isinstance(raw.get("cases"), list):
         raise AuthzError(f"{path}: a suite is a mapping with `org` and a list of `cases`")
     org = raw["org"]
-    org_ref: Path | dict[str, Any] = org if isinstance(org, dict) else (path.parent / str(org)).resolve()
+    org_ref: Path | dict[str, Any] = (
+        org if isinstance(org, dict) else (path.parent / str(org)).resolve()
+    )
     cases = tuple(_case(path, n, c) for n, c in enumerate(raw["cases"]))
     return Suite(path=path, org=org_ref, cases=cases)
 
@@ -71,8 +73,7 @@ def _case(path: Path, n: int, raw: Any) -> Case:
         fields=tuple(str(f) for f in req.get("fields", ())),
         context=dict(req.get("context", {})),
     )
-    return Case(name=str(raw.get("name", f"case {n}")), request=request, expect=expect,
-                where=where)
+    return Case(name=str(raw.get("name", f"case {n}")), request=request, expect=expect, where=where)
 
 
 def mismatches(case: Case, decision: Decision) -> list[str]:

@@ -28,19 +28,34 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.command()
-@click.option("--org", "org_file", required=True, type=click.Path(path_type=Path),
-              help="Org snapshot (JSON).")
+@click.option(
+    "--org", "org_file", required=True, type=click.Path(path_type=Path), help="Org snapshot (JSON)."
+)
 @click.option("--subject", required=True, help="The acting CRM user's id.")
 @click.option("--action", required=True, help="view, create, edit, ... (see DOMAIN).")
-@click.option("--resource", required=True, metavar="TYPE[:ID]",
-              help="Resource type, and the record's id when it exists.")
+@click.option(
+    "--resource",
+    required=True,
+    metavar="TYPE[:ID]",
+    help="Resource type, and the record's id when it exists.",
+)
 @click.option("--channel", default="crm", show_default=True, help="crm or direct.")
 @click.option("--field", "fields", multiple=True, help="A field the edit touches (repeatable).")
-@click.option("--context", "pairs", multiple=True, metavar="KEY=VALUE",
-              help="acting_as, sender, product (enrolment), enrolments (migration).")
+@click.option(
+    "--context",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="acting_as, sender, product (enrolment), enrolments (migration).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-@click.option("--policies", "policies_dir", type=click.Path(path_type=Path), default=None,
-              help="Policy directory (default: the shipped policies).")
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Policy directory (default: the shipped policies).",
+)
 def explain(
     org_file: Path,
     subject: str,

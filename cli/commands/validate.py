@@ -13,10 +13,20 @@ from engine.policies import load_policies
 
 
 @click.command()
-@click.option("--policies", "policies_dir", type=click.Path(path_type=Path), default=None,
-              help="Policy directory (default: the shipped policies).")
-@click.option("--org", "org_file", type=click.Path(path_type=Path), default=None,
-              help="Also validate this org snapshot.")
+@click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Policy directory (default: the shipped policies).",
+)
+@click.option(
+    "--org",
+    "org_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also validate this org snapshot.",
+)
 def validate(policies_dir: Path | None, org_file: Path | None) -> None:
     """Validate policies (file, line and policy id of each problem) and optionally an org."""
     try:

@@ -57,16 +57,22 @@ def test_dangling_profile_names_both_ends(policies: PolicySet, demo_raw: dict[st
     )
 
 
-def test_dangling_role_and_submitter_are_named(policies: PolicySet, demo_raw: dict[str, Any]) -> None:
+def test_dangling_role_and_submitter_are_named(
+    policies: PolicySet, demo_raw: dict[str, Any]
+) -> None:
     data = changed(demo_raw, "users.2.memberships.0.role", "ghost-role")
     data["records"][4]["submitted_by"] = "nobody"
     err = refused(policies, data)
-    assert any("users[2].memberships[0].role: user `chen` names role `ghost-role`" in p
-               for p in err.problems)
+    assert any(
+        "users[2].memberships[0].role: user `chen` names role `ghost-role`" in p
+        for p in err.problems
+    )
     assert any("records[4].submitted_by: invoice `inv-2` names `nobody`" in p for p in err.problems)
 
 
-def test_role_from_another_product_is_refused(policies: PolicySet, demo_raw: dict[str, Any]) -> None:
+def test_role_from_another_product_is_refused(
+    policies: PolicySet, demo_raw: dict[str, Any]
+) -> None:
     err = refused(policies, changed(demo_raw, "users.2.memberships.0.role", "subscriptions-admin"))
     assert "belongs to Subscriptions, not Books" in err.problems[0]
 
@@ -86,8 +92,9 @@ def test_duplicate_ids_are_refused(policies: PolicySet, demo_raw: dict[str, Any]
     data["records"].append(copy.deepcopy(data["records"][0]))
     err = refused(policies, data)
     assert "users[8].id: `asha` is already users[0]" in err.problems
-    assert any(p.startswith("records[13].id: estimate `est-1` is already records[0]")
-               for p in err.problems)
+    assert any(
+        p.startswith("records[13].id: estimate `est-1` is already records[0]") for p in err.problems
+    )
 
 
 def test_pending_approval_needs_approval_switched_on(
@@ -138,8 +145,14 @@ def test_injection_shaped_ids_are_only_ids(policies: PolicySet, demo_raw: dict[s
     data = copy.deepcopy(demo_raw)
     odd = 'x" || true || "'
     data["users"].append({"id": odd, "email": "odd@demo.example", "profile": "sales"})
-    data["users"].append({"id": 'User::"olivia"', "email": "odd2@demo.example",
-                          "profile": "administrator", "crm_admin": True})
+    data["users"].append(
+        {
+            "id": 'User::"olivia"',
+            "email": "odd2@demo.example",
+            "profile": "administrator",
+            "crm_admin": True,
+        }
+    )
     engine = Engine(policies, load_org(data, policies.catalogue))
     for subject in (odd, 'User::"olivia"'):
         for action in ("view", "create", "delete", "approve"):

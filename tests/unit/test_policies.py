@@ -16,8 +16,11 @@ from tests.conftest import POLICIES
 def policy_copy(tmp_path: Path) -> Path:
     target = tmp_path / "policies"
     target.mkdir()
-    for f in [*POLICIES.glob("*.cedar"), POLICIES / "schema.cedarschema",
-              POLICIES / "modules.json"]:
+    for f in [
+        *POLICIES.glob("*.cedar"),
+        POLICIES / "schema.cedarschema",
+        POLICIES / "modules.json",
+    ]:
         shutil.copy(f, target / f.name)
     return target
 
@@ -73,8 +76,10 @@ def test_version_changes_with_any_policy_text(policy_copy: Path) -> None:
 def test_parse_error_names_file_and_line(policy_copy: Path) -> None:
     target = policy_copy / "approval.cedar"
     text = target.read_text()
-    broken = text.replace('forbid (principal, action == Action::"submit", resource)',
-                          'forbid (principal, action === Action::"submit", resource)')
+    broken = text.replace(
+        'forbid (principal, action == Action::"submit", resource)',
+        'forbid (principal, action === Action::"submit", resource)',
+    )
     target.write_text(broken)
     err = refused(policy_copy)
     line = broken[: broken.index("===")].count("\n") + 1
@@ -88,13 +93,18 @@ def test_schema_violation_names_file_line_and_policy_id(policy_copy: Path) -> No
     target = policy_copy / "approval.cedar"
     target.write_text(target.read_text().replace("resource.status ==", "resource.state =="))
     err = refused(policy_copy)
-    assert any(p.startswith("approval.cedar:") and "policy `approve-pending-only`" in p
-               and "attribute `state`" in p for p in err.problems), err.problems
+    assert any(
+        p.startswith("approval.cedar:")
+        and "policy `approve-pending-only`" in p
+        and "attribute `state`" in p
+        for p in err.problems
+    ), err.problems
 
 
 def test_policy_without_id_is_refused(policy_copy: Path) -> None:
     (policy_copy / "extra.cedar").write_text(
-        '@rule("D4")\n@reason("x")\npermit (principal, action, resource) when { principal.crm_admin };\n'
+        '@rule("D4")\n@reason("x")\n'
+        "permit (principal, action, resource) when { principal.crm_admin };\n"
     )
     err = refused(policy_copy)
     assert err.problems == ("extra.cedar:1: policy #1 has no @id",)
@@ -117,8 +127,10 @@ def test_duplicate_ids_are_refused(policy_copy: Path) -> None:
         "permit (principal, action, resource) when { principal.crm_admin };\n"
     )
     err = refused(policy_copy)
-    assert any(p.startswith("profile.cedar:") and "duplicate @id, first at extra.cedar:1" in p
-               for p in err.problems), err.problems
+    assert any(
+        p.startswith("profile.cedar:") and "duplicate @id, first at extra.cedar:1" in p
+        for p in err.problems
+    ), err.problems
 
 
 def test_broken_schema_is_refused(policy_copy: Path) -> None:

@@ -37,8 +37,12 @@ def test_invalid_request_is_a_deny_carrying_the_error(
     [
         (Request("nobody", "view", "estimate"), "unknown subject `nobody`"),
         (Request("asha", "view", "estimate", "est-999"), "unknown estimate `est-999`"),
-        (Request("olivia", "enrol_integration_user", "user", "ghost",
-                 context={"product": "books"}), "unknown user `ghost`"),
+        (
+            Request(
+                "olivia", "enrol_integration_user", "user", "ghost", context={"product": "books"}
+            ),
+            "unknown user `ghost`",
+        ),
         (Request("olivia", "run_migration", "org", "other"), "unknown org `other`"),
         (Request('" || true || "', "view", "estimate"), 'unknown subject `" || true || "`'),
         (Request("asha", "view", "estimate", 'est-1" || true'), "unknown estimate"),
@@ -58,9 +62,18 @@ def test_decision_is_immutable_and_serialises_with_stable_keys(demo: Engine) -> 
     d = demo.decide(Request("asha", "view", "estimate", "est-1"))
     with pytest.raises(AttributeError):
         d.allowed = False  # type: ignore[misc]
-    assert list(d.to_dict()) == ["decision", "rules", "policies", "reasons", "missing",
-                                 "acting_as", "sender", "redact_fields", "policy_version",
-                                 "errors"]
+    assert list(d.to_dict()) == [
+        "decision",
+        "rules",
+        "policies",
+        "reasons",
+        "missing",
+        "acting_as",
+        "sender",
+        "redact_fields",
+        "policy_version",
+        "errors",
+    ]
     assert d.policy_version == demo.version
 
 
@@ -77,9 +90,13 @@ def test_cedar_evaluation_error_is_a_deny(demo: Engine, monkeypatch: pytest.Monk
     from engine.backends import RawAnswer
 
     monkeypatch.setattr(
-        demo.backend, "answer",
-        lambda request: RawAnswer(allowed=True, determining=("books-integration-user",),
-                                  errors=("error while evaluating policy",)),
+        demo.backend,
+        "answer",
+        lambda request: RawAnswer(
+            allowed=True,
+            determining=("books-integration-user",),
+            errors=("error while evaluating policy",),
+        ),
     )
     d = demo.decide(Request("asha", "view", "estimate", "est-1"))
     assert not d.allowed and d.errors == ("error while evaluating policy",)

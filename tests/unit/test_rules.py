@@ -18,7 +18,7 @@ def ask(engine: Engine, subject: str, action: str, resource: str, **kw: Any) -> 
     return engine.decide(Request(subject, action, kind, rid or None, **kw))
 
 
-# D1 own identity -----------------------------------------------------------------------------
+# D1 own identity ----------------------------------------------------------------------------------
 
 
 def test_allow_names_the_acting_user_and_product(demo: Engine) -> None:
@@ -42,7 +42,7 @@ def test_integration_owner_rights_never_reach_a_user_without_a_seat(demo: Engine
         assert not d.allowed and "D1" in d.rules and "D2" in d.rules
 
 
-# D2 no membership, no access ------------------------------------------------------------------
+# D2 no membership, no access ----------------------------------------------------------------------
 
 
 def test_user_without_seat_is_denied_even_with_an_admin_profile(demo_with: DemoWith) -> None:
@@ -67,14 +67,15 @@ def test_shared_module_opens_to_a_seat_in_either_product(demo_with: DemoWith) ->
     assert d.allowed and d.acting_as is not None and d.acting_as.product == "subscriptions"
 
 
-# D3 CRM profile gate -----------------------------------------------------------------------------
+# D3 CRM profile gate ------------------------------------------------------------------------------
 
 
 def test_profile_hiding_a_module_denies_from_the_crm(demo: Engine) -> None:
     d = ask(demo, "gil", "create", "subscription")
     assert not d.allowed and d.policies == ("crm-profile-gate",)
-    assert "profile `sales-no-subscriptions` does not allow `create` on subscriptions" in (
-        d.missing[0]
+    assert (
+        "profile `sales-no-subscriptions` does not allow `create` on subscriptions"
+        in (d.missing[0])
     )
 
 
@@ -84,7 +85,7 @@ def test_profile_gate_applies_to_members_too(demo_with: DemoWith) -> None:
     assert ask(engine, "olivia", "view", "subscription:sub-1", channel="direct").allowed
 
 
-# D4 integration users of Books ----------------------------------------------------------------
+# D4 integration users of Books --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("module", ["estimate", "sales_order", "invoice", "purchase_order"])
@@ -120,7 +121,7 @@ def test_missing_names_the_integration_grant_where_it_ends(demo: Engine) -> None
     )
 
 
-# D5 no direct access for integration users --------------------------------------------------
+# D5 no direct access for integration users --------------------------------------------------------
 
 
 def test_integration_user_is_denied_in_the_product_itself(demo: Engine) -> None:
@@ -134,15 +135,16 @@ def test_member_may_act_directly_in_the_product(demo: Engine) -> None:
     assert d.allowed and d.acting_as is not None and d.acting_as.product == "books"
 
 
-# D6 unified permissions for members -----------------------------------------------------------
+# D6 unified permissions for members ---------------------------------------------------------------
 
 
 def test_member_role_decides_in_the_crm(demo: Engine) -> None:
     assert ask(demo, "chen", "view", "invoice:inv-1").allowed
     d = ask(demo, "chen", "edit", "invoice:inv-1")
     assert not d.allowed and d.rules == ("D6",)
-    assert d.missing == ("members of Books with role `books-clerk` may view invoices, "
-                         "not edit them (D6)",)
+    assert d.missing == (
+        "members of Books with role `books-clerk` may view invoices, not edit them (D6)",
+    )
 
 
 def test_member_is_not_given_the_integration_grant(demo: Engine) -> None:
@@ -184,7 +186,7 @@ def test_edit_of_visible_writable_fields_is_allowed(demo: Engine) -> None:
     assert ask(demo, "chen", "edit", "item:item-1", fields=("name",)).allowed
 
 
-# D8 approval process ---------------------------------------------------------------------------
+# D8 approval process ------------------------------------------------------------------------------
 
 
 def test_approver_cannot_approve_own_submission(demo: Engine) -> None:
@@ -234,7 +236,7 @@ def test_without_approval_a_draft_may_be_sent(demo_with: DemoWith) -> None:
     assert ask(engine, "fay", "send_email", "estimate:est-1").allowed
 
 
-# D9 union across products --------------------------------------------------------------------------
+# D9 union across products -------------------------------------------------------------------------
 
 
 def test_union_opens_books_and_subscriptions_modules(demo: Engine) -> None:
@@ -256,7 +258,7 @@ def test_union_does_not_cross_a_field_restriction(demo: Engine) -> None:
     assert not d.allowed and d.rules == ("D7",)
 
 
-# D10 Subscriptions in the CRM -------------------------------------------------------------------
+# D10 Subscriptions in the CRM ---------------------------------------------------------------------
 
 
 def test_subscriptions_integration_user_views_reports_in_the_subscriptions_folder(
@@ -283,7 +285,7 @@ def test_subscriptions_need_a_subscriptions_seat_not_the_admins(demo: Engine) ->
     assert not d.allowed and "D2" in d.rules
 
 
-# D11 email under one's own name ----------------------------------------------------------------
+# D11 email under one's own name -------------------------------------------------------------------
 
 
 def test_send_email_names_the_users_own_address(demo: Engine) -> None:
@@ -300,7 +302,7 @@ def test_non_mail_actions_name_no_sender(demo: Engine) -> None:
     assert ask(demo, "fay", "view", "estimate:est-2").sender is None
 
 
-# D12 enrolment and migration -----------------------------------------------------------------------
+# D12 enrolment and migration ----------------------------------------------------------------------
 
 
 def test_crm_admin_may_enrol_a_user_without_a_seat(demo: Engine) -> None:
@@ -317,8 +319,9 @@ def test_member_cannot_be_enrolled_as_integration_user_of_the_same_product(demo:
     d = ask(demo, "olivia", "enrol_integration_user", "user:chen", context={"product": "books"})
     assert not d.allowed and d.policies == ("enrol-not-a-member",)
     # ...but may be enrolled into the product they are not a member of.
-    ok = ask(demo, "olivia", "enrol_integration_user", "user:chen",
-             context={"product": "subscriptions"})
+    ok = ask(
+        demo, "olivia", "enrol_integration_user", "user:chen", context={"product": "subscriptions"}
+    )
     assert ok.allowed
 
 
@@ -359,15 +362,19 @@ def test_us_enterprise_org_still_runs_the_old_model_and_says_so(
     demo_with: DemoWith, edition: str
 ) -> None:
     engine = demo_with(lambda o: o.update(data_centre="US", edition=edition))
-    for subject, action, resource in [("asha", "create", "estimate"),
-                                      ("olivia", "delete", "estimate:est-1")]:
+    for subject, action, resource in [
+        ("asha", "create", "estimate"),
+        ("olivia", "delete", "estimate:est-1"),
+    ]:
         d = ask(engine, subject, action, resource)
         assert not d.allowed and "rollout-not-reached" in d.policies
         assert "old admin-borrowed model" in d.reasons[d.policies.index("rollout-not-reached")]
 
 
-@pytest.mark.parametrize(("centre", "edition"), [("US", "professional"), ("US", "free"),
-                                                 ("EU", "ultimate"), ("IN", "enterprise")])
+@pytest.mark.parametrize(
+    ("centre", "edition"),
+    [("US", "professional"), ("US", "free"), ("EU", "ultimate"), ("IN", "enterprise")],
+)
 def test_rollout_reaches_other_centres_and_us_editions_below_enterprise(
     demo_with: DemoWith, centre: str, edition: str
 ) -> None:

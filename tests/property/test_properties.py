@@ -1,0 +1,237 @@
+"""Properties P1-P5 over generated orgs. `make prove` runs >= 20,000 orgs per property."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine import Engine, Request
+from engine.catalogue import RECORD_ACTIONS
+from engine.model import load_org
+from engine.policies import load_policies
+from tests.conftest import GENERATED, POLICIES
+from tests.strategies import MODULES, PRODUCTS, orgs, record_requests, seats
+
+POLICY_SET = load_policies(POLICIES)
+INTEGRATION_GRANT = {
+    "books": {
+        (m, a)
+        for m in ("estimate", "sales_order", "invoice", "purchase_order")
+        for a in ("view", "create", "edit")
+    },
+    "subscriptions": {
+        ("subscription", "view"),
+        ("subscription", "create"),
+        ("report", "view"),
+        ("dashboard", "view"),
+    },
+}
+RESTRICTIONS = {"D3", "D5", "D7", "D8", "D12"}
+
+
+def engine_for(data: dict[str, Any]) -> Engine:
+    return Engine(POLICY_SET, load_org(data, POLICY_SET.catalogue))
+
+
+def decide(engine: Engine, req: dict[str, Any]) -> Any:
+    return engine.decide(Request(**req))
+
+
+def user_of(data: dict[str, Any], uid: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(u for u in data["users"] if u["id"] == uid)
+    return found
+
+
+@st.composite
+def org_and_request(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    data = draw(orgs())
+    subject = draw(st.sampled_from([u["id"] for u in data["users"] if u["id"] != "owner"]))
+    return data, draw(record_requests(data, subject))
+
+
+@given(org_and_request(), st.data())
+def test_p1_non_interference_other_users_rights_never_change_a_decision(
+    case: tuple[dict[str, Any], dict[str, Any]], data: st.DataObject
+) -> None:
+    GENERATED["P1 non-interference"] += 1
+    org, req = case
+    before = decide(engine_for(org), req).to_dict()
+
+    changed = copy.deepcopy(org)
+    role_ids = {p: [r["id"] for r in changed["roles"] if r["product"] == p] for p in PRODUCTS}
+    profile_ids = [p["id"] for p in changed["profiles"]]
+    for other in changed["users"]:
+        if other["id"] == req["subject"]:
+            continue
+        memberships, enrolments = data.draw(seats(role_ids))
+        other.update(
+            memberships=memberships,
+            enrolments=enrolments,
+            crm_admin=data.draw(st.booleans()),
+            profile=data.draw(st.sampled_from(profile_ids)),
+        )
+    # Every other user becomes an admin of everything, in every product: still nothing flows.
+    if data.draw(st.booleans()):
+        for other in changed["users"]:
+            if other["id"] != req["subject"]:
+                other.update(
+                    crm_admin=True,
+                    profile="everything",
+                    enrolments=[],
+                    memberships=[{"product": p, "role": f"{p}-owner"} for p in PRODUCTS],
+                )
+    changed["integration_owner"] = data.draw(st.sampled_from([u["id"] for u in changed["users"]]))
+    # Migration enrolments of others change the org's count, which only D12 admin actions read.
+    after = decide(engine_for(changed), req).to_dict()
+    assert after == before
+
+
+@given(org_and_request())
+def test_p1_non_member_never_exceeds_the_integration_grant_on_books_records(
+    case: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    GENERATED["P1 books non-member bound"] += 1
+    org, req = case
+    subject = user_of(org, req["subject"])
+    kind = req["resource_type"]
+    member_of = {m["product"] for m in subject["memberships"]}
+    if "books" in member_of or "books" not in MODULES[kind]:
+        return
+    if "subscriptions" in member_of and "subscriptions" in MODULES[kind]:
+        return  # a shared module opened by the Subscriptions role is D6, not borrowed rights
+    d = decide(engine_for(org), req)
+    if d.allowed:
+        assert (kind, req["action"]) in INTEGRATION_GRANT["books"] | INTEGRATION_GRANT[
+            "subscriptions"
+        ]
+        assert req["action"] not in ("delete", "approve", "void")
+        assert d.acting_as is not None and d.acting_as.user == req["subject"]
+
+
+@given(org_and_request())
+def test_p2_no_membership_no_access(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    GENERATED["P2 no membership"] += 1
+    org, req = case
+    subject = user_of(org, req["subject"])
+    subject["memberships"] = [
+        m for m in subject["memberships"] if m["product"] not in MODULES[req["resource_type"]]
+    ]
+    subject["enrolments"] = [
+        e for e in subject["enrolments"] if e["product"] not in MODULES[req["resource_type"]]
+    ]
+    for profile in org["profiles"]:
+        if profile["id"] == subject["profile"]:
+            profile["allows"] = {m: ["*"] for m in MODULES}  # whatever the CRM profile says
+    subject["crm_admin"] = True
+    d = decide(engine_for(org), req)
+    assert not d.allowed
+    assert "D2" in d.rules or d.rules == ("D12",)  # D12: the org is not on the per-user model
+
+
+@given(org_and_request())
+def test_p3_union_of_enrolments_is_exactly_the_union_bounded_by_restrictions(
+    case: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    GENERATED["P3 union"] += 1
+    org, req = case
+    subject = user_of(org, req["subject"])
+    subject["memberships"] = []
+    variants = {}
+    for name, products in {
+        "both": PRODUCTS,
+        "books": ("books",),
+        "subscriptions": ("subscriptions",),
+    }.items():
+        subject["enrolments"] = [{"product": p} for p in products]
+        variants[name] = decide(engine_for(org), req)
+    both, single = variants["both"], (variants["books"], variants["subscriptions"])
+    if both.allowed:
+        assert any(d.allowed for d in single)  # the union never widens past a single grant
+        assert "D9" in both.rules
+    elif any(d.allowed for d in single):
+        # only a restriction can take away what one enrolment opens
+        assert set(both.rules) & RESTRICTIONS and both.policies, both
+    for d in single:
+        if d.policies and not d.allowed and set(d.rules) & {"D3", "D5", "D8"}:
+            assert not both.allowed  # D3/D5/D8 still restrict the union
+
+
+@given(org_and_request())
+def test_p4_unified_member_allowed_in_crm_implies_allowed_by_role(
+    case: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    GENERATED["P4 unified"] += 1
+    org, req = case
+    subject = user_of(org, req["subject"])
+    subject["enrolments"] = []
+    d = decide(engine_for(org), req)
+    if not d.allowed:
+        return
+    kind, action = req["resource_type"], req["action"]
+    roles = {r["id"]: r for r in org["roles"]}
+    granted = False
+    for m in subject["memberships"]:
+        if m["product"] not in MODULES[kind]:
+            continue
+        actions = roles[m["role"]]["grants"].get(kind, [])
+        granted |= "*" in actions or action in actions
+    assert granted, (req, d)
+    assert d.acting_as is not None and d.acting_as.product in MODULES[kind]
+
+
+junk = st.text(max_size=12) | st.sampled_from(
+    ['" || true || "', 'User::"owner"', "owner", "u0", "", "*", "view", "estimate", "r0"]
+)
+
+
+@given(
+    orgs(),
+    junk,
+    junk,
+    junk,
+    st.one_of(st.none(), junk),
+    junk,
+    st.lists(junk, max_size=2),
+    st.dictionaries(junk, junk | st.integers(), max_size=2),
+)
+def test_p5_malformed_or_unknown_input_never_allows(
+    org: dict[str, Any],
+    subject: str,
+    action: str,
+    kind: str,
+    rid: str | None,
+    channel: str,
+    fields: list[str],
+    context: dict[str, Any],
+) -> None:
+    GENERATED["P5 fail closed"] += 1
+    engine = engine_for(org)
+    d = engine.decide(Request(subject, action, kind, rid, channel, tuple(fields), context))
+    if d.allowed:
+        # Only a request that is entirely valid and names known ids may be allowed.
+        assert subject in {u["id"] for u in org["users"]}
+        assert action in RECORD_ACTIONS or action in ("enrol_integration_user", "run_migration")
+        assert channel in ("crm", "direct")
+        assert d.acting_as is not None and d.acting_as.user == subject
+        assert not d.errors
+
+
+@given(org_and_request())
+def test_p5_every_allow_acts_as_the_requesting_user_and_sends_from_their_address(
+    case: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    GENERATED["P5 own identity"] += 1
+    org, req = case
+    d = decide(engine_for(org), req)
+    if d.allowed:
+        assert d.acting_as is not None and d.acting_as.user == req["subject"]
+        assert d.acting_as.product in MODULES[req["resource_type"]]
+        if req["action"] == "send_email":
+            assert d.sender == user_of(org, req["subject"])["email"]
+        else:
+            assert d.sender is None
+    else:
+        assert d.acting_as is None and d.sender is None
