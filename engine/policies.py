@@ -50,6 +50,7 @@ class PolicySet:
     catalogue: Catalogue
     schema: Any  # cedarpy.Schema
     handle: Any  # cedarpy.PolicySet
+    grants_handle: Any  # cedarpy.PolicySet of the permits alone: what each grant covers
     policies: dict[str, PolicyInfo]
     texts: dict[str, str]  # file name -> Cedar text, for fmt and diff
     schema_text: str
@@ -102,8 +103,9 @@ def load_policies(directory: Path | None = None) -> PolicySet:
     if problems:
         raise PolicyError(joined("invalid policy set", problems), tuple(problems))
 
-    handle = cedarpy.PolicySet.from_json_str(
-        json.dumps({"staticPolicies": static, "templates": {}, "templateLinks": []})
+    handle = _policy_set(static)
+    grants_handle = _policy_set(
+        {pid: est for pid, est in static.items() if infos[pid].effect == "permit"}
     )
     return PolicySet(
         directory=directory,
@@ -111,9 +113,16 @@ def load_policies(directory: Path | None = None) -> PolicySet:
         catalogue=catalogue,
         schema=schema,
         handle=handle,
+        grants_handle=grants_handle,
         policies=infos,
         texts=texts,
         schema_text=schema_text,
+    )
+
+
+def _policy_set(static: dict[str, Any]) -> Any:
+    return cedarpy.PolicySet.from_json_str(
+        json.dumps({"staticPolicies": static, "templates": {}, "templateLinks": []})
     )
 
 

@@ -19,6 +19,7 @@ class CedarBackend:
 
     def __init__(self, policies: PolicySet, index: OrgIndex) -> None:
         self._policies = policies.handle
+        self._grants = policies.grants_handle
         self._schema = policies.schema
         self._entities = index.handle
         self._org_id = index.org.id
@@ -56,10 +57,16 @@ class CedarBackend:
         return _raw(result)
 
     def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
+        return self._batch(requests, self._policies)
+
+    def grants_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
+        return self._batch(requests, self._grants)
+
+    def _batch(self, requests: Sequence[Request], policies: Any) -> list[RawAnswer]:
         if not requests:
             return []
         results = cedarpy.is_authorized_batch(
-            [self.cedar_request(r) for r in requests], self._policies, self._entities, self._schema
+            [self.cedar_request(r) for r in requests], policies, self._entities, self._schema
         )
         return [_raw(r) for r in results]
 
