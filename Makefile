@@ -60,7 +60,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 prove: $(STAMP)
-	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -p no:cacheprovider tests/property -s
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/property --durations=0
 
 bench: $(STAMP)
 	$(PY) bench/bench_decide.py

@@ -3,6 +3,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -37,12 +39,35 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 GENERATED: Counter[str] = Counter()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+_COUNTS = "SUITE_AUTHZ_COUNTS"
+
+
+def pytest_configure(config: Any) -> None:
+    # xdist workers inherit this, write their counts there, and the controller adds them up.
+    if not hasattr(config, "workerinput") and _COUNTS not in os.environ:
+        os.environ[_COUNTS] = tempfile.mkdtemp(prefix="suite-authz-counts-")
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    worker = getattr(session.config, "workerinput", {}).get("workerid", "main")
     if GENERATED:
+        Path(os.environ[_COUNTS]).mkdir(parents=True, exist_ok=True)
+        (Path(os.environ[_COUNTS]) / f"{worker}.json").write_text(json.dumps(GENERATED))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    total: Counter[str] = Counter()
+    folder = Path(os.environ.get(_COUNTS, "/nonexistent"))
+    for part in folder.glob("*.json"):
+        total.update(json.loads(part.read_text()))
+    if total:
         terminalreporter.write_sep("-", "generated orgs per property")
-        for name, count in sorted(GENERATED.items()):
+        for name, count in sorted(total.items()):
             terminalreporter.write_line(f"{name}: {count:,} orgs")
-        terminalreporter.write_line(f"total: {sum(GENERATED.values()):,} orgs")
+        terminalreporter.write_line(f"total: {sum(total.values()):,} orgs")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
