@@ -62,7 +62,7 @@ def measure(label: str, engine: Engine, requests: list[Request], calls: int) -> 
     allows = [r for r, d in decided if d.allowed]
     forbids = [r for r, d in decided if not d.allowed and d.policies]
     plain = [r for r, d in decided if not d.allowed and not d.policies]
-    cache = engine._explainer._probe_cache  # noqa: SLF001 - measured cold and warm
+    cache = engine._explainer._probe_cache  # measured cold and warm
 
     def cold() -> None:
         for r in plain:
@@ -74,28 +74,40 @@ def measure(label: str, engine: Engine, requests: list[Request], calls: int) -> 
             return float("nan")
         return median_us(fn or (lambda: [engine.decide(r) for r in rs]), calls) / len(rs)
 
-    return {"org": label, "entities": engine.index.size, "requests": n, "bare_us": bare,
-            "engine_us": explained, "ratio": explained / bare, "allow_us": per(allows),
-            "forbid_us": per(forbids), "plain_warm_us": per(plain),
-            "plain_cold_us": per(plain, cold)}
+    return {
+        "org": label,
+        "entities": engine.index.size,
+        "requests": n,
+        "bare_us": bare,
+        "engine_us": explained,
+        "ratio": explained / bare,
+        "allow_us": per(allows),
+        "forbid_us": per(forbids),
+        "plain_warm_us": per(plain),
+        "plain_cold_us": per(plain, cold),
+    }
 
 
 def slice_cost(engine: Engine, requests: list[Request], calls: int) -> float:
     """Per-request slice: principal, resource and what they reference, parsed each call."""
-    everything = {(e["uid"]["type"], e["uid"]["id"]): e
-                  for e in org_entities(engine.org, engine.policies.catalogue)}
+    everything = {
+        (e["uid"]["type"], e["uid"]["id"]): e
+        for e in org_entities(engine.org, engine.policies.catalogue)
+    }
     backend = engine.backend
     cedar_requests = [backend.cedar_request(r) for r in requests]  # type: ignore[attr-defined]
-    shared = [e for (t, _), e in everything.items()
-              if t in ("Product", "Module", "Org", "Profile", "Role")]
+    shared = [
+        e
+        for (t, _), e in everything.items()
+        if t in ("Product", "Module", "Org", "Profile", "Role")
+    ]
     ps, schema = engine.policies.handle, engine.policies.schema
 
     def sliced() -> None:
         for cr in cedar_requests:
             p, r = cr["principal"], cr["resource"]
             part = [*shared, everything[(p["type"], p["id"])], everything[(r["type"], r["id"])]]
-            cedarpy.is_authorized(cr, ps, cedarpy.Entities.from_json_str(json.dumps(part)),
-                                  schema)
+            cedarpy.is_authorized(cr, ps, cedarpy.Entities.from_json_str(json.dumps(part)), schema)
 
     return median_us(sliced, max(1, calls // 10)) / len(requests)
 
@@ -119,50 +131,78 @@ def demo_requests() -> list[Request]:
 
 def big_requests() -> list[Request]:
     out = []
-    for n, (user, action, kind) in enumerate([
-        ("user-1", "view", "estimate"), ("user-2", "edit", "invoice"),
-        ("user-3", "create", "sales_order"), ("user-4", "delete", "estimate"),
-        ("user-5", "view", "item"), ("user-6", "approve", "invoice"),
-        ("user-7", "view", "subscription"), ("user-8", "view", "dashboard"),
-        ("user-9000", "send_email", "estimate"), ("user-0", "approve", "invoice"),
-        ("user-4321", "view", "purchase_order"), ("user-9999", "edit", "customer"),
-    ]):
-        index = {"estimate": 0, "sales_order": 1, "invoice": 2, "purchase_order": 3, "item": 4,
-                 "customer": 5, "subscription": 6, "report": 7, "dashboard": 8}[kind]
+    for n, (user, action, kind) in enumerate(
+        [
+            ("user-1", "view", "estimate"),
+            ("user-2", "edit", "invoice"),
+            ("user-3", "create", "sales_order"),
+            ("user-4", "delete", "estimate"),
+            ("user-5", "view", "item"),
+            ("user-6", "approve", "invoice"),
+            ("user-7", "view", "subscription"),
+            ("user-8", "view", "dashboard"),
+            ("user-9000", "send_email", "estimate"),
+            ("user-0", "approve", "invoice"),
+            ("user-4321", "view", "purchase_order"),
+            ("user-9999", "edit", "customer"),
+        ]
+    ):
+        index = {
+            "estimate": 0,
+            "sales_order": 1,
+            "invoice": 2,
+            "purchase_order": 3,
+            "item": 4,
+            "customer": 5,
+            "subscription": 6,
+            "report": 7,
+            "dashboard": 8,
+        }[kind]
         out.append(Request(user, action, kind, f"{kind}-{index + 9 * (n * 811 % 11000)}"))
     return out
 
 
 def main() -> None:
     policies = load_policies()
-    demo = Engine(policies, load_org(ROOT / "policies/examples/demo-org.json",
-                                     policies.catalogue))
+    demo = Engine(policies, load_org(ROOT / "policies/examples/demo-org.json", policies.catalogue))
     started = time.perf_counter()
     big_org = load_org(generate(10_000, 100_000), policies.catalogue)
     big = Engine(policies, big_org)
     load_s = time.perf_counter() - started
 
-    rows = [measure("demo", demo, demo_requests(), 300),
-            measure("10k users / 100k records", big, big_requests(), 300)]
+    rows = [
+        measure("demo", demo, demo_requests(), 300),
+        measure("10k users / 100k records", big, big_requests(), 300),
+    ]
     print(f"suite-authz bench: medians of {REPEATS} runs; policy set {policies.version}")
     print(f"generated org loaded (validate, build entities, parse once) in {load_s:.2f} s\n")
-    print(f"{'org':<26}{'entities':>9}{'bare':>7}{'engine':>8}{'ratio':>7}"
-          f"{'allow':>7}{'forbid':>8}{'not granted':>13}{'(cold)':>8}   (µs per decision)")
+    print(
+        f"{'org':<26}{'entities':>9}{'bare':>7}{'engine':>8}{'ratio':>7}"
+        f"{'allow':>7}{'forbid':>8}{'not granted':>13}{'(cold)':>8}   (µs per decision)"
+    )
     for row in rows:
-        print(f"{row['org']:<26}{row['entities']:>9,}{row['bare_us']:>7.1f}"
-              f"{row['engine_us']:>8.1f}{row['ratio']:>7.2f}{row['allow_us']:>7.1f}"
-              f"{row['forbid_us']:>8.1f}{row['plain_warm_us']:>13.1f}{row['plain_cold_us']:>8.1f}")
+        print(
+            f"{row['org']:<26}{row['entities']:>9,}{row['bare_us']:>7.1f}"
+            f"{row['engine_us']:>8.1f}{row['ratio']:>7.2f}{row['allow_us']:>7.1f}"
+            f"{row['forbid_us']:>8.1f}{row['plain_warm_us']:>13.1f}{row['plain_cold_us']:>8.1f}"
+        )
     for row in rows:
-        print(f"ratios to bare, {row['org']}: allow {row['allow_us'] / row['bare_us']:.2f}x, "
-              f"deny by a forbid {row['forbid_us'] / row['bare_us']:.2f}x, not granted "
-              f"{row['plain_warm_us'] / row['bare_us']:.2f}x "
-              f"(cold {row['plain_cold_us'] / row['bare_us']:.2f}x)")
+        print(
+            f"ratios to bare, {row['org']}: allow {row['allow_us'] / row['bare_us']:.2f}x, "
+            f"deny by a forbid {row['forbid_us'] / row['bare_us']:.2f}x, not granted "
+            f"{row['plain_warm_us'] / row['bare_us']:.2f}x "
+            f"(cold {row['plain_cold_us'] / row['bare_us']:.2f}x)"
+        )
     flat = rows[1]["engine_us"] / rows[0]["engine_us"]
     print(f"\nengine cost, big org / demo org: {flat:.2f}x (flat in org size)")
-    for label, engine, reqs in (("demo", demo, demo_requests()),
-                                ("10k users / 100k records", big, big_requests())):
-        print(f"per-request entity slice instead of the whole pre-parsed org ({label}): "
-              f"{slice_cost(engine, reqs, 300):.1f} µs per decision")
+    for label, engine, reqs in (
+        ("demo", demo, demo_requests()),
+        ("10k users / 100k records", big, big_requests()),
+    ):
+        print(
+            f"per-request entity slice instead of the whole pre-parsed org ({label}): "
+            f"{slice_cost(engine, reqs, 300):.1f} µs per decision"
+        )
 
 
 if __name__ == "__main__":

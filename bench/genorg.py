@@ -8,9 +8,15 @@ import sys
 from typing import Any
 
 MODULES = {
-    "estimate": "books", "sales_order": "books", "invoice": "books", "purchase_order": "books",
-    "item": "books", "customer": "books", "subscription": "subscriptions",
-    "report": "subscriptions", "dashboard": "subscriptions",
+    "estimate": "books",
+    "sales_order": "books",
+    "invoice": "books",
+    "purchase_order": "books",
+    "item": "books",
+    "customer": "books",
+    "subscription": "subscriptions",
+    "report": "subscriptions",
+    "dashboard": "subscriptions",
 }
 TRANSACTIONS = ("estimate", "sales_order", "invoice", "purchase_order")
 
@@ -18,15 +24,27 @@ TRANSACTIONS = ("estimate", "sales_order", "invoice", "purchase_order")
 def generate(users: int, records: int, seed: int = 7) -> dict[str, Any]:
     rng = random.Random(seed)
     roles = [
-        {"id": "books-admin", "product": "books",
-         "grants": {m: ["*"] for m, p in MODULES.items() if p == "books"}},
-        {"id": "books-clerk", "product": "books",
-         "grants": {"invoice": ["view"], "item": ["view", "edit"]},
-         "fields": {"item": {"cost_price": "hidden"}}},
-        {"id": "books-approver", "product": "books",
-         "grants": {"estimate": ["*"], "invoice": ["*"]}},
-        {"id": "subs-admin", "product": "subscriptions",
-         "grants": {"subscription": ["*"], "report": ["*"], "dashboard": ["*"]}},
+        {
+            "id": "books-admin",
+            "product": "books",
+            "grants": {m: ["*"] for m, p in MODULES.items() if p == "books"},
+        },
+        {
+            "id": "books-clerk",
+            "product": "books",
+            "grants": {"invoice": ["view"], "item": ["view", "edit"]},
+            "fields": {"item": {"cost_price": "hidden"}},
+        },
+        {
+            "id": "books-approver",
+            "product": "books",
+            "grants": {"estimate": ["*"], "invoice": ["*"]},
+        },
+        {
+            "id": "subs-admin",
+            "product": "subscriptions",
+            "grants": {"subscription": ["*"], "report": ["*"], "dashboard": ["*"]},
+        },
     ]
     profiles = [
         {"id": "admin", "allows": {m: ["*"] for m in MODULES}},
@@ -36,19 +54,29 @@ def generate(users: int, records: int, seed: int = 7) -> dict[str, Any]:
     people = []
     for n in range(users):
         kind = rng.random()
-        user: dict[str, Any] = {"id": f"user-{n}", "email": f"user-{n}@big.example",
-                                "profile": rng.choice(("sales", "sales", "restricted", "admin"))}
+        user: dict[str, Any] = {
+            "id": f"user-{n}",
+            "email": f"user-{n}@big.example",
+            "profile": rng.choice(("sales", "sales", "restricted", "admin")),
+        }
         if kind < 0.4:
             user["enrolments"] = [{"product": "books", "source": "migration"}]
         elif kind < 0.55:
             user["enrolments"] = [{"product": "books"}, {"product": "subscriptions"}]
         elif kind < 0.85:
-            user["memberships"] = [{"product": "books",
-                                    "role": rng.choice(("books-clerk", "books-approver"))}]
+            user["memberships"] = [
+                {"product": "books", "role": rng.choice(("books-clerk", "books-approver"))}
+            ]
         if n == 0:
-            user.update(crm_admin=True, profile="admin", enrolments=[],
-                        memberships=[{"product": "books", "role": "books-admin"},
-                                     {"product": "subscriptions", "role": "subs-admin"}])
+            user.update(
+                crm_admin=True,
+                profile="admin",
+                enrolments=[],
+                memberships=[
+                    {"product": "books", "role": "books-admin"},
+                    {"product": "subscriptions", "role": "subs-admin"},
+                ],
+            )
         people.append(user)
     recs = []
     kinds = list(MODULES)
@@ -67,9 +95,16 @@ def generate(users: int, records: int, seed: int = 7) -> dict[str, Any]:
             rec["title"] = "Subscriptions Insights"
         recs.append(rec)
     return {
-        "id": "big", "data_centre": "EU", "edition": "enterprise", "integration_owner": "user-0",
-        "migration": {"limit": 1000}, "approval": {"books": ["estimate", "invoice"]},
-        "profiles": profiles, "roles": roles, "users": people, "records": recs,
+        "id": "big",
+        "data_centre": "EU",
+        "edition": "enterprise",
+        "integration_owner": "user-0",
+        "migration": {"limit": 1000},
+        "approval": {"books": ["estimate", "invoice"]},
+        "profiles": profiles,
+        "roles": roles,
+        "users": people,
+        "records": recs,
     }
 
 
