@@ -37,6 +37,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Generated orgs per property, reported at the end of the run (make prove quotes them).
 GENERATED: Counter[str] = Counter()
+# The keys of a serialised decision, in order: pinned by the engine's and the CLI's tests.
+DECISION_KEYS = [
+    "decision",
+    "rules",
+    "policies",
+    "reasons",
+    "missing",
+    "acting_as",
+    "sender",
+    "redact_fields",
+    "policy_version",
+    "errors",
+]
 
 
 _COUNTS = "SUITE_AUTHZ_COUNTS"

@@ -9,6 +9,7 @@ import click
 
 from cli.exits import ALLOW, DENY, Trouble
 from cli.loading import load_engine
+from cli.options import org_option, policies_option
 from cli.render import render
 from engine import AuthzError, Request
 from engine.request import context_value, parse_resource
@@ -28,9 +29,7 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.command()
-@click.option(
-    "--org", "org_file", required=True, type=click.Path(path_type=Path), help="Org snapshot (JSON)."
-)
+@org_option(required=True, help="Org snapshot (JSON).")
 @click.option("--subject", required=True, help="The acting CRM user's id.")
 @click.option("--action", required=True, help="view, create, edit, ... (see DOMAIN).")
 @click.option(
@@ -49,13 +48,7 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
     help="acting_as, sender, product (enrolment), enrolments (migration).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-@click.option(
-    "--policies",
-    "policies_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Policy directory (default: the shipped policies).",
-)
+@policies_option
 def explain(
     org_file: Path,
     subject: str,

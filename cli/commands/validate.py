@@ -7,26 +7,15 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
+from cli.options import org_option, policies_option
 from engine import AuthzError
 from engine.model import load_org
 from engine.policies import load_policies
 
 
 @click.command()
-@click.option(
-    "--policies",
-    "policies_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Policy directory (default: the shipped policies).",
-)
-@click.option(
-    "--org",
-    "org_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also validate this org snapshot.",
-)
+@policies_option
+@org_option(required=False, help="Also validate this org snapshot.")
 def validate(policies_dir: Path | None, org_file: Path | None) -> None:
     """Validate policies (file, line and policy id of each problem) and optionally an org."""
     try:

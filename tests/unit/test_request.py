@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import Engine, Request
+from tests.conftest import DECISION_KEYS
 
 
 @pytest.mark.parametrize(
@@ -62,18 +63,7 @@ def test_decision_is_immutable_and_serialises_with_stable_keys(demo: Engine) -> 
     d = demo.decide(Request("asha", "view", "estimate", "est-1"))
     with pytest.raises(AttributeError):
         d.allowed = False  # type: ignore[misc]
-    assert list(d.to_dict()) == [
-        "decision",
-        "rules",
-        "policies",
-        "reasons",
-        "missing",
-        "acting_as",
-        "sender",
-        "redact_fields",
-        "policy_version",
-        "errors",
-    ]
+    assert list(d.to_dict()) == DECISION_KEYS
     assert d.policy_version == demo.version
 
 

@@ -1,0 +1,21 @@
+"""Options several commands share, spelled once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+policies_option = click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Policy directory (default: the shipped policies).",
+)
+
+
+def org_option(required: bool, help: str) -> click.decorators.FC:  # type: ignore[name-defined]
+    return click.option(
+        "--org", "org_file", required=required, type=click.Path(path_type=Path), help=help
+    )
