@@ -12,7 +12,7 @@ help:
 	@echo "make run     set up, then explain the worked examples of DOMAIN on the demo org"
 	@echo "make test    set up, lint, and run the whole test suite"
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property"
-	@echo "make bench   median cost per decision: bare cedarpy vs the engine's explained decision"
+	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck timings"
 	@echo "make lint    ruff check, ruff format --check, mypy --strict on engine/"
 	@echo "make fmt     ruff format"
 
@@ -64,6 +64,7 @@ prove: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_decide.py
+	$(PY) bench/bench_crosscheck.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -42,7 +42,9 @@ def median_us(fn: Callable[[], Any], calls: int) -> float:
     return statistics.median(runs)
 
 
-def measure(label: str, engine: Engine, requests: list[Request], calls: int) -> dict[str, Any]:
+def measure(
+    label: str, engine: Engine, polar: Engine, requests: list[Request], calls: int
+) -> dict[str, Any]:
     backend = engine.backend
     cedar_requests = [backend.cedar_request(r) for r in requests]  # type: ignore[attr-defined]
     ps, ents, schema = engine.policies.handle, engine.index.handle, engine.policies.schema
@@ -74,7 +76,9 @@ def measure(label: str, engine: Engine, requests: list[Request], calls: int) -> 
             return float("nan")
         return median_us(fn or (lambda: [engine.decide(r) for r in rs]), calls) / len(rs)
 
+    polar_us = median_us(lambda: [polar.decide(r) for r in requests], max(1, calls // 20)) / n
     return {
+        "polar_us": polar_us,
         "org": label,
         "entities": engine.index.size,
         "requests": n,
@@ -171,8 +175,14 @@ def main() -> None:
     load_s = time.perf_counter() - started
 
     rows = [
-        measure("demo", demo, demo_requests(), 300),
-        measure("10k users / 100k records", big, big_requests(), 300),
+        measure("demo", demo, Engine(policies, demo.org, "polar"), demo_requests(), 300),
+        measure(
+            "10k users / 100k records",
+            big,
+            Engine(policies, big_org, "polar"),
+            big_requests(),
+            300,
+        ),
     ]
     print(f"suite-authz bench: medians of {REPEATS} runs; policy set {policies.version}")
     print(f"generated org loaded (validate, build entities, parse once) in {load_s:.2f} s\n")
@@ -192,6 +202,11 @@ def main() -> None:
             f"deny by a forbid {row['forbid_us'] / row['bare_us']:.2f}x, not granted "
             f"{row['plain_warm_us'] / row['bare_us']:.2f}x "
             f"(cold {row['plain_cold_us'] / row['bare_us']:.2f}x)"
+        )
+    for row in rows:
+        print(
+            f"Polar backend, {row['org']}: {row['polar_us']:.0f} µs per decision, "
+            f"{row['polar_us'] / row['engine_us']:.1f}x the Cedar engine's"
         )
     flat = rows[1]["engine_us"] / rows[0]["engine_us"]
     print(f"\nengine cost, big org / demo org: {flat:.2f}x (flat in org size)")

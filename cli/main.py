@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from cli.commands.crosscheck import crosscheck
 from cli.commands.explain import explain
 from cli.commands.validate import validate
 
@@ -14,6 +15,7 @@ def cli() -> None:
     """suite-authz: who may do what when a CRM acts on finance-suite data, and as whom."""
 
 
+cli.add_command(crosscheck)
 cli.add_command(explain)
 cli.add_command(validate)
 

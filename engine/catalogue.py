@@ -25,6 +25,21 @@ RECORD_ACTIONS: tuple[str, ...] = (
 ADMIN_ACTIONS: dict[str, str] = {"enrol_integration_user": "user", "run_migration": "org"}
 ACTIONS: tuple[str, ...] = RECORD_ACTIONS + tuple(ADMIN_ACTIONS)
 CHANNELS: tuple[str, ...] = ("crm", "direct")
+# DOMAIN's rules by id, in its own words (../shared/DOMAIN.md).
+RULE_TITLES: dict[str, str] = {
+    "D1": "own identity, never borrowed",
+    "D2": "no membership, no access",
+    "D3": "CRM profile gate",
+    "D4": "integration-user rights in Books",
+    "D5": "no direct access for integration users",
+    "D6": "unified permissions for members",
+    "D7": "field-level permissions",
+    "D8": "approval process",
+    "D9": "union across products",
+    "D10": "Subscriptions in the CRM",
+    "D11": "email under one's own name",
+    "D12": "enrolment and migration",
+}
 ADMIN_TYPES: tuple[str, ...] = ("user", "org")
 
 

@@ -16,7 +16,7 @@ from engine.model import Org, load_org
 from engine.policies import PolicySet, load_policies
 from engine.request import Request, check_request
 
-BACKENDS = ("cedar",)
+BACKENDS = ("cedar", "polar")
 
 
 class Engine:
@@ -96,6 +96,10 @@ class Engine:
 def _backend(name: str, policies: PolicySet, index: OrgIndex) -> Backend:
     if name == "cedar":
         return CedarBackend(policies, index)
+    if name == "polar":
+        from engine.backends.polar import PolarBackend  # oso loads only when asked for
+
+        return PolarBackend(policies, index)
     raise InvalidRequest(f"backend: `{name}` is not one of {', '.join(BACKENDS)}")
 
 

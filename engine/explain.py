@@ -1,18 +1,21 @@
 """From a backend's raw answer to a Decision a person can read.
 
-Everything here is read from policy annotations (loaded once) and org data; nothing decides.
-The rules a decision itself applies are added where it applies them: D11 when it names a
-sender, D7 when it redacts, D9 when the allow comes from the union of several enrolments.
+Everything here is read from policy annotations (loaded once), the backend's answer and org
+data; nothing here decides. The rules a decision itself applies are added where it applies
+them: D11 when it names a sender, D7 when it redacts, D9 when the allow comes from the union
+of several enrolments.
 """
 
 from __future__ import annotations
 
-from engine.backends import Backend, RawAnswer
-from engine.catalogue import RECORD_ACTIONS
+from engine.backends import Backend, GrantRef, RawAnswer
+from engine.catalogue import RECORD_ACTIONS, RULE_TITLES
 from engine.decision import ActingAs, Decision, sorted_rules
 from engine.entities import OrgIndex, Seat
-from engine.policies import PolicyInfo, PolicySet
+from engine.policies import PolicySet
 from engine.request import Request
+
+PROBE_CACHE_SIZE = 65_536
 
 
 def _words(action: str) -> str:
@@ -25,7 +28,8 @@ def _series(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-PROBE_CACHE_SIZE = 65_536
+def _titled(rule: str) -> str:
+    return f"{rule}: {RULE_TITLES.get(rule, 'a rule of DOMAIN')}"
 
 
 class Explainer:
@@ -36,9 +40,9 @@ class Explainer:
         self._index = index
         self._backend = backend
         self._product_order = {p: n for n, p in enumerate(policies.catalogue.products)}
-        self._probe_cache: dict[tuple[object, ...], tuple[tuple[str, str], ...]] = {}
+        self._probe_cache: dict[tuple[object, ...], tuple[tuple[GrantRef, str], ...]] = {}
 
-    # -- the three ends of a request that never reached a backend ------------------------------
+    # -- the ends of a request that never reached a backend ------------------------------------
 
     def invalid(self, message: str) -> Decision:
         return Decision(
@@ -46,7 +50,6 @@ class Explainer:
             rules=(),
             policies=(),
             reasons=(f"invalid request: {message}",),
-            missing=(),
             policy_version=self._version,
             errors=(message,),
             invalid=True,
@@ -62,7 +65,7 @@ class Explainer:
             policy_version=self._version,
         )
 
-    # -- a backend's answer ----------------------------------------------------------------------
+    # -- a backend's answer --------------------------------------------------------------------
 
     def explain(self, request: Request, raw: RawAnswer) -> Decision:
         if raw.errors:
@@ -71,27 +74,27 @@ class Explainer:
                 rules=(),
                 policies=(),
                 reasons=("the request could not be evaluated, so it is denied",),
-                missing=(),
                 policy_version=self._version,
                 errors=raw.errors,
             )
-        infos = [self._infos[p] for p in raw.determining if p in self._infos]
         if raw.allowed:
-            return self._allow(request, infos, raw)
-        if infos:
-            return self._forbidden(request, infos)
+            return self._allow(request, raw)
+        if raw.determining or raw.restrictions:
+            return self._forbidden(request, raw)
         return self._not_granted(request)
 
-    def _allow(self, request: Request, infos: list[PolicyInfo], raw: RawAnswer) -> Decision:
-        rules = {r for info in infos for r in info.rules}
-        granting = [i for i in infos if i.product is not None] or infos
-        best = min(
-            granting,
-            key=lambda i: (self._product_order.get(i.product or "", 99), i.seat != "member", i.id),
+    def _allow(self, request: Request, raw: RawAnswer) -> Decision:
+        infos = [self._infos[p] for p in raw.determining if p in self._infos]
+        rules = {g.rule for g in raw.grants} | {r for i in infos for r in i.rules}
+        reasons = tuple(i.reason for i in infos) or tuple(_titled(r) for r in sorted_rules(rules))
+        product = min(
+            (g.product for g in raw.grants),
+            key=lambda p: self._product_order.get(p, 99),
+            default="crm",
         )
+        user = request.subject
         sender = None
         redact: tuple[str, ...] = ()
-        user = request.subject
         if request.action == "send_email":
             sender = self._index.users[user].email
             rules.add("D11")
@@ -105,24 +108,29 @@ class Explainer:
             allowed=True,
             rules=sorted_rules(rules),
             policies=raw.determining,
-            reasons=tuple(i.reason for i in infos),
-            acting_as=ActingAs(user=user, product=best.product or "crm"),
+            reasons=reasons,
+            acting_as=ActingAs(user=user, product=product),
             sender=sender,
             redact_fields=redact,
             policy_version=self._version,
         )
 
-    def _forbidden(self, request: Request, infos: list[PolicyInfo]) -> Decision:
+    def _forbidden(self, request: Request, raw: RawAnswer) -> Decision:
+        infos = [self._infos[p] for p in raw.determining if p in self._infos]
         missing = []
         for info in infos:
-            text = info.missing or info.reason
             named = self._detail(info.detail, request)
+            text = info.missing or info.reason
             missing.append(f"{text}: {named}" if named else text)
+        if not infos:  # a backend that names rules, not policies
+            for rule in raw.restrictions:
+                named = self._detail(_RULE_DETAIL.get(rule), request)
+                missing.append(f"what {_titled(rule)} requires" + (f": {named}" if named else ""))
         return Decision(
             allowed=False,
-            rules=sorted_rules([r for i in infos for r in i.rules]),
+            rules=sorted_rules([r for i in infos for r in i.rules] or list(raw.restrictions)),
             policies=tuple(i.id for i in infos),
-            reasons=tuple(i.reason for i in infos),
+            reasons=tuple(i.reason for i in infos) or tuple(_titled(r) for r in raw.restrictions),
             missing=tuple(missing),
             policy_version=self._version,
         )
@@ -142,25 +150,27 @@ class Explainer:
                 missing=(f"a grant of `{action}` on {what}",),
                 policy_version=self._version,
             )
-        granted: dict[str, tuple[PolicyInfo, list[str]]] = {}
-        for pid, allowed in self._could_do(request):
-            info = self._infos[pid]
+        granted: dict[str, tuple[str, list[str]]] = {}
+        for grant, allowed in self._could_do(request):
             if allowed != action:
-                granted.setdefault(info.who or info.id, (info, []))[1].append(allowed)
+                who = self._who(grant.product, request.subject)
+                granted.setdefault(who, (grant.rule, []))[1].append(allowed)
         missing: list[str] = []
         rules: set[str] = set()
-        for _, (info, actions) in sorted(granted.items()):
-            rules.update(info.rules)
+        for who, (rule, actions) in sorted(granted.items()):
+            rules.add(rule)
             missing.append(
-                f"{self._who(info, request.subject)} may {_series([_words(a) for a in actions])} "
-                f"{module.plural}, not {_words(action)} them ({', '.join(info.rules)})"
+                f"{who} may {_series([_words(a) for a in actions])} "
+                f"{module.plural}, not {_words(action)} them ({rule})"
             )
         if not missing:
-            for info in self._grants_for(request.subject, kind):
-                rules.update(info.rules)
+            described = self._backend.seat_rules()
+            for seat in self._relevant_seats(request.subject, kind):
+                seat_rules = described.get((seat.product, _kind(seat)), ())
+                rules.update(seat_rules)
                 missing.append(
-                    f"{self._who(info, request.subject)} get no grant on {module.plural} "
-                    f"from the CRM ({', '.join(info.rules)})"
+                    f"{self._who(seat.product, request.subject)} get no grant on "
+                    f"{module.plural} from the CRM ({', '.join(seat_rules)})"
                 )
         if not missing:
             missing.append(f"a grant of `{action}` on {module.plural}")
@@ -173,9 +183,9 @@ class Explainer:
             policy_version=self._version,
         )
 
-    def _could_do(self, request: Request) -> tuple[tuple[str, str], ...]:
-        """(granting permit, action) for every record action a grant of the user's covers on
-        this record, restrictions aside: the grant as it is written, and where it ends.
+    def _could_do(self, request: Request) -> tuple[tuple[GrantRef, str], ...]:
+        """(grant, action) for every record action a grant of the user's covers on this
+        record, restrictions aside: the grant as it is written, and where it ends.
 
         Asks the backend once, in one batch; cached per (user, record, channel, identity asked
         for), which is sound because an Explainer's org and policies never change (a reload
@@ -205,19 +215,11 @@ class Explainer:
             )
             for a in RECORD_ACTIONS
         ]
-        out: list[tuple[str, str]] = []
+        out: list[tuple[GrantRef, str]] = []
         for probe, answer in zip(probes, self._backend.grants_many(probes), strict=True):
-            if answer.allowed:
-                permit = next(
-                    (
-                        p
-                        for p in answer.determining
-                        if p in self._infos and self._infos[p].effect == "permit"
-                    ),
-                    None,
-                )
-                if permit is not None:
-                    out.append((permit, probe.action))
+            if answer.grants:
+                best = min(answer.grants, key=lambda g: self._product_order.get(g.product, 99))
+                out.append((best, probe.action))
         if len(self._probe_cache) >= PROBE_CACHE_SIZE:
             self._probe_cache.pop(next(iter(self._probe_cache)))
         result = self._probe_cache[key] = tuple(out)
@@ -225,9 +227,16 @@ class Explainer:
 
     def _detail(self, detail: str | None, request: Request) -> str:
         """Name the culprit from org data, as a forbid's @detail annotation asks."""
-        if detail in ("hidden_fields", "readonly_fields"):
-            table = self._index.hidden if detail == "hidden_fields" else self._index.readonly
-            named = set(self._fields(request.subject, request.resource_type, table))
+        if detail in ("hidden_fields", "readonly_fields", "fields"):
+            named: set[str] = set()
+            if detail in ("hidden_fields", "fields"):
+                named.update(
+                    self._fields(request.subject, request.resource_type, self._index.hidden)
+                )
+            if detail in ("readonly_fields", "fields"):
+                named.update(
+                    self._fields(request.subject, request.resource_type, self._index.readonly)
+                )
             return ", ".join(f"`{f}`" for f in request.fields if f in named)
         if detail == "profile":
             module = self._catalogue.modules.get(request.resource_type)
@@ -236,7 +245,7 @@ class Explainer:
             return f"profile `{profile}` does not allow `{request.action}` on {plural}"
         return ""
 
-    # -- helpers -----------------------------------------------------------------------------------
+    # -- helpers -------------------------------------------------------------------------------
 
     def _relevant_seats(self, user: str, kind: str) -> list[Seat]:
         module = self._catalogue.modules[kind]
@@ -253,30 +262,15 @@ class Explainer:
             found.update(table.get((self._index.seat_role(seat), kind), ()))
         return tuple(sorted(found))
 
-    def _grants_for(self, user: str, kind: str) -> list[PolicyInfo]:
-        seats = {
-            (s.product, "member" if s.member else "integration")
-            for s in self._relevant_seats(user, kind)
-        }
-        return sorted(
-            (
-                i
-                for i in self._infos.values()
-                if i.effect == "permit" and (i.product, i.seat) in seats
-            ),
-            key=lambda i: i.id,
-        )
-
-    def _who(self, info: PolicyInfo, user: str) -> str:
-        role = next(
-            (
-                s.role
-                for s in self._index.seats.get(user, ())
-                if s.product == info.product and s.member
-            ),
-            "",
-        )
-        return (info.who or f"holders of `{info.id}`").replace("{role}", role)
+    def _who(self, product: str, user: str) -> str:
+        """Whom a grant in `product` is for, in words, as this user holds it."""
+        if product not in self._catalogue.products:
+            return "CRM admins"
+        label = self._catalogue.label(product)
+        seat = next((s for s in self._index.seats.get(user, ()) if s.product == product), None)
+        if seat is not None and seat.member:
+            return f"members of {label} with role `{seat.role}`"
+        return f"integration users of {label}"
 
     def _what(self, request: Request) -> str:
         module = self._catalogue.modules.get(request.resource_type)
@@ -284,3 +278,11 @@ class Explainer:
         if request.resource_id is None:
             return f"{'a new' if request.action == 'create' else 'any'} {noun}"
         return f"{noun} `{request.resource_id}`"
+
+
+def _kind(seat: Seat) -> str:
+    return "member" if seat.member else "integration"
+
+
+# Which org data names the culprit of a restriction, for backends that name rules only.
+_RULE_DETAIL = {"D3": "profile", "D7": "fields"}

@@ -38,7 +38,6 @@ class PolicyInfo:
     missing: str
     product: str | None  # permits: the product whose identity the action runs under (D1)
     seat: str | None  # permits: "member", "integration" or "admin"
-    who: str  # permits: whom the grant is for, in words
     detail: str | None  # forbids: which org data names the culprit (explain._detail)
     annotations: dict[str, str]
 
@@ -167,7 +166,6 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
             missing=ann.get("missing", ""),
             product=ann.get("product"),
             seat=ann.get("seat"),
-            who=ann.get("who", ""),
             detail=ann.get("detail"),
             annotations=ann,
         )

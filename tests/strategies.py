@@ -166,6 +166,12 @@ def record_requests(draw: st.DrawFn, org: dict[str, Any], subject: str) -> dict[
         if (action == "edit")
         else ()
     )
+    context: dict[str, Any] = {}
+    claim = draw(st.sampled_from(("none", "none", "none", "acting_as", "sender")))
+    if claim == "acting_as":
+        context["acting_as"] = draw(st.sampled_from([u["id"] for u in org["users"]]))
+    elif claim == "sender":
+        context["sender"] = draw(st.sampled_from([u["email"] for u in org["users"]]))
     return {
         "subject": subject,
         "action": action,
@@ -173,4 +179,5 @@ def record_requests(draw: st.DrawFn, org: dict[str, Any], subject: str) -> dict[
         "resource_id": rid,
         "channel": draw(st.sampled_from(("crm", "crm", "direct"))),
         "fields": fields,
+        "context": context,
     }

@@ -12,6 +12,7 @@ from cli.loading import load_engine
 from cli.options import org_option, policies_option
 from cli.render import render
 from engine import AuthzError, Request
+from engine.engine import BACKENDS
 from engine.request import context_value, parse_resource
 
 
@@ -49,6 +50,13 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @policies_option
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="cedar",
+    show_default=True,
+    help="Which encoding decides: Cedar (primary) or Polar (the second, independent one).",
+)
 def explain(
     org_file: Path,
     subject: str,
@@ -59,9 +67,10 @@ def explain(
     pairs: tuple[str, ...],
     as_json: bool,
     policies_dir: Path | None,
+    backend: str,
 ) -> None:
     """Explain one decision: allow or deny, which rules and policies, what was missing, as whom."""
-    engine = load_engine(org_file, policies_dir)
+    engine = load_engine(org_file, policies_dir, backend)
     kind, rid = parse_resource(resource)
     request = Request(subject, action, kind, rid, channel, fields, _context(pairs))
     decision = engine.decide(request)

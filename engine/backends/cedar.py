@@ -7,10 +7,10 @@ from typing import Any
 
 import cedarpy
 
-from engine.backends import RawAnswer
+from engine.backends import GrantRef, RawAnswer
 from engine.catalogue import Catalogue
 from engine.entities import NEW_RECORD_ID, OrgIndex, uid
-from engine.policies import PolicySet
+from engine.policies import PolicyInfo, PolicySet
 from engine.request import Request
 
 
@@ -20,6 +20,7 @@ class CedarBackend:
     def __init__(self, policies: PolicySet, index: OrgIndex) -> None:
         self._policies = policies.handle
         self._grants = policies.grants_handle
+        self._infos: dict[str, PolicyInfo] = policies.policies
         self._schema = policies.schema
         self._entities = index.handle
         self._org_id = index.org.id
@@ -54,7 +55,7 @@ class CedarBackend:
         result = cedarpy.is_authorized(
             self.cedar_request(request), self._policies, self._entities, self._schema
         )
-        return _raw(result)
+        return self._raw(result)
 
     def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
         return self._batch(requests, self._policies)
@@ -68,16 +69,34 @@ class CedarBackend:
         results = cedarpy.is_authorized_batch(
             [self.cedar_request(r) for r in requests], policies, self._entities, self._schema
         )
-        return [_raw(r) for r in results]
+        return [self._raw(r) for r in results]
 
+    def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        out: dict[tuple[str, str], tuple[str, ...]] = {}
+        for info in self._infos.values():
+            if info.effect == "permit" and info.product and info.seat:
+                key = (info.product, info.seat)
+                out[key] = tuple(sorted({*out.get(key, ()), *info.rules}))
+        return out
 
-def _raw(result: Any) -> RawAnswer:
-    diagnostics = result.diagnostics
-    errors = tuple(diagnostics.errors)
-    # Fail closed: an evaluation error anywhere (a forbid that could not be evaluated is a
-    # forbid that did not fire) makes the answer a deny.
-    return RawAnswer(
-        allowed=result.allowed and not errors,
-        determining=tuple(sorted(diagnostics.reasons)),
-        errors=errors,
-    )
+    def _raw(self, result: Any) -> RawAnswer:
+        diagnostics = result.diagnostics
+        errors = tuple(diagnostics.errors)
+        determining = tuple(sorted(diagnostics.reasons))
+        infos = [self._infos[p] for p in determining if p in self._infos]
+        # Fail closed: an evaluation error anywhere (a forbid that could not be evaluated is a
+        # forbid that did not fire) makes the answer a deny.
+        return RawAnswer(
+            allowed=result.allowed and not errors,
+            determining=determining,
+            grants=tuple(
+                GrantRef(rule, info.product or "crm")
+                for info in infos
+                if info.effect == "permit"
+                for rule in info.rules
+            ),
+            restrictions=tuple(
+                sorted({r for info in infos if info.effect == "forbid" for r in info.rules})
+            ),
+            errors=errors,
+        )

@@ -1,0 +1,37 @@
+"""How long `authz crosscheck` takes: on the demo org and on a generated org of 1,000 users."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.genorg import generate  # noqa: E402
+from engine import Engine  # noqa: E402
+from engine.crosscheck import crosscheck  # noqa: E402
+from engine.model import load_org  # noqa: E402
+from engine.policies import load_policies  # noqa: E402
+
+
+def main() -> None:
+    policies = load_policies()
+    orgs = {
+        "demo": load_org(ROOT / "policies/examples/demo-org.json", policies.catalogue),
+        "1,000 users, 18 records": load_org(generate(1000, 18), policies.catalogue),
+    }
+    print("suite-authz crosscheck timings (Cedar vs Polar, whole request space)")
+    for label, org in orgs.items():
+        started = time.perf_counter()
+        report = crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
+        took = time.perf_counter() - started
+        print(
+            f"{label:<26} {report.compared:>9,} requests  {len(report.disagreements)} "
+            f"disagreements  {took:8.1f} s  ({took / report.compared * 1e3:.2f} ms/request)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""authz crosscheck: Cedar and Polar on an org's whole request space; exit 0 when they agree."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from cli.exits import ALLOW, DENY
+from cli.loading import load_engine
+from cli.options import org_option, policies_option
+from engine import Decision
+from engine.crosscheck import crosscheck as run_crosscheck
+from engine.crosscheck import space_size
+
+
+def _answer(d: Decision) -> str:
+    who = f" as {d.acting_as.user} in {d.acting_as.product}" if d.acting_as else ""
+    rules = ", ".join(d.rules) or "no rule"
+    why = "; ".join([*d.reasons, *(f"needed: {m}" for m in d.missing)])
+    return f"{d.decision}{who} ({rules}): {why}"
+
+
+@click.command()
+@org_option(required=True, help="Org snapshot (JSON) whose request space is compared.")
+@policies_option
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def crosscheck(org_file: Path, policies_dir: Path | None, quiet: bool) -> None:
+    """Ask the Cedar and the Polar encoding every request of an org and list disagreements."""
+    cedar = load_engine(org_file, policies_dir, "cedar")
+    polar = load_engine(org_file, policies_dir, "polar")
+    total = space_size(cedar.org, cedar.policies)
+    started = time.perf_counter()
+    if quiet:
+        report = run_crosscheck(cedar, polar)
+    else:
+        with click.progressbar(length=total, label="comparing", file=sys.stderr) as bar:
+            done_before = 0
+
+            def progress(done: int) -> None:
+                nonlocal done_before
+                bar.update(done - done_before)
+                done_before = done
+
+            report = run_crosscheck(cedar, polar, progress)
+    elapsed = time.perf_counter() - started
+    for n, d in enumerate(report.disagreements, start=1):
+        click.echo(f"disagreement {n}: {json.dumps(d.request.to_dict(), sort_keys=True)}")
+        click.echo(f"  cedar: {_answer(d.first)}")
+        click.echo(f"  polar: {_answer(d.second)}")
+    click.echo(
+        f"{report.compared} requests compared, {len(report.disagreements)} disagreements "
+        f"({elapsed:.1f} s)"
+    )
+    raise SystemExit(ALLOW if not report.disagreements else DENY)

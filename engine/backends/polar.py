@@ -1,0 +1,255 @@
+"""The Polar backend: DOMAIN's rules written a second time (policies/polar/), run by oso.
+
+Org data reaches Polar as plain Python objects built once per org; the rules, not these
+objects, hold the logic. The answer names the DOMAIN rules of every grant and restriction
+that applied, and the product each grant runs under.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oso import Oso
+from polar import Variable
+
+from engine.backends import GrantRef, RawAnswer
+from engine.entities import NEW_RECORD_ID, OrgIndex
+from engine.errors import PolicyError
+from engine.model import default_status, expand
+from engine.policies import PolicySet
+from engine.request import Request
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    id: str
+    data_centre: str
+    edition: str
+    new_org: bool
+    migration_limit: int
+    migration_enrolled: int
+
+
+# Pairs are looked up in Python sets: iterating a list from Polar crosses the FFI per element.
+@dataclass(frozen=True, slots=True)
+class Seat:
+    product: str
+    member: bool
+    grants: frozenset[tuple[str, str]]  # (module, action) pairs of a member's role
+    hidden_fields: list[str]  # "module.field"
+    readonly_fields: list[str]
+
+    def grants_action(self, module: str, action: str) -> bool:
+        return (module, action) in self.grants
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    crm_admin: bool
+    profile_allows: frozenset[tuple[str, str]]  # (module, action) pairs of the CRM profile
+    seats: list[Seat]
+    org: Org
+
+    def profile_allows_action(self, module: str, action: str) -> bool:
+        return (module, action) in self.profile_allows
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    id: str
+    module: str
+    products: list[str]
+    status: str
+    submitted_by: str | None
+    folder: str | None
+    title: str | None
+    approval: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    channel: str
+    fields: list[str]
+    acting_as: str | None
+    sender: str | None
+    product: str | None
+    enrolments: int
+
+
+def polar_dir(policies: PolicySet) -> Path:
+    return policies.directory / "polar"
+
+
+class PolarBackend:
+    name = "polar"
+
+    def __init__(self, policies: PolicySet, index: OrgIndex) -> None:
+        self._oso: Any = _load(polar_dir(policies))  # oso ships no type hints
+        catalogue = policies.catalogue
+        self._products = tuple(catalogue.products)
+        raw = index.org
+        approval_on = {m for ms in raw.approval.values() for m in ms}
+        migrated = sum(1 for u in raw.users for e in u.enrolments if e.source == "migration")
+        org = Org(raw.id, raw.data_centre, raw.edition, raw.new_org, raw.migration.limit, migrated)
+        self._org = org
+        roles = {r.id: r for r in raw.roles}
+        profiles = {p.id: p for p in raw.profiles}
+
+        def fields(rules: dict[Any, Any], access: str) -> list[str]:
+            return sorted(
+                f"{m}.{f}" for m, fs in rules.items() for f, a in fs.items() if a == access
+            )
+
+        self._users: dict[str, User] = {}
+        for u in raw.users:
+            seats = []
+            for m in u.memberships:
+                role = roles[m.role]
+                seats.append(
+                    Seat(
+                        m.product,
+                        True,
+                        frozenset(
+                            (mod, a) for mod, acts in role.grants.items() for a in expand(acts)
+                        ),
+                        fields(role.fields, "hidden"),
+                        fields(role.fields, "read_only"),
+                    )
+                )
+            for e in u.enrolments:
+                rules = raw.integration_user_fields.get(e.product, {})
+                seats.append(
+                    Seat(
+                        e.product,
+                        False,
+                        frozenset(),
+                        fields(rules, "hidden"),
+                        fields(rules, "read_only"),
+                    )
+                )
+            allows = frozenset(
+                (mod, a) for mod, acts in profiles[u.profile].allows.items() for a in expand(acts)
+            )
+            self._users[u.id] = User(u.id, u.email, u.crm_admin, allows, seats, org)
+        self._records: dict[tuple[str, str], Record] = {}
+        for name, info in catalogue.modules.items():
+            status = "draft" if info.transaction else "active"
+            self._records[(name, NEW_RECORD_ID)] = Record(
+                NEW_RECORD_ID,
+                name,
+                list(info.products),
+                status,
+                None,
+                None,
+                None,
+                name in approval_on,
+            )
+        for rec in raw.records:
+            info = catalogue.modules[rec.type]
+            self._records[(rec.type, rec.id)] = Record(
+                rec.id,
+                rec.type,
+                list(info.products),
+                default_status(rec, catalogue),
+                rec.submitted_by,
+                rec.folder,
+                rec.title,
+                rec.type in approval_on,
+            )
+
+    def _args(self, request: Request) -> tuple[User, Any, Context]:
+        user = self._users[request.subject]
+        kind, rid = request.resource_type, request.resource_id
+        resource: Any
+        if kind == "user":
+            resource = self._users[rid or ""]
+        elif kind == "org":
+            resource = self._org
+        else:
+            resource = self._records[(kind, rid or NEW_RECORD_ID)]
+        ctx = request.context
+        context = Context(
+            channel=request.channel,
+            fields=[f"{kind}.{f}" for f in request.fields],
+            acting_as=_str(ctx.get("acting_as")),
+            sender=_str(ctx.get("sender")),
+            product=_str(ctx.get("product")),
+            enrolments=int(ctx.get("enrolments", 0)),  # type: ignore[call-overload]
+        )
+        return user, resource, context
+
+    def _grants(self, user: User, action: str, resource: Any, ctx: Context) -> list[GrantRef]:
+        found = self._oso.query_rule(
+            "grant", user, action, resource, ctx, Variable("rule"), Variable("product")
+        )
+        return sorted(
+            {GrantRef(str(r["bindings"]["rule"]), str(r["bindings"]["product"])) for r in found}
+        )
+
+    def answer(self, request: Request) -> RawAnswer:
+        user, resource, ctx = self._args(request)
+        grants = self._grants(user, request.action, resource, ctx)
+        found = self._oso.query_rule(
+            "restrict", user, request.action, resource, ctx, Variable("rule")
+        )
+        restrictions = tuple(sorted({str(r["bindings"]["rule"]) for r in found}))
+        allowed = bool(grants) and not restrictions
+        return RawAnswer(
+            allowed=allowed,
+            grants=tuple(grants) if allowed else (),
+            restrictions=restrictions,
+        )
+
+    def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
+        return [self.answer(r) for r in requests]
+
+    def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        out: dict[tuple[str, str], tuple[str, ...]] = {}
+        for product in self._products:
+            for seat in ("member", "integration"):
+                found = self._oso.query_rule("seat_rule", product, seat, Variable("rule"))
+                out[(product, seat)] = tuple(sorted({str(r["bindings"]["rule"]) for r in found}))
+        return out
+
+    def grants_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
+        out = []
+        for request in requests:
+            user, resource, ctx = self._args(request)
+            grants = self._grants(user, request.action, resource, ctx)
+            out.append(RawAnswer(allowed=bool(grants), determining=(), grants=tuple(grants)))
+        return out
+
+
+_LOADED: dict[tuple[Path, str], Any] = {}
+
+
+def _load(directory: Path) -> Any:
+    """One Oso per set of rule files (by content): the rules are static, org data is not."""
+    files = sorted(directory.glob("*.polar"))
+    if not files:
+        raise PolicyError(f"{directory}: no .polar files")
+    texts = "\0".join(f.read_text(encoding="utf-8") for f in files)
+    key = (directory, texts)
+    if key not in _LOADED:
+        # Our decision rule is `allowed/4` (it needs the context); oso's warning that there is
+        # no `allow/3` does not apply.
+        os.environ.setdefault("POLAR_IGNORE_NO_ALLOW_WARNING", "1")
+        oso: Any = Oso()
+        for cls in (Org, Seat, User, Record, Context):
+            oso.register_class(cls)
+        try:
+            oso.load_files([str(f) for f in files])
+        except Exception as exc:  # oso raises its own family; name the files
+            raise PolicyError(f"{directory}: {exc}") from None
+        _LOADED[key] = oso
+    return _LOADED[key]
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
