@@ -5,15 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from cli.main import cli
+from tests.cli.runner import explain, run
 from tests.conftest import DEMO, POLICIES
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_crosscheck_on_the_demo_org_agrees_and_exits_0() -> None:
@@ -43,35 +36,13 @@ def test_crosscheck_prints_each_disagreement_and_exits_1(tmp_path: Path) -> None
 
 
 def test_explain_through_polar_gives_the_worked_example() -> None:
-    code, out, _ = run(
-        "explain",
-        "--org",
-        str(DEMO),
-        "--subject",
-        "asha",
-        "--action",
-        "delete",
-        "--resource",
-        "estimate:est-1",
-        "--backend",
-        "polar",
+    code, out, _ = explain(
+        "--subject asha --action delete --resource estimate:est-1 --backend polar"
     )
     assert code == 1
     assert "integration users of Books may view, create and edit estimates, not delete them" in out
 
 
 def test_unknown_backend_exits_2() -> None:
-    code, _, err = run(
-        "explain",
-        "--org",
-        str(DEMO),
-        "--subject",
-        "asha",
-        "--action",
-        "view",
-        "--resource",
-        "estimate",
-        "--backend",
-        "opa",
-    )
+    code, _, err = explain("--subject asha --action view --resource estimate --backend opa")
     assert code == 2 and "opa" in err

@@ -7,21 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
+from tests.cli.runner import explain, run
 from tests.conftest import DATA, DECISION_KEYS, DEMO, POLICIES
 
 GOLDEN = DATA / "golden"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.stdout, result.stderr
-
-
-def explain(*args: str) -> tuple[int, str, str]:
-    return run("explain", "--org", str(DEMO), *args)
 
 
 def test_allow_exits_0_and_names_the_acting_user() -> None:
