@@ -13,7 +13,7 @@ help:
 	@echo "make test    set up, lint, and run the whole test suite"
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property"
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck timings"
-	@echo "make lint    ruff check, ruff format --check, mypy --strict on engine/"
+	@echo "make lint    ruff, mypy --strict on engine/, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
 
 $(STAMP): pyproject.toml
@@ -48,6 +48,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check engine cli tests bench
 	$(VENV)/bin/ruff format --check engine cli tests bench
 	$(VENV)/bin/mypy
+	$(AUTHZ) lint
+	$(AUTHZ) fmt --check
+	$(AUTHZ) fmt --check --policies policies/history/2025-05
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format engine cli tests bench

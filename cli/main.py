@@ -6,6 +6,8 @@ import click
 
 from cli.commands.crosscheck import crosscheck
 from cli.commands.explain import explain
+from cli.commands.review import fmt, lint
+from cli.commands.test import test_command
 from cli.commands.validate import validate
 
 
@@ -17,6 +19,9 @@ def cli() -> None:
 
 cli.add_command(crosscheck)
 cli.add_command(explain)
+cli.add_command(fmt)
+cli.add_command(lint)
+cli.add_command(test_command)
 cli.add_command(validate)
 
 

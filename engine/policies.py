@@ -79,26 +79,8 @@ def load_policies(directory: Path | None = None) -> PolicySet:
         raise PolicyError(f"{schema_path}: invalid schema: {exc}") from exc
     catalogue = load_catalogue(directory / CATALOGUE_FILE)
 
-    files = sorted(directory.glob("*.cedar"))
-    if not files:
-        raise PolicyError(f"{directory}: no .cedar files")
-    texts = {f.name: f.read_text(encoding="utf-8") for f in files}
-
-    problems: list[str] = []
-    infos: dict[str, PolicyInfo] = {}
-    static: dict[str, Any] = {}
-    for name, text in texts.items():
-        for info, est in _read_file(directory / name, text, problems):
-            if info.id in infos:
-                first = infos[info.id]
-                problems.append(
-                    f"{name}:{info.line}: policy `{info.id}`: duplicate @id, first at "
-                    f"{first.file}:{first.line}"
-                )
-                continue
-            infos[info.id] = info
-            static[info.id] = est
-        problems.extend(_validate(directory / name, text, schema))
+    texts = read_texts(directory)
+    problems, infos, static = inspect_texts(directory, texts, schema)
     if problems:
         raise PolicyError(joined("invalid policy set", problems), tuple(problems))
 
@@ -117,6 +99,36 @@ def load_policies(directory: Path | None = None) -> PolicySet:
         texts=texts,
         schema_text=schema_text,
     )
+
+
+def read_texts(directory: Path) -> dict[str, str]:
+    files = sorted(directory.glob("*.cedar"))
+    if not files:
+        raise PolicyError(f"{directory}: no .cedar files")
+    return {f.name: f.read_text(encoding="utf-8") for f in files}
+
+
+def inspect_texts(
+    directory: Path, texts: dict[str, str], schema: Any
+) -> tuple[list[str], dict[str, PolicyInfo], dict[str, Any]]:
+    """Every problem of a set of policy files (parse, annotations, ids, strict validation),
+    with the policies read: what load refuses on and what lint reports."""
+    problems: list[str] = []
+    infos: dict[str, PolicyInfo] = {}
+    static: dict[str, Any] = {}
+    for name, text in texts.items():
+        for info, est in _read_file(directory / name, text, problems):
+            if info.id in infos:
+                first = infos[info.id]
+                problems.append(
+                    f"{name}:{info.line}: policy `{info.id}`: duplicate @id, first at "
+                    f"{first.file}:{first.line}"
+                )
+                continue
+            infos[info.id] = info
+            static[info.id] = est
+        problems.extend(_validate(directory / name, text, schema))
+    return problems, infos, static
 
 
 def _policy_set(static: dict[str, Any]) -> Any:

@@ -6,6 +6,7 @@ must appear, `redact_fields`, `acting_as` and `sender`, compared exactly.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,10 @@ from typing import Any
 import yaml
 
 from engine.decision import Decision
+from engine.engine import Engine
 from engine.errors import AuthzError
+from engine.model import load_org
+from engine.policies import PolicySet
 from engine.request import Request, parse_resource
 
 _REQUEST_KEYS = {"subject", "action", "resource", "channel", "fields", "context"}
@@ -76,13 +80,15 @@ def _case(path: Path, n: int, raw: Any) -> Case:
     return Case(name=str(raw.get("name", f"case {n}")), request=request, expect=expect, where=where)
 
 
-def mismatches(case: Case, decision: Decision) -> list[str]:
-    """What differs between the case's expectation and the decision; empty when it holds."""
+def mismatches(case: Case, decision: Decision, policy_ids: bool = True) -> list[str]:
+    """What differs between the case's expectation and the decision; empty when it holds.
+    `policies` expectations name Cedar policies: pass policy_ids=False for a backend that
+    names rules only (Polar)."""
     out: list[str] = []
     expect = case.expect
     if decision.decision != expect["decision"]:
         out.append(f"decision: expected {expect['decision']}, got {decision.decision}")
-    for key in ("rules", "policies"):
+    for key in ("rules", "policies") if policy_ids else ("rules",):
         want = [str(x) for x in expect.get(key, ())]
         have = getattr(decision, key)
         absent = [x for x in want if x not in have]
@@ -104,3 +110,98 @@ def mismatches(case: Case, decision: Decision) -> list[str]:
     if decision.errors:
         out.append(f"errors: {'; '.join(decision.errors)}")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    suite: Path
+    case: Case
+    decision: Decision
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteRun:
+    results: tuple[CaseResult, ...]
+    policy_ids: tuple[str, ...]  # every policy of the set, sorted
+
+    @property
+    def failed(self) -> tuple[CaseResult, ...]:
+        return tuple(r for r in self.results if not r.passed)
+
+    @property
+    def covered(self) -> frozenset[str]:
+        """Policies some case made determining."""
+        return frozenset(p for r in self.results for p in r.decision.policies)
+
+    @property
+    def uncovered(self) -> tuple[str, ...]:
+        return tuple(p for p in self.policy_ids if p not in self.covered)
+
+    @property
+    def coverage(self) -> float:
+        if not self.policy_ids:
+            return 100.0
+        return 100.0 * (len(self.policy_ids) - len(self.uncovered)) / len(self.policy_ids)
+
+
+def suite_files(paths: list[Path]) -> list[Path]:
+    """Suite files named, or found (*.yaml, *.yml) under directories named, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")])
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise AuthzError(f"{path}: no such suite file or directory")
+    if not found:
+        raise AuthzError(f"no suites found in {', '.join(str(p) for p in paths)}")
+    return found
+
+
+def run_suites(paths: list[Path], policies: PolicySet, backend: str = "cedar") -> SuiteRun:
+    """Load every suite first (a broken suite fails the run before any case), then run."""
+    suites = [load_suite(p) for p in suite_files(paths)]
+    engines: dict[str, Engine] = {}
+    results: list[CaseResult] = []
+    for suite in suites:
+        key = str(suite.org) if isinstance(suite.org, Path) else f"{suite.path}#inline"
+        if key not in engines:
+            engines[key] = Engine(policies, load_org(suite.org, policies.catalogue), backend)
+        engine = engines[key]
+        for case in suite.cases:
+            decision = engine.decide(case.request)
+            results.append(
+                CaseResult(
+                    suite.path,
+                    case,
+                    decision,
+                    tuple(mismatches(case, decision, policy_ids=backend == "cedar")),
+                )
+            )
+    return SuiteRun(tuple(results), tuple(sorted(policies.policies)))
+
+
+def junit_xml(run: SuiteRun) -> str:
+    """JUnit XML: one testsuite per suite file, one testcase per case."""
+    root = ET.Element("testsuites", tests=str(len(run.results)), failures=str(len(run.failed)))
+    by_suite: dict[Path, list[CaseResult]] = {}
+    for result in run.results:
+        by_suite.setdefault(result.suite, []).append(result)
+    for path, results in by_suite.items():
+        failures = sum(1 for r in results if not r.passed)
+        suite = ET.SubElement(
+            root, "testsuite", name=path.stem, tests=str(len(results)), failures=str(failures)
+        )
+        for result in results:
+            case = ET.SubElement(suite, "testcase", classname=path.stem, name=result.case.name)
+            if not result.passed:
+                failure = ET.SubElement(case, "failure", message=result.problems[0])
+                failure.text = "\n".join(result.problems)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

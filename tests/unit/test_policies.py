@@ -77,8 +77,8 @@ def test_parse_error_names_file_and_line(policy_copy: Path) -> None:
     target = policy_copy / "approval.cedar"
     text = target.read_text()
     broken = text.replace(
-        'forbid (principal, action == Action::"submit", resource)',
-        'forbid (principal, action === Action::"submit", resource)',
+        'action == Action::"submit"',
+        'action === Action::"submit"',
     )
     target.write_text(broken)
     err = refused(policy_copy)

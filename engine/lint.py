@@ -1,0 +1,62 @@
+"""Lint a policy set: everything load refuses, plus what a reviewer should not have to spot.
+
+Findings name file, line and policy id, sorted, like the load errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from engine.errors import PolicyError
+from engine.policies import SCHEMA_FILE, default_policies_dir, inspect_texts, read_texts
+
+DETAILS = ("hidden_fields", "readonly_fields", "profile")
+SEATS = ("member", "integration", "admin")
+
+
+def lint(directory: Path | None = None) -> list[str]:
+    directory = (directory or default_policies_dir()).resolve()
+    try:
+        schema = cedarpy.Schema.from_str((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{SCHEMA_FILE}: cannot use the schema: {exc}"]
+    try:
+        texts = read_texts(directory)
+    except PolicyError as exc:
+        return [str(exc)]
+    findings, infos, static = inspect_texts(directory, texts, schema)
+    for pid, info in infos.items():
+        where = f"{info.file}:{info.line}: policy `{pid}`"
+        est = static[pid]
+        if info.effect == "permit":
+            if not _conditions_on(est, ("principal", "resource")):
+                findings.append(f"{where}: a permit with no condition on principal or resource")
+            if info.seat not in SEATS or not info.product:
+                findings.append(f"{where}: a permit needs @product and @seat ({', '.join(SEATS)})")
+        else:
+            if not info.missing:
+                findings.append(f"{where}: a forbid needs @missing: what would have been needed")
+        if info.detail is not None and info.detail not in DETAILS:
+            findings.append(f"{where}: @detail `{info.detail}` is not one of {', '.join(DETAILS)}")
+    return sorted(set(findings))
+
+
+def _conditions_on(est: dict[str, Any], variables: tuple[str, ...]) -> bool:
+    """Does the policy constrain any of these variables, in its scope or its conditions?"""
+    for var in variables:
+        if est.get(var, {}).get("op", "All") != "All":
+            return True
+    return any(_mentions(c.get("body"), variables) for c in est.get("conditions", []))
+
+
+def _mentions(node: Any, variables: tuple[str, ...]) -> bool:
+    if isinstance(node, dict):
+        if node.get("Var") in variables:
+            return True
+        return any(_mentions(v, variables) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions(v, variables) for v in node)
+    return False
