@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.commands.crosscheck import crosscheck
+from cli.commands.diff import diff_command
 from cli.commands.explain import explain
 from cli.commands.review import fmt, lint
 from cli.commands.test import test_command
@@ -18,6 +19,7 @@ def cli() -> None:
 
 
 cli.add_command(crosscheck)
+cli.add_command(diff_command)
 cli.add_command(explain)
 cli.add_command(fmt)
 cli.add_command(lint)

@@ -47,7 +47,9 @@ class Engine:
     def version(self) -> str:
         return self.policies.version
 
-    def decide(self, request: Request) -> Decision:
+    def decide(self, request: Request, *, probe: bool = True) -> Decision:
+        """probe=False skips working out `missing` for a deny that nothing forbade (it asks the
+        backend about the user's other grants): for bulk comparisons that need only answers."""
         try:
             check_request(request, self.policies.catalogue)
         except InvalidRequest as exc:
@@ -61,7 +63,7 @@ class Engine:
             return self._explainer.explain(
                 request, _failed(f"{self.backend.name} backend failed: {exc}")
             )
-        return self._explainer.explain(request, raw)
+        return self._explainer.explain(request, raw, probe=probe)
 
     def decide_many(self, requests: Sequence[Request]) -> list[Decision]:
         return [self.decide(r) for r in requests]

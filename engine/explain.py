@@ -67,7 +67,7 @@ class Explainer:
 
     # -- a backend's answer --------------------------------------------------------------------
 
-    def explain(self, request: Request, raw: RawAnswer) -> Decision:
+    def explain(self, request: Request, raw: RawAnswer, *, probe: bool = True) -> Decision:
         if raw.errors:
             return Decision(
                 allowed=False,
@@ -81,6 +81,14 @@ class Explainer:
             return self._allow(request, raw)
         if raw.determining or raw.restrictions:
             return self._forbidden(request, raw)
+        if not probe:
+            return Decision(
+                allowed=False,
+                rules=(),
+                policies=(),
+                reasons=(f"no policy permits `{request.action}` on {self._what(request)}",),
+                policy_version=self._version,
+            )
         return self._not_granted(request)
 
     def _allow(self, request: Request, raw: RawAnswer) -> Decision:

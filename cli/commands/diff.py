@@ -1,0 +1,77 @@
+"""authz diff BASE HEAD: who gains or loses what between two policy sets."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from cli.exits import ALLOW, DENY, Trouble
+from engine import AuthzError
+from engine.diff import (
+    default_orgs,
+    diff,
+    load_expected,
+    load_side,
+    render_json,
+    render_markdown,
+    render_text,
+    unexpected,
+)
+
+RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
+
+
+@click.command(name="diff")
+@click.argument("base")
+@click.argument("head")
+@click.option(
+    "--org",
+    "orgs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Also compare on this org snapshot (repeatable).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(tuple(RENDER)), default="text", show_default=True
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(("non-member-gain", "any-widening")),
+    default=None,
+    help="Exit 1 when a non-member gains anything, or when anyone does.",
+)
+@click.option(
+    "--expect",
+    "expect_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="JSON list of the intended changes (groups with who, action, type, was, now).",
+)
+def diff_command(
+    base: str,
+    head: str,
+    orgs: tuple[Path, ...],
+    fmt: str,
+    fail_on: str | None,
+    expect_file: Path | None,
+) -> None:
+    """Compare two policy sets (directories, or git revisions of policies/) by decisions."""
+    started = time.perf_counter()
+    try:
+        expected = load_expected(expect_file) if expect_file else None
+        with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
+            old, new = load_side(base, Path(work)), load_side(head, Path(work))
+            report = diff(old, new, default_orgs(new, list(orgs)), base, head)
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    click.echo(RENDER[fmt](report))
+    problems = unexpected(report, fail_on, expected)
+    for problem in problems:
+        click.echo(f"authz diff: {problem}", err=True)
+    click.echo(
+        f"compared {report.compared} requests in {time.perf_counter() - started:.1f} s", err=True
+    )
+    raise SystemExit(DENY if problems else ALLOW)

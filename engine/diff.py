@@ -1,0 +1,288 @@
+"""Semantic diff of two policy sets: who gains or loses what, by decisions, not text.
+
+Both sets answer every request of each org (`crosscheck.request_space`): the demo org, any
+orgs given, and the built-in coverage org. Requests whose answer changed are grouped by kind
+of user, action, resource type and direction, each group with the policies and rules
+responsible and one concrete example.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.catalogue import RECORD_ACTIONS
+from engine.coverage_org import coverage_org
+from engine.crosscheck import request_space
+from engine.engine import Engine
+from engine.errors import AuthzError
+from engine.model import Org, load_org
+from engine.policies import PolicySet, load_policies
+
+KEYS = ("who", "action", "type", "was", "now")
+
+
+@dataclass
+class Group:
+    who: str
+    action: str
+    type: str
+    was: str
+    now: str
+    count: int = 0
+    rules: set[str] = field(default_factory=set)
+    policies: set[str] = field(default_factory=set)
+    orgs: set[str] = field(default_factory=set)
+    example: dict[str, Any] = field(default_factory=dict)
+    non_member: bool = True  # every user in the group lacks a finance membership
+
+    @property
+    def widening(self) -> bool:
+        return self.was == "deny" and self.now == "allow"
+
+    def key(self) -> tuple[str, ...]:
+        return (self.who, self.action, self.type, self.was, self.now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "who": self.who,
+            "action": self.action,
+            "type": self.type,
+            "was": self.was,
+            "now": self.now,
+            "requests": self.count,
+            "rules": sorted(self.rules, key=lambda r: int(r[1:])),
+            "policies": sorted(self.policies),
+            "orgs": sorted(self.orgs),
+            "example": self.example,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DiffReport:
+    base: str
+    head: str
+    compared: int
+    orgs: tuple[str, ...]
+    groups: tuple[Group, ...]  # widenings first, then narrowings; sorted within
+
+    @property
+    def widenings(self) -> tuple[Group, ...]:
+        return tuple(g for g in self.groups if g.widening)
+
+    @property
+    def narrowings(self) -> tuple[Group, ...]:
+        return tuple(g for g in self.groups if not g.widening)
+
+
+def policy_dir(spec: str, workdir: Path, repo: Path | None = None) -> Path:
+    """A directory as it is, or a git revision's `policies/` extracted under workdir."""
+    path = Path(spec)
+    if path.is_dir():
+        return path
+    cwd = repo or Path.cwd()
+    try:
+        top = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=cwd,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", spec, "policies"],
+            cwd=top,
+            check=True,
+            capture_output=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise AuthzError(
+            f"`{spec}` is neither a policy directory nor a git revision with policies/: "
+            f"{getattr(exc, 'stderr', b'') or exc}".rstrip()
+        ) from None
+    target = workdir / spec.replace("/", "_")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+    return target / "policies"
+
+
+def who(org: Org, user_id: str, action: str, policies: PolicySet) -> tuple[str, bool]:
+    """A user's kind in words, from their seats (and the admin flag, for the admin actions
+    that read it); and whether they are a member of no product."""
+    user = next(u for u in org.users if u.id == user_id)
+    parts = []
+    for prod in policies.catalogue.products:
+        label = policies.catalogue.label(prod)
+        if any(m.product == prod for m in user.memberships):
+            parts.append(f"member of {label}")
+        elif any(e.product == prod for e in user.enrolments):
+            parts.append(f"integration user of {label}")
+    kind = " and ".join(parts) or "user with no finance seat"
+    if user.crm_admin and action not in RECORD_ACTIONS:
+        kind = f"CRM admin, {kind}"
+    return kind, not user.memberships
+
+
+def diff(
+    base: PolicySet,
+    head: PolicySet,
+    orgs: Iterable[tuple[str, dict[str, Any] | Path]],
+    base_label: str = "base",
+    head_label: str = "head",
+) -> DiffReport:
+    groups: dict[tuple[str, ...], Group] = {}
+    compared = 0
+    names = []
+    for name, source in orgs:
+        org = load_org(source, head.catalogue)
+        names.append(name)
+        before, after = Engine(base, org), Engine(head, org)
+        for request in request_space(org, head):
+            old, new = before.decide(request, probe=False), after.decide(request, probe=False)
+            compared += 1
+            if old.allowed == new.allowed:
+                continue
+            kind, non_member = who(org, request.subject, request.action, head)
+            group = groups.setdefault(
+                (kind, request.action, request.resource_type, old.decision, new.decision),
+                Group(kind, request.action, request.resource_type, old.decision, new.decision),
+            )
+            group.count += 1
+            group.orgs.add(name)
+            group.non_member &= non_member
+            # responsible: what allows now (widening) or what allowed before and what forbids now
+            for d in (new, old):
+                group.policies.update(d.policies)
+                group.rules.update(d.rules)
+            if not group.example:
+                group.example = {"org": name, **request.to_dict()}
+    ordered = sorted(
+        groups.values(), key=lambda g: (not g.widening, g.who, _order(g.action), g.type)
+    )
+    return DiffReport(base_label, head_label, compared, tuple(names), tuple(ordered))
+
+
+def _order(action: str) -> int:
+    return RECORD_ACTIONS.index(action) if action in RECORD_ACTIONS else len(RECORD_ACTIONS)
+
+
+def default_orgs(head: PolicySet, extra: list[Path]) -> list[tuple[str, dict[str, Any] | Path]]:
+    out: list[tuple[str, dict[str, Any] | Path]] = []
+    demo = head.directory / "examples" / "demo-org.json"
+    if demo.is_file():
+        out.append(("demo", demo))
+    out += [(p.stem, p) for p in extra]
+    out.append(("coverage", coverage_org(head.catalogue)))
+    return out
+
+
+def unexpected(
+    report: DiffReport, fail_on: str | None, expected: list[dict[str, Any]] | None
+) -> list[str]:
+    """What fails the diff: changes that --fail-on names and --expect does not declare, and
+    declared changes that did not happen."""
+    declared = {tuple(str(e.get(k, "")) for k in KEYS) for e in expected or []}
+    problems = []
+    for g in report.groups:
+        if fail_on == "non-member-gain" and not (g.widening and g.non_member):
+            continue
+        if fail_on == "any-widening" and not g.widening:
+            continue
+        if fail_on is None and expected is None:
+            continue
+        if g.key() not in declared:
+            what = "gains" if g.widening else "loses"
+            problems.append(
+                f"undeclared: {g.who} {what} `{g.action}` on {g.type} "
+                f"({g.was} -> {g.now}, {g.count} requests)"
+            )
+    happened = {g.key() for g in report.groups}
+    for key in sorted(declared - happened):
+        problems.append(f"declared but did not happen: {dict(zip(KEYS, key, strict=True))}")
+    return problems
+
+
+def load_expected(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AuthzError(f"{path}: cannot read the expected changes: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
+        raise AuthzError(f"{path}: expected changes are a JSON list of groups")
+    for n, entry in enumerate(data):
+        missing = [k for k in KEYS if k not in entry]
+        if missing:
+            raise AuthzError(f"{path}: [{n}].{missing[0]}: required")
+    return data
+
+
+def render_text(report: DiffReport) -> str:
+    lines = [_summary(report)]
+    for g in report.groups:
+        tag = "WIDENED " if g.widening else "NARROWED"
+        lines.append(
+            f"{tag} {g.who} · {g.action} · {g.type}: {g.was} -> {g.now} "
+            f"({g.count} requests; rules {', '.join(g.to_dict()['rules']) or '-'}; "
+            f"policies {', '.join(sorted(g.policies)) or '-'})"
+        )
+        e = g.example
+        res = e["resource_type"] + (f":{e['resource_id']}" if e["resource_id"] else "")
+        lines.append(
+            f"         e.g. {e['subject']} {e['action']} {res} "
+            f"(org {e['org']}, channel {e['channel']})"
+        )
+    return "\n".join(lines)
+
+
+def render_markdown(report: DiffReport) -> str:
+    out = [f"### Policy diff: `{report.base}` → `{report.head}`", "", _summary(report), ""]
+    for title, groups in (
+        ("Widenings (someone gains)", report.widenings),
+        ("Narrowings (someone loses)", report.narrowings),
+    ):
+        if not groups:
+            continue
+        out += [
+            f"#### {title}",
+            "",
+            "| who | action | type | was | now | requests | rules | policies | example |",
+            "| --- | --- | --- | --- | --- | ---: | --- | --- | --- |",
+        ]
+        for g in groups:
+            e = g.example
+            res = e["resource_type"] + (f":{e['resource_id']}" if e["resource_id"] else "")
+            out.append(
+                f"| {g.who} | `{g.action}` | {g.type} | {g.was} | {g.now} | {g.count} | "
+                f"{', '.join(g.to_dict()['rules'])} | "
+                f"{', '.join(f'`{p}`' for p in sorted(g.policies))} | "
+                f"`{e['subject']} {e['action']} {res}` ({e['org']}) |"
+            )
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_json(report: DiffReport) -> str:
+    return json.dumps([g.to_dict() for g in report.groups], indent=2)
+
+
+def _summary(report: DiffReport) -> str:
+    if not report.groups:
+        return (
+            f"no change in any decision: {report.compared} requests compared over "
+            f"{len(report.orgs)} orgs ({', '.join(report.orgs)})"
+        )
+    return (
+        f"{len(report.widenings)} widenings and {len(report.narrowings)} narrowings "
+        f"({sum(g.count for g in report.groups)} of {report.compared} requests changed, "
+        f"over {len(report.orgs)} orgs: {', '.join(report.orgs)})"
+    )
+
+
+def load_side(spec: str, workdir: Path) -> PolicySet:
+    return load_policies(policy_dir(spec, workdir))
