@@ -59,6 +59,17 @@ def test_regression_no_seat_deny_names_d1_in_both_encodings(demo: Engine, polar:
     assert a.rules == b.rules == ("D1", "D2") and same(a, b)
 
 
+def test_regression_admin_action_by_a_subscriptions_integration_user(
+    demo: Engine, polar: Engine
+) -> None:
+    # Found by crosscheck when the Polar rule heads lost their class specializers: a grant
+    # clause read `rec.module` before testing the action, so enrolling a user (a User, not a
+    # record) made Polar fail, and fail closed, where Cedar gave a D12 deny with reasons.
+    request = Request("eli", "enrol_integration_user", "user", "asha", context={"product": "books"})
+    a, b = demo.decide(request), polar.decide(request)
+    assert b.errors == () and same(a, b) and b.rules == ("D12",)
+
+
 def test_broken_polar_file_is_a_load_error_naming_the_directory(tmp_path: Path) -> None:
     target = tmp_path / "p"
     shutil.copytree(POLICIES, target, ignore=shutil.ignore_patterns("history", "examples"))
