@@ -20,7 +20,7 @@ def main() -> None:
     policies = load_policies()
     orgs = {
         "demo": load_org(ROOT / "policies/examples/demo-org.json", policies.catalogue),
-        "1,000 users, 18 records": load_org(generate(1000, 18), policies.catalogue),
+        "1,000 users, 9 records": load_org(generate(1000, 9), policies.catalogue),
     }
     print("suite-authz crosscheck timings (Cedar vs Polar, whole request space)")
     for label, org in orgs.items():

@@ -7,6 +7,7 @@ import click
 from cli.commands.crosscheck import crosscheck
 from cli.commands.diff import diff_command
 from cli.commands.explain import explain
+from cli.commands.org import org
 from cli.commands.review import fmt, lint
 from cli.commands.test import test_command
 from cli.commands.validate import validate
@@ -21,6 +22,7 @@ def cli() -> None:
 cli.add_command(crosscheck)
 cli.add_command(diff_command)
 cli.add_command(explain)
+cli.add_command(org)
 cli.add_command(fmt)
 cli.add_command(lint)
 cli.add_command(test_command)
