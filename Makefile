@@ -45,16 +45,16 @@ run: $(STAMP)
 	done
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check engine cli tests bench
-	$(VENV)/bin/ruff format --check engine cli tests bench
+	$(VENV)/bin/ruff check engine cli server tests bench
+	$(VENV)/bin/ruff format --check engine cli server tests bench
 	$(VENV)/bin/mypy
 	$(AUTHZ) lint
 	$(AUTHZ) fmt --check
 	$(AUTHZ) fmt --check --policies policies/history/2025-05
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format engine cli tests bench
-	$(VENV)/bin/ruff check --fix engine cli tests bench
+	$(VENV)/bin/ruff format engine cli server tests bench
+	$(VENV)/bin/ruff check --fix engine cli server tests bench
 
 test: lint
 	$(PY) -m pytest -q

@@ -9,6 +9,7 @@ from cli.commands.diff import diff_command
 from cli.commands.explain import explain
 from cli.commands.org import org
 from cli.commands.review import fmt, lint
+from cli.commands.serve import serve
 from cli.commands.test import test_command
 from cli.commands.validate import validate
 
@@ -25,6 +26,7 @@ cli.add_command(explain)
 cli.add_command(org)
 cli.add_command(fmt)
 cli.add_command(lint)
+cli.add_command(serve)
 cli.add_command(test_command)
 cli.add_command(validate)
 

@@ -1,0 +1,121 @@
+"""authz serve: the AuthZEN sidecar over the org store."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import click
+
+from cli.exits import Trouble
+from cli.options import policies_option
+from engine import AuthzError
+from engine.engine import BACKENDS
+from server.main import ServeConfig, build, to_env
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8181, show_default=True, type=int)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The org store (default: $AUTHZ_STORE, else .authz/orgs.sqlite3).",
+)
+@click.option(
+    "--org",
+    "orgs",
+    multiple=True,
+    help="Serve this org (repeatable; default: every org in the store). With several, "
+    "a request names its org in context.org.",
+)
+@policies_option
+@click.option("--backend", type=click.Choice(BACKENDS), default="cedar", show_default=True)
+@click.option(
+    "--token-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Require `Authorization: Bearer <token>` with the token in this file.",
+)
+@click.option(
+    "--decision-log",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Append one JSON line per decision here.",
+)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--allow-remote", is_flag=True, help="Bind beyond loopback without a token (not recommended)."
+)
+def serve(
+    host: str,
+    port: int,
+    store_path: Path | None,
+    orgs: tuple[str, ...],
+    policies_dir: Path | None,
+    backend: str,
+    token_file: Path | None,
+    decision_log: Path | None,
+    workers: int,
+    allow_remote: bool,
+) -> None:
+    """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change."""
+    import uvicorn
+
+    token = None
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise Trouble(f"{token_file}: cannot read the token: {exc.strerror}") from None
+        if not token:
+            raise Trouble(f"{token_file}: the token file is empty")
+    if token is None and not _loopback(host) and not allow_remote:
+        raise Trouble(
+            f"--host {host}: without --token-file the server binds to loopback only "
+            "(or pass --allow-remote)"
+        )
+    config = ServeConfig(
+        store=str(store_path) if store_path else None,
+        policies=str(policies_dir) if policies_dir else None,
+        orgs=orgs,
+        backend=backend,
+        token=token,
+        decision_log=str(decision_log) if decision_log else None,
+    )
+    try:
+        app, state = build(config)  # validate everything before binding, in this process too
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    served = state.served
+    assert served is not None
+    click.echo(
+        f"serving orgs {', '.join(sorted(served.engines))} with policy set "
+        f"{served.policies.version} ({backend}) on http://{host}:{port}",
+        err=True,
+    )
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    else:
+        state.stop()
+        to_env(config)
+        uvicorn.run(
+            "server.main:factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )

@@ -1,0 +1,263 @@
+"""The AuthZEN app: routing and JSON. Decisions come from the engine; nothing here decides."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+from starlette.routing import Route
+
+from engine import AuthzError
+from engine import search as engine_search
+from server.authzen import BadRequest, decision_body, merged, parse_evaluation
+from server.decision_log import DecisionLog
+from server.metrics import Metrics
+from server.openapi import openapi
+from server.state import State
+
+MAX_BODY = 1 << 20  # 1 MiB
+SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+Handler = Callable[[HttpRequest], Awaitable[Response]]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _json(status: int, body: Any, request_id: str) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Request-ID": request_id},
+    )
+
+
+def create_app(
+    state: State,
+    metrics: Metrics,
+    token: str | None = None,
+    decision_log: DecisionLog | None = None,
+) -> Starlette:
+    def endpoint(fn: Callable[[HttpRequest, str], Awaitable[Any]], auth: bool = True) -> Handler:
+        async def handle(request: HttpRequest) -> Response:
+            rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+            try:
+                if auth and token is not None:
+                    given = request.headers.get("authorization", "")
+                    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                        raise HttpError(401, "a valid `Authorization: Bearer` token is required")
+                result = await fn(request, rid)
+            except HttpError as exc:
+                metrics.http_errors[exc.status] += 1
+                return _json(exc.status, {"status": exc.status, "message": str(exc)}, rid)
+            except (BadRequest, AuthzError) as exc:
+                metrics.http_errors[400] += 1
+                return _json(400, {"status": 400, "message": str(exc)}, rid)
+            if isinstance(result, Response):
+                result.headers["X-Request-ID"] = rid
+                return result
+            return _json(200, result, rid)
+
+        return handle
+
+    async def body_of(request: HttpRequest) -> dict[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            raise HttpError(413, f"body: larger than {MAX_BODY} bytes")
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise HttpError(413, f"body: larger than {MAX_BODY} bytes")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"body: not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise BadRequest("body: must be a JSON object")
+        return data
+
+    def evaluate(body: dict[str, Any], rid: str, where: str = "") -> dict[str, Any]:
+        started = time.perf_counter()
+        request, context = parse_evaluation(body, where)
+        engine = state.engine_for(context.get("org"))
+        explain = context.get("explain") is True
+        decision = engine.decide(request, probe=explain)
+        if decision.invalid:
+            raise BadRequest(f"{where + '.' if where else ''}{decision.errors[0]}")
+        answer = decision_body(decision, explain)
+        elapsed = time.perf_counter() - started
+        metrics.decision(decision.allowed, answer["context"]["rules"], elapsed)
+        if decision_log is not None:
+            decision_log.write(rid, body, answer, decision.policy_version, elapsed * 1000)
+        return answer
+
+    async def evaluation(request: HttpRequest, rid: str) -> dict[str, Any]:
+        return evaluate(await body_of(request), rid)
+
+    async def evaluations(request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await body_of(request)
+        items = body.get("evaluations")
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise BadRequest("options: must be an object")
+        semantic = options.get("evaluations_semantic", "execute_all")
+        if semantic not in SEMANTICS:
+            raise BadRequest(f"options.evaluations_semantic: must be one of {', '.join(SEMANTICS)}")
+        if items is None:  # no array: a single evaluation, answered as one
+            return evaluate(body, rid)
+        if not isinstance(items, list):
+            raise BadRequest("evaluations: must be an array")
+        out = []
+        for n, item in enumerate(items):
+            try:
+                answer = evaluate(merged(body, item, n), rid, f"evaluations[{n}]")
+            except (BadRequest, AuthzError) as exc:
+                # an item that cannot be evaluated is false, never a failed batch
+                answer = {
+                    "decision": False,
+                    "context": {"error": {"status": 400, "message": str(exc)}},
+                }
+            out.append(answer)
+            if semantic == "deny_on_first_deny" and not answer["decision"]:
+                break
+            if semantic == "permit_on_first_permit" and answer["decision"]:
+                break
+        return {"evaluations": out}
+
+    def page(body: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+        spec = body.get("page") or {}
+        if not isinstance(spec, dict):
+            raise BadRequest("page: must be an object")
+        limit = spec.get("limit", DEFAULT_LIMIT)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise BadRequest("page.limit: must be a non-negative integer")
+        limit = min(limit, MAX_LIMIT)
+        key = hashlib.sha256(
+            json.dumps({k: v for k, v in body.items() if k != "page"}, sort_keys=True).encode()
+        ).hexdigest()[:16]
+        offset = 0
+        if spec.get("token"):
+            try:
+                token = json.loads(base64.urlsafe_b64decode(str(spec["token"]).encode()))
+                offset, same = int(token["o"]), token["k"] == key
+            except (ValueError, KeyError, TypeError):
+                raise BadRequest("page.token: not a token this server issued") from None
+            if not same:
+                raise BadRequest("page.token: the request changed since this token was issued")
+        chunk = results[offset : offset + limit]
+        end = offset + len(chunk)
+        next_token = (
+            ""
+            if end >= len(results)
+            else base64.urlsafe_b64encode(json.dumps({"o": end, "k": key}).encode()).decode()
+        )
+        return {
+            "page": {"next_token": next_token, "count": len(chunk), "total": len(results)},
+            "results": chunk,
+        }
+
+    def search_parts(body: dict[str, Any], need_id: str) -> tuple[Any, ...]:
+        # reuse the evaluation parser: fill the searched-for id with a placeholder
+        probe = json.loads(json.dumps(body))
+        for part in ("subject", "resource"):
+            if part == need_id and isinstance(probe.get(part), dict):
+                probe[part].pop("id", None)
+                if part == "subject":
+                    probe[part]["id"] = "?"
+        if need_id == "action":
+            probe["action"] = {"name": "view"}
+        request, context = parse_evaluation(probe)
+        return request, context, state.engine_for(context.get("org"))
+
+    async def search_resource(request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await body_of(request)
+        req, _, engine = search_parts(body, "resource")
+        ids = engine_search.resources(
+            engine, req.subject, req.action, req.resource_type, req.channel, req.fields, req.context
+        )
+        return page(body, [{"type": req.resource_type, "id": i} for i in ids])
+
+    async def search_subject(request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await body_of(request)
+        req, _, engine = search_parts(body, "subject")
+        ids = engine_search.subjects(
+            engine,
+            req.action,
+            req.resource_type,
+            req.resource_id,
+            req.channel,
+            req.fields,
+            req.context,
+        )
+        return page(body, [{"type": "user", "id": i} for i in ids])
+
+    async def search_action(request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await body_of(request)
+        req, _, engine = search_parts(body, "action")
+        names = engine_search.actions(
+            engine, req.subject, req.resource_type, req.resource_id, req.channel, req.context
+        )
+        return page(body, [{"name": n} for n in names])
+
+    async def configuration(request: HttpRequest, rid: str) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        return {
+            "policy_decision_point": base,
+            "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+            "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+            "search_subject_endpoint": f"{base}/access/v1/search/subject",
+            "search_resource_endpoint": f"{base}/access/v1/search/resource",
+            "search_action_endpoint": f"{base}/access/v1/search/action",
+        }
+
+    async def healthz(request: HttpRequest, rid: str) -> dict[str, Any]:
+        return {"status": "ok"}
+
+    async def readyz(request: HttpRequest, rid: str) -> Any:
+        served = state.served
+        if served is None:
+            raise HttpError(503, "not ready: policies and org data are not loaded")
+        return {
+            "status": "ready",
+            "policy_version": served.policies.version,
+            "orgs": {i: v for i, v in sorted(served.org_versions.items())},
+            "last_reload_error": state.last_error,
+        }
+
+    async def metrics_text(request: HttpRequest, rid: str) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def openapi_doc(request: HttpRequest, rid: str) -> dict[str, Any]:
+        return openapi()
+
+    routes = [
+        Route("/access/v1/evaluation", endpoint(evaluation), methods=["POST"]),
+        Route("/access/v1/evaluations", endpoint(evaluations), methods=["POST"]),
+        Route("/access/v1/search/subject", endpoint(search_subject), methods=["POST"]),
+        Route("/access/v1/search/resource", endpoint(search_resource), methods=["POST"]),
+        Route("/access/v1/search/action", endpoint(search_action), methods=["POST"]),
+        Route(
+            "/.well-known/authzen-configuration",
+            endpoint(configuration, auth=False),
+            methods=["GET"],
+        ),
+        Route("/healthz", endpoint(healthz, auth=False), methods=["GET"]),
+        Route("/readyz", endpoint(readyz, auth=False), methods=["GET"]),
+        Route("/metrics", endpoint(metrics_text), methods=["GET"]),
+        Route("/openapi.json", endpoint(openapi_doc, auth=False), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)

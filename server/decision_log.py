@@ -1,0 +1,73 @@
+"""One JSON line per decision, written with a single write(2) on an O_APPEND descriptor before
+the answer leaves: once a client has its answer, the line is in the kernel, and a kill -9 of
+the server cannot lose it.
+
+Masking rule: in the logged request, the values of `sender` and `acting_as` (addresses and
+identities a caller claimed), and of any key whose name contains `token`, `secret`,
+`password` or `email`, are replaced by `sha256:` and the first 12 hex digits of their hash:
+equal values stay comparable, the values themselves are not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+MASKED_KEYS = ("sender", "acting_as")
+MASKED_PARTS = ("token", "secret", "password", "email")
+
+
+def mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: (_hashed(v) if _sensitive(k) else mask(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return value
+
+
+def _sensitive(key: str) -> bool:
+    return key in MASKED_KEYS or any(part in key.lower() for part in MASKED_PARTS)
+
+
+def _hashed(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(value).encode()).hexdigest()[:12]
+
+
+class DecisionLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._lock = threading.Lock()
+
+    def write(
+        self,
+        request_id: str | None,
+        request: Any,
+        decision: dict[str, Any],
+        version: str,
+        latency_ms: float,
+    ) -> None:
+        line = json.dumps(
+            {
+                "time": time.time(),
+                "request_id": request_id,
+                "request": mask(request),
+                "decision": decision.get("decision"),
+                "rules": decision.get("context", {}).get("rules", []),
+                "policy_version": version,
+                "latency_ms": round(latency_ms, 3),
+            },
+            separators=(",", ":"),
+        )
+        data = (line + "\n").encode()
+        with self._lock:
+            os.write(self._fd, data)
+
+    def close(self) -> None:
+        os.close(self._fd)

@@ -1,0 +1,57 @@
+"""Wiring: a serve configuration -> store, state, reload watcher, log, metrics, app."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from engine.store import OrgStore
+from server.app import create_app
+from server.decision_log import DecisionLog
+from server.metrics import Metrics
+from server.state import State
+
+CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    store: str | None = None
+    policies: str | None = None
+    orgs: tuple[str, ...] = ()
+    backend: str = "cedar"
+    token: str | None = None
+    decision_log: str | None = None
+    reload_interval: float = 1.0
+
+
+def build(config: ServeConfig) -> tuple[Starlette, State]:
+    metrics = Metrics()
+    store = OrgStore(Path(config.store) if config.store else None)
+    state = State(
+        store,
+        Path(config.policies) if config.policies else None,
+        list(config.orgs) or None,
+        config.backend,
+        metrics,
+    )
+    if config.reload_interval > 0:
+        state.watch(config.reload_interval)
+    log = DecisionLog(Path(config.decision_log)) if config.decision_log else None
+    return create_app(state, metrics, config.token, log), state
+
+
+def to_env(config: ServeConfig) -> None:
+    os.environ[CONFIG_ENV] = json.dumps(asdict(config))
+
+
+def factory() -> Starlette:
+    """For uvicorn --factory with several workers: each builds its own state from the env."""
+    raw = json.loads(os.environ[CONFIG_ENV])
+    raw["orgs"] = tuple(raw.get("orgs") or ())
+    app, _ = build(ServeConfig(**raw))
+    return app

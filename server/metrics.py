@@ -1,0 +1,68 @@
+"""Prometheus metrics, kept in plain dicts: decisions by outcome and rule, a latency
+histogram, reloads and reload failures, the policy version."""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections import Counter
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.decisions: Counter[tuple[str, str]] = Counter()  # (outcome, rule)
+        self.latency = [0] * (len(BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.latency_count = 0
+        self.reloads = 0
+        self.reload_failures = 0
+        self.policy_version = ""
+        self.http_errors: Counter[int] = Counter()
+
+    def decision(self, allowed: bool, rules: list[str], seconds: float) -> None:
+        outcome = "allow" if allowed else "deny"
+        with self._lock:
+            for rule in rules or ("none",):
+                self.decisions[(outcome, rule)] += 1
+            self.latency[bisect_left(BUCKETS, seconds)] += 1
+            self.latency_sum += seconds
+            self.latency_count += 1
+
+    def render(self) -> str:
+        with self._lock:
+            lines = [
+                "# HELP authz_decisions_total Decisions by outcome and DOMAIN rule.",
+                "# TYPE authz_decisions_total counter",
+            ]
+            for (outcome, rule), n in sorted(self.decisions.items()):
+                lines.append(f'authz_decisions_total{{outcome="{outcome}",rule="{rule}"}} {n}')
+            lines += [
+                "# HELP authz_decision_seconds Time to decide one evaluation.",
+                "# TYPE authz_decision_seconds histogram",
+            ]
+            running = 0
+            for bound, n in zip((*BUCKETS, float("inf")), self.latency, strict=True):
+                running += n
+                le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                lines.append(f'authz_decision_seconds_bucket{{le="{le}"}} {running}')
+            lines += [
+                f"authz_decision_seconds_sum {self.latency_sum:.6f}",
+                f"authz_decision_seconds_count {self.latency_count}",
+                "# HELP authz_reloads_total Policy or org reloads swapped in.",
+                "# TYPE authz_reloads_total counter",
+                f"authz_reloads_total {self.reloads}",
+                "# HELP authz_reload_failures_total Reloads refused (the last good set stays).",
+                "# TYPE authz_reload_failures_total counter",
+                f"authz_reload_failures_total {self.reload_failures}",
+                "# HELP authz_policy_info The policy set being served.",
+                "# TYPE authz_policy_info gauge",
+                f'authz_policy_info{{version="{self.policy_version}"}} 1',
+                "# HELP authz_http_errors_total Requests answered with an HTTP error.",
+                "# TYPE authz_http_errors_total counter",
+            ]
+            for status, n in sorted(self.http_errors.items()):
+                lines.append(f'authz_http_errors_total{{status="{status}"}} {n}')
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from engine.policies import load_policies
+from engine.store import OrgStore
+from server.main import ServeConfig, build
+from server.state import State
+from tests.conftest import DEMO, POLICIES
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[TestClient, State, Path]]:
+    """A server over a store holding the demo org and a copy of the policies it may edit."""
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
+    store = tmp_path / "orgs.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies(policies).catalogue)
+    log = tmp_path / "decisions.jsonl"
+    app, state = build(
+        ServeConfig(
+            store=str(store), policies=str(policies), decision_log=str(log), reload_interval=0
+        )
+    )
+    with TestClient(app) as client:
+        yield client, state, tmp_path
+
+
+@pytest.fixture
+def client(served: tuple[TestClient, State, Path]) -> TestClient:
+    return served[0]
+
+
+def evaluation(subject: str, action: str, resource: str, **context: object) -> dict[str, object]:
+    kind, _, rid = resource.partition(":")
+    body: dict[str, object] = {
+        "subject": {"type": "user", "id": subject},
+        "action": {"name": action},
+        "resource": {"type": kind, **({"id": rid} if rid else {})},
+    }
+    if context:
+        body["context"] = context
+    return body

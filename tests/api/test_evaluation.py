@@ -1,0 +1,175 @@
+"""POST /access/v1/evaluation and /evaluations: AuthZEN shapes, errors, explanations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.state import State
+from tests.api.conftest import evaluation
+
+
+def test_allow_carries_acting_as_and_echoes_the_request_id(client: TestClient) -> None:
+    r = client.post(
+        "/access/v1/evaluation",
+        json=evaluation("asha", "create", "estimate"),
+        headers={"X-Request-ID": "req-1"},
+    )
+    assert r.status_code == 200 and r.headers["x-request-id"] == "req-1"
+    body = r.json()
+    assert body["decision"] is True
+    assert body["context"]["acting_as"] == {"user": "asha", "product": "books"}
+    assert body["context"]["rules"] == ["D4"]
+
+
+def test_deny_is_200_with_reasons_and_a_request_id_when_none_was_sent(client: TestClient) -> None:
+    r = client.post("/access/v1/evaluation", json=evaluation("ben", "create", "invoice"))
+    assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32
+    assert r.json()["decision"] is False and "D2" in r.json()["context"]["rules"]
+
+
+def test_explain_true_gives_the_complete_decision(client: TestClient) -> None:
+    body = evaluation("asha", "delete", "estimate:est-1", explain=True)
+    ctx = client.post("/access/v1/evaluation", json=body).json()["context"]
+    assert ctx["missing"] == [
+        "integration users of Books may view, create and edit estimates, not delete them (D4)"
+    ]
+    assert {
+        "rules",
+        "policies",
+        "reasons",
+        "acting_as",
+        "sender",
+        "redact_fields",
+        "policy_version",
+        "errors",
+    } <= set(ctx)
+
+
+def test_fields_and_channel_reach_the_engine(client: TestClient) -> None:
+    body = evaluation("asha", "edit", "invoice:inv-1")
+    body["resource"]["properties"] = {"fields": ["discount"]}  # type: ignore[index]
+    assert client.post("/access/v1/evaluation", json=body).json()["context"]["rules"] == ["D7"]
+    body = evaluation("asha", "view", "invoice:inv-1", channel="direct")
+    assert client.post("/access/v1/evaluation", json=body).json()["context"]["rules"] == ["D5"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("not json", "body: not JSON"),
+        ("[1, 2]", "body: must be a JSON object"),
+        ("{}", "subject: required"),
+        (
+            '{"subject": {"type": "user"}, "action": {"name": "view"}, '
+            '"resource": {"type": "estimate"}}',
+            "subject.id: required",
+        ),
+        (
+            '{"subject": {"type": "group", "id": "x"}, "action": {"name": "view"}, '
+            '"resource": {"type": "estimate"}}',
+            'subject.type: must be "user"',
+        ),
+        (
+            '{"subject": {"type": "user", "id": 7}, "action": {"name": "view"}, '
+            '"resource": {"type": "estimate"}}',
+            "subject.id: must be a non-empty string",
+        ),
+        (
+            '{"subject": {"type": "user", "id": "asha"}, "action": "view", '
+            '"resource": {"type": "estimate"}}',
+            "action: must be an object",
+        ),
+        (
+            '{"subject": {"type": "user", "id": "asha"}, "action": {"name": "erase"}, '
+            '"resource": {"type": "estimate"}}',
+            "action: `erase` is not one of",
+        ),
+        (
+            '{"subject": {"type": "user", "id": "asha"}, "action": {"name": "view"}, '
+            '"resource": {"type": "estimate"}, "context": {"explain": "yes"}}',
+            "context.explain: must be true or false",
+        ),
+    ],
+)
+def test_malformed_or_wrong_shape_is_400_naming_the_field(
+    client: TestClient, body: str, message: str
+) -> None:
+    r = client.post(
+        "/access/v1/evaluation", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and message in r.json()["message"]
+    assert "decision" not in r.json()
+
+
+def test_oversize_body_is_413(client: TestClient) -> None:
+    r = client.post("/access/v1/evaluation", content=b"{" + b" " * (1 << 20) + b"}")
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize("subject", ["nobody", 'x" || true || "', 'User::"olivia"'])
+def test_unknown_and_injection_shaped_ids_are_plain_denies(
+    client: TestClient, subject: str
+) -> None:
+    r = client.post("/access/v1/evaluation", json=evaluation(subject, "view", "estimate:est-1"))
+    assert r.status_code == 200 and r.json()["decision"] is False
+    assert "unknown subject" in r.json()["context"]["reasons"][0]
+
+
+def test_batch_defaults_overrides_and_per_item_errors(client: TestClient) -> None:
+    body = {
+        "subject": {"type": "user", "id": "asha"},
+        "action": {"name": "view"},
+        "evaluations": [
+            {"resource": {"type": "estimate", "id": "est-1"}},
+            {"resource": {"type": "estimate", "id": "est-1"}, "action": {"name": "delete"}},
+            {"resource": {"type": "spaceship"}},
+            {"subject": {"type": "user", "id": "ben"}, "resource": {"type": "invoice"}},
+        ],
+    }
+    out = client.post("/access/v1/evaluations", json=body).json()["evaluations"]
+    assert [e["decision"] for e in out] == [True, False, False, False]
+    assert out[2]["context"]["error"]["message"].startswith("evaluations[2].resource_type:")
+
+
+@pytest.mark.parametrize(
+    ("semantic", "count"),
+    [("execute_all", 3), ("deny_on_first_deny", 2), ("permit_on_first_permit", 1)],
+)
+def test_batch_semantics(client: TestClient, semantic: str, count: int) -> None:
+    body = {
+        "subject": {"type": "user", "id": "asha"},
+        "options": {"evaluations_semantic": semantic},
+        "evaluations": [
+            {"action": {"name": "view"}, "resource": {"type": "estimate"}},
+            {"action": {"name": "delete"}, "resource": {"type": "estimate"}},
+            {"action": {"name": "edit"}, "resource": {"type": "estimate"}},
+        ],
+    }
+    out = client.post("/access/v1/evaluations", json=body).json()["evaluations"]
+    assert len(out) == count
+
+
+def test_unknown_semantic_is_400(client: TestClient) -> None:
+    body = {"options": {"evaluations_semantic": "sometimes"}, "evaluations": []}
+    assert client.post("/access/v1/evaluations", json=body).status_code == 400
+
+
+def test_decision_log_has_one_masked_line_per_decision(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    client, _, tmp = served
+    client.post(
+        "/access/v1/evaluation",
+        headers={"X-Request-ID": "r-7"},
+        json=evaluation("fay", "send_email", "estimate:est-2", sender="olivia@demo.example"),
+    )
+    lines = (tmp / "decisions.jsonl").read_text().splitlines()
+    entry = json.loads(lines[-1])
+    assert entry["request_id"] == "r-7" and entry["decision"] is False
+    assert entry["rules"] == ["D11"] and entry["policy_version"]
+    assert entry["request"]["context"]["sender"].startswith("sha256:")
+    assert "olivia@demo.example" not in lines[-1]
