@@ -1,0 +1,182 @@
+"""make bench-serve: a bounded load run of `authz serve` on loopback (about half a minute).
+
+wrk (Debian's package) drives the server at concurrency 32 for single evaluations, then for
+batches of 20, with the decision log and metrics on as in production. Reported: requests and
+decisions per second, p50 and p99 latency (wrk's), server CPU seconds per 1,000 decisions (from
+/proc/PID/stat before and after), and the loader's own CPU (so it is seen not to be the limit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DURATION = 10  # seconds per scenario
+CONNECTIONS = 32
+TICKS = os.sysconf("SC_CLK_TCK")
+
+SINGLES = [
+    {
+        "subject": {"type": "user", "id": s},
+        "action": {"name": a},
+        "resource": {"type": t, **({"id": i} if i else {})},
+    }
+    for s, a, t, i in [
+        ("asha", "create", "estimate", None),
+        ("chen", "view", "item", "item-1"),
+        ("ben", "create", "invoice", None),
+        ("fay", "send_email", "estimate", "est-2"),
+        ("asha", "delete", "estimate", "est-1"),
+        ("eli", "view", "dashboard", "dash-insights"),
+    ]
+]
+BATCH = {
+    "subject": {"type": "user", "id": "asha"},
+    "evaluations": [
+        {"action": {"name": a}, "resource": {"type": t}}
+        for a in ("view", "create", "edit", "delete")
+        for t in ("estimate", "sales_order", "invoice", "purchase_order", "item")
+    ],
+}
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def lua(bodies: list[dict[str, object]]) -> str:
+    items = ",\n".join(f"  [[{json.dumps(b)}]]" for b in bodies)
+    return (
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"local bodies = {{\n{items}\n}}\nlocal n = 0\n"
+        "request = function()\n  n = n + 1\n"
+        '  return wrk.format(nil, "/access/v1/evaluation", nil, bodies[(n % #bodies) + 1])\nend\n'
+    )
+
+
+def run_wrk(port: int, script: Path, pid: int) -> dict[str, float]:
+    before_server = cpu_seconds(pid)
+    before_loader = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{DURATION}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=DURATION + 30,
+    ).stdout
+    after_loader = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = cpu_seconds(pid) - before_server
+    loader_cpu = (after_loader.ru_utime + after_loader.ru_stime) - (
+        before_loader.ru_utime + before_loader.ru_stime
+    )
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+
+    def pct(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return {
+        "rps": rps,
+        "requests": total,
+        "p50": pct("50"),
+        "p99": pct("99"),
+        "server_cpu": server_cpu,
+        "loader_cpu": loader_cpu,
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("bench-serve needs wrk: apt-get install wrk (make bench-serve does)")
+    work = Path(tempfile.mkdtemp(prefix="authz-bench-serve-"))
+    store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
+    authz = [sys.executable, "-m", "cli.main"]
+    subprocess.run(
+        [
+            *authz,
+            "org",
+            "import",
+            str(ROOT / "policies/examples/demo-org.json"),
+            "--store",
+            str(store),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [*authz, "serve", "--store", str(store), "--port", str(port), "--decision-log", str(log)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        single, batch = work / "single.lua", work / "batch.lua"
+        single.write_text(lua(SINGLES))
+        batch.write_text(lua([BATCH]).replace("/access/v1/evaluation", "/access/v1/evaluations"))
+        run_wrk(port, single, server.pid)  # warm-up, not reported
+        rows = [
+            ("single evaluations", run_wrk(port, single, server.pid), 1),
+            ("batches of 20", run_wrk(port, batch, server.pid), len(BATCH["evaluations"])),
+        ]
+    finally:
+        server.kill()
+        server.wait()
+    lines = len(log.read_text().splitlines())
+    print(
+        f"suite-authz bench-serve: 1 worker, wrk -t2 -c{CONNECTIONS} -d{DURATION}s, loopback, "
+        f"decision log and metrics on ({lines:,} log lines written)"
+    )
+    print(
+        f"{'scenario':<20}{'req/s':>9}{'dec/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'srv CPU-s/1k dec':>18}{'loader CPU-s':>14}{'errors':>8}"
+    )
+    per_decision = {}
+    for label, r, n in rows:
+        decisions = r["requests"] * n
+        per_k = r["server_cpu"] / decisions * 1000
+        per_decision[label] = per_k
+        print(
+            f"{label:<20}{r['rps']:>9,.0f}{r['rps'] * n:>9,.0f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
+            f"{per_k:>18.3f}{r['loader_cpu']:>14.1f}{r['errors']:>8.0f}"
+        )
+    ratio = per_decision["single evaluations"] / per_decision["batches of 20"]
+    print(f"a decision in a batch of 20 costs {ratio:.1f}x less server CPU than a single one")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
