@@ -109,6 +109,82 @@ def run_wrk(port: int, script: Path, pid: int) -> dict[str, float]:
     }
 
 
+CERBOS = ROOT / ".bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
+CERBOS_POLICY = """apiVersion: api.cerbos.dev/v1
+resourcePolicy:
+  version: default
+  resource: "*"
+  rules:
+    - actions: ["view", "create", "edit"]
+      effect: EFFECT_ALLOW
+      roles: ["integration"]
+      condition:
+        match:
+          expr: request.principal.attr.channel == "crm"
+    - actions: ["*"]
+      effect: EFFECT_ALLOW
+      roles: ["member"]
+"""
+ROLES = {"asha": "integration", "eli": "integration", "chen": "member", "fay": "member"}
+
+
+def cerbos_bodies(bodies: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The same requests for Cerbos: roles and channel as subject properties."""
+    out = []
+    for body in bodies:
+        subject = dict(body["subject"])  # type: ignore[arg-type]
+        subject["properties"] = {
+            "cerbos.roles": [ROLES.get(str(subject["id"]), "none")],
+            "channel": "crm",
+        }
+        out.append({**body, "subject": subject})
+    return out
+
+
+def wait_ready(url: str) -> None:
+    for _ in range(300):
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"not ready: {url}")
+
+
+def bench_cerbos(work: Path) -> list[tuple[str, dict[str, float], int]]:
+    """Cerbos PDP with an equivalent two-rule policy, the same load, same machine."""
+    (work / "cerbos-policies").mkdir()
+    (work / "cerbos-policies" / "all.yaml").write_text(CERBOS_POLICY)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (work / "cerbos.yaml").write_text(
+        f'server:\n  httpListenAddr: "127.0.0.1:{port}"\n  grpcListenAddr: "127.0.0.1:0"\n'
+        f"storage:\n  driver: disk\n  disk:\n    directory: {work / 'cerbos-policies'}\n"
+        "telemetry:\n  disabled: true\naudit:\n  enabled: false\n"
+    )
+    proc = subprocess.Popen(
+        [str(CERBOS), "server", f"--config={work / 'cerbos.yaml'}", "--log-level=error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/_cerbos/health")
+        single, batch = work / "c-single.lua", work / "c-batch.lua"
+        single.write_text(lua(cerbos_bodies(SINGLES)))
+        batch.write_text(
+            lua(cerbos_bodies([BATCH])).replace("/access/v1/evaluation", "/access/v1/evaluations")
+        )
+        run_wrk(port, single, proc.pid)
+        return [
+            ("Cerbos single", run_wrk(port, single, proc.pid), 1),
+            ("Cerbos batch of 20", run_wrk(port, batch, proc.pid), len(BATCH["evaluations"])),
+        ]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench-serve needs wrk: apt-get install wrk (make bench-serve does)")
@@ -138,12 +214,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}/readyz")
         single, batch = work / "single.lua", work / "batch.lua"
         single.write_text(lua(SINGLES))
         batch.write_text(lua([BATCH]).replace("/access/v1/evaluation", "/access/v1/evaluations"))
@@ -155,6 +226,10 @@ def main() -> None:
     finally:
         server.kill()
         server.wait()
+    if CERBOS.is_file():
+        rows += bench_cerbos(work)
+    else:
+        print(f"(no Cerbos binary at {CERBOS}: make bench-serve installs it)")
     lines = len(log.read_text().splitlines())
     print(
         f"suite-authz bench-serve: 1 worker, wrk -t2 -c{CONNECTIONS} -d{DURATION}s, loopback, "
@@ -175,6 +250,12 @@ def main() -> None:
         )
     ratio = per_decision["single evaluations"] / per_decision["batches of 20"]
     print(f"a decision in a batch of 20 costs {ratio:.1f}x less server CPU than a single one")
+    if "Cerbos single" in per_decision:
+        print(
+            f"server CPU per decision, suite-authz / Cerbos: singles "
+            f"{per_decision['single evaluations'] / per_decision['Cerbos single']:.2f}x, "
+            f"batches {per_decision['batches of 20'] / per_decision['Cerbos batch of 20']:.2f}x"
+        )
     shutil.rmtree(work, ignore_errors=True)
 
 
