@@ -113,7 +113,7 @@ CERBOS = ROOT / ".bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
 CERBOS_POLICY = """apiVersion: api.cerbos.dev/v1
 resourcePolicy:
   version: default
-  resource: "*"
+  resource: "{kind}"
   rules:
     - actions: ["view", "create", "edit"]
       effect: EFFECT_ALLOW
@@ -137,8 +137,22 @@ def cerbos_bodies(bodies: list[dict[str, object]]) -> list[dict[str, object]]:
             "cerbos.roles": [ROLES.get(str(subject["id"]), "none")],
             "channel": "crm",
         }
-        out.append({**body, "subject": subject})
+        item = {**body, "subject": subject}
+        if "resource" in body:  # Cerbos requires a resource id
+            item["resource"] = {"id": "new", **dict(body["resource"])}  # type: ignore[arg-type]
+        if "evaluations" in body:
+            item["evaluations"] = [
+                {**e, "resource": {"id": "new", **e["resource"]}}
+                for e in body["evaluations"]  # type: ignore[attr-defined]
+            ]
+        out.append(item)
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_ready(url: str) -> None:
@@ -154,12 +168,14 @@ def wait_ready(url: str) -> None:
 def bench_cerbos(work: Path) -> list[tuple[str, dict[str, float], int]]:
     """Cerbos PDP with an equivalent two-rule policy, the same load, same machine."""
     (work / "cerbos-policies").mkdir()
-    (work / "cerbos-policies" / "all.yaml").write_text(CERBOS_POLICY)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    kinds = {"estimate", "sales_order", "invoice", "purchase_order", "item", "dashboard"}
+    for kind in kinds:  # Cerbos wants one resource policy per kind
+        (work / "cerbos-policies" / f"{kind}.yaml").write_text(
+            CERBOS_POLICY.replace("{kind}", kind)
+        )
+    port, grpc = free_port(), free_port()
     (work / "cerbos.yaml").write_text(
-        f'server:\n  httpListenAddr: "127.0.0.1:{port}"\n  grpcListenAddr: "127.0.0.1:0"\n'
+        f'server:\n  httpListenAddr: "127.0.0.1:{port}"\n  grpcListenAddr: "127.0.0.1:{grpc}"\n'
         f"storage:\n  driver: disk\n  disk:\n    directory: {work / 'cerbos-policies'}\n"
         "telemetry:\n  disabled: true\naudit:\n  enabled: false\n"
     )
@@ -169,7 +185,7 @@ def bench_cerbos(work: Path) -> list[tuple[str, dict[str, float], int]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_ready(f"http://127.0.0.1:{port}/_cerbos/health")
+        wait_ready(f"http://127.0.0.1:{port}/.well-known/authzen-configuration")
         single, batch = work / "c-single.lua", work / "c-batch.lua"
         single.write_text(lua(cerbos_bodies(SINGLES)))
         batch.write_text(
