@@ -173,3 +173,20 @@ def test_decision_log_has_one_masked_line_per_decision(
     assert entry["rules"] == ["D11"] and entry["policy_version"]
     assert entry["request"]["context"]["sender"].startswith("sha256:")
     assert "olivia@demo.example" not in lines[-1]
+
+
+def test_batch_writes_one_log_line_per_evaluated_item(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    client, _, tmp = served
+    body = {
+        "subject": {"type": "user", "id": "asha"},
+        "evaluations": [
+            {"action": {"name": a}, "resource": {"type": "estimate"}}
+            for a in ("view", "create", "delete")
+        ]
+        + [{"action": {"name": "erase"}, "resource": {"type": "estimate"}}],
+    }
+    client.post("/access/v1/evaluations", json=body, headers={"X-Request-ID": "b-1"})
+    lines = [json.loads(x) for x in (tmp / "decisions.jsonl").read_text().splitlines()]
+    assert [e["decision"] for e in lines if e["request_id"] == "b-1"] == [True, True, False]

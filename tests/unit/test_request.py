@@ -90,3 +90,11 @@ def test_cedar_evaluation_error_is_a_deny(demo: Engine, monkeypatch: pytest.Monk
     )
     d = demo.decide(Request("asha", "view", "estimate", "est-1"))
     assert not d.allowed and d.errors == ("error while evaluating policy",)
+
+
+def test_decide_many_gives_the_same_decisions_as_decide_one_by_one(demo: Engine) -> None:
+    from engine.crosscheck import request_space
+
+    requests = list(request_space(demo.org, demo.policies))[:600]
+    requests.append(Request("asha", "erase", "estimate"))  # invalid, answered before Cedar
+    assert demo.decide_many(requests) == [demo.decide(r) for r in requests]
