@@ -10,6 +10,7 @@ equal values stay comparable, the values themselves are not kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ def mask(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
 def _sensitive(key: str) -> bool:
     return key in MASKED_KEYS or any(part in key.lower() for part in MASKED_PARTS)
 
