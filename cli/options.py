@@ -14,6 +14,14 @@ policies_option = click.option(
     help="Policy directory (default: the shipped policies).",
 )
 
+store_option = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The org store (default: $AUTHZ_STORE, else .authz/orgs.sqlite3).",
+)
+
 
 def org_option(required: bool, help: str) -> click.decorators.FC:  # type: ignore[name-defined]
     return click.option(

@@ -7,17 +7,10 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
+from cli.options import store_option
 from engine import AuthzError
 from engine.policies import load_policies
 from engine.store import OrgStore
-
-store_option = click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The org store (default: $AUTHZ_STORE, else .authz/orgs.sqlite3).",
-)
 
 
 @click.group()

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
-from cli.options import policies_option
+from cli.options import policies_option, store_option
 from engine import AuthzError
 from engine.engine import BACKENDS
 from server.main import ServeConfig, build, to_env
@@ -26,13 +26,7 @@ def _loopback(host: str) -> bool:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8181, show_default=True, type=int)
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The org store (default: $AUTHZ_STORE, else .authz/orgs.sqlite3).",
-)
+@store_option
 @click.option(
     "--org",
     "orgs",
