@@ -20,7 +20,7 @@ import cedarpy
 
 from engine.catalogue import RECORD_ACTIONS, Catalogue
 from engine.errors import InvalidOrg
-from engine.model import Org, Record, User, default_status, expand
+from engine.model import Org, Record, User, default_status, expand, qualified_fields
 
 NEW_RECORD_ID = ""  # "a new record of this type"; org ids are never empty
 INTEGRATION_ROLE = "#integration:"  # + product; org ids never start with "#"
@@ -98,7 +98,7 @@ def build_index(org: Org, catalogue: Catalogue, schema: Any) -> OrgIndex:
 def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
     for product in catalogue.products:
         yield _entity("Product", product, {})
-    approval_on = {m for modules in org.approval.values() for m in modules}
+    approval_on = org.approval_modules
     for name, info in catalogue.modules.items():
         yield _entity(
             "Module",
@@ -108,9 +108,6 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
                 "approval": name in approval_on,
             },
         )
-    enrolled_by_migration = sum(
-        1 for u in org.users for e in u.enrolments if e.source == "migration"
-    )
     yield _entity(
         "Org",
         org.id,
@@ -119,7 +116,7 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
             "edition": org.edition,
             "new_org": org.new_org,
             "migration_limit": org.migration.limit,
-            "migration_enrolled": enrolled_by_migration,
+            "migration_enrolled": org.migration_enrolled,
         },
     )
     for profile in org.profiles:
@@ -171,15 +168,14 @@ def _grants(table: dict[Any, Any]) -> list[dict[str, Any]]:
 
 
 def _role(rid: str, product: str, grants: list[Any], fields: dict[Any, Any]) -> dict[str, Any]:
-    qualified = [(f"{m}.{f}", a) for m, fs in fields.items() for f, a in fs.items()]
     return _entity(
         "Role",
         rid,
         {
             "product": uid("Product", product),
             "grants": grants,
-            "hidden_fields": sorted(q for q, a in qualified if a == "hidden"),
-            "readonly_fields": sorted(q for q, a in qualified if a == "read_only"),
+            "hidden_fields": qualified_fields(fields, "hidden"),
+            "readonly_fields": qualified_fields(fields, "read_only"),
         },
     )
 

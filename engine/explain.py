@@ -40,6 +40,7 @@ class Explainer:
         self._index = index
         self._backend = backend
         self._product_order = {p: n for n, p in enumerate(policies.catalogue.products)}
+        self._seat_rules = backend.seat_rules()  # static per backend: asked once
         self._probe_cache: dict[tuple[object, ...], tuple[tuple[GrantRef, str], ...]] = {}
 
     # -- the ends of a request that never reached a backend ------------------------------------
@@ -93,7 +94,7 @@ class Explainer:
 
     def _allow(self, request: Request, raw: RawAnswer) -> Decision:
         infos = [self._infos[p] for p in raw.determining if p in self._infos]
-        rules = {g.rule for g in raw.grants} | {r for i in infos for r in i.rules}
+        rules = {g.rule for g in raw.grants}
         reasons = tuple(i.reason for i in infos) or tuple(_titled(r) for r in sorted_rules(rules))
         product = min(
             (g.product for g in raw.grants),
@@ -136,7 +137,7 @@ class Explainer:
                 missing.append(f"what {_titled(rule)} requires" + (f": {named}" if named else ""))
         return Decision(
             allowed=False,
-            rules=sorted_rules([r for i in infos for r in i.rules] or list(raw.restrictions)),
+            rules=sorted_rules(raw.restrictions),
             policies=tuple(i.id for i in infos),
             reasons=tuple(i.reason for i in infos) or tuple(_titled(r) for r in raw.restrictions),
             missing=tuple(missing),
@@ -172,9 +173,8 @@ class Explainer:
                 f"{module.plural}, not {_words(action)} them ({rule})"
             )
         if not missing:
-            described = self._backend.seat_rules()
             for seat in self._relevant_seats(request.subject, kind):
-                seat_rules = described.get((seat.product, _kind(seat)), ())
+                seat_rules = self._seat_rules.get((seat.product, _kind(seat)), ())
                 rules.update(seat_rules)
                 missing.append(
                     f"{self._who(seat.product, request.subject)} get no grant on "

@@ -117,6 +117,21 @@ class Org(_Strict):
     users: list[User] = []
     records: list[Record] = []
 
+    @property
+    def approval_modules(self) -> frozenset[str]:
+        """Modules with approval switched on in any product (D8: a restriction restricts)."""
+        return frozenset(m for modules in self.approval.values() for m in modules)
+
+    @property
+    def migration_enrolled(self) -> int:
+        """Integration users the migration has enrolled so far (D12's limit counts these)."""
+        return sum(1 for u in self.users for e in u.enrolments if e.source == "migration")
+
+
+def qualified_fields(rules: FieldRules, access: str) -> list[str]:
+    """`module.field` names with the given access ("hidden" or "read_only"), sorted."""
+    return sorted(f"{m}.{f}" for m, fs in rules.items() for f, a in fs.items() if a == access)
+
 
 def expand(actions: ActionList) -> tuple[str, ...]:
     """`*` stands for every record action."""
@@ -125,9 +140,10 @@ def expand(actions: ActionList) -> tuple[str, ...]:
     return tuple(dict.fromkeys(actions))
 
 
-def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue) -> Org:
-    """Parse and check an org snapshot: a path to JSON, JSON text, or an already-decoded dict."""
-    where = ""
+def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue, name: str = "") -> Org:
+    """Parse and check an org snapshot: a path to JSON, JSON text, or an already-decoded dict.
+    Every message starts with the file's path, or with `name` where the text came from one."""
+    where = f"{name}: " if name else ""
     if isinstance(source, Path):
         where = f"{source}: "
         try:
@@ -265,7 +281,7 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
             f"integration_owner: org names `{org.integration_owner}`, which users does not hold"
         )
 
-    approval_on = {m for modules in org.approval.values() for m in modules}
+    approval_on = org.approval_modules
     seen: dict[tuple[str, str], int] = {}
     for i, rec in enumerate(org.records):
         key = (rec.type, rec.id)

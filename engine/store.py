@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.catalogue import Catalogue
-from engine.errors import AuthzError, InvalidOrg
+from engine.errors import AuthzError
 from engine.model import Org, load_org
 
 DEFAULT_STORE = Path(".authz") / "orgs.sqlite3"
@@ -89,7 +89,7 @@ class OrgStore:
 
     def import_snapshot(self, text: str, catalogue: Catalogue, where: str = "") -> StoredOrg:
         """Validate, then store as the org's next version. Raises InvalidOrg untouched."""
-        org = _load_named(text, catalogue, where)
+        org = load_org(text, catalogue, where)
         digest = hashlib.sha256(text.encode()).hexdigest()
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self.transaction() as db:
@@ -143,14 +143,3 @@ class OrgStore:
 
     def _known(self) -> str:
         return ", ".join(f"`{i}`" for i in self.ids()) or "none"
-
-
-def _load_named(text: str, catalogue: Catalogue, where: str) -> Org:
-    """load_org, with the file named in every message."""
-    if not where:
-        return load_org(text, catalogue)
-    try:
-        return load_org(text, catalogue)
-    except InvalidOrg as exc:
-        problems = tuple(f"{where}: {p}" for p in exc.problems)
-        raise InvalidOrg(f"{where}: {exc}", problems) from None

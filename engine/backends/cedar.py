@@ -8,7 +8,6 @@ from typing import Any
 import cedarpy
 
 from engine.backends import GrantRef, RawAnswer
-from engine.catalogue import Catalogue
 from engine.entities import NEW_RECORD_ID, OrgIndex, uid
 from engine.policies import PolicyInfo, PolicySet
 from engine.request import Request
@@ -24,7 +23,6 @@ class CedarBackend:
         self._schema = policies.schema
         self._entities = index.handle
         self._org_id = index.org.id
-        self._catalogue: Catalogue = policies.catalogue
         self._entity_type = {m: info.entity for m, info in policies.catalogue.modules.items()}
 
     def cedar_request(self, request: Request) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from polar import Variable
 from engine.backends import GrantRef, RawAnswer
 from engine.entities import NEW_RECORD_ID, OrgIndex
 from engine.errors import PolicyError
-from engine.model import default_status, expand
+from engine.model import default_status, expand, qualified_fields
 from engine.policies import PolicySet
 from engine.request import Request
 
@@ -94,17 +94,18 @@ class PolarBackend:
         catalogue = policies.catalogue
         self._products = tuple(catalogue.products)
         raw = index.org
-        approval_on = {m for ms in raw.approval.values() for m in ms}
-        migrated = sum(1 for u in raw.users for e in u.enrolments if e.source == "migration")
-        org = Org(raw.id, raw.data_centre, raw.edition, raw.new_org, raw.migration.limit, migrated)
+        approval_on = raw.approval_modules
+        org = Org(
+            raw.id,
+            raw.data_centre,
+            raw.edition,
+            raw.new_org,
+            raw.migration.limit,
+            raw.migration_enrolled,
+        )
         self._org = org
         roles = {r.id: r for r in raw.roles}
         profiles = {p.id: p for p in raw.profiles}
-
-        def fields(rules: dict[Any, Any], access: str) -> list[str]:
-            return sorted(
-                f"{m}.{f}" for m, fs in rules.items() for f, a in fs.items() if a == access
-            )
 
         self._users: dict[str, User] = {}
         for u in raw.users:
@@ -118,8 +119,8 @@ class PolarBackend:
                         frozenset(
                             (mod, a) for mod, acts in role.grants.items() for a in expand(acts)
                         ),
-                        fields(role.fields, "hidden"),
-                        fields(role.fields, "read_only"),
+                        qualified_fields(role.fields, "hidden"),
+                        qualified_fields(role.fields, "read_only"),
                     )
                 )
             for e in u.enrolments:
@@ -129,8 +130,8 @@ class PolarBackend:
                         e.product,
                         False,
                         frozenset(),
-                        fields(rules, "hidden"),
-                        fields(rules, "read_only"),
+                        qualified_fields(rules, "hidden"),
+                        qualified_fields(rules, "read_only"),
                     )
                 )
             allows = frozenset(

@@ -38,24 +38,10 @@ def test_view_shows_fields_to_redact() -> None:
 
 
 def test_fields_and_context_options_reach_the_engine() -> None:
-    code, out, _ = explain(
-        "--subject",
-        "asha",
-        "--action",
-        "edit",
-        "--resource",
-        "invoice:inv-1",
-        "--field",
-        "discount",
-    )
+    code, out, _ = explain("--subject asha --action edit --resource invoice:inv-1 --field discount")
     assert code == 1 and "`discount`" in out
     code, out, _ = explain(
-        "--subject",
-        "fay",
-        "--action",
-        "send_email",
-        "--resource",
-        "estimate:est-2",
+        "--subject fay --action send_email --resource estimate:est-2",
         "--context",
         "sender=olivia@demo.example",
     )
