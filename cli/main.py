@@ -7,6 +7,7 @@ import click
 from cli.commands.crosscheck import crosscheck
 from cli.commands.diff import diff_command
 from cli.commands.explain import explain
+from cli.commands.migrate import migrate
 from cli.commands.org import org
 from cli.commands.review import fmt, lint
 from cli.commands.serve import serve
@@ -23,6 +24,7 @@ def cli() -> None:
 cli.add_command(crosscheck)
 cli.add_command(diff_command)
 cli.add_command(explain)
+cli.add_command(migrate)
 cli.add_command(org)
 cli.add_command(fmt)
 cli.add_command(lint)

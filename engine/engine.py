@@ -22,9 +22,17 @@ BACKENDS = ("cedar", "polar")
 class Engine:
     """A policy set and one org, parsed and indexed once; decisions per request."""
 
-    def __init__(self, policies: PolicySet, org: Org, backend: str = "cedar") -> None:
+    def __init__(
+        self, policies: PolicySet, org: Org, backend: str = "cedar", index: OrgIndex | None = None
+    ) -> None:
+        """`index`: an index of this org already built for a set with the same schema (the
+        legacy set borrows the main one's), to ask two sets without parsing the org twice."""
         self.policies = policies
-        self.index: OrgIndex = build_index(org, policies.catalogue, policies.schema)
+        self.index: OrgIndex = (
+            index
+            if index is not None and index.org is org
+            else build_index(org, policies.catalogue, policies.schema)
+        )
         self.backend: Backend = _backend(backend, policies, self.index)
         self._explainer = Explainer(policies, self.index, self.backend)
 

@@ -11,16 +11,24 @@ from typing import Any
 import cedarpy
 
 from engine.errors import PolicyError
-from engine.policies import SCHEMA_FILE, default_policies_dir, inspect_texts, read_texts
+from engine.policies import (
+    SCHEMA_FILE,
+    default_policies_dir,
+    inspect_texts,
+    read_texts,
+    schema_home,
+)
 
 DETAILS = ("hidden_fields", "readonly_fields", "profile")
-SEATS = ("member", "integration", "admin")
+# "borrowed": the old model's seat, the integration owner's (policies/legacy only).
+SEATS = ("member", "integration", "admin", "borrowed")
 
 
 def lint(directory: Path | None = None) -> list[str]:
     directory = (directory or default_policies_dir()).resolve()
     try:
-        schema = cedarpy.Schema.from_str((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
+        schema_text = (schema_home(directory) / SCHEMA_FILE).read_text(encoding="utf-8")
+        schema = cedarpy.Schema.from_str(schema_text)
     except (OSError, ValueError) as exc:
         return [f"{SCHEMA_FILE}: cannot use the schema: {exc}"]
     try:

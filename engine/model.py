@@ -100,6 +100,8 @@ class Record(_Strict):
 class Migration(_Strict):
     window_start: date | None = None
     limit: int = Field(default=1000, ge=0)
+    # Set by applying a plan made after the window ended: nothing is left to migrate.
+    completed_on: date | None = None
 
 
 class Org(_Strict):

@@ -53,6 +53,9 @@ class PolicySet:
     policies: dict[str, PolicyInfo]
     texts: dict[str, str]  # file name -> Cedar text, for fmt and diff
     schema_text: str
+    # False for a set that borrows its parent's schema (policies/legacy): compared against,
+    # never served.
+    servable: bool = True
 
 
 def default_policies_dir() -> Path:
@@ -64,11 +67,20 @@ def default_policies_dir() -> Path:
     raise PolicyError(f"no policy set found beside {here}: pass --policies DIR")
 
 
+def schema_home(directory: Path) -> Path:
+    """Where a policy directory's schema and catalogue live: in it, or, for a set kept only to
+    compare against (policies/legacy), in the directory above, so both are asked the same way."""
+    if not (directory / SCHEMA_FILE).is_file() and (directory.parent / SCHEMA_FILE).is_file():
+        return directory.parent
+    return directory
+
+
 def load_policies(directory: Path | None = None) -> PolicySet:
     directory = (directory or default_policies_dir()).resolve()
     if not directory.is_dir():
         raise PolicyError(f"{directory}: not a directory of policies")
-    schema_path = directory / SCHEMA_FILE
+    home = schema_home(directory)
+    schema_path = home / SCHEMA_FILE
     try:
         schema_text = schema_path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -77,7 +89,7 @@ def load_policies(directory: Path | None = None) -> PolicySet:
         schema = cedarpy.Schema.from_str(schema_text)
     except ValueError as exc:
         raise PolicyError(f"{schema_path}: invalid schema: {exc}") from exc
-    catalogue = load_catalogue(directory / CATALOGUE_FILE)
+    catalogue = load_catalogue(home / CATALOGUE_FILE)
 
     texts = read_texts(directory)
     problems, infos, static = inspect_texts(directory, texts, schema)
@@ -90,7 +102,7 @@ def load_policies(directory: Path | None = None) -> PolicySet:
     )
     return PolicySet(
         directory=directory,
-        version=_version(schema_text, (directory / CATALOGUE_FILE).read_bytes(), texts),
+        version=_version(schema_text, (home / CATALOGUE_FILE).read_bytes(), texts),
         catalogue=catalogue,
         schema=schema,
         handle=handle,
@@ -98,6 +110,7 @@ def load_policies(directory: Path | None = None) -> PolicySet:
         policies=infos,
         texts=texts,
         schema_text=schema_text,
+        servable=home == directory,
     )
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.catalogue import Catalogue
 from engine.errors import AuthzError
@@ -57,6 +58,30 @@ class StoredOrg:
     records: int
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    org_id: str
+    at: str
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "seq": self.seq,
+            "org": self.org_id,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "detail": self.detail,
+        }
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def default_store_path() -> Path:
     return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
@@ -91,7 +116,7 @@ class OrgStore:
         """Validate, then store as the org's next version. Raises InvalidOrg untouched."""
         org = load_org(text, catalogue, where)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        now = datetime.now(UTC).isoformat(timespec="seconds")
+        now = _now()
         with self.transaction() as db:
             row = db.execute("SELECT version, sha256 FROM orgs WHERE id = ?", (org.id,)).fetchone()
             if row is not None and row[1] == digest:
@@ -106,6 +131,43 @@ class OrgStore:
                     (org.id, text, digest, version, now),
                 )
         return self.describe(org.id, catalogue)
+
+    def replace_snapshot(
+        self, db: sqlite3.Connection, org_id: str, text: str, expected_version: int
+    ) -> int:
+        """Inside a transaction: store `text` as the org's next version, provided the stored
+        version is still `expected_version`. Returns the new version."""
+        row = db.execute("SELECT version FROM orgs WHERE id = ?", (org_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: no org `{org_id}` (known: {self._known()})")
+        if int(row[0]) != expected_version:
+            raise StoreError(
+                f"{self.path}: org `{org_id}` is at version {row[0]}, not {expected_version}"
+            )
+        version = expected_version + 1
+        db.execute(
+            "UPDATE orgs SET snapshot = ?, sha256 = ?, version = ?, imported_at = ? WHERE id = ?",
+            (text, hashlib.sha256(text.encode()).hexdigest(), version, _now(), org_id),
+        )
+        return version
+
+    def append_audit(
+        self, db: sqlite3.Connection, org_id: str, actor: str, action: str, detail: dict[str, Any]
+    ) -> None:
+        """Inside a transaction: one audit entry, written with what it records or not at all."""
+        db.execute(
+            "INSERT INTO audit (org_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (org_id, _now(), actor, action, json.dumps(detail, sort_keys=True)),
+        )
+
+    def audit(self, org_id: str, action: str | None = None) -> list[AuditEntry]:
+        """The org's audit entries, oldest first; only those of `action` when given."""
+        rows = self._db.execute(
+            "SELECT seq, org_id, at, actor, action, detail FROM audit WHERE org_id = ? "
+            "AND (? IS NULL OR action = ?) ORDER BY seq",
+            (org_id, action, action),
+        ).fetchall()
+        return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def export(self, org_id: str) -> str:
         row = self._db.execute("SELECT snapshot FROM orgs WHERE id = ?", (org_id,)).fetchone()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import AuthzError, Engine
+from engine.errors import PolicyError
 from engine.policies import PolicySet, default_policies_dir, load_policies
 from engine.store import OrgStore
 from server.metrics import Metrics
@@ -62,12 +63,18 @@ class State:
             and p.suffix in (".cedar", ".cedarschema", ".json", ".polar")
             and "history" not in p.parts
             and "examples" not in p.parts
+            and "legacy" not in p.parts
         )
         return tuple((str(p), p.stat().st_mtime) for p in files)
 
     def load(self) -> Served:
         stamp = self._stamp()
         policies = load_policies(self.policies_dir)
+        if not policies.servable:
+            raise PolicyError(
+                f"{policies.directory}: borrows its schema from the directory above: a set kept "
+                "to compare against (the old model in policies/legacy), never served"
+            )
         ids = self.org_ids()
         versions = {i: self.store.version(i) for i in ids}
         engines = {

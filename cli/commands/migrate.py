@@ -1,0 +1,230 @@
+"""authz migrate plan | apply | history: D12's move of an org off the admin-borrowed model."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.exits import DENY, Trouble
+from cli.options import policies_option, store_option
+from engine import AuthzError
+from engine.migration import MigrationRefused
+from engine.migration.apply import apply_plan
+from engine.migration.run import history as migration_history
+from engine.migration.run import plan_org
+from engine.policies import load_policies
+from engine.store import OrgStore
+
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+org_id_option = click.option("--org", "org_id", required=True, help="The org's id in the store.")
+
+
+@click.group()
+def migrate() -> None:
+    """Move an org from the admin-borrowed model to per-user rights (D12)."""
+
+
+@migrate.command()
+@org_id_option
+@store_option
+@policies_option
+@click.option(
+    "--usage",
+    type=click.Path(path_type=Path),
+    help="Finance-module activity per user: CSV (user,product,module,events,last_used) or JSON.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The day the plan is for (default: today, UTC): decides whether the window has ended.",
+)
+@click.option("--impact", is_flag=True, help="Also compare every user's rights, old and new.")
+@click.option("--out", type=click.Path(path_type=Path), help="Also write the plan (JSON) here.")
+@format_option
+def plan(
+    org_id: str,
+    store_path: Path | None,
+    policies_dir: Path | None,
+    usage: Path | None,
+    as_of: datetime | None,
+    impact: bool,
+    out: Path | None,
+    fmt: str,
+) -> None:
+    """Who becomes an integration user of which product, who stays a member, who gets nothing,
+    and why. The plan (JSON) is what `authz migrate apply` takes."""
+    day = as_of.date() if as_of else datetime.now(UTC).date()
+    try:
+        policies = load_policies(policies_dir)
+        made = plan_org(OrgStore(store_path), policies, org_id, usage, day, impact)
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    text = json.dumps(made, indent=2) + "\n"
+    if out is not None:
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise Trouble(f"{out}: cannot write the plan: {exc.strerror}") from None
+    if fmt == "json":
+        click.echo(text, nl=False)
+        return
+    click.echo(render_plan(made, policies.catalogue.label, out))
+    if impact:
+        click.echo()
+        click.echo(render_impact(made["impact"]))
+
+
+@migrate.command()
+@org_id_option
+@click.option("--plan", "plan_file", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--as", "actor", required=True, help="The CRM admin applying it (the engine decides, D12)."
+)
+@store_option
+@policies_option
+def apply(
+    org_id: str, plan_file: Path, actor: str, store_path: Path | None, policies_dir: Path | None
+) -> None:
+    """Apply a plan in one transaction: all of it or nothing. A plan made against an older
+    version of the org is refused; the same plan twice changes nothing the second time."""
+    try:
+        made = json.loads(plan_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise Trouble(f"{plan_file}: cannot read the plan: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise Trouble(f"{plan_file}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    if isinstance(made, dict) and made.get("org") != org_id:
+        raise Trouble(f"{plan_file}: the plan is for org `{made.get('org')}`, not `{org_id}`")
+    try:
+        done = apply_plan(OrgStore(store_path), load_policies(policies_dir), made, actor)
+    except MigrationRefused as exc:
+        click.echo(f"authz: {exc}", err=True)
+        raise SystemExit(DENY) from None
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    if done.changed:
+        click.echo(
+            f"applied plan {done.plan_id[:12]} to org `{done.org}` as {done.actor}: "
+            f"{done.enrolled} enrolments, now version {done.version}"
+        )
+    else:
+        click.echo(
+            f"plan {done.plan_id[:12]} was applied to org `{done.org}` already, at {done.at} by "
+            f"{done.actor}: nothing changed (version {done.version})"
+        )
+
+
+@migrate.command()
+@org_id_option
+@store_option
+@format_option
+def history(org_id: str, store_path: Path | None, fmt: str) -> None:
+    """Who applied which plan when, and attempts the engine refused."""
+    try:
+        entries = migration_history(OrgStore(store_path), org_id)
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    if fmt == "json":
+        click.echo(json.dumps([e.to_dict() for e in entries], indent=2))
+        return
+    if not entries:
+        click.echo(f"org `{org_id}`: no migration applied or refused yet")
+    for e in entries:
+        d = e.detail
+        if e.action == "migration.apply":
+            click.echo(
+                f"{e.at}  applied  by {e.actor}  plan {d['plan_id'][:12]}  as of {d['as_of']}  "
+                f"{len(d['enrolments'])} enrolments  version {d['version_before']} -> "
+                f"{d['version_after']}" + ("  (migration completed)" if d["completes"] else "")
+            )
+        else:
+            first = d["refused"][0]
+            click.echo(
+                f"{e.at}  refused  by {e.actor}  plan {d['plan_id'][:12]}  "
+                f"{first['action']} {first['resource']}: {'; '.join(first.get('reasons', []))}"
+            )
+
+
+HEADINGS = {
+    "enrol": "becomes an integration user",
+    "member": "stays a member",
+    "enrolled": "already an integration user",
+    "over_limit": "not enrolled: over the org's migration limit",
+    "pending": "not yet: no finance activity in the window so far",
+    "none": "gets nothing: no finance activity in the window",
+}
+
+
+def render_plan(made: dict[str, Any], label: Any, out: Path | None) -> str:
+    window = made["window"]
+    last = date.fromisoformat(window["end"]).toordinal() - 1
+    state = (
+        "ended"
+        if window["ended"]
+        else f"open, {last - date.fromisoformat(made['as_of']).toordinal() + 1} days left"
+    )
+    lines = [
+        f"Migration plan for org `{made['org']}` (version {made['org_version']}), "
+        f"as of {made['as_of']}",
+        f"  window     {window['start']} to {date.fromordinal(last)} ({state})",
+        f"  limit      {made['limit']:,} integration users by migration; "
+        f"{made['enrolled_by_migration_before']:,} enrolled before; this plan enrols "
+        f"{len(made['enrolments']):,}",
+        f"  usage      {made['usage']}",
+    ]
+    if made["completes"]:
+        lines.append("  completes  applying it closes the migration (the window has ended)")
+    for outcome, heading in HEADINGS.items():
+        rows = [e for e in made["users"] if e["outcome"] == outcome]
+        if not rows:
+            continue
+        lines += ["", f"{heading} ({len(rows)})"]
+        width = max(len(e["user"]) for e in rows)
+        for e in rows:
+            lines.append(f"  {e['user']:<{width}}  {label(e['product']):<13}  {e['reason']}")
+    lines += ["", f"plan_id {made['plan_id']}"]
+    where = out if out is not None else "PLAN.json"
+    lines.append(
+        f"apply with: authz migrate apply --org {made['org']} --plan {where} --as CRM_ADMIN"
+    )
+    return "\n".join(lines)
+
+
+def render_impact(report: dict[str, Any]) -> str:
+    t = report["totals"]
+    owner = report["borrowed_from"]
+    lines = [
+        "Impact: finance rights from the CRM before (old model: every CRM user borrowed "
+        f"{owner or 'nobody'}'s rights) and after (each user's own)",
+        f"  {t['users']} users: {t['users_losing']} lose rights ({t['rights_lost']} in all), "
+        f"{t['users_gaining']} gain rights ({t['rights_gained']} in all), "
+        f"{t['users_unchanged']} unchanged; {t['rights_kept']} rights kept",
+    ]
+    for group in report["groups"]:
+        names = ", ".join(group["users"][:8]) + (
+            f" and {group['count'] - 8} more" if group["count"] > 8 else ""
+        )
+        lines += ["", f"{names} ({group['count']} user{'s' if group['count'] != 1 else ''})"]
+        for key in ("lose", "keep", "gain"):
+            lines += _rights(key, group[key])
+    return "\n".join(lines)
+
+
+def _rights(key: str, names: list[str]) -> list[str]:
+    if not names:
+        return [f"  {key:<5} -"]
+    by_module: dict[str, list[str]] = {}
+    for name in names:
+        module, action = name.split(".", 1)
+        by_module.setdefault(module, []).append(action)
+    return [
+        f"  {key if n == 0 else '':<5} {module}: {' '.join(actions)}"
+        for n, (module, actions) in enumerate(by_module.items())
+    ]

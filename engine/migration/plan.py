@@ -1,0 +1,204 @@
+"""A migration plan: for every user and every product the org runs, what the migration does.
+
+The plan is a JSON document that carries the org version it was made against and a digest of
+its own content (`plan_id`), so that apply can refuse a stale or edited plan and recognise a
+plan it has applied already.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from engine.engine import Engine
+from engine.migration import MigrationError
+from engine.migration.usage import Activity, org_products
+from engine.model import Org
+from engine.request import Request
+
+PLAN_KIND = "suite-authz/migration-plan"
+PLAN_FORMAT = 1
+WINDOW_MONTHS = 3  # D12: an org has three months from the start of its migration window
+# What a plan says of a user in a product; `enrol` is the only one apply acts on.
+OUTCOMES = ("enrol", "member", "enrolled", "over_limit", "pending", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: date
+    end: date  # the first day after the window
+    ended: bool  # on the plan's as-of date
+
+    def to_dict(self) -> dict[str, object]:
+        return {"start": str(self.start), "end": str(self.end), "ended": self.ended}
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def window_of(org: Org, as_of: date) -> Window:
+    start = org.migration.window_start
+    if start is None:
+        raise MigrationError(
+            f"org `{org.id}` has no migration window (migration.window_start is not set): "
+            "there is nothing to plan yet"
+        )
+    if as_of < start:
+        raise MigrationError(
+            f"org `{org.id}`: its migration window opens on {start}, after the as-of date {as_of}"
+        )
+    end = add_months(start, WINDOW_MONTHS)
+    return Window(start, end, as_of >= end)
+
+
+def make_plan(
+    engine: Engine,
+    usage: Iterable[Activity],
+    as_of: date,
+    org_version: int,
+    usage_source: str = "",
+) -> dict[str, Any]:
+    """Raises MigrationError for an org the migration does not apply to, or one with nothing
+    left to migrate; otherwise the plan, `plan_id` included."""
+    org = engine.org
+    if org.migration.completed_on is not None:
+        raise MigrationError(
+            f"org `{org.id}` has nothing left to migrate: its migration was completed on "
+            f"{org.migration.completed_on}"
+        )
+    _check_org_may_migrate(engine)
+    window = window_of(org, as_of)
+    products = org_products(org, engine.policies.catalogue)
+    activity = _activity_in_window(usage, window, as_of)
+    room = max(org.migration.limit - org.migration_enrolled, 0)
+
+    entries: list[dict[str, Any]] = []
+    candidates: list[tuple[int, str, str, dict[str, Any]]] = []
+    label = engine.policies.catalogue.label
+    for user in org.users:
+        for product in products:
+            name = label(product)
+            entry: dict[str, Any] = {"user": user.id, "product": product}
+            member = next((m for m in user.memberships if m.product == product), None)
+            enrolment = next((e for e in user.enrolments if e.product == product), None)
+            used = activity.get((user.id, product))
+            if member is not None:
+                entry |= {
+                    "outcome": "member",
+                    "reason": f"already a member of {name} (role `{member.role}`): keeps "
+                    "their own seat",
+                }
+            elif enrolment is not None:
+                by = "the migration" if enrolment.source == "migration" else "an admin"
+                on = f" on {enrolment.enrolled_on}" if enrolment.enrolled_on else ""
+                entry |= {
+                    "outcome": "enrolled",
+                    "reason": f"already an integration user of {name} (enrolled{on} by {by})",
+                }
+            elif used is not None:
+                events, last = used
+                entry |= {
+                    "outcome": "enrol",
+                    "reason": f"used {name} in the window ({events} events, last on {last}): "
+                    f"becomes its integration user",
+                    "events": events,
+                }
+                candidates.append((-events, user.id, product, entry))
+            elif window.ended:
+                entry |= {
+                    "outcome": "none",
+                    "reason": f"no {name} activity in the window ({window.start} to "
+                    f"{window.end - timedelta(days=1)}): left without {name} access",
+                }
+            else:
+                entry |= {
+                    "outcome": "pending",
+                    "reason": f"no {name} activity since the window opened on {window.start}: "
+                    f"enrolled automatically only if they use {name} before {window.end}",
+                }
+            entries.append(entry)
+
+    # The limit (D12) admits the most active first; ties by user id, so a plan is reproducible.
+    candidates.sort(key=lambda c: c[:3])
+    for n, (_, _, product, entry) in enumerate(candidates):
+        if n >= room:
+            entry["outcome"] = "over_limit"
+            entry["reason"] = (
+                f"used {label(product)} in the window, but the org's migration limit of "
+                f"{org.migration.limit:,} integration users is reached "
+                f"({org.migration_enrolled:,} enrolled before this plan): raising it needs "
+                "the vendor's support"
+            )
+
+    counts = {o: sum(1 for e in entries if e["outcome"] == o) for o in OUTCOMES}
+    if all(e["outcome"] in ("member", "enrolled") for e in entries):
+        raise MigrationError(
+            f"org `{org.id}` has nothing left to migrate: every user already holds a seat in "
+            "every product the org runs"
+        )
+    plan: dict[str, Any] = {
+        "kind": PLAN_KIND,
+        "format": PLAN_FORMAT,
+        "org": org.id,
+        "org_version": org_version,
+        "policy_version": engine.version,
+        "as_of": str(as_of),
+        "window": window.to_dict(),
+        "limit": org.migration.limit,
+        "enrolled_by_migration_before": org.migration_enrolled,
+        "usage": usage_source,
+        # Past the window, applying the plan also closes the migration: those with no
+        # activity stay without finance access, and the org has nothing left to migrate.
+        "completes": window.ended,
+        "counts": counts,
+        "enrolments": [
+            {"user": e["user"], "product": e["product"]} for e in entries if e["outcome"] == "enrol"
+        ],
+        "users": entries,
+    }
+    plan["plan_id"] = plan_id(plan)
+    return plan
+
+
+def plan_id(plan: dict[str, Any]) -> str:
+    """A digest of everything a plan decides (not of its impact report, which it explains)."""
+    body = {k: v for k, v in plan.items() if k not in ("plan_id", "impact")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _activity_in_window(
+    usage: Iterable[Activity], window: Window, as_of: date
+) -> dict[tuple[str, str], tuple[int, date]]:
+    """(user, product) -> (events, last day used), counting only use inside the window and on
+    or before the as-of date."""
+    until = min(window.end, as_of + timedelta(days=1))
+    out: dict[tuple[str, str], tuple[int, date]] = {}
+    for a in usage:
+        if a.events > 0 and window.start <= a.last_used < until:
+            events, last = out.get((a.user, a.product), (0, a.last_used))
+            out[(a.user, a.product)] = (events + a.events, max(last, a.last_used))
+    return out
+
+
+def _check_org_may_migrate(engine: Engine) -> None:
+    """Ask the engine itself whether this org may run a migration at all (the rollout, new
+    orgs: D12), as one of its CRM admins would, so the policies stay the one place it is said."""
+    org = engine.org
+    admin = next((u.id for u in org.users if u.crm_admin), None)
+    if admin is None:
+        raise MigrationError(f"org `{org.id}` has no CRM admin, and only a CRM admin may migrate")
+    decision = engine.decide(
+        Request(admin, "run_migration", "org", org.id, context={"enrolments": 0})
+    )
+    if not decision.allowed:
+        raise MigrationError(
+            f"org `{org.id}` cannot be migrated: " + "; ".join(decision.reasons or decision.errors)
+        )

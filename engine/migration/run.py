@@ -1,0 +1,54 @@
+"""The migration as the CLI and the sidecar ask for it: plan (with its impact) and apply, on an
+org in the store. Both adapters call these and only print or serve what comes back."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from engine.engine import Engine
+from engine.migration.apply import planned_snapshot
+from engine.migration.impact import impact
+from engine.migration.plan import make_plan
+from engine.migration.usage import Activity, load_usage
+from engine.model import load_org
+from engine.policies import PolicySet, load_policies
+from engine.store import AuditEntry, OrgStore
+
+LEGACY_DIR = "legacy"
+
+
+def load_legacy(policies: PolicySet) -> PolicySet:
+    """The old model (policies/legacy beside the served set), to compare against."""
+    return load_policies(policies.directory / LEGACY_DIR)
+
+
+def plan_org(
+    store: OrgStore,
+    policies: PolicySet,
+    org_id: str,
+    usage: Path | str | list[Any] | None,
+    as_of: date,
+    with_impact: bool = False,
+) -> dict[str, Any]:
+    text = store.export(org_id)
+    version = store.version(org_id)
+    org = load_org(text, policies.catalogue, f"org `{org_id}`")
+    engine = Engine(policies, org)
+    activity: list[Activity] = (
+        load_usage(usage, org, policies.catalogue) if usage is not None else []
+    )
+    source = str(usage) if isinstance(usage, Path) else ("inline" if usage else "none")
+    plan = make_plan(engine, activity, as_of, version, source)
+    if with_impact:
+        legacy = Engine(load_legacy(policies), org, index=engine.index)
+        after = load_org(planned_snapshot(json.loads(text), plan), policies.catalogue)
+        plan["impact"] = impact(legacy, Engine(policies, after))
+    return plan
+
+
+def history(store: OrgStore, org_id: str) -> list[AuditEntry]:
+    store.version(org_id)  # an unknown org is an error, not an empty history
+    return [e for e in store.audit(org_id) if e.action.startswith("migration.")]
