@@ -1,0 +1,157 @@
+"""Properties of a migration (D12) over generated orgs and usage: apply grants nothing the
+impact report did not list, never enrols a member, never passes the limit, is idempotent, and a
+failure half-way leaves the org exactly as it was."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from engine import Engine
+from engine.migration import MigrationError
+from engine.migration.apply import apply_plan
+from engine.migration.impact import rights_by_user
+from engine.migration.run import load_legacy, plan_org
+from engine.model import load_org
+from engine.policies import load_policies
+from engine.store import OrgStore
+from tests.conftest import GENERATED, POLICIES
+from tests.strategies import MODULES, PRODUCTS, orgs
+
+POLICY_SET = load_policies(POLICIES)
+LEGACY_SET = load_legacy(POLICY_SET)
+WINDOW_START = date(2026, 10, 1)
+
+
+def days(lo: int, hi: int) -> st.SearchStrategy[date]:
+    return st.integers(lo, hi).map(lambda n: WINDOW_START + timedelta(days=n))
+
+
+@st.composite
+def migrating_orgs(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]], date]:
+    org = draw(orgs(min_users=1, max_users=6))
+    # Reached by the rollout and not new: the orgs a migration is for.
+    org["data_centre"] = draw(st.sampled_from(("EU", "IN")))
+    already = sum(
+        1 for u in org["users"] for e in u.get("enrolments", []) if e["source"] == "migration"
+    )
+    org["migration"] = {
+        "window_start": str(WINDOW_START),
+        "limit": draw(st.integers(already, already + 4)),
+    }
+    # The integration owner's seats vary too: what the old model lent is then less than
+    # everything, and a user's own role can grant what the owner's did not (a gain).
+    owner = next(u for u in org["users"] if u["id"] == "owner")
+    owner["memberships"] = [
+        {"product": p, "role": role}
+        for p in PRODUCTS
+        if (
+            role := draw(
+                st.sampled_from([None, *(r["id"] for r in org["roles"] if r["product"] == p)])
+            )
+        )
+    ]
+    # Most users used most products, mostly inside the window: plans with enrolments, and
+    # with limits to reach, are the interesting ones.
+    usage = [
+        {
+            "user": u["id"],
+            "product": product,
+            "module": draw(st.sampled_from([m for m, ps in MODULES.items() if product in ps])),
+            "events": draw(st.integers(0, 40)),
+            "last_used": str(draw(days(-30, 100))),
+        }
+        for u in org["users"]
+        for product in PRODUCTS
+        if draw(st.integers(0, 3))
+    ]
+    return org, usage, draw(days(10, 150))
+
+
+def _store(folder: str, org: dict[str, Any]) -> OrgStore:
+    store = OrgStore(Path(folder) / "orgs.sqlite3")
+    store.import_snapshot(json.dumps(org), POLICY_SET.catalogue)
+    return store
+
+
+@given(migrating_orgs())
+def test_m1_apply_grants_only_what_the_impact_listed_and_keeps_d12(
+    case: tuple[dict[str, Any], list[dict[str, Any]], date],
+) -> None:
+    GENERATED["M1 migration apply"] += 1
+    org, usage, as_of = case
+    with tempfile.TemporaryDirectory() as folder:
+        store = _store(folder, org)
+        try:
+            plan = plan_org(store, POLICY_SET, org["id"], usage, as_of, with_impact=True)
+        except MigrationError as exc:
+            assert "nothing left to migrate" in str(exc)
+            event("nothing left to migrate")
+            return
+        event(
+            f"applied: {len(plan['enrolments'])} enrolments, over limit "
+            f"{plan['counts']['over_limit']}, completes {plan['completes']}"
+        )
+        before = load_org(org, POLICY_SET.catalogue)
+        apply_plan(store, POLICY_SET, plan, "owner")
+        after = store.load(org["id"], POLICY_SET.catalogue)
+
+        # No user gained a right the impact report did not list.
+        old = rights_by_user(Engine(LEGACY_SET, before), borrowed_from="owner")
+        new = rights_by_user(Engine(POLICY_SET, after))
+        gained = {u["user"]: set(u["gain"]) for u in plan["impact"]["users"]}
+        for uid, rights in new.items():
+            assert {f"{m}.{a}" for m, a in rights - old[uid]} <= gained[uid], uid
+
+        # No member of a product became its integration user; the limit holds.
+        for user in after.users:
+            members = {m.product for m in user.memberships}
+            assert not members & {e.product for e in user.enrolments}, user.id
+        assert after.migration_enrolled <= after.migration.limit
+        # Only the plan's enrolments were added, each once.
+        added = {
+            (u.id, e.product)
+            for u in after.users
+            for e in u.enrolments
+            if e.source == "migration" and str(e.enrolled_on) == plan["as_of"]
+        }
+        assert added == {(e["user"], e["product"]) for e in plan["enrolments"]}
+
+        # Idempotent: the same plan again changes nothing.
+        text, version = store.export(org["id"]), store.version(org["id"])
+        assert not apply_plan(store, POLICY_SET, plan, "owner").changed
+        assert (store.export(org["id"]), store.version(org["id"])) == (text, version)
+
+
+@given(migrating_orgs(), st.sampled_from(("replace_snapshot", "append_audit")))
+def test_m2_a_failure_half_way_leaves_the_org_exactly_as_it_was(
+    case: tuple[dict[str, Any], list[dict[str, Any]], date], where: str
+) -> None:
+    GENERATED["M2 migration failure"] += 1
+    org, usage, as_of = case
+    with tempfile.TemporaryDirectory() as folder:
+        store = _store(folder, org)
+        try:
+            plan = plan_org(store, POLICY_SET, org["id"], usage, as_of)
+        except MigrationError:
+            return
+        before = (store.export(org["id"]), store.version(org["id"]), store.audit(org["id"]))
+
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise OSError("injected")
+
+        setattr(store, where, broken)
+        try:
+            apply_plan(store, POLICY_SET, plan, "owner")
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the injected failure did not happen")
+        delattr(store, where)
+        assert (store.export(org["id"]), store.version(org["id"]), store.audit(org["id"])) == before
