@@ -18,9 +18,10 @@ from starlette.routing import Route
 
 from engine import AuthzError
 from engine import search as engine_search
-from server.authzen import BadRequest, decision_body, merged, parse_evaluation
+from server.authzen import BadRequest, HttpError, decision_body, merged, parse_evaluation
 from server.decision_log import DecisionLog
 from server.metrics import Metrics
+from server.migration import migration_routes
 from server.openapi import openapi
 from server.state import State
 
@@ -30,12 +31,6 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _item_error(message: str) -> dict[str, Any]:
@@ -286,5 +281,6 @@ def create_app(
         Route("/readyz", endpoint(readyz, auth=False), methods=["GET"]),
         Route("/metrics", endpoint(metrics_text), methods=["GET"]),
         Route("/openapi.json", endpoint(openapi_doc, auth=False), methods=["GET"]),
+        *migration_routes(state, endpoint, body_of, token is not None, decision_log),
     ]
     return Starlette(routes=routes)

@@ -18,6 +18,14 @@ class BadRequest(Exception):
     """A payload that is not an AuthZEN request: HTTP 400, never a decision."""
 
 
+class HttpError(Exception):
+    """An answer other than 200 or 400, with its status (401, 403, 409, 413, 503)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _object(value: Any, where: str, required: bool = True) -> dict[str, Any]:
     if value is None and not required:
         return {}

@@ -81,13 +81,71 @@ _SEARCH_RESPONSE = {
 }
 
 
-def _post(summary: str, request: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+_USAGE_ROW = {
+    "type": "object",
+    "required": ["user", "module", "events", "last_used"],
+    "properties": {
+        "user": {"type": "string"},
+        "product": {"type": "string", "enum": ["books", "subscriptions"]},
+        "module": {"type": "string"},
+        "events": {"type": "integer", "minimum": 0},
+        "last_used": {"type": "string", "format": "date"},
+    },
+}
+_PLAN_REQUEST = {
+    "type": "object",
+    "required": ["org"],
+    "properties": {
+        "org": {"type": "string"},
+        "usage": {"type": "array", "items": _USAGE_ROW},
+        "as_of": {"type": "string", "format": "date", "description": "default: today (UTC)"},
+        "impact": {"type": "boolean", "description": "add each user's rights, old and new"},
+    },
+}
+_PLAN = {
+    "type": "object",
+    "description": "kind, format, org, org_version, as_of, window, limit, completes, counts, "
+    "enrolments, users (outcome and reason per user and product), plan_id; impact when asked",
+}
+_APPLY_REQUEST = {
+    "type": "object",
+    "required": ["plan", "as"],
+    "properties": {
+        "plan": _PLAN,
+        "as": {"type": "string", "description": "the CRM admin applying it (D12)"},
+    },
+}
+_APPLIED = {
+    "type": "object",
+    "properties": {
+        "applied": {"type": "boolean", "description": "false: this plan was applied already"},
+        "org": {"type": "string"},
+        "plan_id": {"type": "string"},
+        "version": {"type": "integer"},
+        "enrolled": {"type": "integer"},
+        "at": {"type": "string"},
+        "actor": {"type": "string"},
+    },
+}
+_MIGRATION_ERRORS = (
+    (403, "the engine refused (only a CRM admin, the limit: D12), or no --token-file"),
+    (409, "stale plan: the org changed since the plan was made"),
+)
+
+
+def _post(
+    summary: str,
+    request: dict[str, Any],
+    response: dict[str, Any],
+    more: tuple[tuple[int, str], ...] = (),
+) -> dict[str, Any]:
     errors = {
         str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
         for code, text in (
             (400, "malformed JSON or a wrong shape"),
             (401, "missing or wrong bearer token"),
             (413, "body larger than 1 MiB"),
+            *more,
         )
     }
     return {
@@ -165,5 +223,31 @@ def openapi() -> dict[str, Any]:
             "/readyz": _get("policies and org data loaded and validated"),
             "/metrics": _get("Prometheus metrics"),
             "/openapi.json": _get("this document"),
+            "/migration/v1/plan": _post(
+                "D12: plan an org's migration (and its impact); needs the server's token",
+                _PLAN_REQUEST,
+                _PLAN,
+                _MIGRATION_ERRORS[:1],
+            ),
+            "/migration/v1/apply": _post(
+                "D12: apply a plan in one transaction, as a CRM admin; needs the token",
+                _APPLY_REQUEST,
+                _APPLIED,
+                _MIGRATION_ERRORS,
+            ),
+            "/migration/v1/history": {
+                "get": {
+                    "summary": "D12: applied and refused migrations of an org",
+                    "parameters": [
+                        {
+                            "name": "org",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "entries, oldest first"}},
+                }
+            },
         },
     }

@@ -14,3 +14,7 @@ class MigrationError(AuthzError):
 
 class MigrationRefused(MigrationError):
     """The engine denied the migration or an enrolment (D12): a deny, recorded in the audit."""
+
+
+class StalePlan(MigrationError):
+    """The org changed since the plan was made: make a new plan."""

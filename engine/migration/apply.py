@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.decision import Decision
 from engine.engine import Engine
-from engine.migration import MigrationError, MigrationRefused
+from engine.migration import MigrationError, MigrationRefused, StalePlan
 from engine.migration.plan import PLAN_FORMAT, PLAN_KIND, plan_id
 from engine.model import load_org
 from engine.policies import PolicySet
@@ -95,7 +95,7 @@ def apply_plan(store: OrgStore, policies: PolicySet, plan: Any, actor: str) -> A
     with store.transaction() as db:
         version = store.version(org_id)
         if version != plan["org_version"]:
-            raise MigrationError(
+            raise StalePlan(
                 f"plan is stale: it was made against version {plan['org_version']} of org "
                 f"`{org_id}`, and the store holds version {version}; make a new plan"
             )

@@ -1,0 +1,150 @@
+"""The migration routes (D12) of the sidecar: plan (with impact), apply, history.
+
+They change org data, so they exist only on a server run with a token (`--token-file`), and
+apply is decided by the engine like any enrolment: only a CRM admin, named in `as`, may. Each
+call opens its own store connection, so a transaction here never mixes with the reload
+watcher's reads, and the watcher picks the applied version up like an import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HttpRequest
+from starlette.routing import Route
+
+from engine.migration import MigrationRefused, StalePlan
+from engine.migration.apply import apply_plan
+from engine.migration.run import history, plan_org
+from engine.policies import PolicySet
+from engine.store import OrgStore
+from server.authzen import BadRequest, HttpError
+from server.decision_log import DecisionLog
+from server.state import State
+
+Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
+
+
+def migration_routes(
+    state: State,
+    wrap: Callable[[Endpoint], Any],
+    body_of: Callable[[HttpRequest], Awaitable[dict[str, Any]]],
+    has_token: bool,
+    decision_log: DecisionLog | None,
+) -> list[Route]:
+    def policies() -> PolicySet:
+        served = state.served
+        if served is None:
+            raise HttpError(503, "not ready: policies and org data are not loaded")
+        return served.policies
+
+    def store() -> OrgStore:
+        if not has_token:
+            raise HttpError(
+                403, "the migration routes change org data: run the server with --token-file"
+            )
+        return OrgStore(state.store.path)
+
+    def field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+        value = body.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise BadRequest(f"{name}: must be a {kind.__name__}")
+        return value
+
+    async def plan(request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await body_of(request)
+        org_id = field(body, "org", str)
+        usage = field(body, "usage", list, required=False)
+        as_of_text = field(body, "as_of", str, required=False)
+        try:
+            as_of = date.fromisoformat(as_of_text) if as_of_text else datetime.now(UTC).date()
+        except ValueError:
+            raise BadRequest(f"as_of: `{as_of_text}` is not a date (YYYY-MM-DD)") from None
+        impact = field(body, "impact", bool, required=False) is True
+        opened = store()
+        current = policies()
+        try:
+            return await run_in_threadpool(plan_org, opened, current, org_id, usage, as_of, impact)
+        finally:
+            opened.close()
+
+    async def apply(request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await body_of(request)
+        actor = field(body, "as", str)
+        made = field(body, "plan", dict)
+        opened = store()
+        current = policies()
+        started = time.perf_counter()
+        try:
+            done = await run_in_threadpool(apply_plan, opened, current, made, actor)
+        except MigrationRefused as exc:
+            _log(decision_log, rid, body, False, str(exc), current.version, started)
+            raise HttpError(403, str(exc)) from None
+        except StalePlan as exc:
+            raise HttpError(409, str(exc)) from None
+        finally:
+            opened.close()
+        _log(
+            decision_log,
+            rid,
+            body,
+            True,
+            "applied" if done.changed else "applied already",
+            current.version,
+            started,
+        )
+        return {
+            "applied": done.changed,
+            "org": done.org,
+            "plan_id": done.plan_id,
+            "version": done.version,
+            "enrolled": done.enrolled,
+            "at": done.at,
+            "actor": done.actor,
+        }
+
+    async def show_history(request: HttpRequest, rid: str) -> dict[str, Any]:
+        org_id = request.query_params.get("org")
+        if not org_id:
+            raise BadRequest("org: the query parameter `org` is required")
+        opened = store()
+        try:
+            return {"entries": [e.to_dict() for e in history(opened, org_id)]}
+        finally:
+            opened.close()
+
+    return [
+        Route("/migration/v1/plan", wrap(plan), methods=["POST"]),
+        Route("/migration/v1/apply", wrap(apply), methods=["POST"]),
+        Route("/migration/v1/history", wrap(show_history), methods=["GET"]),
+    ]
+
+
+def _log(
+    log: DecisionLog | None,
+    rid: str,
+    body: dict[str, Any],
+    allowed: bool,
+    outcome: str,
+    version: str,
+    started: float,
+) -> None:
+    """One decision-log line per apply: who asked to apply which plan, and the answer."""
+    if log is None:
+        return
+    given = body.get("plan")
+    plan: dict[str, Any] = given if isinstance(given, dict) else {}
+    request = {
+        "action": "migration.apply",
+        "as": body.get("as"),
+        "org": plan.get("org"),
+        "plan_id": plan.get("plan_id"),
+    }
+    answer = {"decision": allowed, "context": {"rules": ["D12"], "outcome": outcome}}
+    log.write(rid, request, answer, version, (time.perf_counter() - started) * 1000)
