@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 AUTHZ := $(VENV)/bin/authz
 DEMO := policies/examples/demo-org.json
+LEGACY := policies/examples/legacy-org.json
 STORE := .authz/orgs.sqlite3
 
 .PHONY: help install run test unit lint fmt prove bench bench-serve clean
@@ -13,7 +14,7 @@ help:
 	@echo "make run     set up, explain worked examples, import the demo org and serve it on :8181"
 	@echo "make test    set up, lint, and run the whole test suite"
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property"
-	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck timings"
+	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck and migration timings"
 	@echo "make bench-serve  load run of authz serve with wrk: req/s, p50/p99, CPU per 1,000"
 	@echo "make lint    ruff, mypy --strict on engine/, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
@@ -39,11 +40,16 @@ run: $(STAMP)
 	done
 	@echo
 	@$(AUTHZ) org import $(DEMO) --store $(STORE)
+	@$(AUTHZ) org import $(LEGACY) --store $(STORE)
 	@echo
-	@echo "Serving the demo org on http://127.0.0.1:8181 (Ctrl-C stops). In another shell:"
+	@echo "\$$ authz migrate plan --org legacy --usage policies/examples/legacy-usage.csv --as-of 2026-11-25 --store $(STORE)"
+	@$(AUTHZ) migrate plan --org legacy --usage policies/examples/legacy-usage.csv --as-of 2026-11-25 --store $(STORE) | head -8
+	@echo "  ... (README \"Migrating an org\" walks through the impact report and apply)"
+	@echo
+	@echo "Serving the demo and legacy orgs on http://127.0.0.1:8181 (Ctrl-C stops). In another shell:"
 	@echo
 	@echo "  curl -s http://127.0.0.1:8181/access/v1/evaluation -H 'Content-Type: application/json' \\"
-	@echo "    -d '{\"subject\":{\"type\":\"user\",\"id\":\"asha\"},\"action\":{\"name\":\"delete\"},\"resource\":{\"type\":\"estimate\",\"id\":\"est-1\"},\"context\":{\"explain\":true}}'"
+	@echo "    -d '{\"subject\":{\"type\":\"user\",\"id\":\"asha\"},\"action\":{\"name\":\"delete\"},\"resource\":{\"type\":\"estimate\",\"id\":\"est-1\"},\"context\":{\"org\":\"demo\",\"explain\":true}}'"
 	@echo
 	@$(AUTHZ) serve --store $(STORE) --port 8181 --decision-log .authz/decisions.jsonl
 
@@ -77,6 +83,7 @@ bench-serve: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_decide.py
 	$(PY) bench/bench_crosscheck.py
+	$(PY) bench/bench_migrate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
