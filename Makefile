@@ -60,6 +60,8 @@ lint: $(STAMP)
 	$(AUTHZ) lint
 	$(AUTHZ) fmt --check
 	$(AUTHZ) fmt --check --policies policies/history/2025-05
+	$(AUTHZ) lint --policies policies/legacy
+	$(AUTHZ) fmt --check --policies policies/legacy
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format engine cli server tests bench
