@@ -7,7 +7,6 @@ path, and a dangling reference names both ends.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.catalogue import RECORD_ACTIONS, Catalogue
 from engine.errors import InvalidOrg, joined
+from engine.inputs import decode_json, read_file
 
 ProductId = Literal["books", "subscriptions"]
 ModuleId = Literal[
@@ -148,13 +148,9 @@ def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue, name: st
     where = f"{name}: " if name else ""
     if isinstance(source, Path):
         where = f"{source}: "
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidOrg(f"{source}: cannot read org snapshot: {exc.strerror}") from exc
-        data = _decode(text, where)
+        data = decode_json(read_file(source, "org snapshot", InvalidOrg), where, InvalidOrg)
     elif isinstance(source, str):
-        data = _decode(source, where)
+        data = decode_json(source, where, InvalidOrg)
     else:
         data = source
     try:
@@ -166,15 +162,6 @@ def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue, name: st
     if problems:
         raise InvalidOrg(joined("invalid org", problems), tuple(problems))
     return org
-
-
-def _decode(text: str, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidOrg(
-            f"{where}not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

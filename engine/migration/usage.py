@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 from engine.catalogue import Catalogue
 from engine.errors import AuthzError, joined
+from engine.inputs import decode_json, read_file
 from engine.model import Org
 
 COLUMNS = ("user", "product", "module", "events", "last_used")
@@ -45,10 +45,7 @@ def load_usage(source: Path | str | list[Any], org: Org, catalogue: Catalogue) -
     where = ""
     if isinstance(source, Path):
         where = f"{source}: "
-        try:
-            text = source.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidUsage(f"{source}: cannot read usage: {exc.strerror}") from None
+        text = read_file(source, "usage", InvalidUsage)
         rows = _json_rows(text, where) if source.suffix == ".json" else _csv_rows(text, where)
     elif isinstance(source, str):
         stripped = source.lstrip()
@@ -69,12 +66,7 @@ def load_usage(source: Path | str | list[Any], org: Org, catalogue: Catalogue) -
 
 
 def _json_rows(text: str, where: str) -> list[tuple[int, Any]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidUsage(
-            f"{where}not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    data = decode_json(text, where, InvalidUsage)
     if not isinstance(data, list):
         raise InvalidUsage(f"{where}usage must be a JSON list of rows, got {type(data).__name__}")
     return list(enumerate(data, start=1))
