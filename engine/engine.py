@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.backends import Backend, RawAnswer
 from engine.backends.cedar import CedarBackend
+from engine.cache import DecisionCache
 from engine.decision import Decision
 from engine.entities import OrgIndex, build_index
 from engine.errors import InvalidRequest
@@ -23,11 +24,19 @@ class Engine:
     """A policy set and one org, parsed and indexed once; decisions per request."""
 
     def __init__(
-        self, policies: PolicySet, org: Org, backend: str = "cedar", index: OrgIndex | None = None
+        self,
+        policies: PolicySet,
+        org: Org,
+        backend: str = "cedar",
+        index: OrgIndex | None = None,
+        cache_size: int = 0,
     ) -> None:
         """`index`: an index of this org already built for a set with the same schema (the
-        legacy set borrows the main one's), to ask two sets without parsing the org twice."""
+        legacy set borrows the main one's), to ask two sets without parsing the org twice.
+        `cache_size`: keep up to that many decisions to answer repeated requests (engine/cache.py);
+        0, the default, keeps none."""
         self.policies = policies
+        self.cache: DecisionCache | None = DecisionCache(cache_size) if cache_size else None
         self.index: OrgIndex = (
             index
             if index is not None and index.org is org
@@ -58,6 +67,19 @@ class Engine:
     def decide(self, request: Request, *, probe: bool = True) -> Decision:
         """probe=False skips working out `missing` for a deny that nothing forbade (it asks the
         backend about the user's other grants): for bulk comparisons that need only answers."""
+        cache = self.cache
+        key = cache.key(request, probe) if cache is not None else None
+        if key is not None:
+            assert cache is not None
+            found = cache.get(key)
+            if found is not None:
+                return found
+            decision = self._decide(request, probe)
+            cache.put(key, decision)
+            return decision
+        return self._decide(request, probe)
+
+    def _decide(self, request: Request, probe: bool) -> Decision:
         early = self._before_backend(request)
         if early is not None:
             return early
@@ -70,8 +92,14 @@ class Engine:
         return self._explainer.explain(request, raw, probe=probe)
 
     def decide_many(self, requests: Sequence[Request], *, probe: bool = True) -> list[Decision]:
-        """The same decisions as `decide`, in order, with one backend call for all of them."""
-        out: list[Decision | None] = [self._before_backend(r) for r in requests]
+        """The same decisions as `decide`, in order, with one backend call for all of them that
+        the cache (if any) does not answer."""
+        cache = self.cache
+        keys = [cache.key(r, probe) if cache is not None else None for r in requests]
+        out: list[Decision | None] = []
+        for request, key in zip(requests, keys, strict=True):
+            found = cache.get(key) if cache is not None and key is not None else None
+            out.append(found if found is not None else self._before_backend(request))
         todo = [n for n, d in enumerate(out) if d is None]
         try:
             answers = self.backend.answer_many([requests[n] for n in todo])
@@ -79,7 +107,11 @@ class Engine:
             failed = _failed(f"{self.backend.name} backend failed: {exc}")
             answers = [failed] * len(todo)
         for n, raw in zip(todo, answers, strict=True):
-            out[n] = self._explainer.explain(requests[n], raw, probe=probe)
+            decision = self._explainer.explain(requests[n], raw, probe=probe)
+            out[n] = decision
+            key = keys[n]
+            if cache is not None and key is not None:
+                cache.put(key, decision)
         return [d for d in out if d is not None]
 
     def _before_backend(self, request: Request) -> Decision | None:

@@ -261,7 +261,7 @@ def create_app(
         }
 
     async def metrics_text(request: HttpRequest, rid: str) -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+        return Response(metrics.render(state.caches()), media_type="text/plain; version=0.0.4")
 
     async def openapi_doc(request: HttpRequest, rid: str) -> dict[str, Any]:
         return openapi()

@@ -16,6 +16,8 @@ from server.metrics import Metrics
 from server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
+# Decisions kept per served org (engine/cache.py): a CRM asks the same questions again and again.
+DEFAULT_DECISION_CACHE = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class ServeConfig:
     token: str | None = None
     decision_log: str | None = None
     reload_interval: float = 1.0
+    decision_cache: int = DEFAULT_DECISION_CACHE
 
 
 def build(config: ServeConfig) -> tuple[Starlette, State]:
@@ -38,6 +41,7 @@ def build(config: ServeConfig) -> tuple[Starlette, State]:
         list(config.orgs) or None,
         config.backend,
         metrics,
+        config.decision_cache,
     )
     if config.reload_interval > 0:
         state.watch(config.reload_interval)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterable
+
+from engine.cache import DecisionCache
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -21,6 +24,15 @@ class Metrics:
         self.reload_failures = 0
         self.policy_version = ""
         self.http_errors: Counter[int] = Counter()
+        self.cache_hits_before = 0  # of the engines a reload replaced
+        self.cache_misses_before = 0
+
+    def retire_caches(self, caches: Iterable[DecisionCache | None]) -> None:
+        with self._lock:
+            for cache in caches:
+                if cache is not None:
+                    self.cache_hits_before += cache.hits
+                    self.cache_misses_before += cache.misses
 
     def decision(self, allowed: bool, rules: list[str], seconds: float) -> None:
         outcome = "allow" if allowed else "deny"
@@ -31,7 +43,8 @@ class Metrics:
             self.latency_sum += seconds
             self.latency_count += 1
 
-    def render(self) -> str:
+    def render(self, caches: Iterable[DecisionCache] = ()) -> str:
+        caches = list(caches)
         with self._lock:
             lines = [
                 "# HELP authz_decisions_total Decisions by outcome and DOMAIN rule.",
@@ -65,4 +78,17 @@ class Metrics:
             ]
             for status, n in sorted(self.http_errors.items()):
                 lines.append(f'authz_http_errors_total{{status="{status}"}} {n}')
+            hits = self.cache_hits_before + sum(c.hits for c in caches)
+            misses = self.cache_misses_before + sum(c.misses for c in caches)
+            lines += [
+                "# HELP authz_decision_cache_hits_total Decisions answered from the cache.",
+                "# TYPE authz_decision_cache_hits_total counter",
+                f"authz_decision_cache_hits_total {hits}",
+                "# HELP authz_decision_cache_misses_total Decisions the cache did not hold.",
+                "# TYPE authz_decision_cache_misses_total counter",
+                f"authz_decision_cache_misses_total {misses}",
+                "# HELP authz_decision_cache_entries Decisions held now.",
+                "# TYPE authz_decision_cache_entries gauge",
+                f"authz_decision_cache_entries {sum(len(c) for c in caches)}",
+            ]
         return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import AuthzError, Engine
+from engine.cache import DecisionCache
 from engine.errors import PolicyError
 from engine.policies import PolicySet, default_policies_dir, load_policies
 from engine.store import OrgStore
@@ -37,8 +38,10 @@ class State:
         orgs: list[str] | None,
         backend: str,
         metrics: Metrics,
+        cache_size: int = 0,
     ) -> None:
         self.store = store
+        self.cache_size = cache_size
         self.policies_dir = (policies_dir or default_policies_dir()).resolve()
         self.backend = backend
         self.metrics = metrics
@@ -78,10 +81,19 @@ class State:
         ids = self.org_ids()
         versions = {i: self.store.version(i) for i in ids}
         engines = {
-            i: Engine(policies, self.store.load(i, policies.catalogue), self.backend) for i in ids
+            i: Engine(
+                policies,
+                self.store.load(i, policies.catalogue),
+                self.backend,
+                None,
+                self.cache_size,
+            )
+            for i in ids
         }
         served = Served(policies, engines, versions, stamp)
         with self._lock:
+            if self.served is not None:  # keep the cache counters going across reloads
+                self.metrics.retire_caches(e.cache for e in self.served.engines.values())
             self.served = served
         self.metrics.policy_version = policies.version
         return served
@@ -96,6 +108,12 @@ class State:
         return any(self.store.version(i) != served.org_versions.get(i) for i in ids) or set(
             ids
         ) != set(served.org_versions)
+
+    def caches(self) -> list[DecisionCache]:
+        served = self.served
+        if served is None:
+            return []
+        return [e.cache for e in served.engines.values() if e.cache is not None]
 
     def reload_if_changed(self) -> bool:
         try:

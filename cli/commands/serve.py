@@ -11,7 +11,7 @@ from cli.exits import Trouble
 from cli.options import policies_option, store_option
 from engine import AuthzError
 from engine.engine import BACKENDS
-from server.main import ServeConfig, build, to_env
+from server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
 
 
 def _loopback(host: str) -> bool:
@@ -50,6 +50,14 @@ def _loopback(host: str) -> bool:
 )
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option(
+    "--decision-cache",
+    default=DEFAULT_DECISION_CACHE,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="Decisions kept per org to answer repeated requests (0: none). Never stale: a reload "
+    "starts new caches.",
+)
+@click.option(
     "--allow-remote", is_flag=True, help="Bind beyond loopback without a token (not recommended)."
 )
 def serve(
@@ -62,6 +70,7 @@ def serve(
     token_file: Path | None,
     decision_log: Path | None,
     workers: int,
+    decision_cache: int,
     allow_remote: bool,
 ) -> None:
     """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change."""
@@ -87,6 +96,7 @@ def serve(
         backend=backend,
         token=token,
         decision_log=str(decision_log) if decision_log else None,
+        decision_cache=decision_cache,
     )
     try:
         app, state = build(config)  # validate everything before binding, in this process too

@@ -170,3 +170,25 @@ def test_good_policy_edit_and_org_import_are_swapped_in(
     d = client.post("/access/v1/evaluation", json=evaluation("ben", "create", "estimate")).json()
     assert d["decision"] is True
     assert client.get("/readyz").json()["orgs"] == {"demo": 2}
+
+
+def test_the_decision_cache_answers_repeats_and_is_counted_across_reloads(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    client, state, _ = served
+    ask = evaluation("asha", "create", "estimate")
+    first = client.post("/access/v1/evaluation", json=ask).json()
+    assert client.post("/access/v1/evaluation", json=ask).json() == first
+
+    def counter(name: str) -> int:
+        text = client.get("/metrics").text
+        return int(next(line for line in text.splitlines() if line.startswith(name)).split()[1])
+
+    assert counter("authz_decision_cache_hits_total") == 1
+    assert counter("authz_decision_cache_misses_total") == 1
+    assert counter("authz_decision_cache_entries") == 1
+    state.load()  # a reload starts new caches, and the counters go on
+    assert counter("authz_decision_cache_entries") == 0
+    client.post("/access/v1/evaluation", json=ask)
+    assert counter("authz_decision_cache_misses_total") == 2
+    assert counter("authz_decision_cache_hits_total") == 1

@@ -1,0 +1,69 @@
+"""A bounded cache of decisions, for the sidecar: the same question asked again is answered
+from memory.
+
+A decision is a function of the policy set, the org snapshot and the request alone, and an
+engine holds one of each for its whole life (a reload builds new engines), so a cached decision
+can never be stale. Decisions that carry a backend failure are not kept: the next ask tries
+again. The key is the whole request, context included, and whether `missing` was worked out.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from threading import Lock
+
+from engine.decision import Decision
+from engine.request import Request
+
+
+class DecisionCache:
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a decision cache needs room for at least one decision")
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[Hashable, Decision] = OrderedDict()
+        self._lock = Lock()
+
+    @staticmethod
+    def key(request: Request, probe: bool) -> Hashable | None:
+        """None for a request that cannot be a key (a context value that is not hashable)."""
+        try:
+            key = (
+                request.subject,
+                request.action,
+                request.resource_type,
+                request.resource_id,
+                request.channel,
+                request.fields,
+                tuple(sorted(request.context.items())),
+                probe,
+            )
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def get(self, key: Hashable) -> Decision | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return found
+
+    def put(self, key: Hashable, decision: Decision) -> None:
+        if decision.errors and not decision.invalid:
+            return  # a backend failure: ask again next time
+        with self._lock:
+            self._items[key] = decision
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
