@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from server.jsonio import dumps
+
 MASKED_KEYS = ("sender", "acting_as")
 MASKED_PARTS = ("token", "secret", "password", "email")
 
@@ -64,10 +66,9 @@ class DecisionLog:
         latency_ms: float,
     ) -> None:
         """A batch's lines in one write(2), before the batch is answered."""
-        self._append("".join(_line(request_id, r, d, v, latency_ms) for r, d, v in entries))
+        self._append(b"".join(_line(request_id, r, d, v, latency_ms) for r, d, v in entries))
 
-    def _append(self, text: str) -> None:
-        data = text.encode()
+    def _append(self, data: bytes) -> None:
         with self._lock:
             while data:  # write(2) may take less than asked: finish before answering
                 data = data[os.write(self._fd, data) :]
@@ -78,9 +79,9 @@ class DecisionLog:
 
 def _line(
     request_id: str | None, request: Any, decision: dict[str, Any], version: str, latency: float
-) -> str:
+) -> bytes:
     return (
-        json.dumps(
+        dumps(
             {
                 "time": time.time(),
                 "request_id": request_id,
@@ -89,8 +90,7 @@ def _line(
                 "rules": decision.get("context", {}).get("rules", []),
                 "policy_version": version,
                 "latency_ms": round(latency, 3),
-            },
-            separators=(",", ":"),
+            }
         )
-        + "\n"
+        + b"\n"
     )

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from engine.store import OrgStore
 from server.app import create_app
@@ -32,7 +32,7 @@ class ServeConfig:
     decision_cache: int = DEFAULT_DECISION_CACHE
 
 
-def build(config: ServeConfig) -> tuple[Starlette, State]:
+def build(config: ServeConfig) -> tuple[ASGIApp, State]:
     metrics = Metrics()
     store = OrgStore(Path(config.store) if config.store else None)
     state = State(
@@ -53,7 +53,7 @@ def to_env(config: ServeConfig) -> None:
     os.environ[CONFIG_ENV] = json.dumps(asdict(config))
 
 
-def factory() -> Starlette:
+def factory() -> ASGIApp:
     """For uvicorn --factory with several workers: each builds its own state from the env."""
     raw = json.loads(os.environ[CONFIG_ENV])
     raw["orgs"] = tuple(raw.get("orgs") or ())

@@ -110,6 +110,44 @@ def test_oversize_body_is_413(client: TestClient) -> None:
     assert r.status_code == 413
 
 
+def test_oversize_body_without_a_length_is_413_too(client: TestClient) -> None:
+    def chunks() -> object:
+        yield b"{"
+        for _ in range(64):
+            yield b" " * (1 << 15)
+        yield b"}"
+
+    r = client.post("/access/v1/evaluation", content=chunks())  # type: ignore[arg-type]
+    assert r.status_code == 413 and "larger than" in r.json()["message"]
+
+
+@pytest.mark.parametrize("path", ["/access/v1/evaluation", "/access/v1/evaluations"])
+def test_other_methods_are_405_with_a_json_body(client: TestClient, path: str) -> None:
+    r = client.get(path, headers={"X-Request-ID": "r-405"})
+    assert r.status_code == 405 and "takes POST" in r.json()["message"]
+    assert r.headers["x-request-id"] == "r-405"
+
+
+def test_an_engine_crash_is_a_500_never_a_decision(
+    served: tuple[TestClient, State, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, state, _ = served
+
+    def crash(org: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(state, "engine_for", crash)
+    r = client.post("/access/v1/evaluation", json=evaluation("asha", "create", "estimate"))
+    assert r.status_code == 500 and "decision" not in r.json()
+    assert r.json()["message"] == "internal error: RuntimeError"
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1e999999}', b'{"a": "\\ud800"}', b"\xff\xfe"])
+def test_json_the_decoder_refuses_is_400(client: TestClient, body: bytes) -> None:
+    r = client.post("/access/v1/evaluation", content=body)
+    assert r.status_code == 400 and "not JSON" in r.json()["message"]
+
+
 @pytest.mark.parametrize("subject", ["nobody", 'x" || true || "', 'User::"olivia"'])
 def test_unknown_and_injection_shaped_ids_are_plain_denies(
     client: TestClient, subject: str
