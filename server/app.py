@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -85,7 +85,7 @@ def create_app(
 
     def endpoint(fn: Callable[[HttpRequest, str], Awaitable[Any]], auth: bool = True) -> Handler:
         async def handle(request: HttpRequest) -> Response:
-            rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+            rid = request.headers.get("x-request-id") or os.urandom(16).hex()
             try:
                 if auth:
                     check_token(request.headers.get("authorization", "").encode("latin-1"))
@@ -159,8 +159,9 @@ def create_app(
                 out[n] = answer
                 entries.append((merged_item, answer, decision.policy_version))
         per_item = (time.perf_counter() - started) / max(len(items), 1)
-        for _, answer, _ in entries:
-            metrics.decision(answer["decision"], answer["context"]["rules"], per_item)
+        metrics.decisions_of(
+            [(answer["decision"], answer["context"]["rules"]) for _, answer, _ in entries], per_item
+        )
         if decision_log is not None and entries:
             decision_log.write_many(rid, entries, per_item * 1000)
         answers = [a for a in out if a is not None]
@@ -309,7 +310,7 @@ def create_app(
             await rest(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex
+        rid = headers.get(b"x-request-id", b"").decode("latin-1") or os.urandom(16).hex()
         try:
             if scope["method"] != "POST":
                 raise HttpError(405, f"method: {scope['path']} takes POST")

@@ -26,23 +26,27 @@ class HttpError(Exception):
         self.status = status
 
 
-def _object(value: Any, where: str, required: bool = True) -> dict[str, Any]:
+# Field paths in messages are put together only when something is wrong: a batch parses every
+# item, and the messages are never needed on the way to a decision.
+
+
+def _object(value: Any, p: str, name: str, required: bool = True) -> dict[str, Any]:
     if value is None and not required:
         return {}
     if not isinstance(value, dict):
         raise BadRequest(
-            f"{where}: must be an object" if value is not None else f"{where}: required"
+            f"{p}{name}: must be an object" if value is not None else f"{p}{name}: required"
         )
     return value
 
 
-def _string(obj: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
+def _string(obj: dict[str, Any], key: str, p: str, name: str, required: bool = True) -> str | None:
     value = obj.get(key)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
         raise BadRequest(
-            f"{where}.{key}: " + ("required" if value is None else "must be a non-empty string")
+            f"{p}{name}.{key}: " + ("required" if value is None else "must be a non-empty string")
         )
     return value
 
@@ -50,27 +54,26 @@ def _string(obj: dict[str, Any], key: str, where: str, required: bool = True) ->
 def parse_evaluation(body: dict[str, Any], where: str = "") -> tuple[Request, dict[str, Any]]:
     """One evaluation: the engine's Request, and the AuthZEN context it came with."""
     p = f"{where}." if where else ""
-    subject = _object(body.get("subject"), f"{p}subject")
+    subject = _object(body.get("subject"), p, "subject")
     if subject.get("type") != "user":
         raise BadRequest(f'{p}subject.type: must be "user"')
-    sid = _string(subject, "id", f"{p}subject")
-    action = _object(body.get("action"), f"{p}action")
-    name = _string(action, "name", f"{p}action")
-    resource = _object(body.get("resource"), f"{p}resource")
-    kind = _string(resource, "type", f"{p}resource")
-    rid = _string(resource, "id", f"{p}resource", required=False)
-    props = _object(resource.get("properties"), f"{p}resource.properties", required=False)
+    sid = _string(subject, "id", p, "subject")
+    action = _object(body.get("action"), p, "action")
+    name = _string(action, "name", p, "action")
+    resource = _object(body.get("resource"), p, "resource")
+    kind = _string(resource, "type", p, "resource")
+    rid = _string(resource, "id", p, "resource", required=False)
+    props = _object(resource.get("properties"), p, "resource.properties", required=False)
     fields = props.get("fields", [])
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise BadRequest(f"{p}resource.properties.fields: must be a list of strings")
-    context = _object(body.get("context"), f"{p}context", required=False)
+    context = _object(body.get("context"), p, "context", required=False)
     channel = context.get("channel", "crm")
     if not isinstance(channel, str):
         raise BadRequest(f"{p}context.channel: must be a string")
     extra = {k: context[k] for k in ENGINE_CONTEXT if k in context}
-    for key in ("explain",):
-        if key in context and not isinstance(context[key], bool):
-            raise BadRequest(f"{p}context.{key}: must be true or false")
+    if "explain" in context and not isinstance(context["explain"], bool):
+        raise BadRequest(f"{p}context.explain: must be true or false")
     assert sid is not None and name is not None and kind is not None
     return Request(sid, name, kind, rid, channel, tuple(fields), extra), context
 

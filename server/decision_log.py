@@ -26,10 +26,20 @@ MASKED_PARTS = ("token", "secret", "password", "email")
 
 
 def mask(value: Any) -> Any:
+    """The value with sensitive values hashed. What holds nothing to mask is returned as it is,
+    not copied: the result is only serialised, and most requests hold nothing to mask."""
     if isinstance(value, dict):
-        return {k: (_hashed(v) if _sensitive(k) else mask(v)) for k, v in value.items()}
+        out: dict[Any, Any] | None = None
+        for k, v in value.items():
+            new = _hashed(v) if _sensitive(k) else mask(v) if isinstance(v, dict | list) else v
+            if new is not v:
+                if out is None:
+                    out = dict(value)
+                out[k] = new
+        return value if out is None else out
     if isinstance(value, list):
-        return [mask(v) for v in value]
+        items = [mask(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     return value
 
 

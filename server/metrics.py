@@ -35,13 +35,18 @@ class Metrics:
                     self.cache_misses_before += cache.misses
 
     def decision(self, allowed: bool, rules: list[str], seconds: float) -> None:
-        outcome = "allow" if allowed else "deny"
+        self.decisions_of([(allowed, rules)], seconds)
+
+    def decisions_of(self, answers: list[tuple[bool, list[str]]], seconds_each: float) -> None:
+        """Several decisions (a batch) under one lock, each taking `seconds_each`."""
         with self._lock:
-            for rule in rules or ("none",):
-                self.decisions[(outcome, rule)] += 1
-            self.latency[bisect_left(BUCKETS, seconds)] += 1
-            self.latency_sum += seconds
-            self.latency_count += 1
+            for allowed, rules in answers:
+                outcome = "allow" if allowed else "deny"
+                for rule in rules or ("none",):
+                    self.decisions[(outcome, rule)] += 1
+            self.latency[bisect_left(BUCKETS, seconds_each)] += len(answers)
+            self.latency_sum += seconds_each * len(answers)
+            self.latency_count += len(answers)
 
     def render(self, caches: Iterable[DecisionCache] = ()) -> str:
         caches = list(caches)

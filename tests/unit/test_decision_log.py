@@ -1,0 +1,30 @@
+"""The decision log's masking rule, and that masking never changes the request it reads."""
+
+from __future__ import annotations
+
+import copy
+
+from server.decision_log import mask
+
+
+def test_sensitive_values_are_hashed_at_any_depth_and_the_input_is_untouched() -> None:
+    request = {
+        "subject": {"type": "user", "id": "fay", "properties": {"Email": "fay@x.example"}},
+        "context": {"sender": "boss@x.example", "acting_as": "olivia", "channel": "crm"},
+        "evaluations": [{"context": {"api_token": "t0k"}}, {"resource": {"type": "invoice"}}],
+    }
+    before = copy.deepcopy(request)
+    out = mask(request)
+    assert request == before
+    assert out["subject"]["properties"]["Email"].startswith("sha256:")
+    assert out["context"]["sender"].startswith("sha256:")
+    assert out["context"]["acting_as"].startswith("sha256:")
+    assert out["context"]["channel"] == "crm"
+    assert out["evaluations"][0]["context"]["api_token"].startswith("sha256:")
+    assert out["evaluations"][1] is request["evaluations"][1]  # nothing to mask: not copied
+    assert mask({"sender": "a"}) == mask({"sender": "a"}) != mask({"sender": "b"})
+
+
+def test_what_holds_nothing_sensitive_comes_back_as_it_is() -> None:
+    request = {"subject": {"type": "user", "id": "asha"}, "action": {"name": "view"}}
+    assert mask(request) is request
