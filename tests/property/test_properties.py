@@ -235,3 +235,46 @@ def test_p5_every_allow_acts_as_the_requesting_user_and_sends_from_their_address
             assert d.sender is None
     else:
         assert d.acting_as is None and d.sender is None
+
+
+@given(orgs(), st.data())
+def test_p6_a_cached_decision_is_the_decision(org: dict[str, Any], data: st.DataObject) -> None:
+    """The sidecar's decision cache (tiny here, so that it evicts) never answers differently
+    from the engine without one, whatever the order and repetition of requests."""
+    GENERATED["P6 decision cache"] += 1
+    subjects = [u["id"] for u in org["users"]]
+    base = data.draw(
+        st.lists(
+            st.sampled_from(subjects).flatmap(lambda s: record_requests(org, s)),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    # Each request beside neighbours that differ from it in one part only: a cache key that
+    # forgot a part would answer one with the other's decision.
+    same_type = {
+        r["type"]: [x["id"] for x in org["records"] if x["type"] == r["type"]]
+        for r in org["records"]
+    }
+    asks = []
+    for ask in base:
+        asks.append(ask)
+        ids = [None, *same_type.get(ask["resource_type"], [])]
+        asks += [
+            {**ask, "subject": data.draw(st.sampled_from(subjects))},
+            {**ask, "action": data.draw(st.sampled_from(RECORD_ACTIONS))},
+            {**ask, "resource_id": data.draw(st.sampled_from(ids))},
+            {**ask, "channel": "direct" if ask["channel"] == "crm" else "crm"},
+            {**ask, "fields": ("discount",) if ask["fields"] else ()},
+            {**ask, "context": {} if ask["context"] else {"acting_as": "owner"}},
+        ]
+    parsed = load_org(org, POLICY_SET.catalogue)
+    plain = Engine(POLICY_SET, parsed)
+    cached = Engine(POLICY_SET, parsed, cache_size=data.draw(st.integers(1, 4)))
+    order = data.draw(st.lists(st.integers(0, len(asks) - 1), max_size=16))
+    for n in order + list(range(len(asks))):
+        probe = data.draw(st.booleans())
+        request = Request(**asks[n])
+        assert cached.decide(request, probe=probe) == plain.decide(request, probe=probe)
+    requests = [Request(**a) for a in asks]
+    assert cached.decide_many(requests) == plain.decide_many(requests)
