@@ -127,6 +127,10 @@ _APPLIED = {
         "actor": {"type": "string"},
     },
 }
+_EVALUATION_ERRORS = (
+    (405, "a method other than POST"),
+    (500, "the server failed: never a decision"),
+)
 _MIGRATION_ERRORS = (
     (403, "the engine refused (only a CRM admin, the limit: D12), or no --token-file"),
     (409, "stale plan: the org changed since the plan was made"),
@@ -181,7 +185,9 @@ def openapi() -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": "suite-authz: OpenID AuthZEN Authorization API 1.0", "version": "1.0"},
         "paths": {
-            "/access/v1/evaluation": _post("One access evaluation", _EVALUATION, _DECISION),
+            "/access/v1/evaluation": _post(
+                "One access evaluation", _EVALUATION, _DECISION, _EVALUATION_ERRORS
+            ),
             "/access/v1/evaluations": _post(
                 "Several evaluations; top-level subject/action/resource/context are defaults",
                 {
@@ -208,6 +214,7 @@ def openapi() -> dict[str, Any]:
                     "type": "object",
                     "properties": {"evaluations": {"type": "array", "items": _DECISION}},
                 },
+                _EVALUATION_ERRORS,
             ),
             "/access/v1/search/subject": _post(
                 "Who may act on this record", search, _SEARCH_RESPONSE
