@@ -117,3 +117,11 @@ def test_lint_names_file_line_and_policy_for_each_finding(policy_copy: Path) -> 
     )
     assert "extra.cedar:8: policy `no-reason`: no @reason" in out
     assert out.strip().splitlines()[-1] == "2 findings"
+
+
+def test_the_legacy_suite_passes_with_full_coverage_of_the_old_model() -> None:
+    code, out, _ = run(
+        "test", "--policies", str(POLICIES / "legacy"), "--coverage", "--min-coverage", "100"
+    )
+    assert code == 0, out
+    assert "(2 of 2)" in out and out.strip().endswith("7 passed, 0 failed")
