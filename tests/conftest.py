@@ -33,6 +33,10 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
     print_blob=True,
 )
+# Between the two: a spot check of new properties in minutes rather than hours.
+settings.register_profile(
+    "medium", max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Generated orgs per property, reported at the end of the run (make prove quotes them).
