@@ -16,9 +16,13 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.decision import Decision
+from engine.request import Request
+from server.authzen import as_evaluation
 from server.jsonio import dumps
 
 MASKED_KEYS = ("sender", "acting_as")
@@ -85,6 +89,29 @@ class DecisionLog:
 
     def close(self) -> None:
         os.close(self._fd)
+
+
+def decision_sink(
+    log: DecisionLog, request_id: str | None
+) -> Callable[[list[tuple[Request, Decision]]], None]:
+    """Engine decisions taken outside an evaluation route (a migration's `run_migration` and
+    enrolments): one line each, in one write, with the engine's request and rules."""
+
+    def write(decisions: list[tuple[Request, Decision]]) -> None:
+        log.write_many(
+            request_id,
+            [
+                (
+                    as_evaluation(r),
+                    {"decision": d.allowed, "context": {"rules": list(d.rules)}},
+                    d.policy_version,
+                )
+                for r, d in decisions
+            ],
+            0.0,
+        )
+
+    return write
 
 
 def _line(

@@ -8,7 +8,6 @@ watcher's reads, and the watcher picks the applied version up like an import.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from engine.migration.run import history, plan_org
 from engine.policies import PolicySet
 from engine.store import OrgStore
 from server.authzen import BadRequest, HttpError
-from server.decision_log import DecisionLog
+from server.decision_log import DecisionLog, decision_sink
 from server.state import State
 
 Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
@@ -80,25 +79,15 @@ def migration_routes(
         made = field(body, "plan", dict)
         opened = store()
         current = policies()
-        started = time.perf_counter()
+        sink = decision_sink(decision_log, rid) if decision_log is not None else None
         try:
-            done = await run_in_threadpool(apply_plan, opened, current, made, actor)
+            done = await run_in_threadpool(apply_plan, opened, current, made, actor, sink)
         except MigrationRefused as exc:
-            _log(decision_log, rid, body, False, str(exc), current.version, started)
             raise HttpError(403, str(exc)) from None
         except StalePlan as exc:
             raise HttpError(409, str(exc)) from None
         finally:
             opened.close()
-        _log(
-            decision_log,
-            rid,
-            body,
-            True,
-            "applied" if done.changed else "applied already",
-            current.version,
-            started,
-        )
         return {
             "applied": done.changed,
             "org": done.org,
@@ -124,27 +113,3 @@ def migration_routes(
         Route("/migration/v1/apply", wrap(apply), methods=["POST"]),
         Route("/migration/v1/history", wrap(show_history), methods=["GET"]),
     ]
-
-
-def _log(
-    log: DecisionLog | None,
-    rid: str,
-    body: dict[str, Any],
-    allowed: bool,
-    outcome: str,
-    version: str,
-    started: float,
-) -> None:
-    """One decision-log line per apply: who asked to apply which plan, and the answer."""
-    if log is None:
-        return
-    given = body.get("plan")
-    plan: dict[str, Any] = given if isinstance(given, dict) else {}
-    request = {
-        "action": "migration.apply",
-        "as": body.get("as"),
-        "org": plan.get("org"),
-        "plan_id": plan.get("plan_id"),
-    }
-    answer = {"decision": allowed, "context": {"rules": ["D12"], "outcome": outcome}}
-    log.write(rid, request, answer, version, (time.perf_counter() - started) * 1000)

@@ -18,6 +18,7 @@ from engine.migration.run import history as migration_history
 from engine.migration.run import plan_org
 from engine.policies import load_policies
 from engine.store import OrgStore
+from server.decision_log import DecisionLog, decision_sink
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -89,8 +90,19 @@ def plan(
 )
 @store_option
 @policies_option
+@click.option(
+    "--decision-log",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also append the engine's decisions (one JSON line each) here, as authz serve does.",
+)
 def apply(
-    org_id: str, plan_file: Path, actor: str, store_path: Path | None, policies_dir: Path | None
+    org_id: str,
+    plan_file: Path,
+    actor: str,
+    store_path: Path | None,
+    policies_dir: Path | None,
+    decision_log: Path | None,
 ) -> None:
     """Apply a plan in one transaction: all of it or nothing. A plan made against an older
     version of the org is refused; the same plan twice changes nothing the second time."""
@@ -103,7 +115,11 @@ def apply(
     if isinstance(made, dict) and made.get("org") != org_id:
         raise Trouble(f"{plan_file}: the plan is for org `{made.get('org')}`, not `{org_id}`")
     try:
-        done = apply_plan(OrgStore(store_path), load_policies(policies_dir), made, actor)
+        sink = decision_sink(DecisionLog(decision_log), None) if decision_log else None
+    except OSError as exc:
+        raise Trouble(f"{decision_log}: cannot open the decision log: {exc.strerror}") from None
+    try:
+        done = apply_plan(OrgStore(store_path), load_policies(policies_dir), made, actor, sink)
     except MigrationRefused as exc:
         click.echo(f"authz: {exc}", err=True)
         raise SystemExit(DENY) from None

@@ -15,6 +15,7 @@ A refusal at 4 is itself written to the audit table, after the rollback.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,18 @@ def planned_snapshot(data: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
     return out
 
 
-def apply_plan(store: OrgStore, policies: PolicySet, plan: Any, actor: str) -> Applied:
+DecisionSink = Callable[[list[tuple[Request, Decision]]], None]
+
+
+def apply_plan(
+    store: OrgStore,
+    policies: PolicySet,
+    plan: Any,
+    actor: str,
+    log: DecisionSink | None = None,
+) -> Applied:
+    """`log` is given every decision the engine took for this apply (allowed or not), before
+    anything is written: the caller's decision log."""
     plan = check_plan(plan)
     org_id = plan["org"]
     for e in store.audit(org_id, APPLIED):
@@ -102,6 +114,8 @@ def apply_plan(store: OrgStore, policies: PolicySet, plan: Any, actor: str) -> A
         data = json.loads(store.export(org_id))
         engine = Engine(policies, load_org(data, policies.catalogue, f"org `{org_id}`"))
         decisions = _decide(engine, plan, actor)
+        if log is not None:
+            log(decisions)
         denied = [(r, d) for r, d in decisions if not d.allowed]
         if denied:
             refusal = _refusal(denied)

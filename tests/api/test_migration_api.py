@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from engine.catalogue import ADMIN_ACTIONS
 from engine.policies import load_policies
 from engine.store import OrgStore
 from server.main import ServeConfig, build
@@ -82,16 +83,23 @@ def test_apply_then_the_served_org_changes_and_history_shows_it(
     entries = client.get("/migration/v1/history?org=legacy", headers=AUTH).json()["entries"]
     assert [(e["action"], e["actor"]) for e in entries] == [("migration.apply", "olga")]
     lines = [json.loads(line) for line in log.read_text().splitlines()]
-    applies = [line for line in lines if line["request"].get("action") == "migration.apply"]
-    assert len(applies) == 2 and applies[0]["decision"] is True
-    assert applies[0]["rules"] == ["D12"] and applies[0]["request"]["plan_id"] == plan["plan_id"]
+    d12 = [line for line in lines if line["request"]["action"]["name"] in ADMIN_ACTIONS]
+    # One line per engine decision of the first apply; the second decided nothing.
+    assert [line["request"]["action"]["name"] for line in d12] == ["run_migration"] + [
+        "enrol_integration_user"
+    ] * 3
+    assert all(line["decision"] is True and line["rules"] == ["D12"] for line in d12)
+    assert d12[0]["request"]["context"] == {"channel": "crm", "enrolments": 3}
+    assert d12[1]["request"]["subject"] == {"type": "user", "id": "olga"}
 
 
 def test_a_non_admin_is_403_and_a_stale_plan_409(served: tuple[TestClient, State, Path]) -> None:
-    client, state, _ = served
+    client, state, log = served
     plan = client.post("/migration/v1/plan", json=plan_body(), headers=AUTH).json()
     r = client.post("/migration/v1/apply", json={"plan": plan, "as": "sam"}, headers=AUTH)
     assert r.status_code == 403 and "only a CRM admin" in r.json()["message"]
+    refused = [json.loads(line) for line in log.read_text().splitlines()]
+    assert refused and all(line["decision"] is False for line in refused)
     data = json.loads(LEGACY.read_text())
     data["name"] = "changed"
     OrgStore(state.store.path).import_snapshot(json.dumps(data), load_policies().catalogue)

@@ -69,13 +69,16 @@ def test_apply_then_again_then_history(store: str, tmp_path: Path) -> None:
 
 
 def test_apply_by_a_non_admin_is_a_deny_exit_1(store: str, tmp_path: Path) -> None:
-    out_file = tmp_path / "plan.json"
+    out_file, log = tmp_path / "plan.json", tmp_path / "decisions.jsonl"
     plan(store, "--out", str(out_file))
     code, _, err = run(
         "migrate", "apply", "--org", "legacy", "--plan", str(out_file), "--store", store,
-        "--as", "sam",
+        "--as", "sam", "--decision-log", str(log),
     )  # fmt: skip
     assert code == 1 and "only a CRM admin" in err
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == 4 and not any(line["decision"] for line in lines)
+    assert lines[0]["request"]["action"] == {"name": "run_migration"}
     code, out, _ = run("migrate", "history", "--org", "legacy", "--store", store)
     assert "refused  by sam" in out
 
