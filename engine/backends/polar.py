@@ -80,6 +80,9 @@ class Context:
     sender: str | None
     product: str | None
     enrolments: int
+    # The user `acting_as` names, for rules that read that user's seats (the old model in
+    # policies/legacy/polar, where every request ran with the integration owner's).
+    acting_as_user: User | None = None
 
 
 def polar_dir(policies: PolicySet) -> Path:
@@ -182,6 +185,7 @@ class PolarBackend:
             sender=_str(ctx.get("sender")),
             product=_str(ctx.get("product")),
             enrolments=int(ctx.get("enrolments", 0)),  # type: ignore[call-overload]
+            acting_as_user=self._users.get(str(ctx.get("acting_as"))),
         )
         return user, resource, context
 

@@ -125,3 +125,5 @@ def test_the_legacy_suite_passes_with_full_coverage_of_the_old_model() -> None:
     )
     assert code == 0, out
     assert "(2 of 2)" in out and out.strip().endswith("7 passed, 0 failed")
+    code, out, _ = run("test", "--policies", str(POLICIES / "legacy"), "--backend", "polar")
+    assert code == 0 and out.strip().endswith("7 passed, 0 failed")

@@ -413,3 +413,12 @@ def test_legacy_lint_is_clean() -> None:
 
     assert lint(POLICIES / "legacy") == []
     assert not load_policies(POLICIES / "legacy").servable
+
+
+def test_the_old_model_s_two_encodings_agree_on_the_legacy_org(policies: PolicySet) -> None:
+    from engine.crosscheck import crosscheck
+
+    org = load_org(LEGACY, policies.catalogue)
+    legacy = load_legacy(policies)
+    report = crosscheck(Engine(legacy, org, "cedar"), Engine(legacy, org, "polar"))
+    assert report.compared > 2000 and report.disagreements == ()
