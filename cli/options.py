@@ -27,3 +27,7 @@ def org_option(required: bool, help: str) -> click.decorators.FC:  # type: ignor
     return click.option(
         "--org", "org_file", required=required, type=click.Path(path_type=Path), help=help
     )
+
+
+def decision_log_option(help: str) -> click.decorators.FC:  # type: ignore[name-defined]
+    return click.option("--decision-log", type=click.Path(path_type=Path), default=None, help=help)

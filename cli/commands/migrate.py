@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cli.exits import DENY, Trouble
-from cli.options import policies_option, store_option
+from cli.options import decision_log_option, policies_option, store_option
 from engine import AuthzError
 from engine.migration import MigrationRefused
 from engine.migration.apply import apply_plan
@@ -90,11 +90,8 @@ def plan(
 )
 @store_option
 @policies_option
-@click.option(
-    "--decision-log",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Also append the engine's decisions (one JSON line each) here, as authz serve does.",
+@decision_log_option(
+    "Also append the engine's decisions (one JSON line each) here, as authz serve does."
 )
 def apply(
     org_id: str,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
-from cli.options import policies_option, store_option
+from cli.options import decision_log_option, policies_option, store_option
 from engine import AuthzError
 from engine.engine import BACKENDS
 from server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
@@ -42,12 +42,7 @@ def _loopback(host: str) -> bool:
     default=None,
     help="Require `Authorization: Bearer <token>` with the token in this file.",
 )
-@click.option(
-    "--decision-log",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Append one JSON line per decision here.",
-)
+@decision_log_option("Append one JSON line per decision here.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--decision-cache",
