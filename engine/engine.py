@@ -69,15 +69,13 @@ class Engine:
         backend about the user's other grants): for bulk comparisons that need only answers."""
         cache = self.cache
         key = cache.key(request, probe) if cache is not None else None
-        if key is not None:
-            assert cache is not None
-            found = cache.get(key)
-            if found is not None:
-                return found
-            decision = self._decide(request, probe)
-            cache.put(key, decision)
-            return decision
-        return self._decide(request, probe)
+        if cache is None or key is None:
+            return self._decide(request, probe)
+        found = cache.get(key)
+        if found is None:
+            found = self._decide(request, probe)
+            cache.put(key, found)
+        return found
 
     def _decide(self, request: Request, probe: bool) -> Decision:
         early = self._before_backend(request)

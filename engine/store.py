@@ -170,10 +170,17 @@ class OrgStore:
         return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def export(self, org_id: str) -> str:
-        row = self._db.execute("SELECT snapshot FROM orgs WHERE id = ?", (org_id,)).fetchone()
+        return self.snapshot(org_id)[1]
+
+    def snapshot(self, org_id: str) -> tuple[int, str]:
+        """The org's version and its text, read together: a plan must name the version of the
+        text it was made from, even with an import landing in between."""
+        row = self._db.execute(
+            "SELECT version, snapshot FROM orgs WHERE id = ?", (org_id,)
+        ).fetchone()
         if row is None:
             raise StoreError(f"{self.path}: no org `{org_id}` (known: {self._known()})")
-        return str(row[0])
+        return int(row[0]), str(row[1])
 
     def load(self, org_id: str, catalogue: Catalogue) -> Org:
         return load_org(self.export(org_id), catalogue)

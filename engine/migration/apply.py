@@ -105,13 +105,13 @@ def apply_plan(
             return Applied(org_id, plan["plan_id"], False, store.version(org_id), 0, e.at, e.actor)
     refusal: tuple[str, dict[str, Any]] | None = None
     with store.transaction() as db:
-        version = store.version(org_id)
+        version, text = store.snapshot(org_id)
         if version != plan["org_version"]:
             raise StalePlan(
                 f"plan is stale: it was made against version {plan['org_version']} of org "
                 f"`{org_id}`, and the store holds version {version}; make a new plan"
             )
-        data = json.loads(store.export(org_id))
+        data = json.loads(text)
         engine = Engine(policies, load_org(data, policies.catalogue, f"org `{org_id}`"))
         decisions = _decide(engine, plan, actor)
         if log is not None:

@@ -33,8 +33,7 @@ def plan_org(
     as_of: date,
     with_impact: bool = False,
 ) -> dict[str, Any]:
-    text = store.export(org_id)
-    version = store.version(org_id)
+    version, text = store.snapshot(org_id)
     org = load_org(text, policies.catalogue, f"org `{org_id}`")
     engine = Engine(policies, org)
     activity: list[Activity] = (

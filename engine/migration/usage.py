@@ -156,14 +156,11 @@ def _text(value: Any) -> str:
 
 
 def _count(value: Any, where: str, problems: list[str]) -> int | None:
-    if isinstance(value, bool):
-        value = None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or value < 0:
+    count = int(value.strip()) if isinstance(value, str) and value.strip().isdigit() else value
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         problems.append(f"{where}: must be a whole number >= 0, got {value!r}")
         return None
-    return value
+    return count
 
 
 def _date(value: Any, where: str, problems: list[str]) -> date | None:

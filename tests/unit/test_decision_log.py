@@ -28,3 +28,10 @@ def test_sensitive_values_are_hashed_at_any_depth_and_the_input_is_untouched() -
 def test_what_holds_nothing_sensitive_comes_back_as_it_is() -> None:
     request = {"subject": {"type": "user", "id": "asha"}, "action": {"name": "view"}}
     assert mask(request) is request
+
+
+def test_what_orjson_cannot_encode_is_still_written() -> None:
+    from server.jsonio import dumps, loads
+
+    line = dumps({"n": 2**70 + 1, "s": "é"})
+    assert str(2**70 + 1).encode() in line and loads(line)["s"] == "é"

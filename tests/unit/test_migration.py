@@ -107,6 +107,10 @@ def test_usage_csv_and_json_read_the_same(policies: PolicySet) -> None:
         ("user,module,events,last_used\nsam,invoice,1,2026-11-01\n", "say which"),
         ("user,module,events,last_used\nsam,ledger,1,2026-11-01\n", "`ledger` is not a finance"),
         ("user,module,events,last_used\nsam,estimate,-1,2026-11-01\n", "whole number >= 0"),
+        (
+            '[{"user": "sam", "module": "estimate", "events": true, "last_used": "2026-11-01"}]',
+            "whole number >= 0, got True",
+        ),
         ("user,module,events,last_used\nsam,estimate,1,yesterday\n", "must be a date"),
         (
             "user,product,module,events,last_used\nsam,subscriptions,estimate,1,2026-11-01\n",

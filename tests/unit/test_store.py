@@ -75,3 +75,15 @@ def test_cli_import_list_export(tmp_path: Path) -> None:
     assert code == 2 and f"{bad}: id: required field is missing" in err
     code, _, err = run("org", "export", "ghost", "--store", path)
     assert code == 2 and "no org `ghost`" in err
+
+
+def test_snapshot_reads_version_and_text_together(tmp_path: Path, policies: PolicySet) -> None:
+    store = OrgStore(tmp_path / "s.sqlite3")
+    text = DEMO.read_text()
+    store.import_snapshot(text, policies.catalogue)
+    data = json.loads(text)
+    data["name"] = "renamed"
+    store.import_snapshot(json.dumps(data), policies.catalogue)
+    assert store.snapshot("demo") == (2, json.dumps(data))
+    with pytest.raises(StoreError, match="no org `nope`"):
+        store.snapshot("nope")
