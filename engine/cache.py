@@ -5,6 +5,11 @@ A decision is a function of the policy set, the org snapshot and the request alo
 engine holds one of each for its whole life (a reload builds new engines), so a cached decision
 can never be stale. Decisions that carry a backend failure are not kept: the next ask tries
 again. The key is the whole request, context included, and whether `missing` was worked out.
+
+The key is type-exact: `1`, `1.0` and `True` are equal and hash alike in Python, but only the
+integer is a valid `enrolments`, so a key that forgot the type would answer an invalid request
+with a valid one's allow (or the reverse). Every scalar is keyed with its type, and a request
+holding anything but plain scalars is not cached at all.
 """
 
 from __future__ import annotations
@@ -15,6 +20,17 @@ from threading import Lock
 
 from engine.decision import Decision
 from engine.request import Request
+
+
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
+def _exact(value: object) -> tuple[type, object]:
+    """The value with its type, so that values equal across types stay apart in a key."""
+    kind = type(value)
+    if kind not in _SCALARS:
+        raise TypeError(f"not a plain scalar: {kind.__name__}")
+    return kind, value
 
 
 class DecisionCache:
@@ -31,20 +47,18 @@ class DecisionCache:
     def key(request: Request, probe: bool) -> Hashable | None:
         """None for a request that cannot be a key (a context value that is not hashable)."""
         try:
-            key = (
-                request.subject,
-                request.action,
-                request.resource_type,
-                request.resource_id,
-                request.channel,
-                request.fields,
-                tuple(sorted(request.context.items())),
+            return (
+                _exact(request.subject),
+                _exact(request.action),
+                _exact(request.resource_type),
+                _exact(request.resource_id),
+                _exact(request.channel),
+                tuple(_exact(f) for f in request.fields),
+                tuple(sorted((_exact(k), _exact(v)) for k, v in request.context.items())),
                 probe,
             )
-            hash(key)
         except TypeError:
             return None
-        return key
 
     def get(self, key: Hashable) -> Decision | None:
         with self._lock:

@@ -185,6 +185,14 @@ def test_p4_unified_member_allowed_in_crm_implies_allowed_by_role(
 junk = st.text(max_size=12) | st.sampled_from(
     ['" || true || "', 'User::"owner"', "owner", "u0", "", "*", "view", "estimate", "r0"]
 )
+# Values equal across types (1 == 1.0 == True): only the integer is a valid count.
+MIXED = st.sampled_from([1, 1.0, True, False, -0.0, 0, "1"])
+CONTEXT_KEY = junk | st.sampled_from(["enrolments", "acting_as", "product", "sender"])
+
+
+def _as_ints(context: dict[str, Any]) -> dict[str, Any]:
+    """The context with every number-like value as the integer it equals."""
+    return {k: int(v) if isinstance(v, bool | float) else v for k, v in context.items()}
 
 
 @given(
@@ -195,7 +203,7 @@ junk = st.text(max_size=12) | st.sampled_from(
     st.one_of(st.none(), junk),
     junk,
     st.lists(junk, max_size=2),
-    st.dictionaries(junk, junk | st.integers(), max_size=2),
+    st.dictionaries(CONTEXT_KEY, junk | st.integers() | MIXED, max_size=2),
 )
 def test_p5_malformed_or_unknown_input_never_allows(
     org: dict[str, Any],
@@ -209,7 +217,12 @@ def test_p5_malformed_or_unknown_input_never_allows(
 ) -> None:
     GENERATED["P5 fail closed"] += 1
     engine = engine_for(org)
-    d = engine.decide(Request(subject, action, kind, rid, channel, tuple(fields), context))
+    request = Request(subject, action, kind, rid, channel, tuple(fields), context)
+    d = engine.decide(request)
+    # A cache that has seen the same request with integers answers this one as if it had not.
+    cached = Engine(POLICY_SET, engine.org, cache_size=4)
+    cached.decide(Request(subject, action, kind, rid, channel, tuple(fields), _as_ints(context)))
+    assert cached.decide(request) == d
     if d.allowed:
         # Only a request that is entirely valid and names known ids may be allowed.
         assert subject in {u["id"] for u in org["users"]}
@@ -268,6 +281,20 @@ def test_p6_a_cached_decision_is_the_decision(org: dict[str, Any], data: st.Data
             {**ask, "fields": ("discount",) if ask["fields"] else ()},
             {**ask, "context": {} if ask["context"] else {"acting_as": "owner"}},
         ]
+    # A migration's count in every type equal to an integer: only the integer is valid.
+    admin = data.draw(st.sampled_from(subjects))
+    for value in data.draw(st.lists(MIXED, min_size=1, max_size=4)):
+        asks.append(
+            {
+                "subject": admin,
+                "action": "run_migration",
+                "resource_type": "org",
+                "resource_id": org["id"],
+                "channel": "crm",
+                "fields": (),
+                "context": {"enrolments": value},
+            }
+        )
     parsed = load_org(org, POLICY_SET.catalogue)
     plain = Engine(POLICY_SET, parsed)
     cached = Engine(POLICY_SET, parsed, cache_size=data.draw(st.integers(1, 4)))

@@ -81,3 +81,41 @@ def test_a_cache_needs_room() -> None:
 
     with pytest.raises(ValueError, match="at least one"):
         DecisionCache(0)
+
+
+# Issue 11, finding 1: `1 == 1.0 == True` hash alike; only the integer is a valid count.
+MIGRATION = Request("olivia", "run_migration", "org", "demo")
+
+
+def _counted(value: object) -> Request:
+    return Request("olivia", "run_migration", "org", "demo", context={"enrolments": value})
+
+
+def test_a_cached_allow_never_answers_an_invalid_request_of_an_equal_value(
+    policies: PolicySet,
+) -> None:
+    engine = Engine(policies, load_org(DEMO, policies.catalogue), cache_size=100)
+    assert engine.decide(_counted(1)).allowed
+    for value in (True, 1.0, "1"):
+        decision = engine.decide(_counted(value))
+        assert not decision.allowed and decision.invalid, value
+    assert engine.decide(_counted(0)).allowed
+    for value in (False, 0.0, -0.0):
+        assert engine.decide(_counted(value)).invalid, value
+
+
+def test_a_cached_refusal_never_answers_a_valid_request_of_an_equal_value(
+    policies: PolicySet,
+) -> None:
+    engine = Engine(policies, load_org(DEMO, policies.catalogue), cache_size=100)
+    for value in (True, 1.0):
+        assert engine.decide(_counted(value)).invalid
+    assert engine.decide(_counted(1)).allowed
+    batch = engine.decide_many([_counted(1), _counted(True), _counted(1.0), _counted(1)])
+    assert [d.allowed for d in batch] == [True, False, False, True]
+
+
+def test_keys_of_equal_values_of_other_types_differ() -> None:
+    keys = {DecisionCache.key(_counted(v), True) for v in (1, 1.0, True, "1")}
+    assert len(keys) == 4
+    assert DecisionCache.key(_counted((1,)), True) is None  # not a plain scalar: not cached
