@@ -21,7 +21,6 @@ from threading import Lock
 from engine.decision import Decision
 from engine.request import Request
 
-
 _SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
