@@ -68,7 +68,16 @@ class Catalogue:
 
 def load_catalogue(path: Path) -> Catalogue:
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        raise PolicyError(f"{path}: not a valid module catalogue: {exc}") from exc
+    return parse_catalogue(text, str(path))
+
+
+def parse_catalogue(text: str, path: str) -> Catalogue:
+    """`path` names where the text came from, in every message."""
+    try:
+        raw: Any = json.loads(text)
         products = {str(p): str(v["label"]) for p, v in raw["products"].items()}
         modules = {
             str(name): ModuleInfo(
@@ -81,7 +90,7 @@ def load_catalogue(path: Path) -> Catalogue:
             )
             for name, m in raw["modules"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PolicyError(f"{path}: not a valid module catalogue: {exc}") from exc
     for name, info in modules.items():
         unknown = [p for p in info.products if p not in products]

@@ -11,13 +11,8 @@ from typing import Any
 import cedarpy
 
 from engine.errors import PolicyError
-from engine.policies import (
-    SCHEMA_FILE,
-    default_policies_dir,
-    inspect_texts,
-    read_texts,
-    schema_home,
-)
+from engine.policies import default_policies_dir, inspect_texts
+from engine.policy_files import SCHEMA_FILE, PolicySource, read_source
 
 DETAILS = ("hidden_fields", "readonly_fields", "profile")
 # "borrowed": the old model's seat, the integration owner's (policies/legacy only).
@@ -27,15 +22,19 @@ SEATS = ("member", "integration", "admin", "borrowed")
 def lint(directory: Path | None = None) -> list[str]:
     directory = (directory or default_policies_dir()).resolve()
     try:
-        schema_text = (schema_home(directory) / SCHEMA_FILE).read_text(encoding="utf-8")
-        schema = cedarpy.Schema.from_str(schema_text)
-    except (OSError, ValueError) as exc:
-        return [f"{SCHEMA_FILE}: cannot use the schema: {exc}"]
-    try:
-        texts = read_texts(directory)
+        source = read_source(directory)
     except PolicyError as exc:
         return [str(exc)]
-    findings, infos, static = inspect_texts(directory, texts, schema)
+    return lint_source(source)
+
+
+def lint_source(source: PolicySource) -> list[str]:
+    """The findings for a set already read (what `authz policy publish` refuses on)."""
+    try:
+        schema = cedarpy.Schema.from_str(source.schema)
+    except ValueError as exc:
+        return [f"{SCHEMA_FILE}: cannot use the schema: {exc}"]
+    findings, infos, static = inspect_texts(source.directory, source.cedar, schema)
     for pid, info in infos.items():
         where = f"{info.file}:{info.line}: policy `{pid}`"
         est = static[pid]

@@ -7,7 +7,6 @@ per-request path only looks annotations up.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ from typing import Any
 
 import cedarpy
 
-from engine.catalogue import Catalogue, load_catalogue
+from engine.catalogue import Catalogue, parse_catalogue
 from engine.errors import PolicyError, joined
+from engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE, PolicySource, read_source
 
-SCHEMA_FILE = "schema.cedarschema"
-CATALOGUE_FILE = "modules.json"
 RULES: tuple[str, ...] = tuple(f"D{n}" for n in range(1, 13))
 _ID_LINE = re.compile(r'@id\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
 
@@ -56,6 +54,7 @@ class PolicySet:
     # False for a set that borrows its parent's schema (policies/legacy): compared against,
     # never served.
     servable: bool = True
+    source: PolicySource | None = None  # the texts it was built from: what publish stores
 
 
 def default_policies_dir() -> Path:
@@ -67,32 +66,21 @@ def default_policies_dir() -> Path:
     raise PolicyError(f"no policy set found beside {here}: pass --policies DIR")
 
 
-def schema_home(directory: Path) -> Path:
-    """Where a policy directory's schema and catalogue live: in it, or, for a set kept only to
-    compare against (policies/legacy), in the directory above, so both are asked the same way."""
-    if not (directory / SCHEMA_FILE).is_file() and (directory.parent / SCHEMA_FILE).is_file():
-        return directory.parent
-    return directory
-
-
 def load_policies(directory: Path | None = None) -> PolicySet:
-    directory = (directory or default_policies_dir()).resolve()
-    if not directory.is_dir():
-        raise PolicyError(f"{directory}: not a directory of policies")
-    home = schema_home(directory)
-    schema_path = home / SCHEMA_FILE
+    return build_policies(read_source(directory or default_policies_dir()))
+
+
+def build_policies(source: PolicySource) -> PolicySet:
+    """Parse, validate and index a set's texts. Raises PolicyError listing every problem."""
+    directory = source.directory
+    schema_path = directory / SCHEMA_FILE
     try:
-        schema_text = schema_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{schema_path}: cannot read schema: {exc.strerror}") from exc
-    try:
-        schema = cedarpy.Schema.from_str(schema_text)
+        schema = cedarpy.Schema.from_str(source.schema)
     except ValueError as exc:
         raise PolicyError(f"{schema_path}: invalid schema: {exc}") from exc
-    catalogue = load_catalogue(home / CATALOGUE_FILE)
+    catalogue = parse_catalogue(source.catalogue, str(directory / CATALOGUE_FILE))
 
-    texts = read_texts(directory)
-    problems, infos, static = inspect_texts(directory, texts, schema)
+    problems, infos, static = inspect_texts(directory, source.cedar, schema)
     if problems:
         raise PolicyError(joined("invalid policy set", problems), tuple(problems))
 
@@ -102,23 +90,21 @@ def load_policies(directory: Path | None = None) -> PolicySet:
     )
     return PolicySet(
         directory=directory,
-        version=_version(schema_text, (home / CATALOGUE_FILE).read_bytes(), texts),
+        version=source.digest(),
         catalogue=catalogue,
         schema=schema,
         handle=handle,
         grants_handle=grants_handle,
         policies=infos,
-        texts=texts,
-        schema_text=schema_text,
-        servable=home == directory,
+        texts=dict(source.cedar),
+        schema_text=source.schema,
+        servable=source.servable,
+        source=source,
     )
 
 
 def read_texts(directory: Path) -> dict[str, str]:
-    files = sorted(directory.glob("*.cedar"))
-    if not files:
-        raise PolicyError(f"{directory}: no .cedar files")
-    return {f.name: f.read_text(encoding="utf-8") for f in files}
+    return read_source(directory).cedar
 
 
 def inspect_texts(
@@ -130,6 +116,11 @@ def inspect_texts(
     infos: dict[str, PolicyInfo] = {}
     static: dict[str, Any] = {}
     for name, text in texts.items():
+        if not _holds_code(text):
+            # A file emptied by a writer (`open(..., "w")`, cp, a checkout) reads as a valid set
+            # with its policies gone, forbids included: never take that for an edit.
+            problems.append(f"{name}:1: holds no policy: a file being written? delete it instead")
+            continue
         for info, est in _read_file(directory / name, text, problems):
             if info.id in infos:
                 first = infos[info.id]
@@ -142,6 +133,10 @@ def inspect_texts(
             static[info.id] = est
         problems.extend(_validate(directory / name, text, schema))
     return problems, infos, static
+
+
+def _holds_code(text: str) -> bool:
+    return any(line.strip() and not line.strip().startswith("//") for line in text.splitlines())
 
 
 def _policy_set(static: dict[str, Any]) -> Any:
@@ -247,11 +242,3 @@ def _first_bad_line(text: str) -> int:
             return text.count("\n", 0, start) + 1
         consumed += len(stmt) + 1
     return text.count("\n", 0, consumed + len(statements[-1]) - len(statements[-1].lstrip())) + 1
-
-
-def _version(schema: str, catalogue: bytes, texts: dict[str, str]) -> str:
-    digest = hashlib.sha256()
-    digest.update(b"schema\0" + schema.encode() + b"\0catalogue\0" + catalogue)
-    for name in sorted(texts):
-        digest.update(b"\0" + name.encode() + b"\0" + texts[name].encode())
-    return digest.hexdigest()[:16]

@@ -15,6 +15,7 @@ from typing import Any
 
 from oso import Oso
 from polar import Variable
+from polar.ffi import PolarSource as Source
 
 from engine.backends import GrantRef, RawAnswer
 from engine.entities import NEW_RECORD_ID, OrgIndex
@@ -89,11 +90,19 @@ def polar_dir(policies: PolicySet) -> Path:
     return policies.directory / "polar"
 
 
+def polar_texts(policies: PolicySet) -> dict[str, str]:
+    """The set's Polar files as read with it (a published set has no directory to read)."""
+    if policies.source is not None and policies.source.polar:
+        return policies.source.polar
+    directory = polar_dir(policies)
+    return {f.name: f.read_text(encoding="utf-8") for f in sorted(directory.glob("*.polar"))}
+
+
 class PolarBackend:
     name = "polar"
 
     def __init__(self, policies: PolicySet, index: OrgIndex) -> None:
-        self._oso: Any = _load(polar_dir(policies))  # oso ships no type hints
+        self._oso: Any = _load(polar_dir(policies), polar_texts(policies))  # no type hints
         catalogue = policies.catalogue
         self._products = tuple(catalogue.products)
         raw = index.org
@@ -234,12 +243,11 @@ class PolarBackend:
 _LOADED: dict[tuple[Path, str], Any] = {}
 
 
-def _load(directory: Path) -> Any:
+def _load(directory: Path, files: dict[str, str]) -> Any:
     """One Oso per set of rule files (by content): the rules are static, org data is not."""
-    files = sorted(directory.glob("*.polar"))
     if not files:
         raise PolicyError(f"{directory}: no .polar files")
-    texts = "\0".join(f.read_text(encoding="utf-8") for f in files)
+    texts = "\0".join(f"{name}\0{text}" for name, text in sorted(files.items()))
     key = (directory, texts)
     if key not in _LOADED:
         # Our decision rule is `allowed/4` (it needs the context); oso's warning that there is
@@ -249,7 +257,8 @@ def _load(directory: Path) -> Any:
         for cls in (Org, Seat, User, Record, Context):
             oso.register_class(cls)
         try:
-            oso.load_files([str(f) for f in files])
+            # oso reads files by name; the texts are already read (and may come from the store)
+            oso._load_sources([Source(text, str(directory / name)) for name, text in files.items()])
         except Exception as exc:  # oso raises its own family; name the files
             raise PolicyError(f"{directory}: {exc}") from None
         _LOADED[key] = oso

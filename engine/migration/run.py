@@ -14,15 +14,19 @@ from engine.migration.impact import impact
 from engine.migration.plan import make_plan
 from engine.migration.usage import Activity, load_usage
 from engine.model import load_org
-from engine.policies import PolicySet, load_policies
+from engine.policies import PolicySet, default_policies_dir, load_policies
 from engine.store import AuditEntry, OrgStore
 
 LEGACY_DIR = "legacy"
 
 
 def load_legacy(policies: PolicySet) -> PolicySet:
-    """The old model (policies/legacy beside the served set), to compare against."""
-    return load_policies(policies.directory / LEGACY_DIR)
+    """The old model (policies/legacy beside the served set), to compare against; a published
+    set has no directory beside it, so the shipped old model stands in."""
+    beside = policies.directory / LEGACY_DIR
+    if not beside.is_dir():
+        beside = default_policies_dir() / LEGACY_DIR
+    return load_policies(beside)
 
 
 def plan_org(
