@@ -9,6 +9,7 @@ from cli.commands.diff import diff_command
 from cli.commands.explain import explain
 from cli.commands.migrate import migrate
 from cli.commands.org import org
+from cli.commands.policy import policy
 from cli.commands.review import fmt, lint
 from cli.commands.serve import serve
 from cli.commands.test import test_command
@@ -26,6 +27,7 @@ cli.add_command(diff_command)
 cli.add_command(explain)
 cli.add_command(migrate)
 cli.add_command(org)
+cli.add_command(policy)
 cli.add_command(fmt)
 cli.add_command(lint)
 cli.add_command(serve)

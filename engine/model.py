@@ -194,6 +194,13 @@ def _pydantic_problems(exc: ValidationError) -> list[str]:
     return sorted(dict.fromkeys(problems))
 
 
+def _products(catalogue: Catalogue, module: str) -> tuple[str, ...]:
+    """The products that own a module; none for a module this catalogue does not list (a
+    narrowed catalogue must refuse the org by name, not fail on a missing key)."""
+    info = catalogue.modules.get(module)
+    return info.products if info is not None else ()
+
+
 def check_references(org: Org, catalogue: Catalogue) -> list[str]:
     """Every reference resolves, every id is unique, and no user holds two seats in one product."""
     problems: list[str] = []
@@ -203,27 +210,27 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
 
     for i, role in enumerate(org.roles):
         for module in role.grants:
-            if role.product not in catalogue.modules[module].products:
+            if role.product not in _products(catalogue, module):
                 problems.append(
                     f"roles[{i}].grants.{module}: module `{module}` is not part of "
                     f"{catalogue.label(role.product)}, the product of role `{role.id}`"
                 )
         for module in role.fields:
-            if role.product not in catalogue.modules[module].products:
+            if role.product not in _products(catalogue, module):
                 problems.append(
                     f"roles[{i}].fields.{module}: module `{module}` is not part of "
                     f"{catalogue.label(role.product)}, the product of role `{role.id}`"
                 )
     for product, modules in org.approval.items():
         for j, module in enumerate(modules):
-            if product not in catalogue.modules[module].products:
+            if product not in _products(catalogue, module):
                 problems.append(
                     f"approval.{product}[{j}]: module `{module}` is not part of "
                     f"{catalogue.label(product)}"
                 )
     for product, rules in org.integration_user_fields.items():
         for module in rules:
-            if product not in catalogue.modules[module].products:
+            if product not in _products(catalogue, module):
                 problems.append(
                     f"integration_user_fields.{product}.{module}: module `{module}` is not part "
                     f"of {catalogue.label(product)}"

@@ -33,6 +33,18 @@ CREATE TABLE IF NOT EXISTS orgs (
     version     INTEGER NOT NULL,
     imported_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS policy_sets (
+    version      TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    published_by TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy_activations (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    version      TEXT NOT NULL REFERENCES policy_sets(version),
+    activated_at TEXT NOT NULL,
+    activated_by TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -78,7 +90,7 @@ class AuditEntry:
         }
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -112,11 +124,18 @@ class OrgStore:
             raise
         self._db.execute("COMMIT")
 
+    def read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query, for the modules that keep their own tables here."""
+        try:
+            return list(self._db.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the store: {exc}") from None
+
     def import_snapshot(self, text: str, catalogue: Catalogue, where: str = "") -> StoredOrg:
         """Validate, then store as the org's next version. Raises InvalidOrg untouched."""
         org = load_org(text, catalogue, where)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        now = _now()
+        now = now_iso()
         with self.transaction() as db:
             row = db.execute("SELECT version, sha256 FROM orgs WHERE id = ?", (org.id,)).fetchone()
             if row is not None and row[1] == digest:
@@ -147,7 +166,7 @@ class OrgStore:
         version = expected_version + 1
         db.execute(
             "UPDATE orgs SET snapshot = ?, sha256 = ?, version = ?, imported_at = ? WHERE id = ?",
-            (text, hashlib.sha256(text.encode()).hexdigest(), version, _now(), org_id),
+            (text, hashlib.sha256(text.encode()).hexdigest(), version, now_iso(), org_id),
         )
         return version
 
@@ -157,7 +176,7 @@ class OrgStore:
         """Inside a transaction: one audit entry, written with what it records or not at all."""
         db.execute(
             "INSERT INTO audit (org_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-            (org_id, _now(), actor, action, json.dumps(detail, sort_keys=True)),
+            (org_id, now_iso(), actor, action, json.dumps(detail, sort_keys=True)),
         )
 
     def audit(self, org_id: str, action: str | None = None) -> list[AuditEntry]:

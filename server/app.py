@@ -264,12 +264,26 @@ def create_app(
 
     async def readyz(request: HttpRequest, rid: str) -> Any:
         served = state.served
-        if served is None:
-            raise HttpError(503, "not ready: policies and org data are not loaded")
+        problem = (
+            "policies and org data are not loaded"
+            if served is None
+            else "the reload watcher has stalled"
+            if state.stalled()
+            else None
+        )
+        if problem is not None:
+            raise HttpError(503, f"not ready: {problem}")
+        assert served is not None
+        try:  # the details name orgs and versions: only for a caller with the token
+            check_token(request.headers.get("authorization", "").encode("latin-1"))
+        except HttpError:
+            return {"status": "ready"}
         return {
             "status": "ready",
             "policy_version": served.policies.version,
+            "policy_source": served.source,
             "orgs": {i: v for i, v in sorted(served.org_versions.items())},
+            "refused": dict(sorted(served.refused.items())),
             "last_reload_error": state.last_error,
         }
 

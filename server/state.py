@@ -1,25 +1,41 @@
-"""What the server serves: the policy set and one Engine per org, swapped atomically.
+"""What the server serves: a policy set and one Engine per org, each swapped on its own.
 
-A watcher thread polls the policy files' mtimes and the store's org versions. A change is
-loaded and validated off to the side; only a fully built set replaces the served one. A broken
-edit is refused, logged and counted, and the last good set keeps answering.
+Where the policy set comes from:
+- the store (the default): the active published version (`authz policy publish`), a set that
+  was validated whole before anyone could see it; with none published, the set shipped with
+  authz, read once at start;
+- a directory (`--policies DIR`, for development): files that an editor may be half-way
+  through writing, so a changed set is taken only once it has been the same across two polls
+  and every file parses (engine/policy_files.py refuses FIFOs, devices, escaping symlinks).
+
+The policy set and each org are reloaded independently: a refused policy edit never holds
+back an org import that revokes a seat, and one org that does not load never holds back the
+others. A refusal is logged and counted once per refused text, and the last good set or org
+keeps answering. A new policy set under which a served org does not load is refused whole,
+as `authz policy publish` refuses it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine import AuthzError, Engine
 from engine.cache import DecisionCache
 from engine.errors import PolicyError
-from engine.policies import PolicySet, default_policies_dir, load_policies
+from engine.model import load_org
+from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
+from engine.policy_files import read_source, stamp
+from engine.publication import active_version, stored_source
 from engine.store import OrgStore
 from server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
+
+STORE, DIRECTORY, SHIPPED = "store", "directory", "shipped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +43,8 @@ class Served:
     policies: PolicySet
     engines: dict[str, Engine]  # org id -> engine
     org_versions: dict[str, int]
-    policy_stamp: tuple[tuple[str, float], ...]
+    source: str  # STORE, DIRECTORY or SHIPPED
+    refused: dict[str, str] = field(default_factory=dict)  # "policy" or "org:ID" -> why
 
 
 class State:
@@ -39,108 +56,215 @@ class State:
         backend: str,
         metrics: Metrics,
         cache_size: int = 0,
+        settle: bool | None = None,
     ) -> None:
+        """`policies_dir`: watch that directory (development) instead of the store's active
+        version. `settle`: take a changed directory only once two polls saw it the same (the
+        default when a watcher polls; a caller that reloads by hand gets what is there)."""
         self.store = store
         self.cache_size = cache_size
-        self.policies_dir = (policies_dir or default_policies_dir()).resolve()
+        self.policies_dir = policies_dir.resolve() if policies_dir is not None else None
         self.backend = backend
         self.metrics = metrics
+        self.settle = settle
         self._orgs = orgs
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._pending: object = None  # the directory stamp seen on the last poll
+        self._seen: object = None  # the stamp of the served (or refused) directory texts
+        self._refused_keys: set[str] = set()  # what was refused, counted once each
+        self.watching = False
+        self.interval = 0.0
+        self.last_poll = time.monotonic()
         self.served: Served | None = None
-        self.last_error: str | None = None
         self.load()  # the first load must succeed: a server that cannot load answers nothing
+
+    @property
+    def last_error(self) -> str | None:
+        served = self.served
+        if served is None or not served.refused:
+            return None
+        return "; ".join(f"{k}: {v}" for k, v in sorted(served.refused.items()))
 
     def org_ids(self) -> list[str]:
         ids = self._orgs or self.store.ids()
         if not ids:
-            raise AuthzError(f"{self.store.path}: the store holds no org; `authz org import`")
+            raise AuthzError("the store holds no org; `authz org import`")
         return ids
 
-    def _stamp(self) -> tuple[tuple[str, float], ...]:
-        files = sorted(
-            p
-            for p in self.policies_dir.rglob("*")
-            if p.is_file()
-            and p.suffix in (".cedar", ".cedarschema", ".json", ".polar")
-            and "history" not in p.parts
-            and "examples" not in p.parts
-            and "legacy" not in p.parts
+    # -- loading --------------------------------------------------------------------------
+
+    def _read_policies(self) -> tuple[PolicySet, str, object]:
+        """The set to serve now, where it comes from, and the stamp it was read under."""
+        if self.policies_dir is not None:
+            before = stamp(self.policies_dir)
+            policies = build_policies(read_source(self.policies_dir))
+            if stamp(self.policies_dir) != before:
+                raise PolicyError(f"{self.policies_dir}: changed while being read")
+            return policies, DIRECTORY, before
+        version = active_version(self.store)
+        if version is None:
+            return load_policies(default_policies_dir()), SHIPPED, None
+        return build_policies(stored_source(self.store, version)), STORE, version
+
+    def _engine(self, policies: PolicySet, org_id: str) -> Engine:
+        return Engine(
+            policies,
+            load_org(self.store.export(org_id), policies.catalogue),
+            self.backend,
+            None,
+            self.cache_size,
         )
-        return tuple((str(p), p.stat().st_mtime) for p in files)
+
+    def _all_engines(self, policies: PolicySet) -> tuple[dict[str, Engine], dict[str, int]]:
+        """Every served org under `policies`; PolicyError naming the first that will not load."""
+        engines, versions = {}, {}
+        for org_id in self.org_ids():
+            version = self.store.version(org_id)
+            try:
+                engines[org_id] = self._engine(policies, org_id)
+            except AuthzError as exc:
+                raise PolicyError(
+                    f"policy set {policies.version}: org `{org_id}` does not load under it: {exc}"
+                ) from None
+            versions[org_id] = version
+        return engines, versions
 
     def load(self) -> Served:
-        stamp = self._stamp()
-        policies = load_policies(self.policies_dir)
+        """Load everything now (at start, and to start fresh caches); raises on any failure."""
+        policies, source, seen = self._read_policies()
         if not policies.servable:
             raise PolicyError(
                 f"{policies.directory}: borrows its schema from the directory above: a set kept "
                 "to compare against (the old model in policies/legacy), never served"
             )
-        ids = self.org_ids()
-        versions = {i: self.store.version(i) for i in ids}
-        engines = {
-            i: Engine(
-                policies,
-                self.store.load(i, policies.catalogue),
-                self.backend,
-                None,
-                self.cache_size,
-            )
-            for i in ids
-        }
-        served = Served(policies, engines, versions, stamp)
+        engines, versions = self._all_engines(policies)
+        self._seen = self._pending = seen
+        self._swap(Served(policies, engines, versions, source))
+        return self.served  # type: ignore[return-value]
+
+    def _swap(self, served: Served) -> None:
         with self._lock:
-            if self.served is not None:  # keep the cache counters going across reloads
-                self.metrics.retire_caches(e.cache for e in self.served.engines.values())
+            old = self.served
+            if old is not None:  # keep the cache counters going across reloads
+                self.metrics.retire_caches(
+                    e.cache for k, e in old.engines.items() if served.engines.get(k) is not e
+                )
             self.served = served
-        self.metrics.policy_version = policies.version
-        return served
+        self.metrics.policy_version = served.policies.version
 
-    def changed(self) -> bool:
-        served = self.served
-        if served is None:
-            return True
-        if self._stamp() != served.policy_stamp:
-            return True
-        ids = self.org_ids()
-        return any(self.store.version(i) != served.org_versions.get(i) for i in ids) or set(
-            ids
-        ) != set(served.org_versions)
-
-    def caches(self) -> list[DecisionCache]:
-        served = self.served
-        if served is None:
-            return []
-        return [e.cache for e in served.engines.values() if e.cache is not None]
+    # -- polling ----------------------------------------------------------------------------
 
     def reload_if_changed(self) -> bool:
+        """One poll: take a changed policy set, then each changed org. True if anything was
+        swapped in. Never raises: a failure is refused, counted once, and the last good stays."""
+        self.last_poll = time.monotonic()
         try:
-            if not self.changed():
+            changed = self._poll_policies()
+            changed = self._poll_orgs() or changed
+        except Exception as exc:  # the store itself failed: keep serving what is served
+            self._refuse("store", f"{type(exc).__name__}: {exc}", f"store:{exc}")
+            return False
+        return changed
+
+    def _poll_policies(self) -> bool:
+        served = self.served
+        assert served is not None
+        if self.policies_dir is not None:
+            now = stamp(self.policies_dir)
+            if now == self._seen:
                 return False
-            self.load()
+            if self.settle and now != self._pending:
+                self._pending = now  # changed since the last poll: maybe still being written
+                return False
+            key = f"policy:{now}"
+        else:
+            version = active_version(self.store)
+            if version is None or version == served.policies.version:
+                return False
+            key = f"policy:{version}"
+        if key in self._refused_keys:
+            return False
+        try:
+            policies, source, seen = self._read_policies()
+            if policies.version == served.policies.version:
+                self._seen = seen  # touched, not changed
+                return False
+            engines, versions = self._all_engines(policies)
         except AuthzError as exc:
-            self.metrics.reload_failures += 1
-            if str(exc) != self.last_error:
-                log.error(
-                    "reload refused, still serving policy set %s: %s",
-                    self.served.policies.version if self.served else "none",
-                    exc,
-                )
-            self.last_error = str(exc)
+            self._refuse("policy", str(exc), key)
             return False
-        except Exception as exc:  # keep serving the last good set, whatever broke
-            self.metrics.reload_failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            log.exception("reload failed")
+        except Exception as exc:
+            log.exception("policy reload failed")
+            self._refuse("policy", f"{type(exc).__name__}: {exc}", key)
             return False
-        self.last_error = None
+        self._seen = self._pending = seen
+        refused = {k: v for k, v in served.refused.items() if not k.startswith("org:")}
+        refused.pop("policy", None)
+        self._swap(Served(policies, engines, versions, source, refused))
         self.metrics.reloads += 1
-        log.info("reloaded: policy set %s", self.metrics.policy_version)
+        log.info("serving policy set %s (%s)", policies.version, source)
         return True
 
+    def _poll_orgs(self) -> bool:
+        served = self.served
+        assert served is not None
+        wanted = set(self._orgs or ())
+        current = {
+            str(i): int(v)
+            for i, v in self.store.read("SELECT id, version FROM orgs")
+            if not wanted or i in wanted
+        }
+        engines, versions = dict(served.engines), dict(served.org_versions)
+        refused = dict(served.refused)
+        changed = False
+        for org_id in set(versions) - set(current):
+            del engines[org_id], versions[org_id]  # removed from the store: served no more
+            changed = True
+        for org_id, version in sorted(current.items()):
+            if versions.get(org_id) == version:
+                continue
+            key = f"org:{org_id}:{version}"
+            if key in self._refused_keys:
+                continue
+            try:
+                engines[org_id] = self._engine(served.policies, org_id)
+            except AuthzError as exc:
+                refused[f"org:{org_id}"] = f"version {version} refused: {exc}"
+                self._refuse(f"org:{org_id}", str(exc), key, record=False)
+                continue
+            versions[org_id] = version
+            refused.pop(f"org:{org_id}", None)
+            changed = True
+        if changed or refused != served.refused:
+            self._swap(replace(served, engines=engines, org_versions=versions, refused=refused))
+        if changed:
+            self.metrics.reloads += 1
+        return changed
+
+    def _refuse(self, what: str, message: str, key: str, record: bool = True) -> None:
+        """Count and log a refusal once per refused text, however many polls see it."""
+        if key in self._refused_keys:
+            return
+        self._refused_keys.add(key)
+        self.metrics.reload_failures += 1
+        served = self.served
+        log.error(
+            "reload of %s refused, still serving policy set %s: %s",
+            what,
+            served.policies.version if served else "none",
+            message,
+        )
+        if record and served is not None:
+            self._swap(replace(served, refused={**served.refused, what: message}))
+
+    # -- the watcher ------------------------------------------------------------------------
+
     def watch(self, interval: float = 1.0) -> threading.Thread:
+        if self.settle is None:
+            self.settle = True
+        self.watching, self.interval = True, interval
+
         def loop() -> None:
             while not self._stop.wait(interval):
                 self.reload_if_changed()
@@ -149,8 +273,18 @@ class State:
         thread.start()
         return thread
 
+    def stalled(self) -> bool:
+        """A watcher that has not finished a poll for many intervals is stuck: not ready."""
+        return self.watching and time.monotonic() - self.last_poll > max(10.0, 5 * self.interval)
+
     def stop(self) -> None:
         self._stop.set()
+
+    def caches(self) -> list[DecisionCache]:
+        served = self.served
+        if served is None:
+            return []
+        return [e.cache for e in served.engines.values() if e.cache is not None]
 
     def engine_for(self, org: object) -> Engine:
         served = self.served
@@ -158,13 +292,8 @@ class State:
         if org is None:
             if len(served.engines) == 1:
                 return next(iter(served.engines.values()))
-            raise AuthzError(
-                "context.org: required, this server serves several orgs: "
-                + ", ".join(sorted(served.engines))
-            )
+            raise AuthzError("context.org: required, this server serves several orgs")
         if not isinstance(org, str) or org not in served.engines:
-            raise AuthzError(
-                f"context.org: `{org}` is not served here "
-                f"(served: {', '.join(sorted(served.engines))})"
-            )
+            # never list the served orgs: a caller learns only about the org it named
+            raise AuthzError("context.org: not an org served here")
         return served.engines[org]

@@ -9,7 +9,7 @@ import click
 from cli.exits import Trouble
 from cli.options import store_option
 from engine import AuthzError
-from engine.policies import load_policies
+from engine.publication import served_policies
 from engine.store import OrgStore
 
 
@@ -29,7 +29,10 @@ def import_(file: Path, store_path: Path | None) -> None:
         raise Trouble(f"{file}: cannot read: {exc.strerror}") from None
     try:
         store = OrgStore(store_path)
-        stored = store.import_snapshot(text, load_policies().catalogue, where=str(file))
+        # checked against what is served from this store, so a server never meets an org
+        # that does not load under its policy set
+        catalogue = served_policies(store).catalogue
+        stored = store.import_snapshot(text, catalogue, where=str(file))
     except AuthzError as exc:
         raise Trouble(exc) from None
     click.echo(
@@ -55,7 +58,7 @@ def list_(store_path: Path | None) -> None:
     """The orgs in the store, with version and size."""
     try:
         store = OrgStore(store_path)
-        catalogue = load_policies().catalogue
+        catalogue = served_policies(store).catalogue
         rows = [store.describe(i, catalogue) for i in store.ids()]
     except AuthzError as exc:
         raise Trouble(exc) from None

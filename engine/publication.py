@@ -1,0 +1,158 @@
+"""Published policy sets: immutable versions in the store, one of them active.
+
+Production serves a set that was validated whole and stored in one transaction, never files
+that an editor, `cp` or a checkout may be half-way through writing (the way OPA serves
+bundles). `publish` refuses a set that does not load, that lint faults, or under which a
+stored org would not load; `activate` makes a stored version the served one (a rollback is an
+activation of an older version) after checking the orgs again, since orgs change in between.
+Who and when is kept for every publication and activation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.engine import Engine
+from engine.errors import AuthzError, PolicyError, joined
+from engine.lint import lint_source
+from engine.model import load_org
+from engine.policies import PolicySet, build_policies
+from engine.policy_files import PolicySource
+from engine.store import OrgStore, StoreError, now_iso
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersion:
+    version: str
+    published_at: str
+    published_by: str
+    active: bool
+    files: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "published_at": self.published_at,
+            "published_by": self.published_by,
+            "active": self.active,
+            "files": self.files,
+        }
+
+
+def check_servable(store: OrgStore, source: PolicySource) -> PolicySet:
+    """The set built, or PolicyError listing everything that keeps it from being served."""
+    if not source.servable:
+        raise PolicyError(
+            f"{source.directory}: borrows its schema from the directory above: a set kept to "
+            "compare against (the old model in policies/legacy), never served"
+        )
+    policies = build_policies(source)
+    problems = lint_source(source)
+    for org_id in store.ids():
+        try:
+            Engine(policies, load_org(store.export(org_id), policies.catalogue))
+        except AuthzError as exc:
+            problems.append(f"stored org `{org_id}` does not load under this set: {exc}")
+        except Exception as exc:  # whatever breaks, the set is not servable with this org
+            problems.append(
+                f"stored org `{org_id}` does not load under this set: {type(exc).__name__}: {exc}"
+            )
+    if problems:
+        raise PolicyError(joined("refused", problems), tuple(problems))
+    return policies
+
+
+def publish(store: OrgStore, source: PolicySource, actor: str, activate: bool = True) -> str:
+    """Validate and store the set as a version (its content hash); activate it unless told
+    not to. Publishing a set already stored stores nothing new. Returns the version."""
+    policies = check_servable(store, source)
+    text = json.dumps(source.to_json(), sort_keys=True)
+    now = now_iso()
+    with store.transaction() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO policy_sets (version, source, published_at, published_by) "
+            "VALUES (?, ?, ?, ?)",
+            (policies.version, text, now, actor),
+        )
+        if activate and _active(store) != policies.version:
+            db.execute(
+                "INSERT INTO policy_activations (version, activated_at, activated_by) "
+                "VALUES (?, ?, ?)",
+                (policies.version, now, actor),
+            )
+    return policies.version
+
+
+def activate(store: OrgStore, version: str, actor: str) -> str:
+    """Serve a stored version from now on (a rollback names an older one). Returns it whole."""
+    full = resolve(store, version)
+    check_servable(store, stored_source(store, full))
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO policy_activations (version, activated_at, activated_by) VALUES (?, ?, ?)",
+            (full, now_iso(), actor),
+        )
+    return full
+
+
+def active_version(store: OrgStore) -> str | None:
+    """The served version: one indexed read, cheap enough to poll every second."""
+    return _active(store)
+
+
+def _active(store: OrgStore) -> str | None:
+    rows = store.read("SELECT version FROM policy_activations ORDER BY seq DESC LIMIT 1")
+    return str(rows[0][0]) if rows else None
+
+
+def resolve(store: OrgStore, version: str) -> str:
+    """A version named in full or by a unique prefix (at least 4 characters)."""
+    if len(version) < 4 or not all(c in "0123456789abcdef" for c in version):
+        raise StoreError(f"policy version `{version}`: give at least 4 hex digits")
+    rows = store.read(
+        "SELECT version FROM policy_sets WHERE substr(version, 1, ?) = ?", (len(version), version)
+    )
+    if not rows:
+        raise StoreError(f"policy version `{version}`: not in the store (`authz policy list`)")
+    if len(rows) > 1:
+        raise StoreError(f"policy version `{version}`: names {len(rows)} versions, give more")
+    return str(rows[0][0])
+
+
+def stored_source(store: OrgStore, version: str) -> PolicySource:
+    rows = store.read("SELECT source FROM policy_sets WHERE version = ?", (version,))
+    if not rows:
+        raise StoreError(f"policy version `{version}`: not in the store")
+    try:
+        data = json.loads(rows[0][0])
+    except ValueError:
+        raise StoreError(f"policy version `{version}`: the stored text is not JSON") from None
+    source = PolicySource.from_json(data, Path(f"<policy {version}>"))
+    if source.digest() != version:  # a row edited behind our back is not that version
+        raise StoreError(f"policy version `{version}`: its stored texts do not match its hash")
+    return source
+
+
+def versions(store: OrgStore) -> list[PolicyVersion]:
+    """Every stored version, newest first."""
+    active = _active(store)
+    out = []
+    for version, source, at, by in store.read(
+        "SELECT version, source, published_at, published_by FROM policy_sets ORDER BY rowid DESC"
+    ):
+        data = json.loads(source)
+        files = len(data.get("cedar", {})) + len(data.get("polar", {})) + 2
+        out.append(PolicyVersion(str(version), str(at), str(by), version == active, files))
+    return out
+
+
+def served_policies(store: OrgStore) -> PolicySet:
+    """What a server over this store serves: the active published set, else the shipped one."""
+    version = _active(store)
+    if version is None:
+        from engine.policies import load_policies
+
+        return load_policies()
+    return build_policies(stored_source(store, version))

@@ -1,0 +1,154 @@
+"""Issue 11, findings 2, 3 and 7: a reload never serves half-written policy files, never lets a
+refused edit hold back a revocation, and never hangs on what it finds in the policy folder.
+Each test failed on 4b6dd84."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from engine.policies import load_policies
+from engine.store import OrgStore
+from server.main import ServeConfig, build
+from server.state import State
+from tests.api.conftest import evaluation
+from tests.conftest import DEMO, POLICIES
+
+LEGACY = POLICIES / "examples" / "legacy-org.json"
+# D7: the demo org makes `discount` read-only on invoices for Books integration users.
+READ_ONLY_EDIT = {
+    **evaluation("asha", "edit", "invoice:inv-1"),
+    "resource": {"type": "invoice", "id": "inv-1", "properties": {"fields": ["discount"]}},
+}
+
+
+def _decision(client: TestClient, body: dict[str, object]) -> bool:
+    r = client.post("/access/v1/evaluation", json=body)
+    assert r.status_code == 200, r.text
+    return bool(r.json()["decision"])
+
+
+def _revoke_asha(store: Path) -> None:
+    data = json.loads(DEMO.read_text())
+    asha = next(u for u in data["users"] if u["id"] == "asha")
+    del asha["enrolments"]  # her only seat
+    OrgStore(store).import_snapshot(json.dumps(data), load_policies().catalogue)
+
+
+@pytest.fixture
+def settling(tmp_path: Path) -> Iterator[tuple[TestClient, State, Path]]:
+    """A development server over a policy folder, polled by hand as its watcher would."""
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
+    store = tmp_path / "orgs.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies(policies).catalogue)
+    app, state = build(ServeConfig(store=str(store), policies=str(policies), reload_interval=0))
+    state.settle = True
+    with TestClient(app) as client:
+        yield client, state, tmp_path
+
+
+def test_an_emptied_policy_file_is_never_served(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    client, state, tmp = served
+    assert _decision(client, READ_ONLY_EDIT) is False
+    (tmp / "policies" / "fields.cedar").write_text("")  # what open(..., "w") leaves first
+    assert state.reload_if_changed() is False
+    assert _decision(client, READ_ONLY_EDIT) is False
+    assert "holds no policy" in (state.last_error or "")
+
+
+def test_a_file_cut_short_or_moved_away_is_not_taken_until_it_settles(
+    settling: tuple[TestClient, State, Path],
+) -> None:
+    client, state, tmp = settling
+    target = tmp / "policies" / "fields.cedar"
+    full = target.read_text()
+    cut = full[: full.index("@id", full.index("@id") + 1)]  # the first policy only
+    for partial in (cut, None, cut):
+        if partial is None:
+            target.unlink()  # moved away, as a checkout does before writing
+        else:
+            target.write_text(partial)
+        assert state.reload_if_changed() is False  # seen once: maybe still being written
+        assert _decision(client, READ_ONLY_EDIT) is False
+    target.write_text(full)  # the writer finishes
+    state.reload_if_changed()
+    state.reload_if_changed()
+    assert _decision(client, READ_ONLY_EDIT) is False
+
+
+def test_a_refused_policy_edit_never_holds_back_a_revocation(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    client, state, tmp = served
+    ask = evaluation("asha", "create", "estimate")
+    assert _decision(client, ask) is True
+    broken = tmp / "policies" / "integration_users.cedar"
+    broken.write_text(
+        broken.read_text() + "\npermit (principal, action, resource) when { oops };\n"
+    )
+    assert state.reload_if_changed() is False  # the edit is refused
+    _revoke_asha(tmp / "orgs.sqlite3")
+    assert state.reload_if_changed() is True  # ... and the org is taken all the same
+    assert _decision(client, ask) is False
+    assert state.metrics.reload_failures == 1
+    state.reload_if_changed()
+    assert state.metrics.reload_failures == 1  # counted once, not once per poll
+
+
+def test_one_broken_stored_org_never_holds_back_the_others(tmp_path: Path) -> None:
+    store = tmp_path / "orgs.sqlite3"
+    catalogue = load_policies().catalogue
+    OrgStore(store).import_snapshot(DEMO.read_text(), catalogue)
+    OrgStore(store).import_snapshot(LEGACY.read_text(), catalogue)
+    app, state = build(ServeConfig(store=str(store), reload_interval=0))
+    with TestClient(app) as client, sqlite3.connect(store) as db:
+        ask = {**evaluation("asha", "create", "estimate"), "context": {"org": "demo"}}
+        legacy = {**evaluation("olga", "view", "invoice"), "context": {"org": "legacy"}}
+        before = client.post("/access/v1/evaluation", json=legacy).json()
+        db.execute("UPDATE orgs SET snapshot = '{\"id\": 1}', version = 2 WHERE id = 'legacy'")
+        db.commit()
+        _revoke_asha(store)
+        assert state.reload_if_changed() is True
+        assert _decision(client, ask) is False  # demo's revocation is served
+        assert client.post("/access/v1/evaluation", json=legacy).json() == before
+        ready = client.get("/readyz").json()
+        assert ready["orgs"] == {"demo": 2, "legacy": 1}
+        assert "org:legacy" in ready["refused"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "outside"])
+def test_special_files_in_the_policy_folder_are_refused_not_read(
+    served: tuple[TestClient, State, Path], kind: str
+) -> None:
+    client, state, tmp = served
+    target = tmp / "policies" / "extra.cedar"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "dev-zero":
+        target.symlink_to("/dev/zero")
+    else:
+        outside = tmp / "elsewhere.cedar"
+        outside.write_text((POLICIES / "fields.cedar").read_text().replace('"', '"x-', 1))
+        target.symlink_to(outside)
+    assert state.reload_if_changed() is False
+    assert _decision(client, READ_ONLY_EDIT) is False
+    assert "extra.cedar" in (state.last_error or "")
+
+
+def test_by_default_the_server_serves_the_store_not_files(tmp_path: Path) -> None:
+    store = tmp_path / "orgs.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
+    app, state = build(ServeConfig(store=str(store), reload_interval=0))
+    with TestClient(app) as client:
+        assert client.get("/readyz").json()["policy_source"] == "shipped"
+        assert state.reload_if_changed() is False
