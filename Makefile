@@ -41,6 +41,7 @@ run: $(STAMP)
 	@echo
 	@$(AUTHZ) org import $(DEMO) --store $(STORE)
 	@$(AUTHZ) org import $(LEGACY) --store $(STORE)
+	@$(AUTHZ) policy publish --store $(STORE) --as make-run
 	@echo
 	@echo "\$$ authz migrate plan --org legacy --usage policies/examples/legacy-usage.csv --as-of 2026-11-25 --store $(STORE)"
 	@$(AUTHZ) migrate plan --org legacy --usage policies/examples/legacy-usage.csv --as-of 2026-11-25 --store $(STORE) | head -8

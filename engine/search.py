@@ -1,74 +1,121 @@
-"""Search: which records, which users, which actions a decision would allow.
+"""Search: which records, which users, which actions a decision would allow, a page at a time.
 
-Each result is checked with the same `Engine.decide` a single evaluation uses, so a search
-never disagrees with the evaluations it stands for.
+Each candidate is checked with the same engine decision a single evaluation gets, so a search
+never disagrees with the evaluations it stands for. Candidates are walked in a fixed order
+from a cursor, in batches (one backend call each), and only until the page is full or the
+page's time is spent: a page of one result on an org of 100,000 users asks about as many
+users as it takes to find one, and the next page starts where this one stopped instead of
+asking about the earlier ones again. A page cut short by its deadline says where to go on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from engine.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
+from engine.decision import Decision
 from engine.engine import Engine
 from engine.request import Request
 
+BATCH = 64  # decisions per backend call: a few ms, so other work is never held up for long
+KINDS = ("subject", "resource", "action")
 
-def resources(
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    id: str  # a user id, a record id or an action name
+    request: Request
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    found: tuple[Found, ...]
+    cursor: int | None  # the next candidate to ask about; None when every one was asked
+    examined: int  # candidates asked about for this page
+
+
+def candidates(engine: Engine, kind: str, template: Request) -> list[str]:
+    """What a search walks, in a fixed order (the order its cursor counts in)."""
+    if kind == "subject":
+        return [u.id for u in engine.org.users]
+    if kind == "action":
+        fixed = [a for a, t in ADMIN_ACTIONS.items() if t == template.resource_type]
+        return fixed or list(RECORD_ACTIONS)
+    if template.resource_type == "user":
+        return [u.id for u in engine.org.users]
+    if template.resource_type == "org":
+        return [engine.org.id]
+    return sorted(engine.index.records.get(template.resource_type, {}))
+
+
+def _asked(kind: str, template: Request, candidate: str) -> Request:
+    if kind == "subject":
+        return _with(template, subject=candidate)
+    if kind == "action":
+        return _with(template, action=candidate, fields=())
+    return _with(template, resource_id=candidate)
+
+
+def _with(template: Request, **changes: object) -> Request:
+    parts: dict[str, object] = {
+        "subject": template.subject,
+        "action": template.action,
+        "resource_type": template.resource_type,
+        "resource_id": template.resource_id,
+        "channel": template.channel,
+        "fields": template.fields,
+        "context": dict(template.context),
+    }
+    parts.update(changes)
+    return Request(**parts)  # type: ignore[arg-type]
+
+
+def search_page(
     engine: Engine,
-    subject: str,
-    action: str,
     kind: str,
-    channel: str = "crm",
-    fields: tuple[str, ...] = (),
-    context: Mapping[str, object] | None = None,
+    template: Request,
+    start: int = 0,
+    limit: int = 100,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SearchPage:
+    """Up to `limit` allowed candidates from `start`. `deadline` (a `clock()` time) cuts the
+    page short after the batch that passes it; the cursor then says where to go on."""
+    if kind not in KINDS:
+        raise ValueError(f"search kind `{kind}` is not one of {', '.join(KINDS)}")
+    pool = candidates(engine, kind, template)
+    found: list[Found] = []
+    at = max(start, 0)
+    while at < len(pool) and len(found) < limit:
+        chunk = pool[at : at + BATCH]
+        asked = [_asked(kind, template, c) for c in chunk]
+        decisions = engine.decide_many(asked, probe=False)
+        for n, decision in enumerate(decisions):
+            if decision.allowed:
+                found.append(Found(chunk[n], asked[n], decision))
+                if len(found) == limit:
+                    at += n + 1
+                    break
+        else:
+            at += len(chunk)
+        if deadline is not None and clock() >= deadline:
+            break
+    return SearchPage(tuple(found), at if at < len(pool) else None, at - max(start, 0))
+
+
+def allowed_ids(
+    engine: Engine, kind: str, template: Request, context: Mapping[str, object] | None = None
 ) -> list[str]:
-    ctx = dict(context or {})
-    if kind == "user":
-        ids = [u.id for u in engine.org.users]
-    elif kind == "org":
-        ids = [engine.org.id]
-    else:
-        ids = sorted(engine.index.records.get(kind, {}))
-    return [
-        rid
-        for rid in ids
-        if engine.decide(
-            Request(subject, action, kind, rid, channel, fields, ctx), probe=False
-        ).allowed
-    ]
-
-
-def subjects(
-    engine: Engine,
-    action: str,
-    kind: str,
-    rid: str | None,
-    channel: str = "crm",
-    fields: tuple[str, ...] = (),
-    context: Mapping[str, object] | None = None,
-) -> list[str]:
-    ctx = dict(context or {})
-    return [
-        u.id
-        for u in engine.org.users
-        if engine.decide(
-            Request(u.id, action, kind, rid, channel, fields, ctx), probe=False
-        ).allowed
-    ]
-
-
-def actions(
-    engine: Engine,
-    subject: str,
-    kind: str,
-    rid: str | None,
-    channel: str = "crm",
-    context: Mapping[str, object] | None = None,
-) -> list[str]:
-    ctx = dict(context or {})
-    names = [a for a, t in ADMIN_ACTIONS.items() if t == kind] or list(RECORD_ACTIONS)
-    return [
-        a
-        for a in names
-        if engine.decide(Request(subject, a, kind, rid, channel, (), ctx), probe=False).allowed
-    ]
+    """Every allowed candidate, for callers that want the whole answer (tests, the CLI)."""
+    if context is not None:
+        template = _with(template, context=dict(context))
+    out: list[str] = []
+    cursor: int | None = 0
+    while cursor is not None:
+        page = search_page(engine, kind, template, cursor, limit=1_000)
+        out += [f.id for f in page.found]
+        cursor = page.cursor
+    return out

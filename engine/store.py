@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS policy_activations (
     activated_at TEXT NOT NULL,
     activated_by TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     seq    INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id TEXT NOT NULL,
@@ -130,6 +134,19 @@ class OrgStore:
             return list(self._db.execute(sql, params).fetchall())
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot read the store: {exc}") from None
+
+    def secret(self, name: str) -> bytes:
+        """A random per-deployment key kept in the store (made on first use), shared by every
+        server over it: page tokens and masked log values stay valid across restarts."""
+        rows = self.read("SELECT value FROM secrets WHERE name = ?", (name,))
+        if rows:
+            return bytes(rows[0][0])
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)",
+                (name, os.urandom(32)),
+            )
+        return bytes(self.read("SELECT value FROM secrets WHERE name = ?", (name,))[0][0])
 
     def import_snapshot(self, text: str, catalogue: Catalogue, where: str = "") -> StoredOrg:
         """Validate, then store as the org's next version. Raises InvalidOrg untouched."""

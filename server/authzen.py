@@ -78,22 +78,6 @@ def parse_evaluation(body: dict[str, Any], where: str = "") -> tuple[Request, di
     return Request(sid, name, kind, rid, channel, tuple(fields), extra), context
 
 
-def as_evaluation(request: Request) -> dict[str, Any]:
-    """The engine's Request in the shape of an AuthZEN evaluation: how the decision log records
-    decisions the server takes on its own behalf (a migration's), like those it is asked for."""
-    resource: dict[str, Any] = {"type": request.resource_type}
-    if request.resource_id is not None:
-        resource["id"] = request.resource_id
-    if request.fields:
-        resource["properties"] = {"fields": list(request.fields)}
-    return {
-        "subject": {"type": "user", "id": request.subject},
-        "action": {"name": request.action},
-        "resource": resource,
-        "context": {"channel": request.channel, **request.context},
-    }
-
-
 def merged(defaults: dict[str, Any], item: Any, n: int) -> dict[str, Any]:
     """An item of `evaluations`, with the top-level defaults for what it leaves out."""
     if not isinstance(item, dict):

@@ -3,22 +3,20 @@ encoder and decoder cost as much as the rest of the HTTP handling (bench/bench_s
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
 
+from engine.decision_log import dumps
+from engine.inputs import strict_loads
 
-def dumps(value: Any) -> bytes:
-    """Compact JSON; what orjson cannot encode (an integer beyond 64 bits) goes through the
-    standard library, so no answer or log line is ever lost to the encoder."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError is one
-        return json.dumps(value, separators=(",", ":"), default=str).encode()
+__all__ = ["dumps", "loads"]
 
 
 def loads(raw: bytes) -> Any:
-    """Raises ValueError (orjson.JSONDecodeError is one) for anything that is not UTF-8 JSON,
-    lone surrogates and integers beyond 64 bits included."""
-    return orjson.loads(raw)
+    """Raises ValueError for anything that is not UTF-8 JSON (lone surrogates and integers
+    beyond 64 bits included), for duplicate keys and for nesting over MAX_DEPTH. orjson reads
+    first, as the fast check of the common bad input; the standard library's decoder then
+    refuses what orjson would silently take (a duplicate key keeps the last value)."""
+    orjson.loads(raw)
+    return strict_loads(raw)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from starlette.types import ASGIApp
 
+from engine.decision_log import DecisionLog
 from engine.store import OrgStore
 from server.app import create_app
-from server.decision_log import DecisionLog
 from server.metrics import Metrics
 from server.state import State
 
@@ -30,6 +30,7 @@ class ServeConfig:
     decision_log: str | None = None
     reload_interval: float = 1.0
     decision_cache: int = DEFAULT_DECISION_CACHE
+    public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
 
 
 def build(config: ServeConfig) -> tuple[ASGIApp, State]:
@@ -45,8 +46,12 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
     )
     if config.reload_interval > 0:
         state.watch(config.reload_interval)
-    log = DecisionLog(Path(config.decision_log)) if config.decision_log else None
-    return create_app(state, metrics, config.token, log), state
+    log = (
+        DecisionLog(Path(config.decision_log), store.secret("log-mask"))
+        if config.decision_log
+        else None
+    )
+    return create_app(state, metrics, config.token, log, config.public_url), state
 
 
 def to_env(config: ServeConfig) -> None:

@@ -22,6 +22,7 @@ class Metrics:
         self.latency_count = 0
         self.reloads = 0
         self.reload_failures = 0
+        self.log_failures = 0  # decision-log writes that failed (nothing was answered)
         self.policy_version = ""
         self.http_errors: Counter[int] = Counter()
         self.cache_hits_before = 0  # of the engines a reload replaced
@@ -75,6 +76,10 @@ class Metrics:
                 "# HELP authz_reload_failures_total Reloads refused (the last good set stays).",
                 "# TYPE authz_reload_failures_total counter",
                 f"authz_reload_failures_total {self.reload_failures}",
+                "# HELP authz_decision_log_failures_total Decision-log writes that failed "
+                "(the decisions were not answered).",
+                "# TYPE authz_decision_log_failures_total counter",
+                f"authz_decision_log_failures_total {self.log_failures}",
                 "# HELP authz_policy_info The policy set being served.",
                 "# TYPE authz_policy_info gauge",
                 f'authz_policy_info{{version="{self.policy_version}"}} 1',

@@ -12,13 +12,14 @@ import click
 from cli.exits import DENY, Trouble
 from cli.options import decision_log_option, policies_option, store_option
 from engine import AuthzError
+from engine.decision_log import DecisionLog, decision_sink
+from engine.inputs import strict_loads
 from engine.migration import MigrationRefused
 from engine.migration.apply import apply_plan
 from engine.migration.run import history as migration_history
 from engine.migration.run import plan_org
 from engine.policies import load_policies
 from engine.store import OrgStore
-from server.decision_log import DecisionLog, decision_sink
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -104,15 +105,21 @@ def apply(
     """Apply a plan in one transaction: all of it or nothing. A plan made against an older
     version of the org is refused; the same plan twice changes nothing the second time."""
     try:
-        made = json.loads(plan_file.read_text(encoding="utf-8"))
+        made = strict_loads(plan_file.read_bytes())
     except OSError as exc:
         raise Trouble(f"{plan_file}: cannot read the plan: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise Trouble(f"{plan_file}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    except ValueError as exc:  # not UTF-8, a duplicate key, too deep, a giant integer
+        raise Trouble(f"{plan_file}: not accepted as JSON: {exc}") from None
     if isinstance(made, dict) and made.get("org") != org_id:
         raise Trouble(f"{plan_file}: the plan is for org `{made.get('org')}`, not `{org_id}`")
     try:
-        sink = decision_sink(DecisionLog(decision_log), None) if decision_log else None
+        sink = (
+            decision_sink(DecisionLog(decision_log, OrgStore(store_path).secret("log-mask")), None)
+            if decision_log
+            else None
+        )
     except OSError as exc:
         raise Trouble(f"{decision_log}: cannot open the decision log: {exc.strerror}") from None
     try:

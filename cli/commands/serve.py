@@ -99,9 +99,15 @@ def serve(
         raise Trouble(exc) from None
     served = state.served
     assert served is not None
+    if policies_dir is not None:
+        click.echo(
+            f"warning: watching {policies_dir} is for development; production serves the "
+            "store's published set (`authz policy publish`)",
+            err=True,
+        )
     click.echo(
         f"serving orgs {', '.join(sorted(served.engines))} with policy set "
-        f"{served.policies.version} ({backend}) on http://{host}:{port}",
+        f"{served.policies.version} ({served.source}, {backend}) on http://{host}:{port}",
         err=True,
     )
     if workers == 1:

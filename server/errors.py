@@ -1,0 +1,31 @@
+"""One table from error to HTTP status, used by every route and both request pipelines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import AuthzError
+from engine.migration import MigrationRefused, StalePlan
+from server.authzen import BadRequest, HttpError
+
+# Most specific first: the first type an error is an instance of decides its status.
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (MigrationRefused, 403),
+    (StalePlan, 409),
+    (BadRequest, 400),
+    (AuthzError, 400),
+)
+HANDLED: tuple[type[Exception], ...] = (HttpError, *(kind for kind, _ in STATUS))
+
+
+def status_of(exc: Exception) -> int:
+    if isinstance(exc, HttpError):
+        return exc.status
+    for kind, status in STATUS:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"status": status, "message": message}

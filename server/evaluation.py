@@ -1,0 +1,85 @@
+"""The two evaluation routes' work: AuthZEN JSON in, engine decisions, AuthZEN JSON out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from engine import AuthzError, Engine
+from server.authzen import BadRequest, decision_body, merged, parse_evaluation
+from server.recording import Entry, Recorder
+from server.state import State
+
+SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+
+
+def _item_error(message: str) -> dict[str, Any]:
+    return {"decision": False, "context": {"error": {"status": 400, "message": message}}}
+
+
+class Evaluator:
+    def __init__(self, state: State, recorder: Recorder) -> None:
+        self.state = state
+        self.recorder = recorder
+
+    def one(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
+        started = time.perf_counter()
+        request, context = parse_evaluation(body)
+        engine = self.state.engine_for(context.get("org"))
+        explain = context.get("explain") is True
+        decision = engine.decide(request, probe=explain)
+        if decision.invalid:
+            raise BadRequest(decision.errors[0])
+        answer = decision_body(decision, explain)
+        elapsed = time.perf_counter() - started
+        self.recorder.record(rid, [(body, answer, decision.policy_version)], elapsed)
+        return answer
+
+    def many(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
+        items = body.get("evaluations")
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise BadRequest("options: must be an object")
+        semantic = options.get("evaluations_semantic", "execute_all")
+        if semantic not in SEMANTICS:
+            raise BadRequest(f"options.evaluations_semantic: must be one of {', '.join(SEMANTICS)}")
+        if items is None:  # no array: a single evaluation, answered as one
+            return self.one(body, rid)
+        if not isinstance(items, list):
+            raise BadRequest("evaluations: must be an array")
+        started = time.perf_counter()
+        out: list[dict[str, Any] | None] = [None] * len(items)
+        groups: dict[tuple[int, bool], tuple[Engine, list[tuple[int, Any, Any]]]] = {}
+        for n, item in enumerate(items):
+            try:
+                merged_item = merged(body, item, n)
+                wanted, context = parse_evaluation(merged_item, f"evaluations[{n}]")
+                engine = self.state.engine_for(context.get("org"))
+            except (BadRequest, AuthzError) as exc:
+                out[n] = _item_error(str(exc))  # false, never a failed batch
+                continue
+            explain = context.get("explain") is True
+            groups.setdefault((id(engine), explain), (engine, []))[1].append(
+                (n, merged_item, wanted)
+            )
+        entries: list[Entry] = []
+        for (_, explain), (engine, members) in groups.items():
+            # one backend call for the whole group: cheaper per decision than one call each
+            decisions = engine.decide_many([m[2] for m in members], probe=explain)
+            for (n, merged_item, _), decision in zip(members, decisions, strict=True):
+                if decision.invalid:
+                    out[n] = _item_error(f"evaluations[{n}].{decision.errors[0]}")
+                    continue
+                answer = decision_body(decision, explain)
+                out[n] = answer
+                entries.append((merged_item, answer, decision.policy_version))
+        per_item = (time.perf_counter() - started) / max(len(items), 1)
+        self.recorder.record(rid, entries, per_item)
+        answers = [a for a in out if a is not None]
+        if semantic != "execute_all":
+            stop = semantic == "permit_on_first_permit"
+            for n, answer in enumerate(answers):
+                if answer["decision"] is stop:
+                    answers = answers[: n + 1]
+                    break
+        return {"evaluations": answers}

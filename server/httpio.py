@@ -1,0 +1,83 @@
+"""Bytes in and out of HTTP, with bounds: bodies stop being read at MAX_BODY and at a deadline,
+request ids are taken only when short and printable, every answer is JSON with its id."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+
+from server.authzen import BadRequest, HttpError
+from server.jsonio import dumps, loads
+
+MAX_BODY = 1 << 20  # 1 MiB
+BODY_SECONDS = 10.0  # a body that trickles in slower than this is a 408
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
+
+
+def request_id(given: bytes | None) -> str:
+    """The caller's X-Request-ID if it is short and plain, else a new one: a header is never
+    written raw into a log line or echoed back with control characters."""
+    if given and _REQUEST_ID.fullmatch(given):
+        return given.decode("ascii")
+    return os.urandom(16).hex()
+
+
+def too_large() -> HttpError:
+    return HttpError(413, f"body: larger than {MAX_BODY} bytes")
+
+
+def check_length(header: bytes | str | None) -> None:
+    if header is None:
+        return
+    text = header.decode("latin-1") if isinstance(header, bytes) else header
+    if text.isdigit() and int(text) > MAX_BODY:
+        raise too_large()
+
+
+async def bounded(chunks: AsyncIterator[bytes]) -> bytes:
+    """The whole body; 413 as soon as it passes MAX_BODY (nothing more is read), 408 when it
+    has not all arrived within BODY_SECONDS."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise too_large()
+                parts.append(chunk)
+    except TimeoutError:
+        raise HttpError(408, f"body: not received within {BODY_SECONDS:g} s") from None
+    return b"".join(parts)
+
+
+def decode_body(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MAX_BODY:
+        raise too_large()
+    try:
+        data = loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"body: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: must be a JSON object")
+    return data
+
+
+async def body_of(request: HttpRequest) -> dict[str, Any]:
+    check_length(request.headers.get("content-length"))
+    return decode_body(await bounded(request.stream()))
+
+
+def json_response(status: int, body: Any, rid: str) -> Response:
+    return Response(
+        dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Request-ID": rid},
+    )

@@ -1,0 +1,42 @@
+"""Every decision the server answers is logged, then counted, before it leaves.
+
+A decision that cannot be logged is not answered (503): an authorization service that cannot
+keep its audit trail says so rather than deciding unseen. Metrics count only decisions that
+were answered, so a failed write is counted as a log failure, never as a decision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.decision_log import DecisionLog
+from server.authzen import HttpError
+from server.metrics import Metrics
+
+Entry = tuple[Any, dict[str, Any], str]  # (the request as asked, the answer, policy version)
+
+
+class Recorder:
+    def __init__(self, metrics: Metrics, log: DecisionLog | None) -> None:
+        self.metrics = metrics
+        self.log = log
+
+    @property
+    def healthy(self) -> bool:
+        return self.log is None or self.log.healthy
+
+    def record(self, request_id: str, entries: list[Entry], seconds_each: float) -> None:
+        if not entries:
+            return
+        if self.log is not None:
+            try:
+                self.log.write_many(request_id, entries, seconds_each * 1000)
+            except OSError:
+                self.metrics.log_failures += 1
+                raise HttpError(
+                    503, "the decision log cannot be written: no decision is answered unlogged"
+                ) from None
+        self.metrics.decisions_of(
+            [(answer["decision"], answer["context"]["rules"]) for _, answer, _ in entries],
+            seconds_each,
+        )

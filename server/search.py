@@ -1,0 +1,96 @@
+"""The three search routes: off the event loop, a page at a time, every result logged.
+
+A search runs in a worker thread with a deadline per page, and the engine asks about
+candidates in small batches (engine/search.py), so evaluations keep being answered while it
+runs. Each result is an allowed decision, logged and counted like an evaluation's.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HttpRequest
+from starlette.routing import Route
+
+from engine import Engine, Request
+from engine.decision_log import as_evaluation
+from engine.search import search_page
+from server.authzen import decision_body, parse_evaluation
+from server.httpio import body_of
+from server.pages import PageTokens, page_spec, request_key
+from server.recording import Recorder
+from server.state import State
+
+PAGE_SECONDS = 1.0  # a page is cut short after this; its token goes on from there
+
+Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
+
+
+def _template(body: dict[str, Any], kind: str) -> tuple[Request, dict[str, Any]]:
+    """The evaluation parser, with the part being searched for filled by a placeholder."""
+    probe = copy.deepcopy(body)
+    if kind == "subject" and isinstance(probe.get("subject"), dict):
+        probe["subject"]["id"] = "?"
+    if kind == "resource" and isinstance(probe.get("resource"), dict):
+        probe["resource"].pop("id", None)
+    if kind == "action":
+        probe["action"] = {"name": "view"}
+    return parse_evaluation(probe)
+
+
+def _result(kind: str, template: Request, found_id: str) -> dict[str, Any]:
+    if kind == "subject":
+        return {"type": "user", "id": found_id}
+    if kind == "resource":
+        return {"type": template.resource_type, "id": found_id}
+    return {"name": found_id}
+
+
+def search_routes(
+    state: State,
+    wrap: Callable[[Endpoint], Any],
+    recorder: Recorder,
+    tokens: PageTokens,
+    page_seconds: float = PAGE_SECONDS,
+) -> list[Route]:
+    def version_of(engine: Engine, org: object) -> str:
+        served = state.served
+        org_version = served.org_versions.get(engine.org.id) if served else None
+        return f"{engine.policies.version}/{org}/{org_version}"
+
+    def route(kind: str) -> Endpoint:
+        async def search(request: HttpRequest, rid: str) -> dict[str, Any]:
+            body = await body_of(request)
+            template, context = _template(body, kind)
+            engine = state.engine_for(context.get("org"))
+            limit, token = page_spec(body)
+            key, version = request_key(body), version_of(engine, context.get("org"))
+            start = 0 if token is None else tokens.read(token, key, version)
+            started = time.monotonic()
+            page = await run_in_threadpool(
+                search_page, engine, kind, template, start, limit, started + page_seconds
+            )
+            elapsed = time.monotonic() - started
+            org = {"org": context["org"]} if "org" in context else {}
+            entries = []
+            for f in page.found:
+                asked = as_evaluation(f.request)
+                asked["context"].update(org)
+                entries.append((asked, decision_body(f.decision, False), f.decision.policy_version))
+            recorder.record(rid, entries, elapsed / max(page.examined, 1))
+            next_token = "" if page.cursor is None else tokens.issue(key, page.cursor, version)
+            return {
+                "page": {"next_token": next_token, "count": len(page.found)},
+                "results": [_result(kind, template, f.id) for f in page.found],
+            }
+
+        return search
+
+    return [
+        Route(f"/access/v1/search/{kind}", wrap(route(kind)), methods=["POST"])
+        for kind in ("subject", "resource", "action")
+    ]
