@@ -51,6 +51,7 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
         if config.decision_log
         else None
     )
+    state.decision_log = log
     return create_app(state, metrics, config.token, log, config.public_url), state
 
 

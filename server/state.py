@@ -25,6 +25,7 @@ from pathlib import Path
 
 from engine import AuthzError, Engine
 from engine.cache import DecisionCache
+from engine.decision_log import DecisionLog
 from engine.errors import PolicyError
 from engine.model import load_org
 from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
@@ -77,6 +78,8 @@ class State:
         self.interval = 0.0
         self.last_poll = time.monotonic()
         self.served: Served | None = None
+        # the log the app writes, so that the process can reopen it on SIGHUP
+        self.decision_log: DecisionLog | None = None
         self.load()  # the first load must succeed: a server that cannot load answers nothing
 
     @property

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
+import stat
 from pathlib import Path
 
 import click
@@ -11,7 +13,33 @@ from cli.exits import Trouble
 from cli.options import decision_log_option, policies_option, store_option
 from engine import AuthzError
 from engine.engine import BACKENDS
+from server.connections import protocol, raise_descriptor_limit
 from server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
+
+MIN_REMOTE_TOKEN = 16
+
+
+def read_token(path: Path, remote: bool) -> str:
+    """The bearer token, refusing a file others may read and, beyond loopback, a short one."""
+    try:
+        mode = path.stat().st_mode
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise Trouble(f"{path}: cannot read the token: {exc.strerror}") from None
+    if mode & stat.S_IROTH:
+        raise Trouble(f"{path}: the token file is readable by every user; chmod o-r {path}")
+    try:
+        token = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise Trouble(f"{path}: the token file is not UTF-8 text") from None
+    if not token:
+        raise Trouble(f"{path}: the token file is empty")
+    if remote and len(token) < MIN_REMOTE_TOKEN:
+        raise Trouble(
+            f"{path}: a token of {len(token)} characters; beyond loopback it needs at least "
+            f"{MIN_REMOTE_TOKEN}"
+        )
+    return token
 
 
 def _loopback(host: str) -> bool:
@@ -55,6 +83,19 @@ def _loopback(host: str) -> bool:
 @click.option(
     "--allow-remote", is_flag=True, help="Bind beyond loopback without a token (not recommended)."
 )
+@click.option(
+    "--idle-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds a connection gets to send a request's headers (and to stay idle between "
+    "requests) before it is closed.",
+)
+@click.option(
+    "--public-url",
+    default=None,
+    help="The base URL /.well-known/authzen-configuration names (default: the bound address).",
+)
 def serve(
     host: str,
     port: int,
@@ -67,18 +108,13 @@ def serve(
     workers: int,
     decision_cache: int,
     allow_remote: bool,
+    idle_timeout: float,
+    public_url: str | None,
 ) -> None:
     """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change."""
     import uvicorn
 
-    token = None
-    if token_file is not None:
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise Trouble(f"{token_file}: cannot read the token: {exc.strerror}") from None
-        if not token:
-            raise Trouble(f"{token_file}: the token file is empty")
+    token = read_token(token_file, remote=not _loopback(host)) if token_file else None
     if token is None and not _loopback(host) and not allow_remote:
         raise Trouble(
             f"--host {host}: without --token-file the server binds to loopback only "
@@ -92,6 +128,7 @@ def serve(
         token=token,
         decision_log=str(decision_log) if decision_log else None,
         decision_cache=decision_cache,
+        public_url=public_url,
     )
     try:
         app, state = build(config)  # validate everything before binding, in this process too
@@ -110,8 +147,12 @@ def serve(
         f"{served.policies.version} ({served.source}, {backend}) on http://{host}:{port}",
         err=True,
     )
+    raise_descriptor_limit()
+    guarded = {"http": protocol(idle_timeout), "timeout_keep_alive": max(1, int(idle_timeout))}
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        if decision_log_file := state.decision_log:
+            signal.signal(signal.SIGHUP, lambda *_: decision_log_file.reopen())
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **guarded)
     else:
         state.stop()
         to_env(config)
@@ -123,4 +164,5 @@ def serve(
             workers=workers,
             log_level="warning",
             access_log=False,
+            **guarded,
         )
