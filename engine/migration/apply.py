@@ -14,6 +14,7 @@ A refusal at 4 is itself written to the audit table, after the rollback.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any
 from engine.decision import Decision
 from engine.engine import Engine
 from engine.migration import MigrationError, MigrationRefused, StalePlan
-from engine.migration.plan import PLAN_FORMAT, PLAN_KIND, plan_id
+from engine.migration.plan import PLAN_FORMAT, PLAN_KEY, PLAN_KIND, plan_id, signature
 from engine.model import load_org
 from engine.policies import PolicySet
 from engine.request import Request
@@ -99,6 +100,16 @@ def apply_plan(
     """`log` is given every decision the engine took for this apply (allowed or not), before
     anything is written: the caller's decision log."""
     plan = check_plan(plan)
+    given = plan.get("signature")
+    if not isinstance(given, str) or not hmac.compare_digest(
+        given, signature(store.secret(PLAN_KEY), plan)
+    ):
+        # a plan_id is a plain sha256 anyone can recompute after editing a plan: only a plan
+        # signed with this store's key was made from this store's org and usage
+        raise MigrationError(
+            "plan: not signed by this store: it was edited, or made over another store; "
+            "make a new plan with `authz migrate plan`"
+        )
     org_id = plan["org"]
     for e in store.audit(org_id, APPLIED):
         if e.detail.get("plan_id") == plan["plan_id"]:

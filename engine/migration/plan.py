@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -170,8 +171,17 @@ def make_plan(
 
 def plan_id(plan: dict[str, Any]) -> str:
     """A digest of everything a plan decides (not of its impact report, which it explains)."""
-    body = {k: v for k, v in plan.items() if k not in ("plan_id", "impact")}
+    body = {k: v for k, v in plan.items() if k not in ("plan_id", "impact", "signature")}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+PLAN_KEY = "migration-plans"  # the store secret plans are signed with
+
+
+def signature(key: bytes, plan: dict[str, Any]) -> str:
+    """An HMAC of the plan's id under the store's key: a plan_id anyone can recompute after an
+    edit; this, only a holder of the store can."""
+    return hmac.new(key, str(plan.get("plan_id", "")).encode(), hashlib.sha256).hexdigest()
 
 
 def _activity_in_window(

@@ -11,7 +11,7 @@ from typing import Any
 from engine.engine import Engine
 from engine.migration.apply import planned_snapshot
 from engine.migration.impact import impact
-from engine.migration.plan import make_plan
+from engine.migration.plan import PLAN_KEY, make_plan, signature
 from engine.migration.usage import Activity, load_usage
 from engine.model import load_org
 from engine.policies import PolicySet, default_policies_dir, load_policies
@@ -45,6 +45,8 @@ def plan_org(
     )
     source = str(usage) if isinstance(usage, Path) else ("inline" if usage else "none")
     plan = make_plan(engine, activity, as_of, version, source)
+    if "plan_id" in plan:
+        plan["signature"] = signature(store.secret(PLAN_KEY), plan)
     if with_impact:
         legacy = Engine(load_legacy(policies), org, index=engine.index)
         after = load_org(planned_snapshot(json.loads(text), plan), policies.catalogue)

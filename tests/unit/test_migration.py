@@ -353,9 +353,10 @@ def test_the_limit_is_checked_again_at_apply(tmp_path: Path, policies: PolicySet
     # by hand to reach the engine's own check (a plan never exceeds the limit it saw).
     store.import_snapshot(_legacy(lambda d: d["migration"].update(limit=2)), policies.catalogue)
     plan["org_version"] = store.version("legacy")
-    from engine.migration.plan import plan_id
+    from engine.migration.plan import PLAN_KEY, plan_id, signature
 
     plan["plan_id"] = plan_id(plan)
+    plan["signature"] = signature(store.secret(PLAN_KEY), plan)  # a holder of the store's key
     with pytest.raises(MigrationRefused, match="at most the org's limit"):
         apply_plan(store, policies, plan, "olga")
     assert store.load("legacy", policies.catalogue).migration_enrolled == 0
@@ -426,3 +427,25 @@ def test_the_old_model_s_two_encodings_agree_on_the_legacy_org(policies: PolicyS
     legacy = load_legacy(policies)
     report = crosscheck(Engine(legacy, org, "cedar"), Engine(legacy, org, "polar"))
     assert report.compared > 2000 and report.disagreements == ()
+
+
+def test_a_hand_edited_plan_with_a_recomputed_plan_id_is_refused(
+    store: OrgStore, policies: PolicySet
+) -> None:
+    """Issue 11, finding 9 (failed on 4b6dd84): two users with no finance activity were added
+    to a plan, its plain-sha256 plan_id recomputed, and the plan applied."""
+    from engine.migration import MigrationError
+    from engine.migration.plan import plan_id
+
+    plan = legacy_plan(store, policies)
+    extra = [u.id for u in store.load("legacy", policies.catalogue).users][:2]
+    template = plan["enrolments"][0]
+    plan["enrolments"] += [{**template, "user": u} for u in extra]
+    plan["plan_id"] = plan_id(plan)
+    before = (store.export("legacy"), store.version("legacy"))
+    with pytest.raises(MigrationError, match="not signed by this store"):
+        apply_plan(store, policies, plan, "olga")
+    assert (store.export("legacy"), store.version("legacy")) == before
+    del plan["signature"]
+    with pytest.raises(MigrationError, match="not signed by this store"):
+        apply_plan(store, policies, plan, "olga")
