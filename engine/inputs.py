@@ -9,9 +9,15 @@ from typing import Any
 
 from engine.errors import AuthzError
 
+# An org of 100,000 users and 100,000 records is about 30 MB; a file far beyond that is a
+# mistake that would take minutes and gigabytes to refuse later (1,000,000 users: 10.8 GB).
+MAX_INPUT_BYTES = 64 << 20
+
 
 def read_file(path: Path, what: str, error: type[AuthzError]) -> str:
     try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise error(f"{path}: {what} is larger than {MAX_INPUT_BYTES >> 20} MiB")
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
@@ -68,6 +74,8 @@ def _depth(value: Any) -> int:
 
 def decode_json(text: str, where: str, error: type[AuthzError]) -> Any:
     """`where` is the prefix of every message: "path: " or ""."""
+    if len(text) > MAX_INPUT_BYTES:
+        raise error(f"{where}larger than {MAX_INPUT_BYTES >> 20} MiB")
     try:
         return strict_loads(text)
     except json.JSONDecodeError as exc:

@@ -9,6 +9,8 @@ import click
 from cli.exits import Trouble
 from cli.options import store_option
 from engine import AuthzError
+from engine.errors import InvalidOrg
+from engine.inputs import read_file
 from engine.publication import served_policies
 from engine.store import OrgStore
 
@@ -24,10 +26,7 @@ def org() -> None:
 def import_(file: Path, store_path: Path | None) -> None:
     """Validate FILE whole, then store it as its org's next version."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise Trouble(f"{file}: cannot read: {exc.strerror}") from None
-    try:
+        text = read_file(file, "org snapshot", InvalidOrg)
         store = OrgStore(store_path)
         # checked against what is served from this store, so a server never meets an org
         # that does not load under its policy set

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.engine import Engine
+from engine.migration import MigrationError
 from engine.migration.apply import planned_snapshot
 from engine.migration.impact import impact
 from engine.migration.plan import PLAN_KEY, make_plan, signature
@@ -44,7 +45,12 @@ def plan_org(
         load_usage(usage, org, policies.catalogue) if usage is not None else []
     )
     source = str(usage) if isinstance(usage, Path) else ("inline" if usage else "none")
-    plan = make_plan(engine, activity, as_of, version, source)
+    try:
+        plan = make_plan(engine, activity, as_of, version, source)
+    except OverflowError:  # a window or a count of days past year 9999
+        raise MigrationError(
+            f"as_of: `{as_of}` is out of the range of dates a plan covers"
+        ) from None
     if "plan_id" in plan:
         plan["signature"] = signature(store.secret(PLAN_KEY), plan)
     if with_impact:
