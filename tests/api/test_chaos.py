@@ -1,0 +1,135 @@
+"""Issue 11: under load, while a writer rewrites policy files non-atomically and an admin
+imports and revokes org data, no decision is an unexpected allow, and every revocation is
+served within 2 s of its import. Both the production mode (the store's published set) and
+the development mode (a watched folder) are run, each against a real server process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from engine.policies import load_policies
+from engine.store import OrgStore
+from tests.api.test_process import _free_port
+from tests.cli.runner import run
+from tests.conftest import DEMO, POLICIES, ROOT
+
+SECONDS = 12.0  # of load per mode
+READ_ONLY_EDIT = {  # D7: always a deny in the demo org
+    "subject": {"type": "user", "id": "asha"},
+    "action": {"name": "edit"},
+    "resource": {"type": "invoice", "id": "inv-1", "properties": {"fields": ["discount"]}},
+}
+ASHA_CREATES = {  # allowed while asha is enrolled, denied once her seat is revoked
+    "subject": {"type": "user", "id": "asha"},
+    "action": {"name": "create"},
+    "resource": {"type": "estimate"},
+}
+
+
+def _ask(port: int, body: dict[str, object]) -> bool:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/access/v1/evaluation",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return bool(json.loads(resp.read())["decision"])
+
+
+def _snapshot(enrolled: bool) -> str:
+    data = json.loads(DEMO.read_text())
+    if not enrolled:
+        del next(u for u in data["users"] if u["id"] == "asha")["enrolments"]
+    return json.dumps(data)
+
+
+def _rewrite_slowly(folder: Path, stop: threading.Event) -> None:
+    """Truncate, then write in small pieces with pauses: what an editor or `cp` leaves."""
+    texts = {p: p.read_text() for p in folder.glob("*.cedar")}
+    while not stop.is_set():
+        for path, text in texts.items():
+            with path.open("w") as f:
+                for n in range(0, len(text), 200):
+                    f.write(text[n : n + 200])
+                    f.flush()
+                    time.sleep(0.02)
+            if stop.is_set():
+                return
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["store", "directory"])
+def test_no_unexpected_allow_and_revocations_within_2_s(tmp_path: Path, mode: str) -> None:
+    store = tmp_path / "s.sqlite3"
+    folder = tmp_path / "policies"
+    shutil.copytree(POLICIES, folder, ignore=shutil.ignore_patterns("history", "legacy"))
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
+    args = ["--store", str(store)]
+    if mode == "store":
+        assert run("policy", "publish", str(folder), *args)[0] == 0
+    else:
+        args += ["--policies", str(folder)]
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", *args, "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    stop = threading.Event()
+    unexpected: list[str] = []
+    imports: list[tuple[float, bool]] = []  # (when, asha enrolled)
+    seen: list[tuple[float, bool]] = []  # (asked at, asha allowed)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _ask(port, ASHA_CREATES)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "did not start"
+                time.sleep(0.1)
+        writer = threading.Thread(target=_rewrite_slowly, args=(folder, stop))
+        writer.start()
+
+        def admin() -> None:
+            catalogue = load_policies().catalogue
+            enrolled = True
+            while not stop.is_set():
+                time.sleep(1.5)
+                enrolled = not enrolled
+                OrgStore(store).import_snapshot(_snapshot(enrolled), catalogue)
+                imports.append((time.monotonic(), enrolled))
+
+        importer = threading.Thread(target=admin)
+        importer.start()
+        end = time.monotonic() + SECONDS
+        while time.monotonic() < end:
+            if _ask(port, READ_ONLY_EDIT):
+                unexpected.append("D7 read-only edit allowed")
+            asked = time.monotonic()
+            seen.append((asked, _ask(port, ASHA_CREATES)))
+        stop.set()
+        writer.join()
+        importer.join()
+    finally:
+        stop.set()
+        proc.kill()
+        proc.wait(timeout=10)
+    assert not unexpected, unexpected[:5]
+    revocations = [t for t, enrolled in imports if not enrolled]
+    assert revocations, "no revocation happened"
+    for n, (t, enrolled) in enumerate(imports):
+        if enrolled:
+            continue
+        until = imports[n + 1][0] if n + 1 < len(imports) else float("inf")
+        late = [a for a, allowed in seen if t + 2.0 <= a < until and allowed]
+        assert not late, f"asha still allowed {late[0] - t:.2f} s after her revocation"
