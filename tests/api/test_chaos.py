@@ -54,15 +54,19 @@ def _snapshot(enrolled: bool) -> str:
 
 
 def _rewrite_slowly(folder: Path, stop: threading.Event) -> None:
-    """Truncate, then write in small pieces with pauses: what an editor or `cp` leaves."""
-    texts = {p: p.read_text() for p in folder.glob("*.cedar")}
+    """Truncate, pause, then write a policy at a time with pauses: what an editor, `cp` or a
+    checkout leaves on disk for a moment (the forbids of fields.cedar among them)."""
+    texts = {p: p.read_text() for p in (folder / "fields.cedar", folder / "profile.cedar")}
     while not stop.is_set():
         for path, text in texts.items():
+            pieces = text.split("@id(")
             with path.open("w") as f:
-                for n in range(0, len(text), 200):
-                    f.write(text[n : n + 200])
+                f.flush()
+                time.sleep(0.3)  # emptied
+                for n, piece in enumerate(pieces):
+                    f.write(piece if n == 0 else "@id(" + piece)
                     f.flush()
-                    time.sleep(0.02)
+                    time.sleep(0.15)  # cut after a policy
             if stop.is_set():
                 return
 
