@@ -87,6 +87,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_decide.py
 	$(PY) bench/bench_crosscheck.py
 	$(PY) bench/bench_migrate.py
+	$(PY) bench/bench_search.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
