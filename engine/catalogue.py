@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from engine.errors import PolicyError
@@ -64,14 +63,6 @@ class Catalogue:
 
     def label(self, product: str) -> str:
         return self.products.get(product, product)
-
-
-def load_catalogue(path: Path) -> Catalogue:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
-        raise PolicyError(f"{path}: not a valid module catalogue: {exc}") from exc
-    return parse_catalogue(text, str(path))
 
 
 def parse_catalogue(text: str, path: str) -> Catalogue:

@@ -103,10 +103,6 @@ def build_policies(source: PolicySource) -> PolicySet:
     )
 
 
-def read_texts(directory: Path) -> dict[str, str]:
-    return read_source(directory).cedar
-
-
 def inspect_texts(
     directory: Path, texts: dict[str, str], schema: Any
 ) -> tuple[list[str], dict[str, PolicyInfo], dict[str, Any]]:

@@ -11,7 +11,7 @@ asking about the earlier ones again. A page cut short by its deadline says where
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
@@ -104,18 +104,3 @@ def search_page(
         if deadline is not None and clock() >= deadline:
             break
     return SearchPage(tuple(found), at if at < len(pool) else None, at - max(start, 0))
-
-
-def allowed_ids(
-    engine: Engine, kind: str, template: Request, context: Mapping[str, object] | None = None
-) -> list[str]:
-    """Every allowed candidate, for callers that want the whole answer (tests, the CLI)."""
-    if context is not None:
-        template = _with(template, context=dict(context))
-    out: list[str] = []
-    cursor: int | None = 0
-    while cursor is not None:
-        page = search_page(engine, kind, template, cursor, limit=1_000)
-        out += [f.id for f in page.found]
-        cursor = page.cursor
-    return out

@@ -10,9 +10,13 @@ Where the policy set comes from:
 
 The policy set and each org are reloaded independently: a refused policy edit never holds
 back an org import that revokes a seat, and one org that does not load never holds back the
-others. A refusal is logged and counted once per refused text, and the last good set or org
-keeps answering. A new policy set under which a served org does not load is refused whole,
-as `authz policy publish` refuses it.
+others. A refusal is logged and counted once per refused text.
+
+What is refused differs, on purpose. A policy edit that does not load is refused and the last
+good set keeps answering (a half-written file must not take the service down). An org whose
+stored snapshot does not load under the served set is no longer served at all (its requests
+are a 503) rather than answered from an older snapshot: the store is the truth, and the
+newer snapshot may be the revocation, so answering from the old one could be a stale allow.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ from pathlib import Path
 from engine import AuthzError, Engine
 from engine.cache import DecisionCache
 from engine.decision_log import DecisionLog
-from engine.errors import PolicyError
+from engine.errors import PolicyError, joined
 from engine.model import load_org
 from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
 from engine.policy_files import read_source, stamp
 from engine.publication import active_version, stored_source
 from engine.store import OrgStore
+from server.authzen import HttpError
 from server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
@@ -46,6 +51,10 @@ class Served:
     org_versions: dict[str, int]
     source: str  # STORE, DIRECTORY or SHIPPED
     refused: dict[str, str] = field(default_factory=dict)  # "policy" or "org:ID" -> why
+
+    def refused_orgs(self) -> set[str]:
+        """Orgs in the store that are not served, since their snapshot did not load."""
+        return {k[4:] for k in self.refused if k.startswith("org:")}
 
 
 class State:
@@ -110,28 +119,29 @@ class State:
             return load_policies(default_policies_dir()), SHIPPED, None
         return build_policies(stored_source(self.store, version)), STORE, version
 
-    def _engine(self, policies: PolicySet, org_id: str) -> Engine:
-        return Engine(
-            policies,
-            load_org(self.store.export(org_id), policies.catalogue),
-            self.backend,
-            None,
-            self.cache_size,
-        )
+    def _org(self, policies: PolicySet, org_id: str) -> tuple[Engine, int]:
+        """The org's engine under `policies`, and the version of the text it was built from
+        (read together: an import landing in between must not label old text as new)."""
+        version, text = self.store.snapshot(org_id)
+        org = load_org(text, policies.catalogue, f"org `{org_id}`")
+        return Engine(policies, org, self.backend, None, self.cache_size), version
 
-    def _all_engines(self, policies: PolicySet) -> tuple[dict[str, Engine], dict[str, int]]:
-        """Every served org under `policies`; PolicyError naming the first that will not load."""
-        engines, versions = {}, {}
+    def _all_orgs(
+        self, policies: PolicySet
+    ) -> tuple[dict[str, Engine], dict[str, int], dict[str, str]]:
+        """Every org to serve under `policies`, and why any could not be (by `org:ID`)."""
+        engines, versions, refused = {}, {}, {}
         for org_id in self.org_ids():
-            version = self.store.version(org_id)
             try:
-                engines[org_id] = self._engine(policies, org_id)
-            except AuthzError as exc:
-                raise PolicyError(
-                    f"policy set {policies.version}: org `{org_id}` does not load under it: {exc}"
-                ) from None
-            versions[org_id] = version
-        return engines, versions
+                engines[org_id], versions[org_id] = self._org(policies, org_id)
+            except Exception as exc:  # whatever breaks, this org is not served; others are
+                refused[f"org:{org_id}"] = _why(exc)
+                try:
+                    version: int | None = self.store.version(org_id)
+                except AuthzError:
+                    version = None
+                self._refuse(f"org:{org_id}", _why(exc), _org_key(org_id, version, policies))
+        return engines, versions, refused
 
     def load(self) -> Served:
         """Load everything now (at start, and to start fresh caches); raises on any failure."""
@@ -141,9 +151,13 @@ class State:
                 f"{policies.directory}: borrows its schema from the directory above: a set kept "
                 "to compare against (the old model in policies/legacy), never served"
             )
-        engines, versions = self._all_engines(policies)
+        engines, versions, refused = self._all_orgs(policies)
+        if refused and not engines:
+            raise PolicyError(joined("no org loads", [f"{k}: {v}" for k, v in refused.items()]))
         self._seen = self._pending = seen
-        self._swap(Served(policies, engines, versions, source))
+        self._swap(Served(policies, engines, versions, source, refused))
+        for what, why in refused.items():
+            log.error("%s is not served: %s", what, why)
         return self.served  # type: ignore[return-value]
 
     def _swap(self, served: Served) -> None:
@@ -183,27 +197,21 @@ class State:
             key = f"policy:{now}"
         else:
             version = active_version(self.store)
-            if version is None or version == served.policies.version:
+            if version is None or (version, STORE) == (served.policies.version, served.source):
                 return False
             key = f"policy:{version}"
         if key in self._refused_keys:
             return False
         try:
             policies, source, seen = self._read_policies()
-            if policies.version == served.policies.version:
+            if (policies.version, source) == (served.policies.version, served.source):
                 self._seen = seen  # touched, not changed
                 return False
-            engines, versions = self._all_engines(policies)
-        except AuthzError as exc:
-            self._refuse("policy", str(exc), key)
-            return False
         except Exception as exc:
-            log.exception("policy reload failed")
-            self._refuse("policy", f"{type(exc).__name__}: {exc}", key)
+            self._refuse("policy", _why(exc), key)
             return False
+        engines, versions, refused = self._all_orgs(policies)
         self._seen = self._pending = seen
-        refused = {k: v for k, v in served.refused.items() if not k.startswith("org:")}
-        refused.pop("policy", None)
         self._swap(Served(policies, engines, versions, source, refused))
         self.metrics.reloads += 1
         log.info("serving policy set %s (%s)", policies.version, source)
@@ -227,17 +235,18 @@ class State:
         for org_id, version in sorted(current.items()):
             if versions.get(org_id) == version:
                 continue
-            key = f"org:{org_id}:{version}"
+            key = _org_key(org_id, version, served.policies)
             if key in self._refused_keys:
                 continue
             try:
-                engines[org_id] = self._engine(served.policies, org_id)
-            except AuthzError as exc:
-                refused[f"org:{org_id}"] = f"version {version} refused: {exc}"
-                self._refuse(f"org:{org_id}", str(exc), key, record=False)
-                continue
-            versions[org_id] = version
-            refused.pop(f"org:{org_id}", None)
+                engines[org_id], versions[org_id] = self._org(served.policies, org_id)
+                refused.pop(f"org:{org_id}", None)
+            except Exception as exc:
+                # fail closed: never answer from an older snapshot than the store holds
+                engines.pop(org_id, None)
+                versions.pop(org_id, None)
+                refused[f"org:{org_id}"] = f"version {version} not served: {_why(exc)}"
+                self._refuse(f"org:{org_id}", _why(exc), key)
             changed = True
         if changed or refused != served.refused:
             self._swap(replace(served, engines=engines, org_versions=versions, refused=refused))
@@ -245,20 +254,16 @@ class State:
             self.metrics.reloads += 1
         return changed
 
-    def _refuse(self, what: str, message: str, key: str, record: bool = True) -> None:
-        """Count and log a refusal once per refused text, however many polls see it."""
+    def _refuse(self, what: str, message: str, key: str) -> None:
+        """Count and log a refusal once per refused text, however many polls see it. The
+        policy's and the store's are recorded here; an org's by the caller, with its swap."""
         if key in self._refused_keys:
             return
         self._refused_keys.add(key)
         self.metrics.reload_failures += 1
         served = self.served
-        log.error(
-            "reload of %s refused, still serving policy set %s: %s",
-            what,
-            served.policies.version if served else "none",
-            message,
-        )
-        if record and served is not None:
+        log.error("reload of %s refused: %s", what, message)
+        if not what.startswith("org:") and served is not None:
             self._swap(replace(served, refused={**served.refused, what: message}))
 
     # -- the watcher ------------------------------------------------------------------------
@@ -293,10 +298,25 @@ class State:
         served = self.served
         assert served is not None
         if org is None:
-            if len(served.engines) == 1:
+            if len(served.engines) == 1 and not served.refused_orgs():
                 return next(iter(served.engines.values()))
-            raise AuthzError("context.org: required, this server serves several orgs")
-        if not isinstance(org, str) or org not in served.engines:
-            # never list the served orgs: a caller learns only about the org it named
-            raise AuthzError("context.org: not an org served here")
-        return served.engines[org]
+            if len(served.engines) + len(served.refused_orgs()) > 1:
+                raise AuthzError("context.org: required, this server serves several orgs")
+            org = next(iter(served.refused_orgs()))
+        if isinstance(org, str) and org in served.engines:
+            return served.engines[org]
+        if org in served.refused_orgs():
+            raise HttpError(503, f"org `{org}` is not served now: its snapshot did not load")
+        # never list the served orgs: a caller learns only about the org it named
+        raise AuthzError("context.org: not an org served here")
+
+
+def _org_key(org_id: str, version: int | None, policies: PolicySet) -> str:
+    return f"org:{org_id}:{version}:{policies.version}"
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, AuthzError):
+        return str(exc)
+    log.error("unexpected failure while loading", exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"

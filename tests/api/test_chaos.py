@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,9 +16,9 @@ import pytest
 
 from engine.policies import load_policies
 from engine.store import OrgStore
-from tests.api.test_process import _free_port
+from tests.api.processes import serving
 from tests.cli.runner import run
-from tests.conftest import DEMO, POLICIES, ROOT
+from tests.conftest import DEMO, POLICIES
 
 SECONDS = 12.0  # of load per mode
 READ_ONLY_EDIT = {  # D7: always a deny in the demo org
@@ -83,51 +81,36 @@ def test_no_unexpected_allow_and_revocations_within_2_s(tmp_path: Path, mode: st
         assert run("policy", "publish", str(folder), *args)[0] == 0
     else:
         args += ["--policies", str(folder)]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", *args, "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     stop = threading.Event()
     unexpected: list[str] = []
     imports: list[tuple[float, bool]] = []  # (when, asha enrolled)
     seen: list[tuple[float, bool]] = []  # (asked at, asha allowed)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _ask(port, ASHA_CREATES)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "did not start"
-                time.sleep(0.1)
-        writer = threading.Thread(target=_rewrite_slowly, args=(folder, stop))
+
+    def admin() -> None:
+        catalogue = load_policies().catalogue
+        enrolled = True
+        while not stop.is_set():
+            time.sleep(1.5)
+            enrolled = not enrolled
+            OrgStore(store).import_snapshot(_snapshot(enrolled), catalogue)
+            imports.append((time.monotonic(), enrolled))
+
+    writer = threading.Thread(target=_rewrite_slowly, args=(folder, stop))
+    importer = threading.Thread(target=admin)
+    with serving(*args) as port:
         writer.start()
-
-        def admin() -> None:
-            catalogue = load_policies().catalogue
-            enrolled = True
-            while not stop.is_set():
-                time.sleep(1.5)
-                enrolled = not enrolled
-                OrgStore(store).import_snapshot(_snapshot(enrolled), catalogue)
-                imports.append((time.monotonic(), enrolled))
-
-        importer = threading.Thread(target=admin)
         importer.start()
-        end = time.monotonic() + SECONDS
-        while time.monotonic() < end:
-            if _ask(port, READ_ONLY_EDIT):
-                unexpected.append("D7 read-only edit allowed")
-            asked = time.monotonic()
-            seen.append((asked, _ask(port, ASHA_CREATES)))
-        stop.set()
-        writer.join()
-        importer.join()
-    finally:
-        stop.set()
-        proc.kill()
-        proc.wait(timeout=10)
+        try:
+            end = time.monotonic() + SECONDS
+            while time.monotonic() < end:
+                if _ask(port, READ_ONLY_EDIT):
+                    unexpected.append("D7 read-only edit allowed")
+                asked = time.monotonic()
+                seen.append((asked, _ask(port, ASHA_CREATES)))
+        finally:  # the loops end with the test, whatever it met
+            stop.set()
+            writer.join()
+            importer.join()
     assert not unexpected, unexpected[:5]
     revocations = [t for t, enrolled in imports if not enrolled]
     assert revocations, "no revocation happened"

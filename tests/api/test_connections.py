@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,34 +13,17 @@ import pytest
 
 from engine.policies import load_policies
 from engine.store import OrgStore
-from tests.api.test_process import _free_port
+from tests.api.processes import serving
 from tests.cli.runner import run
-from tests.conftest import DEMO, ROOT
+from tests.conftest import DEMO
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[int]:
     store = tmp_path / "s.sqlite3"
     OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--store", str(store),
-         "--port", str(port), "--idle-timeout", "1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "did not start"
-                time.sleep(0.1)
+    with serving("--store", str(store), "--idle-timeout", "1") as port:
         yield port
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bytes | None:

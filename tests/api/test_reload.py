@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,16 +41,10 @@ def _revoke_asha(store: Path) -> None:
 
 
 @pytest.fixture
-def settling(tmp_path: Path) -> Iterator[tuple[TestClient, State, Path]]:
+def settling(served: tuple[TestClient, State, Path]) -> tuple[TestClient, State, Path]:
     """A development server over a policy folder, polled by hand as its watcher would."""
-    policies = tmp_path / "policies"
-    shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
-    store = tmp_path / "orgs.sqlite3"
-    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies(policies).catalogue)
-    app, state = build(ServeConfig(store=str(store), policies=str(policies), reload_interval=0))
-    state.settle = True
-    with TestClient(app) as client:
-        yield client, state, tmp_path
+    served[1].settle = True
+    return served
 
 
 def test_an_emptied_policy_file_is_never_served(
@@ -114,16 +106,42 @@ def test_one_broken_stored_org_never_holds_back_the_others(tmp_path: Path) -> No
     with TestClient(app) as client, sqlite3.connect(store) as db:
         ask = {**evaluation("asha", "create", "estimate"), "context": {"org": "demo"}}
         legacy = {**evaluation("olga", "view", "invoice"), "context": {"org": "legacy"}}
-        before = client.post("/access/v1/evaluation", json=legacy).json()
-        db.execute("UPDATE orgs SET snapshot = '{\"id\": 1}', version = 2 WHERE id = 'legacy'")
+        assert client.post("/access/v1/evaluation", json=legacy).status_code == 200
+        db.execute(  # written behind the store's back: a snapshot that does not load
+            "UPDATE orgs SET snapshot = '{}', sha256 = 'x', version = 2 WHERE id = 'legacy'"
+        )
         db.commit()
         _revoke_asha(store)
         assert state.reload_if_changed() is True
         assert _decision(client, ask) is False  # demo's revocation is served
-        assert client.post("/access/v1/evaluation", json=legacy).json() == before
+        # legacy's stored snapshot is version 2 and does not load: never answered from 1
+        r = client.post("/access/v1/evaluation", json=legacy)
+        assert r.status_code == 503 and "org `legacy`" in r.json()["message"]
         ready = client.get("/readyz").json()
-        assert ready["orgs"] == {"demo": 2, "legacy": 1}
+        assert ready["orgs"] == {"demo": 2}
         assert "org:legacy" in ready["refused"]
+        state.reload_if_changed()
+        assert state.metrics.reload_failures == 1  # counted once
+        OrgStore(store).import_snapshot(LEGACY.read_text(), load_policies().catalogue)
+        assert state.reload_if_changed() is True  # mended: served again
+        assert client.post("/access/v1/evaluation", json=legacy).status_code == 200
+        assert "org:legacy" not in client.get("/readyz").json()["refused"]
+
+
+def test_a_policy_set_an_org_does_not_load_under_serves_the_others_and_not_it(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    """A catalogue that drops a module the org uses: the set is taken (it loads on its own),
+    and the org is not answered from the old set, which may be what the new one revokes."""
+    client, state, tmp = served
+    catalogue = tmp / "policies" / "modules.json"
+    data = json.loads(catalogue.read_text())
+    del data["modules"]["dashboard"]
+    catalogue.write_text(json.dumps(data))
+    assert state.reload_if_changed() is True
+    r = client.post("/access/v1/evaluation", json=evaluation("asha", "create", "estimate"))
+    assert r.status_code == 503
+    assert "org:demo" in client.get("/readyz").json()["refused"]
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "outside"])
@@ -145,10 +163,23 @@ def test_special_files_in_the_policy_folder_are_refused_not_read(
     assert "extra.cedar" in (state.last_error or "")
 
 
-def test_by_default_the_server_serves_the_store_not_files(tmp_path: Path) -> None:
+def test_with_nothing_published_the_server_serves_the_shipped_set(tmp_path: Path) -> None:
     store = tmp_path / "orgs.sqlite3"
     OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
     app, state = build(ServeConfig(store=str(store), reload_interval=0))
     with TestClient(app) as client:
         assert client.get("/readyz").json()["policy_source"] == "shipped"
         assert state.reload_if_changed() is False
+
+
+def test_a_watcher_that_stopped_polling_is_not_ready(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    client, state, _ = served
+    assert client.get("/readyz").status_code == 200
+    state.watching, state.interval = True, 1.0
+    state.last_poll -= 60  # as if a poll had hung for a minute
+    r = client.get("/readyz")
+    assert r.status_code == 503 and "stalled" in r.json()["message"]
+    state.reload_if_changed()
+    assert client.get("/readyz").status_code == 200
