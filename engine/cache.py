@@ -24,9 +24,12 @@ from engine.request import Request
 _SCALARS = frozenset({str, int, bool, float, type(None)})
 
 
-def _exact(value: object) -> tuple[type, object]:
-    """The value with its type, so that values equal across types stay apart in a key."""
+def _exact(value: object) -> object:
+    """The value, tagged with its type unless it is a string (the common case, kept cheap): a
+    string never equals a tuple, and a tagged value never equals one of another type."""
     kind = type(value)
+    if kind is str:
+        return value
     if kind not in _SCALARS:
         raise TypeError(f"not a plain scalar: {kind.__name__}")
     return kind, value
@@ -45,6 +48,7 @@ class DecisionCache:
     @staticmethod
     def key(request: Request, probe: bool) -> Hashable | None:
         """None for a request that cannot be a key (a context value that is not hashable)."""
+        fields, context = request.fields, request.context
         try:
             return (
                 _exact(request.subject),
@@ -52,11 +56,13 @@ class DecisionCache:
                 _exact(request.resource_type),
                 _exact(request.resource_id),
                 _exact(request.channel),
-                tuple(_exact(f) for f in request.fields),
-                tuple(sorted((_exact(k), _exact(v)) for k, v in request.context.items())),
+                tuple(map(_exact, fields)) if fields else (),
+                tuple(sorted((_exact(k), _exact(v)) for k, v in context.items()))
+                if context
+                else (),
                 probe,
             )
-        except TypeError:
+        except TypeError:  # unhashable, or keys of several types that do not sort
             return None
 
     def get(self, key: Hashable) -> Decision | None:
