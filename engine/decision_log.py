@@ -119,6 +119,14 @@ class DecisionLog:
         """Reopen before the next write (SIGHUP; safe from a signal handler)."""
         self._reopen = True
 
+    def _due(self) -> bool:
+        """True at most once a second: a stat(2) per line would cost more than the line."""
+        now = time.monotonic()
+        if now - self._checked < 1.0:
+            return False
+        self._checked = now
+        return True
+
     def _moved(self) -> bool:
         try:
             return os.stat(self.path).st_ino != os.fstat(self._fd).st_ino
@@ -150,9 +158,8 @@ class DecisionLog:
         """Raises OSError when the line cannot be written: the caller must not answer."""
         with self._lock:
             try:
-                now = time.monotonic()
-                if self._reopen or (now - self._checked > 1.0 and self._moved()):
-                    self._checked, self._reopen = now, False
+                if self._reopen or self._due() and self._moved():
+                    self._reopen = False
                     old, self._fd = self._fd, self._open()
                     os.close(old)
                 while data:  # write(2) may take less than asked: finish before answering

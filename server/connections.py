@@ -1,10 +1,11 @@
 """Connections that hold the server without asking anything are closed.
 
 uvicorn times out a connection only between requests (keep-alive): one that never sends a
-byte, or sends its headers a byte at a time, stays open for good, and a few hundred of them
-exhaust the process's descriptors (the reload watcher then failed with EMFILE). This protocol
-gives every request `header_seconds` from its first byte (or from the connection) to finish
-its headers, and refuses headers larger than MAX_HEADER_BYTES with a 431.
+byte, or sends its headers or body a byte at a time, stays open for good, and a few hundred of
+them exhaust the process's descriptors (the reload watcher then failed with EMFILE). This
+protocol gives every request `header_seconds` from its first byte (or from the connection) to
+arrive whole, headers and body, and refuses headers larger than MAX_HEADER_BYTES with a 431.
+One timer per request, the way uvicorn times keep-alive: the app's body reads need none.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _too_slow(self) -> None:
         self._header_timer = None
-        self._close("408 Request Timeout")
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # answered already (a 413 before the body ended): just go
+        else:
+            self._close("408 Request Timeout")
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -80,9 +84,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._header_bytes > MAX_HEADER_BYTES:
             self._close("431 Request Header Fields Too Large")
 
-    def on_headers_complete(self) -> None:
+    def on_message_complete(self) -> None:
         self._disarm()
-        super().on_headers_complete()
+        super().on_message_complete()
 
 
 def protocol(header_seconds: float) -> type[GuardedHttpProtocol]:

@@ -1,9 +1,9 @@
-"""Bytes in and out of HTTP, with bounds: bodies stop being read at MAX_BODY and at a deadline,
-request ids are taken only when short and printable, every answer is JSON with its id."""
+"""Bytes in and out of HTTP, with bounds: bodies stop being read at MAX_BODY, request ids are
+taken only when short and printable, every answer is JSON with its id. A body that trickles in
+is cut off by the connection's deadline (server/connections.py), not here."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -16,7 +16,6 @@ from server.authzen import BadRequest, HttpError
 from server.jsonio import dumps, loads
 
 MAX_BODY = 1 << 20  # 1 MiB
-BODY_SECONDS = 10.0  # a body that trickles in slower than this is a 408
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
 
 
@@ -41,19 +40,14 @@ def check_length(header: bytes | str | None) -> None:
 
 
 async def bounded(chunks: AsyncIterator[bytes]) -> bytes:
-    """The whole body; 413 as soon as it passes MAX_BODY (nothing more is read), 408 when it
-    has not all arrived within BODY_SECONDS."""
+    """The whole body; 413 as soon as it passes MAX_BODY (nothing more is read)."""
     parts: list[bytes] = []
     size = 0
-    try:
-        async with asyncio.timeout(BODY_SECONDS):
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > MAX_BODY:
-                    raise too_large()
-                parts.append(chunk)
-    except TimeoutError:
-        raise HttpError(408, f"body: not received within {BODY_SECONDS:g} s") from None
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large()
+        parts.append(chunk)
     return b"".join(parts)
 
 

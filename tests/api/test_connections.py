@@ -62,6 +62,25 @@ def test_connections_that_send_nothing_or_trickle_headers_are_closed(server: int
         assert r.status == 200  # and the server still answers
 
 
+def test_a_body_that_trickles_in_is_cut_off(server: int) -> None:
+    sock = socket.create_connection(("127.0.0.1", server))
+    try:
+        sock.sendall(
+            b"POST /access/v1/evaluation HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        try:
+            for _ in range(6):
+                time.sleep(0.4)
+                sock.sendall(b" ")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        got = _closed_within(sock, 5)
+        assert got is not None and (got == b"" or b"408" in got)
+    finally:
+        sock.close()
+
+
 def test_oversized_headers_are_a_431(server: int) -> None:
     sock = socket.create_connection(("127.0.0.1", server))
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n")
