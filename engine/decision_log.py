@@ -158,7 +158,7 @@ class DecisionLog:
         """Raises OSError when the line cannot be written: the caller must not answer."""
         with self._lock:
             try:
-                if self._reopen or self._due() and self._moved():
+                if self._reopen or (self._due() and self._moved()):
                     self._reopen = False
                     old, self._fd = self._fd, self._open()
                     os.close(old)

@@ -1,0 +1,60 @@
+"""strict_loads: orjson's speed, and still no duplicate key and no deep nesting gets through."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.inputs import MAX_DEPTH, JsonRefused, strict_loads
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"a": {"b": 1, "b": 2}}',
+        b'[{"x": 1}, {"y": 1, "y": 1}]',
+        b'{"a" : 1, "a" : 2}',
+        # a spaced duplicate behind a `\\":` inside a string: equal counts of plain `":`
+        b'{"a" : 1, "a" : 2, "s":"\\":"}',
+        b'{"a"\n:\t1, "a"\r\n:2}',
+    ],
+)
+def test_every_duplicate_key_is_refused_by_name(raw: bytes) -> None:
+    with pytest.raises(JsonRefused, match="duplicate key"):
+        strict_loads(raw)
+    with pytest.raises(JsonRefused, match="duplicate key"):
+        strict_loads(raw.decode())
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b'{"a": "x\\":y", "b": 1}', {"a": 'x":y', "b": 1}),
+        (b'{"k": "\\" :", "l": ["\\":"]}', {"k": '" :', "l": ['":']}),
+        (b'{"a" : {"b" :[1, {"c":2}]}}', {"a": {"b": [1, {"c": 2}]}}),
+        (b"[]", []),
+        (b'"text"', "text"),
+    ],
+)
+def test_text_that_only_looks_like_keys_is_read(raw: bytes, value: object) -> None:
+    assert strict_loads(raw) == value
+
+
+def test_nesting_is_refused_past_the_limit_and_taken_at_it() -> None:
+    at = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    assert strict_loads(at) is not None
+    with pytest.raises(JsonRefused, match="nested deeper"):
+        strict_loads(b"[" + at + b"]")
+    with pytest.raises(ValueError):
+        strict_loads(b"[" * 5000 + b"]" * 5000)
+
+
+@pytest.mark.parametrize("raw", [b'{"a": NaN}', b'{"a": "\xff"}', rb'{"a": "\ud800"}', b"{"])
+def test_what_orjson_refuses_is_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        strict_loads(raw)
+
+
+def test_an_integer_beyond_64_bits_is_never_an_integer() -> None:
+    """orjson reads it as a float: a request's `enrolments` refuses it (must be int)."""
+    assert isinstance(strict_loads(b'{"a": ' + b"9" * 30 + b"}")["a"], float)
