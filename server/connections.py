@@ -3,8 +3,9 @@
 uvicorn times out a connection only between requests (keep-alive): one that never sends a
 byte, or sends its headers or body a byte at a time, stays open for good, and a few hundred of
 them exhaust the process's descriptors (the reload watcher then failed with EMFILE). This
-protocol gives every request `header_seconds` from its first byte (or from the connection) to
-arrive whole, headers and body, and refuses headers larger than MAX_HEADER_BYTES with a 431.
+protocol gives every request uvicorn's `timeout_keep_alive` (`authz serve --idle-timeout`)
+from its first byte (or from the connection) to arrive whole, headers and body, and refuses
+headers larger than MAX_HEADER_BYTES with a 431.
 One timer per request, the way uvicorn times keep-alive: the app's body reads need none.
 """
 
@@ -17,7 +18,6 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEADER_BYTES = 16 * 1024
-HEADER_SECONDS = 10.0
 
 
 def _reply(status: str) -> bytes:
@@ -29,7 +29,8 @@ def _reply(status: str) -> bytes:
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    header_seconds = HEADER_SECONDS
+    """Passed to uvicorn by class (it must pickle by name for `--workers N`); the deadline
+    is the config's keep-alive timeout, the one number `--idle-timeout` sets."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,7 +39,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         if self._header_timer is None:
-            self._header_timer = self.loop.call_later(self.header_seconds, self._too_slow)
+            self._header_timer = self.loop.call_later(self.timeout_keep_alive, self._too_slow)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
@@ -87,11 +88,6 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._disarm()
         super().on_message_complete()
-
-
-def protocol(header_seconds: float) -> type[GuardedHttpProtocol]:
-    """The protocol class uvicorn builds per connection, with this server's header timeout."""
-    return type("GuardedHttp", (GuardedHttpProtocol,), {"header_seconds": header_seconds})
 
 
 def raise_descriptor_limit() -> int:

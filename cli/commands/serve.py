@@ -13,7 +13,7 @@ from cli.exits import Trouble
 from cli.options import decision_log_option, policies_option, store_option
 from engine import AuthzError
 from engine.engine import BACKENDS
-from server.connections import protocol, raise_descriptor_limit
+from server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
 
 MIN_REMOTE_TOKEN = 16
@@ -85,11 +85,11 @@ def _loopback(host: str) -> bool:
 )
 @click.option(
     "--idle-timeout",
-    default=10.0,
+    default=10,
     show_default=True,
-    type=click.FloatRange(0.1, 3600),
-    help="Seconds a connection gets to send a request's headers (and to stay idle between "
-    "requests) before it is closed.",
+    type=click.IntRange(1, 3600),
+    help="Seconds a request gets to arrive whole (headers and body) from its first byte, and "
+    "a connection to stay idle between requests, before it is closed.",
 )
 @click.option(
     "--public-url",
@@ -108,7 +108,7 @@ def serve(
     workers: int,
     decision_cache: int,
     allow_remote: bool,
-    idle_timeout: float,
+    idle_timeout: int,
     public_url: str | None,
 ) -> None:
     """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change."""
@@ -148,7 +148,7 @@ def serve(
         err=True,
     )
     raise_descriptor_limit()
-    guarded = {"http": protocol(idle_timeout), "timeout_keep_alive": max(1, int(idle_timeout))}
+    guarded = {"http": GuardedHttpProtocol, "timeout_keep_alive": idle_timeout}
     if workers == 1:
         if decision_log_file := state.decision_log:
             signal.signal(signal.SIGHUP, lambda *_: decision_log_file.reopen())

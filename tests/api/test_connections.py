@@ -89,6 +89,19 @@ def test_oversized_headers_are_a_431(server: int) -> None:
     sock.close()
 
 
+def test_several_workers_serve_with_the_same_guard(tmp_path: Path) -> None:
+    """The guarded protocol is handed to uvicorn by class, which must pickle for workers."""
+    store = tmp_path / "s.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
+    with serving("--store", str(store), "--workers", "2", "--idle-timeout", "1") as port:
+        sock = socket.create_connection(("127.0.0.1", port))
+        try:
+            got = _closed_within(sock, 5)
+            assert got is not None and (got == b"" or b"408" in got)
+        finally:
+            sock.close()
+
+
 def test_a_world_readable_token_file_is_refused(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("a-long-enough-token-123")

@@ -74,3 +74,14 @@ def test_the_log_looks_for_rotation_at_most_once_a_second(
         log.write(f"r{n}", {"n": n}, {"decision": True}, "v", 0.1)
     assert stats == 1
     assert len((tmp_path / "d.jsonl").read_text().splitlines()) == 200
+
+
+def test_reopen_starts_a_new_file_at_the_next_line(tmp_path: Path) -> None:
+    """What SIGHUP does (authz serve): after logrotate's move, lines go to a new file at once."""
+    path = tmp_path / "d.jsonl"
+    log = DecisionLog(path, KEY)
+    log.write("before", {}, {"decision": True}, "v", 0.1)
+    path.rename(tmp_path / "d.jsonl.1")
+    log.reopen()
+    log.write("after", {}, {"decision": True}, "v", 0.1)
+    assert '"after"' in path.read_text() and '"after"' not in (tmp_path / "d.jsonl.1").read_text()
