@@ -110,7 +110,8 @@ def read_source(directory: Path) -> PolicySource:
 
 
 def stamp(directory: Path) -> tuple[tuple[str, int, int, int], ...]:
-    """What changes when a file of the set changes (name, size, mtime, inode): cheap to poll."""
+    """What changes when a file of the set changes (name, size, mtime, inode, of the file a
+    symlink names): cheap to poll."""
     directory = directory.resolve()
     home = schema_home(directory)
     paths = [home / SCHEMA_FILE, home / CATALOGUE_FILE, *_listed(directory, ".cedar")]
@@ -119,7 +120,7 @@ def stamp(directory: Path) -> tuple[tuple[str, int, int, int], ...]:
     out = []
     for p in paths:
         try:
-            st = os.lstat(p)
+            st = os.stat(p)  # stat(2) never opens: a FIFO or device is safe to look at
         except OSError:
             out.append((str(p), -1, -1, -1))
             continue

@@ -18,7 +18,7 @@ from engine.engine import Engine
 from engine.errors import AuthzError, PolicyError, joined
 from engine.lint import lint_source
 from engine.model import load_org
-from engine.policies import PolicySet, build_policies
+from engine.policies import PolicySet, build_policies, load_policies
 from engine.policy_files import PolicySource
 from engine.store import OrgStore, StoreError, now_iso
 
@@ -152,7 +152,5 @@ def served_policies(store: OrgStore) -> PolicySet:
     """What a server over this store serves: the active published set, else the shipped one."""
     version = _active(store)
     if version is None:
-        from engine.policies import load_policies
-
         return load_policies()
     return build_policies(stored_source(store, version))
