@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.catalogue import Catalogue, parse_catalogue
 from engine.engine import Engine
 from engine.errors import AuthzError, PolicyError, joined
 from engine.lint import lint_source
@@ -148,9 +149,11 @@ def versions(store: OrgStore) -> list[PolicyVersion]:
     return out
 
 
-def served_policies(store: OrgStore) -> PolicySet:
-    """What a server over this store serves: the active published set, else the shipped one."""
+def served_catalogue(store: OrgStore) -> Catalogue:
+    """The module catalogue a server over this store serves with (the active published set's,
+    else the shipped one's): what an org imported into the store must load under. Only the
+    catalogue is read, not the whole set."""
     version = _active(store)
     if version is None:
-        return load_policies()
-    return build_policies(stored_source(store, version))
+        return load_policies().catalogue
+    return parse_catalogue(stored_source(store, version).catalogue, f"policy set {version}")

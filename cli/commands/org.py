@@ -11,7 +11,7 @@ from cli.options import store_option
 from engine import AuthzError
 from engine.errors import InvalidOrg
 from engine.inputs import read_file
-from engine.publication import served_policies
+from engine.publication import served_catalogue
 from engine.store import OrgStore
 
 
@@ -30,7 +30,7 @@ def import_(file: Path, store_path: Path | None) -> None:
         store = OrgStore(store_path)
         # checked against what is served from this store, so a server never meets an org
         # that does not load under its policy set
-        catalogue = served_policies(store).catalogue
+        catalogue = served_catalogue(store)
         stored = store.import_snapshot(text, catalogue, where=str(file))
     except AuthzError as exc:
         raise Trouble(exc) from None
@@ -57,7 +57,7 @@ def list_(store_path: Path | None) -> None:
     """The orgs in the store, with version and size."""
     try:
         store = OrgStore(store_path)
-        catalogue = served_policies(store).catalogue
+        catalogue = served_catalogue(store)
         rows = [store.describe(i, catalogue) for i in store.ids()]
     except AuthzError as exc:
         raise Trouble(exc) from None

@@ -116,3 +116,17 @@ def test_a_stored_version_edited_behind_the_store_s_back_is_refused(store: str) 
         conn.execute("UPDATE policy_sets SET source = replace(source, 'forbid', 'permit')")
     code, _, err = run("policy", "show", str(version["version"]), "--store", store)
     assert code == 2 and "do not match its hash" in err
+
+
+def test_an_org_import_is_checked_against_the_published_catalogue(tmp_path: Path) -> None:
+    """A server over the store must never meet an org that does not load under its set."""
+    narrowed = tmp_path / "narrowed"
+    shutil.copytree(POLICIES, narrowed, ignore=shutil.ignore_patterns("history", "legacy"))
+    catalogue = json.loads((narrowed / "modules.json").read_text())
+    del catalogue["modules"]["dashboard"]
+    (narrowed / "modules.json").write_text(json.dumps(catalogue))
+    store = str(tmp_path / "orgs.sqlite3")
+    assert run("policy", "publish", str(narrowed), "--store", store)[0] == 0
+    code, _, err = run("org", "import", str(DEMO), "--store", store)
+    assert code == 2 and "dashboard" in err
+    assert run("org", "list", "--store", store)[1].strip().endswith("no orgs")
