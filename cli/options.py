@@ -14,6 +14,15 @@ policies_option = click.option(
     help="Policy directory (default: the shipped policies).",
 )
 
+served_policies_option = click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Policy directory (default: what a server over the store serves: the active "
+    "published set, else the shipped one).",
+)
+
 store_option = click.option(
     "--store",
     "store_path",

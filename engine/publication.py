@@ -157,3 +157,15 @@ def served_catalogue(store: OrgStore) -> Catalogue:
     if version is None:
         return load_policies().catalogue
     return parse_catalogue(stored_source(store, version).catalogue, f"policy set {version}")
+
+
+def served_set(store: OrgStore, directory: Path | None = None) -> PolicySet:
+    """The policy set to decide with over this store: `directory` when given, else what a
+    server over the store serves (the active published set, else the shipped one), so that
+    a command and the sidecar decide the same way."""
+    if directory is not None:
+        return load_policies(directory)
+    version = _active(store)
+    if version is None:
+        return load_policies()
+    return build_policies(stored_source(store, version))

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cli.exits import DENY, Trouble
-from cli.options import decision_log_option, policies_option, store_option
+from cli.options import decision_log_option, served_policies_option, store_option
 from engine import AuthzError
 from engine.decision_log import DecisionLog, decision_sink
 from engine.inputs import strict_loads
@@ -18,7 +18,7 @@ from engine.migration import MigrationRefused
 from engine.migration.apply import apply_plan
 from engine.migration.run import history as migration_history
 from engine.migration.run import plan_org
-from engine.policies import load_policies
+from engine.publication import served_set
 from engine.store import OrgStore
 
 format_option = click.option(
@@ -35,7 +35,7 @@ def migrate() -> None:
 @migrate.command()
 @org_id_option
 @store_option
-@policies_option
+@served_policies_option
 @click.option(
     "--usage",
     type=click.Path(path_type=Path),
@@ -64,8 +64,9 @@ def plan(
     and why. The plan (JSON) is what `authz migrate apply` takes."""
     day = as_of.date() if as_of else datetime.now(UTC).date()
     try:
-        policies = load_policies(policies_dir)
-        made = plan_org(OrgStore(store_path), policies, org_id, usage, day, impact)
+        store = OrgStore(store_path)
+        policies = served_set(store, policies_dir)
+        made = plan_org(store, policies, org_id, usage, day, impact)
     except AuthzError as exc:
         raise Trouble(exc) from None
     text = json.dumps(made, indent=2) + "\n"
@@ -90,7 +91,7 @@ def plan(
     "--as", "actor", required=True, help="The CRM admin applying it (the engine decides, D12)."
 )
 @store_option
-@policies_option
+@served_policies_option
 @decision_log_option(
     "Also append the engine's decisions (one JSON line each) here, as authz serve does."
 )
@@ -123,7 +124,8 @@ def apply(
     except OSError as exc:
         raise Trouble(f"{decision_log}: cannot open the decision log: {exc.strerror}") from None
     try:
-        done = apply_plan(OrgStore(store_path), load_policies(policies_dir), made, actor, sink)
+        store = OrgStore(store_path)
+        done = apply_plan(store, served_set(store, policies_dir), made, actor, sink)
     except MigrationRefused as exc:
         click.echo(f"authz: {exc}", err=True)
         raise SystemExit(DENY) from None

@@ -130,3 +130,20 @@ def test_an_org_import_is_checked_against_the_published_catalogue(tmp_path: Path
     code, _, err = run("org", "import", str(DEMO), "--store", store)
     assert code == 2 and "dashboard" in err
     assert run("org", "list", "--store", store)[1].strip().endswith("no orgs")
+
+
+def test_migrate_decides_with_the_published_set(tmp_path: Path) -> None:
+    """A plan made from the CLI and one made by the sidecar use the same policy set."""
+    relabelled = tmp_path / "relabelled"
+    shutil.copytree(POLICIES, relabelled, ignore=shutil.ignore_patterns("history", "legacy"))
+    catalogue = json.loads((relabelled / "modules.json").read_text())
+    catalogue["products"]["books"]["label"] = "Books (as published)"
+    (relabelled / "modules.json").write_text(json.dumps(catalogue))
+    store = str(tmp_path / "orgs.sqlite3")
+    run("org", "import", str(POLICIES / "examples" / "legacy-org.json"), "--store", store)
+    assert run("policy", "publish", str(relabelled), "--store", store)[0] == 0
+    code, out, _ = run(
+        "migrate", "plan", "--org", "legacy", "--store", store, "--as-of", "2026-11-25",
+        "--usage", str(POLICIES / "examples" / "legacy-usage.csv"),
+    )  # fmt: skip
+    assert code == 0 and "Books (as published)" in out
