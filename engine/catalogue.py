@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,8 @@ RULE_TITLES: dict[str, str] = {
     "D12": "enrolment and migration",
 }
 ADMIN_TYPES: tuple[str, ...] = ("user", "org")
+# R4: a module's fields are spelled one way, lower case, as the catalogue lists them.
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,15 @@ class ModuleInfo:
     singular: str
     plural: str
     transaction: bool
+    fields: tuple[str, ...] = ()  # R4: every field the module has, as spelled here
+
+    def field_problem(self, name: str) -> str | None:
+        """Why `name` is not a field of this module (exact match only), or None if it is."""
+        if name in self.fields:
+            return None
+        close = difflib.get_close_matches(name.lower(), self.fields, n=1, cutoff=0.75)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        return f"`{name}` is not a field of {self.plural}{hint} (fields: {', '.join(self.fields)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +91,29 @@ def parse_catalogue(text: str, path: str) -> Catalogue:
                 singular=str(m["singular"]),
                 plural=str(m["plural"]),
                 transaction=bool(m["transaction"]),
+                fields=_fields(m.get("fields"), f"{path}: modules.{name}.fields"),
             )
             for name, m in raw["modules"].items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PolicyError(f"{path}: not a valid module catalogue: {exc}") from exc
     for name, info in modules.items():
+        if not FIELD_NAME.match(name):
+            raise PolicyError(f"{path}: modules.{name}: a module name is lower case, a-z, 0-9, _")
         unknown = [p for p in info.products if p not in products]
         if unknown:
             raise PolicyError(f"{path}: modules.{name}.products: unknown product `{unknown[0]}`")
     return Catalogue(products=products, modules=modules)
+
+
+def _fields(raw: Any, where: str) -> tuple[str, ...]:
+    """R4: a non-empty list of distinct lower-case names; anything else refuses the catalogue."""
+    if not isinstance(raw, list) or not raw:
+        raise PolicyError(f"{where}: must be a non-empty list of field names")
+    for name in raw:
+        if not isinstance(name, str) or not FIELD_NAME.match(name):
+            raise PolicyError(f"{where}: {name!r} is not a field name (lower case, a-z, 0-9, _)")
+    if len(set(raw)) != len(raw):
+        twice = next(n for n in raw if raw.count(n) > 1)
+        raise PolicyError(f"{where}: `{twice}` is listed twice")
+    return tuple(raw)

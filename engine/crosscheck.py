@@ -16,8 +16,6 @@ from engine.model import Org
 from engine.policies import PolicySet
 from engine.request import Request
 
-# Always tried on an edit, beside the fields the org restricts: one field nobody restricts.
-FREE_FIELD = "notes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +36,18 @@ def request_space(org: Org, policies: PolicySet) -> Iterator[Request]:
     """Every subject x action x resource type (new) and x record, x channel, plus edits with
     each restricted field, identity and sender claims, and the admin actions of D12."""
     modules = policies.catalogue.modules
-    restricted: dict[str, set[str]] = {m: {FREE_FIELD} for m in modules}
+    restricted: dict[str, set[str]] = {m: set() for m in modules}
     for role in org.roles:
         for module, fields in role.fields.items():
             restricted[module].update(fields)
     for rules in org.integration_user_fields.values():
         for module, fields in rules.items():
             restricted[module].update(fields)
+    # Always tried on an edit, beside the fields the org restricts: one field nobody restricts.
+    for module, info in modules.items():
+        free = next((f for f in info.fields if f not in restricted[module]), None)
+        if free is not None:
+            restricted[module].add(free)
     # An enrolment's answer depends on the target only through the target's seats (D12), so
     # one target per kind of seat holding stands for all of them.
     kinds: dict[tuple[tuple[str, bool], ...], str] = {}

@@ -221,6 +221,7 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
                     f"roles[{i}].fields.{module}: module `{module}` is not part of "
                     f"{catalogue.label(role.product)}, the product of role `{role.id}`"
                 )
+        _field_names(role.fields, f"roles[{i}].fields", catalogue, problems)
     for product, modules in org.approval.items():
         for j, module in enumerate(modules):
             if product not in _products(catalogue, module):
@@ -235,6 +236,7 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
                     f"integration_user_fields.{product}.{module}: module `{module}` is not part "
                     f"of {catalogue.label(product)}"
                 )
+        _field_names(rules, f"integration_user_fields.{product}", catalogue, problems)
 
     for i, user in enumerate(org.users):
         if user.profile not in profiles:
@@ -306,6 +308,18 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
                 f"{catalogue.modules[rec.type].plural}"
             )
     return problems
+
+
+def _field_names(rules: FieldRules, where: str, catalogue: Catalogue, problems: list[str]) -> None:
+    """R4: field rules name only the module's own fields, spelled as the catalogue spells them."""
+    for module, fields in rules.items():
+        info = catalogue.modules.get(module)
+        if info is None:
+            continue  # refused above, by module
+        for name in fields:
+            problem = info.field_problem(name)
+            if problem is not None:
+                problems.append(f"{where}.{module}.{name}: {problem}")
 
 
 def _unique(items: list[Any], name: str, problems: list[str]) -> dict[str, Any]:

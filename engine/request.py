@@ -86,9 +86,13 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
     if request.fields:
         if action != "edit":
             raise InvalidRequest(f"fields: only an `edit` touches fields, not `{action}`")
+        module = catalogue.modules[kind]
         for f in request.fields:
-            if not isinstance(f, str) or not f.isidentifier() or len(f) > 128:
+            if not isinstance(f, str):
                 raise InvalidRequest(f"fields: `{f}` is not a field name")
+            problem = module.field_problem(f)  # R4: exact names only, never a guess
+            if problem is not None:
+                raise InvalidRequest(f"fields: {problem}")
     for key, value in request.context.items():
         expected = CONTEXT_KEYS.get(key)
         if expected is None:
