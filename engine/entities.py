@@ -106,6 +106,7 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
             {
                 "products": [uid("Product", p) for p in info.products],
                 "approval": name in approval_on,
+                "approval_by": [uid("Product", p) for p in org.approval_products(name)],
             },
         )
     yield _entity(
@@ -115,8 +116,8 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
             "data_centre": org.data_centre,
             "edition": org.edition,
             "new_org": org.new_org,
-            "migration_limit": org.migration.limit,
-            "migration_enrolled": org.migration_enrolled,
+            "integration_user_limit": org.migration.limit,
+            "integration_users": org.integration_users,
         },
     )
     for profile in org.profiles:

@@ -124,10 +124,21 @@ class Org(_Strict):
         """Modules with approval switched on in any product (D8: a restriction restricts)."""
         return frozenset(m for modules in self.approval.values() for m in modules)
 
+    def approval_products(self, module: str) -> tuple[str, ...]:
+        """R2: the products that switched approval on for `module`; approving goes through them."""
+        return tuple(p for p, modules in self.approval.items() if module in modules)
+
     @property
-    def migration_enrolled(self) -> int:
-        """Integration users the migration has enrolled so far (D12's limit counts these)."""
-        return sum(1 for u in self.users for e in u.enrolments if e.source == "migration")
+    def integration_users(self) -> int:
+        """R1: users who are integration users of the org, however enrolled, each once. The
+        limit (migration.limit) caps this count."""
+        return sum(1 for u in self.users if u.enrolments)
+
+    def new_integration_users(self, enrolments: list[tuple[str, str]]) -> int:
+        """How many of the users in (user, product) enrolments are not integration users yet:
+        what those enrolments add to the count the limit caps (R1)."""
+        already = {u.id for u in self.users if u.enrolments}
+        return len({user for user, _ in enrolments} - already)
 
 
 def qualified_fields(rules: FieldRules, access: str) -> list[str]:

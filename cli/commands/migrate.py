@@ -196,8 +196,8 @@ def render_plan(made: dict[str, Any], label: Any, out: Path | None) -> str:
         f"Migration plan for org `{made['org']}` (version {made['org_version']}), "
         f"as of {made['as_of']}",
         f"  window     {window['start']} to {date.fromordinal(last)} ({state})",
-        f"  limit      {made['limit']:,} integration users by migration; "
-        f"{made['enrolled_by_migration_before']:,} enrolled before; this plan enrols "
+        f"  limit      {made['limit']:,} integration users, however enrolled; "
+        f"{made['integration_users_before']:,} before this plan; it enrols "
         f"{len(made['enrolments']):,}",
         f"  usage      {made['usage']}",
     ]

@@ -31,8 +31,8 @@ class Org:
     data_centre: str
     edition: str
     new_org: bool
-    migration_limit: int
-    migration_enrolled: int
+    integration_user_limit: int
+    integration_users: int  # R1: every integration user of the org, each once
 
 
 # Pairs are looked up in Python sets: iterating a list from Polar crosses the FFI per element.
@@ -71,6 +71,7 @@ class Record:
     folder: str | None
     title: str | None
     approval: bool
+    approval_by: list[str]  # R2: the products that switched approval on for the module
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class PolarBackend:
             raw.edition,
             raw.new_org,
             raw.migration.limit,
-            raw.migration_enrolled,
+            raw.integration_users,
         )
         self._org = org
         roles = {r.id: r for r in raw.roles}
@@ -162,6 +163,7 @@ class PolarBackend:
                 None,
                 None,
                 name in approval_on,
+                list(raw.approval_products(name)),
             )
         for rec in raw.records:
             info = catalogue.modules[rec.type]
@@ -174,6 +176,7 @@ class PolarBackend:
                 rec.folder,
                 rec.title,
                 rec.type in approval_on,
+                list(raw.approval_products(rec.type)),
             )
 
     def _args(self, request: Request) -> tuple[User, Any, Context]:

@@ -158,7 +158,12 @@ def _decide(engine: Engine, plan: dict[str, Any], actor: str) -> list[tuple[Requ
             "run_migration",
             "org",
             plan["org"],
-            context={"enrolments": len(plan["enrolments"])},
+            # R1: the limit counts users, so the migration adds those not yet integration users.
+            context={
+                "enrolments": engine.org.new_integration_users(
+                    [(str(e.get("user")), str(e.get("product"))) for e in plan["enrolments"]]
+                )
+            },
         )
     ]
     requests += [

@@ -23,7 +23,7 @@ from engine.model import Org
 from engine.request import Request
 
 PLAN_KIND = "suite-authz/migration-plan"
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2  # 2: the limit counts every integration user (R1)
 WINDOW_MONTHS = 3  # D12: an org has three months from the start of its migration window
 # What a plan says of a user in a product; `enrol` is the only one apply acts on.
 OUTCOMES = ("enrol", "member", "enrolled", "over_limit", "pending", "none")
@@ -79,7 +79,9 @@ def make_plan(
     window = window_of(org, as_of)
     products = org_products(org, engine.policies.catalogue)
     activity = _activity_in_window(usage, window, as_of)
-    room = max(org.migration.limit - org.migration_enrolled, 0)
+    before = org.integration_users
+    room = max(org.migration.limit - before, 0)
+    counted = {u.id for u in org.users if u.enrolments}  # R1: each integration user once
 
     entries: list[dict[str, Any]] = []
     candidates: list[tuple[int, str, str, dict[str, Any]]] = []
@@ -128,16 +130,22 @@ def make_plan(
             entries.append(entry)
 
     # The limit (D12) admits the most active first; ties by user id, so a plan is reproducible.
+    # R1: a user already counted (enrolled in another product, or admitted for one just now)
+    # takes no room; anybody else takes one place while places are left.
     candidates.sort(key=lambda c: c[:3])
-    for n, (_, _, product, entry) in enumerate(candidates):
-        if n >= room:
-            entry["outcome"] = "over_limit"
-            entry["reason"] = (
-                f"used {label(product)} in the window, but the org's migration limit of "
-                f"{org.migration.limit:,} integration users is reached "
-                f"({org.migration_enrolled:,} enrolled before this plan): raising it needs "
-                "the vendor's support"
-            )
+    for _, user_id, product, entry in candidates:
+        if user_id in counted:
+            continue
+        if room > 0:
+            room -= 1
+            counted.add(user_id)
+            continue
+        entry["outcome"] = "over_limit"
+        entry["reason"] = (
+            f"used {label(product)} in the window, but the org's limit of "
+            f"{org.migration.limit:,} integration users is reached ({before:,} before this "
+            "plan, however enrolled): raising it needs the vendor's support"
+        )
 
     counts = {o: sum(1 for e in entries if e["outcome"] == o) for o in OUTCOMES}
     if all(e["outcome"] in ("member", "enrolled") for e in entries):
@@ -154,7 +162,7 @@ def make_plan(
         "as_of": str(as_of),
         "window": window.to_dict(),
         "limit": org.migration.limit,
-        "enrolled_by_migration_before": org.migration_enrolled,
+        "integration_users_before": before,
         "usage": usage_source,
         # Past the window, applying the plan also closes the migration: those with no
         # activity stay without finance access, and the org has nothing left to migrate.

@@ -23,12 +23,14 @@ subscriptions_enrolment_covers("view", rec) if
     rec.module = "dashboard" and rec.title in ["Subscriptions Overview", "Subscriptions Insights"];
 
 # D6: a member does what the product role grants, in the CRM as in the product. D9: every
-# product that owns the record counts, so shared modules open through either.
+# product that owns the record counts, so shared modules open through either; approving goes
+# only through a product that switched approval on for the module (R2).
 grant(user, action, rec, _ctx, "D6", product) if
     record_action(action) and
     product in rec.products and
     member_of(user, product, seat) and
-    seat.grants_action(rec.module, action);
+    seat.grants_action(rec.module, action) and
+    (action != "approve" or product in rec.approval_by);
 
 # D12: CRM admins enrol integration users and run the migration.
 grant(user, "enrol_integration_user", _target: User, _ctx, "D12", "crm") if

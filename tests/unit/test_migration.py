@@ -13,7 +13,7 @@ from engine import Engine, PolicyError
 from engine.migration import MigrationError, MigrationRefused
 from engine.migration.apply import APPLIED, REFUSED, apply_plan, check_plan, planned_snapshot
 from engine.migration.impact import rights_by_user
-from engine.migration.plan import add_months
+from engine.migration.plan import PLAN_FORMAT, add_months
 from engine.migration.run import history, load_legacy
 from engine.migration.usage import InvalidUsage, load_usage
 from engine.model import load_org
@@ -192,9 +192,26 @@ def test_the_limit_admits_the_most_active_first(tmp_path: Path, policies: Policy
 
     store = legacy_store(tmp_path, policies, _legacy(limit_two))
     got = outcomes(legacy_plan(store, policies))
-    # sam 49 events, sara 13 in Books and 6 in Subscriptions: the last one is over the limit.
+    # R1: one integration user, enrolled by an admin, already counts: one place is left. sam
+    # (49 events) takes it; sara (13 in Books, 6 in Subscriptions) is left out in both.
+    assert got[("sam", "books")] == "enrol"
+    assert got[("sara", "books")] == got[("sara", "subscriptions")] == "over_limit"
+
+
+def test_a_user_enrolled_in_both_products_takes_one_place(
+    tmp_path: Path, policies: PolicySet
+) -> None:
+    def limit_three(data: dict[str, Any]) -> None:
+        data["migration"]["limit"] = 3
+
+    store = legacy_store(tmp_path, policies, _legacy(limit_three))
+    plan = legacy_plan(store, policies)
+    got = outcomes(plan)
     assert got[("sam", "books")] == got[("sara", "books")] == "enrol"
-    assert got[("sara", "subscriptions")] == "over_limit"
+    assert got[("sara", "subscriptions")] == "enrol"  # sara is counted already
+    assert plan["integration_users_before"] == 1
+    assert apply_plan(store, policies, plan, "olga").enrolled == 3
+    assert store.load("legacy", policies.catalogue).integration_users == 3
 
 
 @pytest.mark.parametrize(
@@ -325,7 +342,7 @@ def test_an_edited_plan_is_refused(store: OrgStore, policies: PolicySet) -> None
     [
         ([], "must be a JSON object"),
         ({"kind": "other"}, "not a migration plan"),
-        ({"kind": "suite-authz/migration-plan", "format": 1}, "plan.org: missing"),
+        ({"kind": "suite-authz/migration-plan", "format": PLAN_FORMAT}, "plan.org: missing"),
     ],
 )
 def test_what_is_not_a_plan_is_refused(plan: Any, message: str) -> None:
@@ -357,9 +374,10 @@ def test_the_limit_is_checked_again_at_apply(tmp_path: Path, policies: PolicySet
 
     plan["plan_id"] = plan_id(plan)
     plan["signature"] = signature(store.secret(PLAN_KEY), plan)  # a holder of the store's key
-    with pytest.raises(MigrationRefused, match="at most the org's limit"):
+    with pytest.raises(MigrationRefused, match="past the org's limit"):
         apply_plan(store, policies, plan, "olga")
-    assert store.load("legacy", policies.catalogue).migration_enrolled == 0
+    # As it was: the one integration user an admin had enrolled, nobody more.
+    assert store.load("legacy", policies.catalogue).integration_users == 1
 
 
 def test_a_failure_half_way_leaves_the_org_as_it_was(

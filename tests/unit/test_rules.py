@@ -200,7 +200,8 @@ def test_another_approver_may_approve_a_pending_record(demo: Engine) -> None:
 
 def test_approve_needs_a_role_that_grants_it(demo: Engine) -> None:
     d = ask(demo, "chen", "approve", "invoice:inv-2")
-    assert not d.allowed and d.rules == ("D6",)
+    assert not d.allowed and d.rules == ("D8",)
+    assert d.policies == ("approve-through-approving-product",)
 
 
 def test_record_not_pending_cannot_be_approved(demo: Engine) -> None:
@@ -331,13 +332,14 @@ def test_user_is_enrolled_once_per_product(demo: Engine) -> None:
 
 
 def test_migration_within_the_limit_is_allowed(demo: Engine) -> None:
-    d = ask(demo, "olivia", "run_migration", "org:demo", context={"enrolments": 999})
+    # R1: asha, eli and gil are integration users already: 3 + 997 = 1000.
+    d = ask(demo, "olivia", "run_migration", "org:demo", context={"enrolments": 997})
     assert d.allowed
 
 
 def test_migration_over_the_limit_is_denied(demo: Engine) -> None:
-    # asha was enrolled by the migration already: 1 + 1000 > 1000.
-    d = ask(demo, "olivia", "run_migration", "org:demo", context={"enrolments": 1000})
+    # R1: every integration user counts, however enrolled: 3 + 998 > 1000.
+    d = ask(demo, "olivia", "run_migration", "org:demo", context={"enrolments": 998})
     assert not d.allowed and d.policies == ("migration-limit",)
 
 
