@@ -17,7 +17,6 @@ from engine.policies import PolicySet
 from engine.request import Request
 
 
-
 @dataclass(frozen=True, slots=True)
 class Disagreement:
     request: Request
@@ -44,10 +43,10 @@ def request_space(org: Org, policies: PolicySet) -> Iterator[Request]:
         for module, fields in rules.items():
             restricted[module].update(fields)
     # Always tried on an edit, beside the fields the org restricts: one field nobody restricts.
-    for module, info in modules.items():
-        free = next((f for f in info.fields if f not in restricted[module]), None)
+    for name, info in modules.items():
+        free = next((f for f in info.fields if f not in restricted[name]), None)
         if free is not None:
-            restricted[module].add(free)
+            restricted[name].add(free)
     # An enrolment's answer depends on the target only through the target's seats (D12), so
     # one target per kind of seat holding stands for all of them.
     kinds: dict[tuple[tuple[str, bool], ...], str] = {}

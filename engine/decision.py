@@ -20,7 +20,7 @@ class ActingAs:
 class Decision:
     allowed: bool
     rules: tuple[str, ...]  # DOMAIN ids, e.g. ("D4",)
-    policies: tuple[str, ...]  # @id of each determining policy, sorted
+    policies: tuple[str, ...]  # @id of each determining policy (sorted), then of each obligation
     reasons: tuple[str, ...]  # one sentence each, in the order of `policies`
     missing: tuple[str, ...] = ()  # on a deny: what would have been needed
     acting_as: ActingAs | None = None

@@ -1,9 +1,11 @@
 """From a backend's raw answer to a Decision a person can read.
 
-Everything here is read from policy annotations (loaded once), the backend's answer and org
-data; nothing here decides. The rules a decision itself applies are added where it applies
-them: D11 when it names a sender, D7 when it redacts, D9 when the allow comes from the union
-of several enrolments.
+Nothing here decides, and nothing here adds to what a decision is: the allow or deny, the rules
+it names, acting_as, the sender and the fields to redact all come from the backend's answer
+(its grants, restrictions and obligations). This module words them, from policy annotations
+(loaded once) and org data. A deny that nothing forbade names the rules of the user's seats
+that reach the record, with or without the full explanation (R3); only the wording of what was
+missing asks the backend more.
 """
 
 from __future__ import annotations
@@ -82,45 +84,25 @@ class Explainer:
             return self._allow(request, raw)
         if raw.determining or raw.restrictions:
             return self._forbidden(request, raw)
-        if not probe:
-            return Decision(
-                allowed=False,
-                rules=(),
-                policies=(),
-                reasons=(f"no policy permits `{request.action}` on {self._what(request)}",),
-                policy_version=self._version,
-            )
-        return self._not_granted(request)
+        return self._not_granted(request, probe)
 
     def _allow(self, request: Request, raw: RawAnswer) -> Decision:
-        infos = [self._infos[p] for p in raw.determining if p in self._infos]
-        rules = {g.rule for g in raw.grants}
-        reasons = tuple(i.reason for i in infos) or tuple(_titled(r) for r in sorted_rules(rules))
-        product = min(
-            (g.product for g in raw.grants),
-            key=lambda p: self._product_order.get(p, 99),
-            default="crm",
-        )
-        user = request.subject
-        sender = None
-        redact: tuple[str, ...] = ()
-        if request.action == "send_email":
-            sender = self._index.users[user].email
-            rules.add("D11")
-        if request.action == "view" and request.resource_type in self._catalogue.modules:
-            redact = self._fields(user, request.resource_type, self._index.hidden)
-            if redact:
-                rules.add("D7")
-        if request.action in RECORD_ACTIONS and len(self._index.integration_products(user)) > 1:
-            rules.add("D9")
+        carried = raw.obligations
+        if carried is None:  # a backend must say what an allow carries: fail closed
+            return self.explain(request, _failed(raw, "the backend gave no obligations"))
+        # The policies that granted it first, then those of the rules that held (R3).
+        policies = raw.determining + tuple(p for p in carried.policies if p not in raw.determining)
+        infos = [self._infos[p] for p in policies if p in self._infos]
+        rules = sorted_rules({*(g.rule for g in raw.grants), *carried.rules})
+        reasons = tuple(i.reason for i in infos) or tuple(_titled(r) for r in rules)
         return Decision(
             allowed=True,
-            rules=sorted_rules(rules),
-            policies=raw.determining,
+            rules=rules,
+            policies=policies,
             reasons=reasons,
-            acting_as=ActingAs(user=user, product=product),
-            sender=sender,
-            redact_fields=redact,
+            acting_as=ActingAs(user=request.subject, product=carried.product),
+            sender=carried.sender,
+            redact_fields=carried.redact,
             policy_version=self._version,
         )
 
@@ -144,8 +126,10 @@ class Explainer:
             policy_version=self._version,
         )
 
-    def _not_granted(self, request: Request) -> Decision:
-        """Nothing permitted and nothing forbade: name the user's grant and where it ends."""
+    def _not_granted(self, request: Request, probe: bool) -> Decision:
+        """Nothing permitted and nothing forbade: the rules are those of the user's seats that
+        reach the record (R3: the same with or without `probe`); with `probe`, name the user's
+        grants there and where they end."""
         kind, action = request.resource_type, request.action
         module = self._catalogue.modules.get(kind)
         what = self._what(request)
@@ -159,23 +143,32 @@ class Explainer:
                 missing=(f"a grant of `{action}` on {what}",),
                 policy_version=self._version,
             )
+        seats = self._relevant_seats(request.subject, kind)
+        rules: set[str] = set()
+        for seat in seats:
+            rules.update(self._seat_rules.get((seat.product, _kind(seat)), ()))
+        if not probe:
+            return Decision(
+                allowed=False,
+                rules=sorted_rules(rules),
+                policies=(),
+                reasons=(reason,),
+                policy_version=self._version,
+            )
         granted: dict[str, tuple[str, list[str]]] = {}
         for grant, allowed in self._could_do(request):
             if allowed != action:
                 who = self._who(grant.product, request.subject)
                 granted.setdefault(who, (grant.rule, []))[1].append(allowed)
         missing: list[str] = []
-        rules: set[str] = set()
         for who, (rule, actions) in sorted(granted.items()):
-            rules.add(rule)
             missing.append(
                 f"{who} may {_series([_words(a) for a in actions])} "
                 f"{module.plural}, not {_words(action)} them ({rule})"
             )
         if not missing:
-            for seat in self._relevant_seats(request.subject, kind):
+            for seat in seats:
                 seat_rules = self._seat_rules.get((seat.product, _kind(seat)), ())
-                rules.update(seat_rules)
                 missing.append(
                     f"{self._who(seat.product, request.subject)} get no grant on "
                     f"{module.plural} from the CRM ({', '.join(seat_rules)})"
@@ -294,3 +287,7 @@ def _kind(seat: Seat) -> str:
 
 # Which org data names the culprit of a restriction, for backends that name rules only.
 _RULE_DETAIL = {"D3": "profile", "D7": "fields"}
+
+
+def _failed(raw: RawAnswer, message: str) -> RawAnswer:
+    return RawAnswer(allowed=False, determining=raw.determining, errors=(message,))

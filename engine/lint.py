@@ -38,7 +38,10 @@ def lint_source(source: PolicySource) -> list[str]:
     for pid, info in infos.items():
         where = f"{info.file}:{info.line}: policy `{pid}`"
         est = static[pid]
-        if info.effect == "permit":
+        if info.obligation is not None:
+            if info.product or info.seat:
+                findings.append(f"{where}: an @obligation grants nothing: no @product or @seat")
+        elif info.effect == "permit":
             if not _conditions_on(est, ("principal", "resource")):
                 findings.append(f"{where}: a permit with no condition on principal or resource")
             if info.seat not in SEATS or not info.product:

@@ -20,6 +20,8 @@ from engine.errors import PolicyError, joined
 from engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE, PolicySource, read_source
 
 RULES: tuple[str, ...] = tuple(f"D{n}" for n in range(1, 13))
+# @obligation kinds (policies/obligations.cedar): asked after an allow, never part of a decision.
+OBLIGATIONS: tuple[str, ...] = ("held", "redact", "sender")
 _ID_LINE = re.compile(r'@id\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
 
 
@@ -38,6 +40,7 @@ class PolicyInfo:
     seat: str | None  # permits: "member", "integration" or "admin"
     detail: str | None  # forbids: which org data names the culprit (explain._detail)
     annotations: dict[str, str]
+    obligation: str | None = None  # one of OBLIGATIONS: asked after an allow, not deciding
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class PolicySet:
     schema: Any  # cedarpy.Schema
     handle: Any  # cedarpy.PolicySet
     grants_handle: Any  # cedarpy.PolicySet of the permits alone: what each grant covers
+    obligations_handle: Any  # cedarpy.PolicySet of the @obligation policies alone
     policies: dict[str, PolicyInfo]
     texts: dict[str, str]  # file name -> Cedar text, for fmt and diff
     schema_text: str
@@ -84,9 +88,13 @@ def build_policies(source: PolicySource) -> PolicySet:
     if problems:
         raise PolicyError(joined("invalid policy set", problems), tuple(problems))
 
-    handle = _policy_set(static)
+    deciding = {pid: est for pid, est in static.items() if infos[pid].obligation is None}
+    handle = _policy_set(deciding)
     grants_handle = _policy_set(
-        {pid: est for pid, est in static.items() if infos[pid].effect == "permit"}
+        {pid: est for pid, est in deciding.items() if infos[pid].effect == "permit"}
+    )
+    obligations_handle = _policy_set(
+        {pid: est for pid, est in static.items() if infos[pid].obligation is not None}
     )
     return PolicySet(
         directory=directory,
@@ -95,6 +103,7 @@ def build_policies(source: PolicySource) -> PolicySet:
         schema=schema,
         handle=handle,
         grants_handle=grants_handle,
+        obligations_handle=obligations_handle,
         policies=infos,
         texts=dict(source.cedar),
         schema_text=source.schema,
@@ -172,6 +181,14 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
             )
         if not ann.get("reason"):
             problems.append(f"{path.name}:{line}: policy `{pid}`: no @reason")
+        obligation = ann.get("obligation")
+        if obligation is not None and (
+            obligation not in OBLIGATIONS or policy["effect"] != "permit"
+        ):
+            problems.append(
+                f"{path.name}:{line}: policy `{pid}`: @obligation is a permit of one kind: "
+                f"{', '.join(OBLIGATIONS)}, got `{obligation}` on a {policy['effect']}"
+            )
         info = PolicyInfo(
             id=pid,
             effect=str(policy["effect"]),
@@ -184,6 +201,7 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
             seat=ann.get("seat"),
             detail=ann.get("detail"),
             annotations=ann,
+            obligation=obligation,
         )
         out.append((info, policy))
     return out

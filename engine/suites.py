@@ -1,7 +1,8 @@
 """Policy test suites: YAML files naming an org and cases (request -> expected decision).
 
 A case's `expect` holds `decision` and, optionally, `rules` that must appear, `policies` that
-must appear, `redact_fields`, `acting_as` and `sender`, compared exactly.
+must appear, `redact_fields`, `acting_as` and `sender`, compared exactly, and `error`: words
+the refusal of a bad request must contain (without it, any error fails the case).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from engine.policies import PolicySet
 from engine.request import Request, parse_resource
 
 _REQUEST_KEYS = {"subject", "action", "resource", "channel", "fields", "context"}
-_EXPECT_KEYS = {"decision", "rules", "policies", "redact_fields", "acting_as", "sender"}
+_EXPECT_KEYS = {"decision", "rules", "policies", "redact_fields", "acting_as", "sender", "error"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,10 @@ def mismatches(case: Case, decision: Decision, policy_ids: bool = True) -> list[
             out.append(f"acting_as: expected {expect['acting_as']}, got {have_as}")
     if "sender" in expect and expect["sender"] != decision.sender:
         out.append(f"sender: expected {expect['sender']}, got {decision.sender}")
-    if decision.errors:
+    if "error" in expect:  # a request refused as bad input: the words it must be refused with
+        if str(expect["error"]) not in "; ".join(decision.errors):
+            out.append(f"error: expected `{expect['error']}`, got [{'; '.join(decision.errors)}]")
+    elif decision.errors:
         out.append(f"errors: {'; '.join(decision.errors)}")
     return out
 

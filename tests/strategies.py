@@ -48,7 +48,9 @@ def _table(modules: tuple[str, ...]) -> st.SearchStrategy[dict[str, list[str]]]:
 def _field_rules(draw: st.DrawFn, modules: tuple[str, ...]) -> dict[str, dict[str, str]]:
     chosen = draw(st.lists(st.sampled_from(modules), max_size=2, unique=True))
     access = st.sampled_from(("hidden", "read_only"))
-    return {m: draw(st.dictionaries(st.sampled_from(FIELDS[m]), access, max_size=2)) for m in chosen}
+    return {
+        m: draw(st.dictionaries(st.sampled_from(FIELDS[m]), access, max_size=2)) for m in chosen
+    }
 
 
 def _modules_of(product: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""The Cedar backend: pre-parsed policy set, schema and entities; one cedarpy call a request."""
+"""The Cedar backend: pre-parsed policy set, schema and entities; one cedarpy call a request,
+and one more for an allow's obligations (cedar_obligations.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import cedarpy
 
 from engine.backends import GrantRef, RawAnswer
+from engine.backends.cedar_obligations import CedarObligations
 from engine.entities import NEW_RECORD_ID, OrgIndex, uid
 from engine.policies import PolicyInfo, PolicySet
 from engine.request import Request
@@ -24,6 +26,7 @@ class CedarBackend:
         self._entities = index.handle
         self._org_id = index.org.id
         self._entity_type = {m: info.entity for m, info in policies.catalogue.modules.items()}
+        self._obligations = CedarObligations(policies, index, self.cedar_request)
 
     def cedar_request(self, request: Request) -> dict[str, Any]:
         """The request as Cedar sees it: typed uids and a typed context, no text pasted."""
@@ -53,10 +56,11 @@ class CedarBackend:
         result = cedarpy.is_authorized(
             self.cedar_request(request), self._policies, self._entities, self._schema
         )
-        return self._raw(result)
+        raw = self._raw(result)
+        return self._obligations.complete([request], [raw])[0] if raw.allowed else raw
 
     def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
-        return self._batch(requests, self._policies)
+        return self._obligations.complete(requests, self._batch(requests, self._policies))
 
     def grants_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
         return self._batch(requests, self._grants)

@@ -2,7 +2,8 @@
 
 Org data reaches Polar as plain Python objects built once per org; the rules, not these
 objects, hold the logic. The answer names the DOMAIN rules of every grant and restriction
-that applied, and the product each grant runs under.
+that applied, the product each grant runs under, and an allow's obligations
+(polar_obligations.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from polar import Variable
 from polar.ffi import PolarSource as Source
 
 from engine.backends import GrantRef, RawAnswer
+from engine.backends.polar_obligations import polar_obligations
 from engine.entities import NEW_RECORD_ID, OrgIndex
 from engine.errors import PolicyError
 from engine.model import default_status, expand, qualified_fields
@@ -46,6 +48,11 @@ class Seat:
 
     def grants_action(self, module: str, action: str) -> bool:
         return (module, action) in self.grants
+
+    def hidden_of(self, module: str) -> list[str]:
+        """The fields of `module` this seat's role hides, by their own names."""
+        prefix = module + "."
+        return [f.removeprefix(prefix) for f in self.hidden_fields if f.startswith(prefix)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +223,17 @@ class PolarBackend:
             "restrict", user, request.action, resource, ctx, Variable("rule")
         )
         restrictions = tuple(sorted({str(r["bindings"]["rule"]) for r in found}))
-        allowed = bool(grants) and not restrictions
-        return RawAnswer(
-            allowed=allowed,
-            grants=tuple(grants) if allowed else (),
-            restrictions=restrictions,
+        if not grants or restrictions:
+            return RawAnswer(allowed=False, restrictions=restrictions)
+        obligations = polar_obligations(
+            self._oso,
+            (user, request.action, resource, ctx),
+            grants,
+            self._products,
         )
+        if isinstance(obligations, str):  # fail closed, as the Cedar side does
+            return RawAnswer(allowed=False, errors=(obligations,))
+        return RawAnswer(allowed=True, grants=tuple(grants), obligations=obligations)
 
     def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
         return [self.answer(r) for r in requests]

@@ -26,6 +26,13 @@ restrict(user, action, rec, ctx, "D3") if
     ctx.channel = "crm" and
     not user.profile_allows_action(rec.module, action);
 
+# D10: nobody without Subscriptions rights of their own reaches Subscriptions records, the
+# "Subscriptions Reports" folder or the two dashboards (named beside D2: R3).
+restrict(user, action, rec, _ctx, "D10") if
+    record_action(action) and
+    subscriptions_scope(rec) and
+    not has_seat(user, "subscriptions");
+
 # D5: integration users never act in the product directly. Outside the CRM only a membership
 # in a product that owns the record will do.
 restrict(user, action, rec, ctx, "D5") if

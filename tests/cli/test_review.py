@@ -22,7 +22,7 @@ def policy_copy(tmp_path: Path) -> Path:
 def test_shipped_suites_pass_with_full_policy_coverage() -> None:
     code, out, _ = run("test", "--coverage", "--min-coverage", "100")
     assert code == 0
-    assert "coverage: 100.0% of policies determining in some case (25 of 25)" in out
+    assert "coverage: 100.0% of policies determining in some case (33 of 33)" in out
     assert out.strip().splitlines()[-1].endswith(" passed, 0 failed")
 
 
@@ -124,6 +124,6 @@ def test_the_legacy_suite_passes_with_full_coverage_of_the_old_model() -> None:
         "test", "--policies", str(POLICIES / "legacy"), "--coverage", "--min-coverage", "100"
     )
     assert code == 0, out
-    assert "(2 of 2)" in out and out.strip().endswith("7 passed, 0 failed")
+    assert "(3 of 3)" in out and out.strip().endswith("8 passed, 0 failed")
     code, out, _ = run("test", "--policies", str(POLICIES / "legacy"), "--backend", "polar")
-    assert code == 0 and out.strip().endswith("7 passed, 0 failed")
+    assert code == 0 and out.strip().endswith("8 passed, 0 failed")

@@ -34,7 +34,13 @@ def test_2025_05_to_now_is_exactly_the_d4_widening(widening: object) -> None:
         assert (g.action, g.type, g.was, g.now) in {
             (a, t, "deny", "allow") for a in ("create", "edit") for t in D4_TYPES
         }
-        assert g.policies == {"books-integration-user"} and g.rules <= {"D4", "D9"}
+        # R3: an edit of a module with approval on names D8 beside D4 (approval-checked).
+        assert g.policies - {"approval-checked", "union-of-enrolments"} == {
+            "books-integration-user"
+        }
+        # Before, a deny nothing forbade named the seats' rules (R3): D10 for an integration
+        # user of Subscriptions too, whose enrolment grants nothing on invoices.
+        assert g.rules <= {"D4", "D8", "D9", "D10"}
     plain = {(g.action, g.type) for g in widening.groups if g.who == "integration user of Books"}
     assert plain == {(a, t) for a in ("create", "edit") for t in D4_TYPES}
 

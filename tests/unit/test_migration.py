@@ -48,7 +48,11 @@ def _legacy(change: Any = None) -> str:
 def test_legacy_set_borrows_the_schema_and_is_not_servable(policies: PolicySet) -> None:
     legacy = load_legacy(policies)
     assert not legacy.servable and policies.servable
-    assert set(legacy.policies) == {"legacy-borrowed-books", "legacy-borrowed-subscriptions"}
+    assert set(legacy.policies) == {
+        "legacy-borrowed-books",
+        "legacy-borrowed-subscriptions",
+        "legacy-sender-owner",
+    }
     assert all(info.rules == ("D12",) for info in legacy.policies.values())
 
 

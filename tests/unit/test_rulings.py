@@ -1,4 +1,4 @@
-"""The rulings R1-R4 (docs/rules.md), each in both encodings: Cedar and Polar must both hold them."""
+"""The rulings R1-R4 (docs/rules.md), each in both encodings: Cedar and Polar both hold them."""
 
 from __future__ import annotations
 
@@ -168,7 +168,10 @@ def test_r2_a_record_under_any_products_approval_is_not_sent_before_approval(
 # R4 field names are the module's own ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["Discount", "DISCOUNT", "ｄｉｓｃｏｕｎｔ", "discount_", "price"])
+FULL_WIDTH = "".join(chr(ord(c) + 0xFEE0) for c in "discount")  # "discount", full width
+
+
+@pytest.mark.parametrize("name", ["Discount", "DISCOUNT", FULL_WIDTH, "discount_", "price"])
 def test_r4_another_spelling_of_a_restricted_field_is_refused_not_allowed(
     org_with: Callable[[Change], Engine], name: str
 ) -> None:
