@@ -1,4 +1,4 @@
-"""The vocabulary of DOMAIN: products, modules, actions. Modules come from the policy set's
+"""The vocabulary of the rule book (docs/rules.md): products, modules, actions. Modules come from the policy set's
 `modules.json`, so a policy change and a catalogue change are versioned together."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ RECORD_ACTIONS: tuple[str, ...] = (
 ADMIN_ACTIONS: dict[str, str] = {"enrol_integration_user": "user", "run_migration": "org"}
 ACTIONS: tuple[str, ...] = RECORD_ACTIONS + tuple(ADMIN_ACTIONS)
 CHANNELS: tuple[str, ...] = ("crm", "direct")
-# DOMAIN's rules by id, in its own words (../shared/DOMAIN.md).
+# The rules by id, as docs/rules.md titles them.
 RULE_TITLES: dict[str, str] = {
     "D1": "own identity, never borrowed",
     "D2": "no membership, no access",

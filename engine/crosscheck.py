@@ -1,6 +1,6 @@
 """The differential check: ask two backends every request an org can ask, compare answers.
 
-Two encodings of DOMAIN (Cedar and Polar), written independently, must agree on every
+Two encodings of the rule book (Cedar and Polar), written independently, must agree on every
 request. A disagreement is a bug in one of them, or in the rule book's reading.
 """
 
@@ -95,7 +95,7 @@ def space_size(org: Org, policies: PolicySet) -> int:
 
 
 def same(a: Decision, b: Decision) -> bool:
-    """Backends agree when they give the same answer for the same DOMAIN rules, as the same
+    """Backends agree when they give the same answer for the same rules, as the same
     identity, from the same address, hiding the same fields. Their words may differ: Cedar
     names policies, Polar names rules."""
     return (

@@ -19,7 +19,7 @@ class ActingAs:
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
-    rules: tuple[str, ...]  # DOMAIN ids, e.g. ("D4",)
+    rules: tuple[str, ...]  # rule ids, e.g. ("D4",)
     policies: tuple[str, ...]  # @id of each determining policy (sorted), then of each obligation
     reasons: tuple[str, ...]  # one sentence each, in the order of `policies`
     missing: tuple[str, ...] = ()  # on a deny: what would have been needed

@@ -31,7 +31,7 @@ def _series(items: list[str]) -> str:
 
 
 def _titled(rule: str) -> str:
-    return f"{rule}: {RULE_TITLES.get(rule, 'a rule of DOMAIN')}"
+    return f"{rule}: {RULE_TITLES.get(rule, 'a rule of docs/rules.md')}"
 
 
 class Explainer:

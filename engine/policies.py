@@ -176,7 +176,7 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
         unknown = [r for r in rules if r not in RULES]
         if not rules or unknown:
             problems.append(
-                f"{path.name}:{line}: policy `{pid}`: @rule must name DOMAIN rules D1-D12, "
+                f"{path.name}:{line}: policy `{pid}`: @rule must name rules D1-D12 of docs/rules.md, "
                 f"got `{ann.get('rule', '')}`"
             )
         if not ann.get("reason"):

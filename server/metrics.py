@@ -53,7 +53,7 @@ class Metrics:
         caches = list(caches)
         with self._lock:
             lines = [
-                "# HELP authz_decisions_total Decisions by outcome and DOMAIN rule.",
+                "# HELP authz_decisions_total Decisions by outcome and rule (docs/rules.md).",
                 "# TYPE authz_decisions_total counter",
             ]
             for (outcome, rule), n in sorted(self.decisions.items()):

@@ -32,7 +32,7 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.command()
 @org_option(required=True, help="Org snapshot (JSON).")
 @click.option("--subject", required=True, help="The acting CRM user's id.")
-@click.option("--action", required=True, help="view, create, edit, ... (see DOMAIN).")
+@click.option("--action", required=True, help="view, create, edit, ... (see docs/rules.md).")
 @click.option(
     "--resource",
     required=True,

@@ -38,7 +38,7 @@ def fmt(policies_dir: Path | None, check: bool) -> None:
 @click.command()
 @policies_option
 def lint(policies_dir: Path | None) -> None:
-    """Check every policy: @id, @rule naming a DOMAIN rule, @reason, unique ids, no permit
+    """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no permit
     without a condition on principal or resource, strict schema validation."""
     findings = lint_findings(policies_dir)
     for finding in findings:

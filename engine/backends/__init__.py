@@ -17,7 +17,7 @@ from engine.request import Request
 
 @dataclass(frozen=True, slots=True, order=True)
 class GrantRef:
-    """A grant that applied: the DOMAIN rule it implements and the product it runs under."""
+    """A grant that applied: the rule it implements and the product it runs under."""
 
     rule: str
     product: str  # "books", "subscriptions", or "crm" for the admin actions of D12
@@ -39,7 +39,7 @@ class RawAnswer:
     allowed: bool
     determining: tuple[str, ...] = ()  # policy ids, for a backend that has them (Cedar)
     grants: tuple[GrantRef, ...] = ()  # on an allow, or for grants_many: what granted it
-    restrictions: tuple[str, ...] = ()  # DOMAIN rules of the restrictions that applied
+    restrictions: tuple[str, ...] = ()  # rules of the restrictions that applied
     errors: tuple[str, ...] = ()
     obligations: Obligations | None = None  # on an allow (answer, answer_many)
 
@@ -62,5 +62,5 @@ class Backend(Protocol):
         ...
 
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
-        """(product, "member" | "integration") -> the DOMAIN rules that grant such a seat."""
+        """(product, "member" | "integration") -> the rules that grant such a seat."""
         ...

@@ -6,10 +6,13 @@ deciding ones:
 - a `send_email`: the request once per candidate address (the acting user's, the integration
   owner's, the one the caller claimed); the address a `sender` policy permits is the sender
   (D11). None, or more than one, is an error, and the decision becomes a deny;
-- a `view`: a view of the module with `context.fields` holding one field at a time, for every
-  field the catalogue lists for it (R4); each field a `redact` policy permits is hidden (D7).
-  These ask about the module as a whole (its new record), so their answer depends only on
-  the user, the module and the channel, and is kept per (user, module, channel).
+- a `view`: a view of the module with `context.fields` holding one field at a time, for each
+  field of the module that some field rule of the org names (hidden or read-only, R4's names);
+  each field a `redact` policy permits is hidden (D7). A field no rule names is visible by
+  construction: the org's field rules are the only data D7 reads, so asking about it would
+  only cost time. These ask about the module as a whole (its new record), so their answer
+  depends only on the user, the module and the channel, and is kept per (user, module,
+  channel).
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ class CedarObligations:
         cedar_request: Callable[[Request], dict[str, Any]],
     ) -> None:
         self._handle = policies.obligations_handle
-        self._schema = policies.schema
         self._entities = index.handle
         self._infos: dict[str, PolicyInfo] = policies.policies
         self._modules = policies.catalogue.modules
@@ -50,6 +52,7 @@ class CedarObligations:
         owner = index.org.integration_owner
         self._owner_email = index.users[owner].email if owner in index.users else None
         self._redactions: dict[tuple[str, str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        self._candidates = _restricted_fields(index, policies)
 
     def complete(self, requests: Sequence[Request], answers: list[RawAnswer]) -> list[RawAnswer]:
         """The answers, each allow given its obligations; one Cedar batch for all of them."""
@@ -67,12 +70,14 @@ class CedarObligations:
             if request.action == "view" and request.resource_type in self._modules:
                 key = (request.subject, request.resource_type, request.channel)
                 if key not in self._redactions:
-                    for field in self._modules[request.resource_type].fields:
+                    for field in self._candidates.get(request.resource_type, ()):
                         questions.append((n, "redact", field))
                         payloads.append(self._cedar_request(_field_question(request, field)))
         if not questions:
             return answers
-        results = cedarpy.is_authorized_batch(payloads, self._handle, self._entities, self._schema)
+        # No schema here: the request was validated against it when it was decided, the
+        # questions are built from it by this module, and validating again costs a fifth.
+        results = cedarpy.is_authorized_batch(payloads, self._handle, self._entities, None)
         found: dict[int, dict[str, Any]] = {}
         for (n, kind, candidate), result in zip(questions, results, strict=True):
             into = found.setdefault(n, {"held": set(), "sender": [], "redact": [], "ids": set()})
@@ -152,6 +157,18 @@ class CedarObligations:
             self._redactions.pop(next(iter(self._redactions)))
         self._redactions[key] = value
         return value
+
+
+def _restricted_fields(index: OrgIndex, policies: PolicySet) -> dict[str, tuple[str, ...]]:
+    """module -> the fields of it some field rule of the org names, in catalogue order."""
+    named: dict[str, set[str]] = {}
+    for table in (index.hidden, index.readonly):
+        for (_, module), fields in table.items():
+            named.setdefault(module, set()).update(fields)
+    return {
+        m: tuple(f for f in info.fields if f in named.get(m, ()))
+        for m, info in policies.catalogue.modules.items()
+    }
 
 
 def _with(request: Request, **context: object) -> Request:

@@ -1,7 +1,7 @@
-"""The Polar backend: DOMAIN's rules written a second time (policies/polar/), run by oso.
+"""The Polar backend: the rules written a second time (policies/polar/), run by oso.
 
 Org data reaches Polar as plain Python objects built once per org; the rules, not these
-objects, hold the logic. The answer names the DOMAIN rules of every grant and restriction
+objects, hold the logic. The answer names the rules of every grant and restriction
 that applied, the product each grant runs under, and an allow's obligations
 (polar_obligations.py).
 """

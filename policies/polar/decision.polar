@@ -1,4 +1,4 @@
-# suite-authz, the second encoding: DOMAIN's rules D1-D12 in Polar, written from the rule book.
+# suite-authz, the second encoding: the rules D1-D12 in Polar, written from the rule book.
 #
 # A request is allowed when some grant covers it and no restriction applies:
 #   grant(user, action, resource, ctx, rule, product)   who may, by which rule, as whom

@@ -228,3 +228,20 @@ def test_batch_writes_one_log_line_per_evaluated_item(
     client.post("/access/v1/evaluations", json=body, headers={"X-Request-ID": "b-1"})
     lines = [json.loads(x) for x in (tmp / "decisions.jsonl").read_text().splitlines()]
     assert [e["decision"] for e in lines if e["request_id"] == "b-1"] == [True, True, False]
+
+
+def test_r3_the_rules_of_a_decision_do_not_change_with_the_explain_flag(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    # The same deny (nothing forbade it) asked plainly and with the full explanation: the rules
+    # are part of the decision, so the answer, the log and the metrics name the same ones.
+    client, _, tmp = served
+    plain = evaluation("asha", "delete", "estimate:est-1")
+    full = evaluation("asha", "delete", "estimate:est-1", explain=True)
+    a = client.post("/access/v1/evaluation", json=plain).json()["context"]["rules"]
+    b = client.post("/access/v1/evaluation", json=full).json()["context"]["rules"]
+    assert a == b == ["D4"]
+    log = (tmp / "decisions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["rules"] for line in log[-2:]] == [["D4"], ["D4"]]
+    metrics = client.get("/metrics").text
+    assert 'rule="D4"' in metrics and 'rule=""' not in metrics

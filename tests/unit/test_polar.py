@@ -1,4 +1,4 @@
-"""The Polar backend: loads its own rule files, answers as Cedar does, names DOMAIN rules."""
+"""The Polar backend: loads its own rule files, answers as Cedar does, names rules."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_crosscheck_demo_compares_over_500_requests_with_no_disagreement(
 
 
 def test_regression_no_seat_deny_names_d1_in_both_encodings(demo: Engine, polar: Engine) -> None:
-    # Found while building the Polar encoding: Polar named only D2 for Ben, where DOMAIN's
+    # Found while building the Polar encoding: Polar named only D2 for Ben, where the rule book's
     # worked example (and Cedar's `no-finance-identity`) says D2 and D1.
     request = Request("ben", "create", "invoice")
     a, b = demo.decide(request), polar.decide(request)

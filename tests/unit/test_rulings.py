@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine import Decision, Engine, Request
+from engine.crosscheck import request_space
 from engine.errors import InvalidOrg
 from engine.model import load_org
 from engine.policies import PolicySet
@@ -208,3 +209,43 @@ def test_r4_an_org_whose_field_rules_name_an_unknown_field_is_refused_whole(
     problems = caught.value.problems
     assert any(p.startswith("integration_user_fields.books.invoice.Discount:") for p in problems)
     assert any("roles[1].fields.item.costprice:" in p for p in problems), problems
+
+
+# R3 a decision names every rule that shaped it --------------------------------------------------
+
+
+def test_r3_the_rules_are_the_same_with_or_without_the_full_explanation(
+    org_with: Callable[[Change], Engine],
+) -> None:
+    engine = org_with(lambda d: None)
+    space = list(request_space(engine.org, engine.policies))
+    for request in space[:: 3 if engine.backend.name == "polar" else 1]:
+        full, plain = engine.decide(request, probe=True), engine.decide(request, probe=False)
+        assert (full.allowed, full.rules) == (plain.allowed, plain.rules), request
+
+
+@pytest.mark.parametrize(
+    ("subject", "action", "resource", "rules"),
+    [
+        ("olivia", "approve", "invoice:inv-2", ("D6", "D8")),  # D8 checked and held
+        ("olivia", "view", "report:rep-mrr", ("D6", "D10")),  # the Subscriptions folder
+        ("olivia", "view", "report:rep-pipeline", ("D6",)),  # another folder: no D10
+        ("eli", "view", "dashboard:dash-overview", ("D9", "D10")),  # the union, and D10
+        ("asha", "view", "dashboard:dash-overview", ("D1", "D2", "D10")),  # blocked by D2, D10
+        ("chen", "view", "item:item-1", ("D6", "D7")),  # a redaction names D7
+        ("fay", "send_email", "estimate:est-2", ("D6", "D8", "D11")),  # sender and approval
+        ("asha", "delete", "estimate:est-1", ("D4",)),  # not granted: the seat's rule
+    ],
+)
+def test_r3_each_decision_names_the_rules_that_shaped_it(
+    org_with: Callable[[Change], Engine],
+    subject: str,
+    action: str,
+    resource: str,
+    rules: tuple[str, ...],
+) -> None:
+    engine = org_with(lambda d: None)
+    for probe in (True, False):
+        kind, _, rid = resource.partition(":")
+        d = engine.decide(Request(subject, action, kind, rid or None), probe=probe)
+        assert d.rules == rules, (probe, d)

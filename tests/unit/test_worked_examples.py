@@ -1,4 +1,4 @@
-"""Every worked example of DOMAIN holds in the shipped policies (policies/tests/), through
+"""Every worked example of the rule book holds in the shipped policies (policies/tests/), through
 both encodings: Cedar and Polar."""
 
 from __future__ import annotations

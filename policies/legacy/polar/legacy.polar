@@ -25,7 +25,7 @@ restrict(_user, _action, _resource, _ctx, _rule) if false;
 seat_rule(_product, _seat, _rule) if false;
 
 # What an allow carried in the old model: mail left from the integration owner's address (the
-# first of DOMAIN's four problems); no field was hidden and no other rule was checked.
+# first of the four problems of the old model); no field was hidden and no other rule was checked.
 sender(_user, "send_email", _rec, ctx, address, "D12") if
     owner = ctx.acting_as_user and owner != nil and
     address = owner.email;
