@@ -1,5 +1,6 @@
-"""The vocabulary of the rule book (docs/rules.md): products, modules, actions. Modules come from the policy set's
-`modules.json`, so a policy change and a catalogue change are versioned together."""
+"""The vocabulary of the rule book (docs/rules.md): products, modules, actions. Modules come
+from the policy set's `modules.json`, so a policy change and a catalogue change are versioned
+together."""
 
 from __future__ import annotations
 

@@ -176,8 +176,8 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
         unknown = [r for r in rules if r not in RULES]
         if not rules or unknown:
             problems.append(
-                f"{path.name}:{line}: policy `{pid}`: @rule must name rules D1-D12 of docs/rules.md, "
-                f"got `{ann.get('rule', '')}`"
+                f"{path.name}:{line}: policy `{pid}`: @rule must name rules D1-D12 of "
+                f"docs/rules.md, got `{ann.get('rule', '')}`"
             )
         if not ann.get("reason"):
             problems.append(f"{path.name}:{line}: policy `{pid}`: no @reason")

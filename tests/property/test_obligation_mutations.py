@@ -2,8 +2,8 @@
 one encoding is caught by `authz crosscheck` and by the differential property.
 
 Each mutation is one plausible mistake: Cedar's sender policy picking the integration owner's
-address (the first of the four problems), and Polar's redaction reading a seat's hidden fields of every
-module rather than the record's own.
+address (the first of the four problems), and Polar's redaction reading a seat's hidden fields
+of every module rather than the record's own.
 """
 
 from __future__ import annotations

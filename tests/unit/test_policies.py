@@ -120,9 +120,8 @@ def test_rule_must_name_a_domain_rule(policy_copy: Path) -> None:
         "permit (principal, action, resource) when { principal.crm_admin };\n"
     )
     err = refused(policy_copy)
-    assert "extra.cedar:1: policy `x`: @rule must name rules D1-D12 of docs/rules.md, got `D13`" in (
-        err.problems
-    )
+    expected = "extra.cedar:1: policy `x`: @rule must name rules D1-D12 of docs/rules.md, got `D13`"
+    assert expected in err.problems
 
 
 def test_duplicate_ids_are_refused(policy_copy: Path) -> None:
