@@ -75,7 +75,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 prove: $(STAMP)
-	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider tests/property --durations=0
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
 
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -58,7 +58,31 @@ class OrgIndex:
         return tuple(s.product for s in self.seats.get(user_id, ()) if not s.member)
 
 
+# Small orgs are indexed again and again with the same content (a plan, its impact report and
+# its apply each load the org afresh): keep the last few. An index is immutable, so sharing one
+# is sound; big orgs are built rarely and hold much memory, so they are not kept.
+# Keyed by the identity of the catalogue and schema, which each entry holds on to, so that no
+# other object can take those ids while the entry is kept.
+_KEPT: dict[tuple[int, int, str], tuple[Catalogue, Any, OrgIndex]] = {}
+KEEP_INDEXES = 8
+KEEP_USERS_UP_TO = 200
+
+
 def build_index(org: Org, catalogue: Catalogue, schema: Any) -> OrgIndex:
+    if len(org.users) > KEEP_USERS_UP_TO:
+        return _build_index(org, catalogue, schema)
+    key = (id(catalogue), id(schema), org.model_dump_json())
+    found = _KEPT.get(key)
+    if found is not None:
+        return found[2]
+    index = _build_index(org, catalogue, schema)
+    if len(_KEPT) >= KEEP_INDEXES:
+        _KEPT.pop(next(iter(_KEPT)))
+    _KEPT[key] = (catalogue, schema, index)
+    return index
+
+
+def _build_index(org: Org, catalogue: Catalogue, schema: Any) -> OrgIndex:
     entities = list(org_entities(org, catalogue))
     try:
         handle = cedarpy.Entities.from_json_str(json.dumps(entities), schema)

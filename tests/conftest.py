@@ -37,10 +37,19 @@ settings.register_profile(
 settings.register_profile(
     "medium", max_examples=2_000, deadline=None, suppress_health_check=list(HealthCheck)
 )
+# Any count, to time a property (`HYPOTHESIS_EXAMPLES=300 HYPOTHESIS_PROFILE=sized ...`).
+settings.register_profile(
+    "sized",
+    max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "100")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# Generated orgs per property, reported at the end of the run (make prove quotes them).
+# Generated orgs per property, reported at the end of the run (make prove quotes them), and
+# the seconds each property's own checks took (where several share an org: test_prove.py).
 GENERATED: Counter[str] = Counter()
+SECONDS: Counter[str] = Counter()
 # The keys of a serialised decision, in order: pinned by the engine's and the CLI's tests.
 DECISION_KEYS = [
     "decision",
@@ -70,6 +79,9 @@ def pytest_sessionfinish(session: Any) -> None:
     if GENERATED:
         Path(os.environ[_COUNTS]).mkdir(parents=True, exist_ok=True)
         (Path(os.environ[_COUNTS]) / f"{worker}.json").write_text(json.dumps(GENERATED))
+    if SECONDS:
+        Path(os.environ[_COUNTS]).mkdir(parents=True, exist_ok=True)
+        (Path(os.environ[_COUNTS]) / f"{worker}.seconds").write_text(json.dumps(SECONDS))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -79,10 +91,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     folder = Path(os.environ.get(_COUNTS, "/nonexistent"))
     for part in folder.glob("*.json"):
         total.update(json.loads(part.read_text()))
+    seconds: Counter[str] = Counter()
+    for part in folder.glob("*.seconds"):
+        seconds.update(json.loads(part.read_text()))
     if total:
         terminalreporter.write_sep("-", "generated orgs per property")
         for name, count in sorted(total.items()):
-            terminalreporter.write_line(f"{name}: {count:,} orgs")
+            took = f", {seconds[name]:,.0f} s in its own checks" if name in seconds else ""
+            terminalreporter.write_line(f"{name}: {count:,} orgs{took}")
         terminalreporter.write_line(f"total: {sum(total.values()):,} orgs")
     shutil.rmtree(folder, ignore_errors=True)
 

@@ -67,6 +67,11 @@ class User:
     def profile_allows_action(self, module: str, action: str) -> bool:
         return (module, action) in self.profile_allows
 
+    def seat_in(self, product: str) -> Seat | None:
+        """The user's seat in `product`, if any (one per product): a lookup, so that a rule
+        need not walk every seat across the FFI."""
+        return next((s for s in self.seats if s.product == product), None)
+
 
 @dataclass(frozen=True, slots=True)
 class Record:

@@ -28,8 +28,11 @@ def polar_obligations(
     for found in oso.query_rule("held", user, action, resource, ctx, Variable("rule")):
         rules.add(str(found["bindings"]["rule"]))
     redact: set[str] = set()
-    for found in oso.query_rule(
-        "redact", user, action, resource, ctx, Variable("field"), Variable("rule")
+    # A view answers with the fields to redact (D7), as on the Cedar side; nothing else does.
+    for found in (
+        oso.query_rule("redact", user, action, resource, ctx, Variable("field"), Variable("rule"))
+        if action == "view"
+        else ()
     ):
         redact.add(str(found["bindings"]["field"]))
         rules.add(str(found["bindings"]["rule"]))

@@ -15,7 +15,8 @@ from engine.migration.impact import impact
 from engine.migration.plan import PLAN_KEY, make_plan, signature
 from engine.migration.usage import Activity, load_usage
 from engine.model import load_org
-from engine.policies import PolicySet, default_policies_dir, load_policies
+from engine.policies import PolicySet, build_policies, default_policies_dir
+from engine.policy_files import read_source
 from engine.store import AuditEntry, OrgStore
 
 LEGACY_DIR = "legacy"
@@ -27,7 +28,16 @@ def load_legacy(policies: PolicySet) -> PolicySet:
     beside = policies.directory / LEGACY_DIR
     if not beside.is_dir():
         beside = default_policies_dir() / LEGACY_DIR
-    return load_policies(beside)
+    source = read_source(beside)
+    # Parsed once per content: every plan with an impact report asks for it.
+    key = (source.directory, source.digest())
+    if key not in _LEGACY:
+        _LEGACY.clear()  # one old model at a time is all a process uses
+        _LEGACY[key] = build_policies(source)
+    return _LEGACY[key]
+
+
+_LEGACY: dict[tuple[Path, str], PolicySet] = {}
 
 
 def plan_org(

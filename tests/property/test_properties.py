@@ -56,9 +56,14 @@ def org_and_request(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_p1_non_interference_other_users_rights_never_change_a_decision(
     case: tuple[dict[str, Any], dict[str, Any]], data: st.DataObject
 ) -> None:
+    check_p1_non_interference(*case, data, None)
+
+
+def check_p1_non_interference(
+    org: dict[str, Any], req: dict[str, Any], data: st.DataObject, engine: Engine | None
+) -> None:
     GENERATED["P1 non-interference"] += 1
-    org, req = case
-    before = decide(engine_for(org), req).to_dict()
+    before = decide(engine or engine_for(org), req).to_dict()
 
     changed = copy.deepcopy(org)
     role_ids = {p: [r["id"] for r in changed["roles"] if r["product"] == p] for p in PRODUCTS}
@@ -93,8 +98,11 @@ def test_p1_non_interference_other_users_rights_never_change_a_decision(
 def test_p1_non_member_never_exceeds_the_integration_grant_on_books_records(
     case: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
+    check_p1_books_bound(*case, None)
+
+
+def check_p1_books_bound(org: dict[str, Any], req: dict[str, Any], engine: Engine | None) -> None:
     GENERATED["P1 books non-member bound"] += 1
-    org, req = case
     subject = user_of(org, req["subject"])
     kind = req["resource_type"]
     member_of = {m["product"] for m in subject["memberships"]}
@@ -102,7 +110,7 @@ def test_p1_non_member_never_exceeds_the_integration_grant_on_books_records(
         return
     if "subscriptions" in member_of and "subscriptions" in MODULES[kind]:
         return  # a shared module opened by the Subscriptions role is D6, not borrowed rights
-    d = decide(engine_for(org), req)
+    d = decide(engine or engine_for(org), req)
     if d.allowed:
         assert (kind, req["action"]) in INTEGRATION_GRANT["books"] | INTEGRATION_GRANT[
             "subscriptions"
@@ -113,8 +121,12 @@ def test_p1_non_member_never_exceeds_the_integration_grant_on_books_records(
 
 @given(org_and_request())
 def test_p2_no_membership_no_access(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    check_p2_no_membership(*case)
+
+
+def check_p2_no_membership(org: dict[str, Any], req: dict[str, Any]) -> None:
+    """Changes `org`: pass a copy."""
     GENERATED["P2 no membership"] += 1
-    org, req = case
     subject = user_of(org, req["subject"])
     subject["memberships"] = [
         m for m in subject["memberships"] if m["product"] not in MODULES[req["resource_type"]]
@@ -135,8 +147,12 @@ def test_p2_no_membership_no_access(case: tuple[dict[str, Any], dict[str, Any]])
 def test_p3_union_of_enrolments_is_exactly_the_union_bounded_by_restrictions(
     case: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
+    check_p3_union(*case)
+
+
+def check_p3_union(org: dict[str, Any], req: dict[str, Any]) -> None:
+    """Changes `org`: pass a copy."""
     GENERATED["P3 union"] += 1
-    org, req = case
     subject = user_of(org, req["subject"])
     subject["memberships"] = []
     variants = {}
@@ -163,8 +179,12 @@ def test_p3_union_of_enrolments_is_exactly_the_union_bounded_by_restrictions(
 def test_p4_unified_member_allowed_in_crm_implies_allowed_by_role(
     case: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
+    check_p4_unified(*case)
+
+
+def check_p4_unified(org: dict[str, Any], req: dict[str, Any]) -> None:
+    """Changes `org`: pass a copy."""
     GENERATED["P4 unified"] += 1
-    org, req = case
     subject = user_of(org, req["subject"])
     subject["enrolments"] = []
     d = decide(engine_for(org), req)
@@ -215,12 +235,28 @@ def test_p5_malformed_or_unknown_input_never_allows(
     fields: list[str],
     context: dict[str, Any],
 ) -> None:
+    check_p5_fail_closed(org, (subject, action, kind, rid, channel, fields, context), None)
+
+
+JUNK_REQUEST = st.tuples(
+    junk,
+    junk,
+    junk,
+    st.one_of(st.none(), junk),
+    junk,
+    st.lists(junk, max_size=2),
+    st.dictionaries(CONTEXT_KEY, junk | st.integers() | MIXED, max_size=2),
+)
+
+
+def check_p5_fail_closed(org: dict[str, Any], junk_request: Any, engine: Engine | None) -> None:
     GENERATED["P5 fail closed"] += 1
-    engine = engine_for(org)
+    subject, action, kind, rid, channel, fields, context = junk_request
+    engine = engine or engine_for(org)
     request = Request(subject, action, kind, rid, channel, tuple(fields), context)
     d = engine.decide(request)
     # A cache that has seen the same request with integers answers this one as if it had not.
-    cached = Engine(POLICY_SET, engine.org, cache_size=4)
+    cached = Engine(POLICY_SET, engine.org, cache_size=4, index=engine.index)
     cached.decide(Request(subject, action, kind, rid, channel, tuple(fields), _as_ints(context)))
     assert cached.decide(request) == d
     if d.allowed:
@@ -236,9 +272,12 @@ def test_p5_malformed_or_unknown_input_never_allows(
 def test_p5_every_allow_acts_as_the_requesting_user_and_sends_from_their_address(
     case: tuple[dict[str, Any], dict[str, Any]],
 ) -> None:
+    check_p5_own_identity(*case, None)
+
+
+def check_p5_own_identity(org: dict[str, Any], req: dict[str, Any], engine: Engine | None) -> None:
     GENERATED["P5 own identity"] += 1
-    org, req = case
-    d = decide(engine_for(org), req)
+    d = decide(engine or engine_for(org), req)
     if d.allowed:
         assert d.acting_as is not None and d.acting_as.user == req["subject"]
         assert d.acting_as.product in MODULES[req["resource_type"]]
@@ -252,6 +291,10 @@ def test_p5_every_allow_acts_as_the_requesting_user_and_sends_from_their_address
 
 @given(orgs(), st.data())
 def test_p6_a_cached_decision_is_the_decision(org: dict[str, Any], data: st.DataObject) -> None:
+    check_p6_cache(org, data, None)
+
+
+def check_p6_cache(org: dict[str, Any], data: st.DataObject, plain: Engine | None) -> None:
     """The sidecar's decision cache (tiny here, so that it evicts) never answers differently
     from the engine without one, whatever the order and repetition of requests."""
     GENERATED["P6 decision cache"] += 1
@@ -295,9 +338,10 @@ def test_p6_a_cached_decision_is_the_decision(org: dict[str, Any], data: st.Data
                 "context": {"enrolments": value},
             }
         )
-    parsed = load_org(org, POLICY_SET.catalogue)
-    plain = Engine(POLICY_SET, parsed)
-    cached = Engine(POLICY_SET, parsed, cache_size=data.draw(st.integers(1, 4)))
+    plain = plain or engine_for(org)
+    cached = Engine(
+        POLICY_SET, plain.org, cache_size=data.draw(st.integers(1, 4)), index=plain.index
+    )
     order = data.draw(st.lists(st.integers(0, len(asks) - 1), max_size=16))
     for n in order + list(range(len(asks))):
         probe = data.draw(st.booleans())

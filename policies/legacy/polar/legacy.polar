@@ -14,8 +14,8 @@ grant(user, action, rec, ctx, "D12", product) if
     ctx.channel = "crm" and
     user.profile_allows_action(rec.module, action) and
     owner = ctx.acting_as_user and owner != nil and
-    seat in owner.seats and seat.member = true and
-    product = seat.product and product in rec.products and
+    product in rec.products and
+    seat = owner.seat_in(product) and seat != nil and seat.member = true and
     seat.grants_action(rec.module, action);
 
 # Nothing was taken away in the old model.
