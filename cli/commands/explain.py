@@ -40,7 +40,12 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
     help="Resource type, and the record's id when it exists.",
 )
 @click.option("--channel", default="crm", show_default=True, help="crm or direct.")
-@click.option("--field", "fields", multiple=True, help="A field the edit touches (repeatable).")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="A field the edit touches, as policies/modules.json spells it (repeatable).",
+)
 @click.option(
     "--context",
     "pairs",

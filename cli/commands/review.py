@@ -38,8 +38,8 @@ def fmt(policies_dir: Path | None, check: bool) -> None:
 @click.command()
 @policies_option
 def lint(policies_dir: Path | None) -> None:
-    """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no permit
-    without a condition on principal or resource, strict schema validation."""
+    """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no
+    permit without a condition on principal or resource, strict schema validation."""
     findings = lint_findings(policies_dir)
     for finding in findings:
         click.echo(finding)

@@ -245,3 +245,19 @@ def test_r3_the_rules_of_a_decision_do_not_change_with_the_explain_flag(
     assert [json.loads(line)["rules"] for line in log[-2:]] == [["D4"], ["D4"]]
     metrics = client.get("/metrics").text
     assert 'rule="D4"' in metrics and 'rule=""' not in metrics
+
+
+def test_r4_a_field_the_module_does_not_have_is_a_400_and_an_error_item_in_a_batch(
+    client: TestClient,
+) -> None:
+    body = evaluation("asha", "edit", "invoice:inv-1")
+    body["resource"]["properties"] = {"fields": ["Discount"]}  # type: ignore[index]
+    r = client.post("/access/v1/evaluation", json=body)
+    assert r.status_code == 400
+    assert "`Discount` is not a field of invoices; did you mean `discount`?" in r.json()["message"]
+    good = evaluation("asha", "edit", "invoice:inv-1")
+    batch = {"evaluations": [{k: v for k, v in x.items() if k != "context"} for x in (body, good)]}
+    batch["context"] = {"org": "demo"}
+    answers = client.post("/access/v1/evaluations", json=batch).json()["evaluations"]
+    assert answers[0]["decision"] is False and "is not a field of invoices" in str(answers[0])
+    assert answers[1]["decision"] is True
