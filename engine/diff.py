@@ -20,10 +20,12 @@ from typing import Any
 from engine.catalogue import RECORD_ACTIONS
 from engine.coverage_org import coverage_org
 from engine.crosscheck import request_space
+from engine.decision import Decision
 from engine.engine import Engine
 from engine.errors import AuthzError
 from engine.model import Org, load_org
 from engine.policies import PolicySet, load_policies
+from engine.request import Request
 
 KEYS = ("who", "action", "type", "was", "now")
 
@@ -41,9 +43,14 @@ class Group:
     orgs: set[str] = field(default_factory=set)
     example: dict[str, Any] = field(default_factory=dict)
     non_member: bool = True  # every user in the group lacks a finance membership
+    # An allow that stays an allow but carries less (fewer fields hidden, another sender) widens
+    # too; None: by the decisions alone.
+    widens: bool | None = None
 
     @property
     def widening(self) -> bool:
+        if self.widens is not None:
+            return self.widens
         return self.was == "deny" and self.now == "allow"
 
     def key(self) -> tuple[str, ...]:
@@ -146,12 +153,16 @@ def diff(
         for request in request_space(org, head):
             old, new = before.decide(request, probe=False), after.decide(request, probe=False)
             compared += 1
-            if old.allowed == new.allowed:
+            if old.allowed != new.allowed:
+                was, now, widens = old.decision, new.decision, None
+            elif old.allowed and (changed := carried_change(org, request, old, new)):
+                was, now, widens = changed
+            else:
                 continue
             kind, non_member = who(org, request.subject, request.action, head)
             group = groups.setdefault(
-                (kind, request.action, request.resource_type, old.decision, new.decision),
-                Group(kind, request.action, request.resource_type, old.decision, new.decision),
+                (kind, request.action, request.resource_type, was, now),
+                Group(kind, request.action, request.resource_type, was, now, widens=widens),
             )
             group.count += 1
             group.orgs.add(name)
@@ -166,6 +177,31 @@ def diff(
         groups.values(), key=lambda g: (not g.widening, g.who, _order(g.action), g.type)
     )
     return DiffReport(base_label, head_label, compared, tuple(names), tuple(ordered))
+
+
+def carried_change(
+    org: Org, request: Request, old: Decision, new: Decision
+) -> tuple[str, str, bool] | None:
+    """Two allows that carry different obligations, in words, and whether the new one widens
+    (hides fewer fields, or mails from an address that is not the user's own)."""
+    if (old.redact_fields, old.sender) == (new.redact_fields, new.sender):
+        return None
+    own = next((u.email for u in org.users if u.id == request.subject), None)
+
+    def words(d: Decision) -> str:
+        parts = ["allow"]
+        if request.action == "view":
+            parts.append("hiding " + (", ".join(d.redact_fields) or "nothing"))
+        if request.action == "send_email":
+            parts.append("from their own address" if d.sender == own else "from another address")
+        return ", ".join(parts)
+
+    hides_less = not set(old.redact_fields) <= set(new.redact_fields)
+    other_sender = new.sender != old.sender and new.sender != own
+    was, now = words(old), words(new)
+    if was == now:  # a sender that changed between two addresses not the user's own
+        now += " (changed)"
+    return was, now, hides_less or other_sender
 
 
 def _order(action: str) -> int:

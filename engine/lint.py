@@ -11,7 +11,7 @@ from typing import Any
 import cedarpy
 
 from engine.errors import PolicyError
-from engine.policies import default_policies_dir, inspect_texts
+from engine.policies import default_policies_dir, inspect_texts, missing_obligations
 from engine.policy_files import SCHEMA_FILE, PolicySource, read_source
 
 DETAILS = ("hidden_fields", "readonly_fields", "profile")
@@ -35,6 +35,8 @@ def lint_source(source: PolicySource) -> list[str]:
     except ValueError as exc:
         return [f"{SCHEMA_FILE}: cannot use the schema: {exc}"]
     findings, infos, static = inspect_texts(source.directory, source.cedar, schema)
+    if source.servable:
+        findings += missing_obligations(infos)
     for pid, info in infos.items():
         where = f"{info.file}:{info.line}: policy `{pid}`"
         est = static[pid]

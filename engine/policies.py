@@ -22,6 +22,7 @@ from engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE, PolicySource, read_
 RULES: tuple[str, ...] = tuple(f"D{n}" for n in range(1, 13))
 # @obligation kinds (policies/obligations.cedar): asked after an allow, never part of a decision.
 OBLIGATIONS: tuple[str, ...] = ("held", "redact", "sender")
+_OBLIGATION_WORDS = {"redact": "hides fields", "sender": "names the sender of a mail"}
 _ID_LINE = re.compile(r'@id\(\s*"((?:[^"\\]|\\.)*)"\s*\)')
 
 
@@ -85,6 +86,8 @@ def build_policies(source: PolicySource) -> PolicySet:
     catalogue = parse_catalogue(source.catalogue, str(directory / CATALOGUE_FILE))
 
     problems, infos, static = inspect_texts(directory, source.cedar, schema)
+    if source.servable:
+        problems += missing_obligations(infos)
     if problems:
         raise PolicyError(joined("invalid policy set", problems), tuple(problems))
 
@@ -138,6 +141,19 @@ def inspect_texts(
             static[info.id] = est
         problems.extend(_validate(directory / name, text, schema))
     return problems, infos, static
+
+
+def missing_obligations(infos: dict[str, PolicyInfo]) -> list[str]:
+    """Without these an allow would carry nothing: a view hiding no field (D7) would be an
+    allow by mistake, so a set that can be served must say how it redacts and whom mail is
+    from."""
+    kinds = {i.obligation for i in infos.values()}
+    return [
+        f'no @obligation("{kind}") policy: a set that serves must say how a decision '
+        f"{_OBLIGATION_WORDS[kind]} ({rule}; see policies/obligations.cedar)"
+        for kind, rule in (("redact", "D7"), ("sender", "D11"))
+        if kind not in kinds
+    ]
 
 
 def _holds_code(text: str) -> bool:

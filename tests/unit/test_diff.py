@@ -134,3 +134,25 @@ def test_cli_diff_json_and_fail_on(tmp_path: Path) -> None:
         "diff", str(HISTORY), str(POLICIES), "--fail-on", "non-member-gain", "--expect", str(expect)
     )
     assert code == 0
+
+
+def test_a_redaction_dropped_from_one_product_is_a_widening_not_no_change(
+    policies: PolicySet, tmp_path: Path
+) -> None:
+    # Two allows that stay allows, one now hiding less: the decisions alone would say "no
+    # change"; the diff says who now sees what, and --fail-on any-widening fails on it.
+    head = tmp_path / "policies"
+    shutil.copytree(POLICIES, head, ignore=shutil.ignore_patterns("history", "legacy"))
+    text = (head / "obligations.cedar").read_text()
+    books = """(principal has books &&
+   resource.module.products.contains(Product::"books") &&
+   context.fields.containsAny(principal.books.role.hidden_fields)) ||"""
+    assert text.count(books) == 1
+    (head / "obligations.cedar").write_text(text.replace(books, "false ||"))
+    report = diff(policies, load_policies(head), default_orgs(policies, []), "now", "weakened")
+    dropped = [g for g in report.groups if g.action == "view" and g.type == "item"]
+    assert dropped and all(g.widening for g in dropped)
+    assert {(g.was, g.now) for g in dropped} >= {
+        ("allow, hiding cost_price", "allow, hiding nothing")
+    }
+    assert unexpected(report, "any-widening", None)

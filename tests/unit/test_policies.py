@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine import PolicyError
+from engine.lint import lint
 from engine.policies import RULES, load_policies
 from tests.conftest import POLICIES
 
@@ -152,3 +153,17 @@ def test_history_2025_05_is_a_complete_policy_set() -> None:
     differing = {f for f in new.texts if old.texts[f] != new.texts[f]}
     assert differing == {"integration_users.cedar"}
     assert old.schema_text == new.schema_text
+
+
+@pytest.mark.parametrize(("kind", "rule"), [("redact", "D7"), ("sender", "D11")])
+def test_a_set_that_serves_must_say_how_it_redacts_and_whom_mail_is_from(
+    policy_copy: Path, kind: str, rule: str
+) -> None:
+    # Dropping the redaction would make every view an allow that hides nothing: refused.
+    text = (policy_copy / "obligations.cedar").read_text()
+    (policy_copy / "obligations.cedar").write_text(
+        text.replace(f'@obligation("{kind}")', '@obligation("held")')
+    )
+    err = refused(policy_copy)
+    assert any(f'no @obligation("{kind}") policy' in p and rule in p for p in err.problems)
+    assert any(f'no @obligation("{kind}")' in f for f in lint(policy_copy))
