@@ -72,7 +72,7 @@ test: lint
 	$(PY) -m pytest -q
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not prove"
 
 prove: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
