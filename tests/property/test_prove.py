@@ -62,13 +62,15 @@ def test_record_properties_on_one_org(shard: int, org: dict[str, Any], data: st.
 
 @shards
 @SHARE
-@given(m.migrating_orgs(), st.sampled_from(("replace_snapshot", "append_audit")))
+@given(
+    m.migrating_orgs(), st.sampled_from(("replace_snapshot", "append_audit")), st.integers(0, 99)
+)
 def test_migration_properties_on_one_org(
-    shard: int, case: tuple[dict[str, Any], list[dict[str, Any]], date], where: str
+    shard: int, case: tuple[dict[str, Any], list[dict[str, Any]], date], where: str, pick: int
 ) -> None:
     org, usage, as_of = case
     with shared_rights(), tempfile.TemporaryDirectory() as folder:
-        timed("M3 legacy cedar/polar", m.check_m3_legacy, org)
+        timed("M3 legacy cedar/polar", m.check_m3_legacy, org, pick)
         store = m._store(folder, org)
         # M2 leaves the store as it was (that is its property), so M1 starts from the same org.
         timed("M2 migration failure", m.check_m2_failure, store, org, usage, as_of, where)
