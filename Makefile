@@ -8,7 +8,8 @@ DEMO := policies/examples/demo-org.json
 LEGACY := policies/examples/legacy-org.json
 STORE := .authz/orgs.sqlite3
 
-.PHONY: help install run test unit lint fmt prove bench bench-serve clean
+.PHONY: help install run test unit lint fmt prove bench bench-serve bench-paired clean
+BASE ?= 8e2ee62
 
 help:
 	@echo "make run     set up, explain worked examples, import the demo org and serve it on :8181"
@@ -16,6 +17,7 @@ help:
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property"
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck and migration timings"
 	@echo "make bench-serve  load run of authz serve with wrk: req/s, p50/p99, CPU per 1,000"
+	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
 	@echo "make lint    ruff, mypy --strict on engine/, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
 
@@ -88,6 +90,9 @@ bench: $(STAMP)
 	$(PY) bench/bench_crosscheck.py
 	$(PY) bench/bench_migrate.py
 	$(PY) bench/bench_search.py
+
+bench-paired: $(STAMP)
+	$(PY) bench/bench_paired.py --base $(BASE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
