@@ -1,0 +1,124 @@
+"""Policy review in a user's own repository: the hooks and `authz` check the user's policies/,
+never the shipped set, and fail on a broken policy there (issue 13's false green)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import POLICIES, ROOT
+
+BIN = Path(sys.executable).parent
+AUTHZ = str(BIN / "authz")
+PRE_COMMIT = BIN / "pre-commit"
+# Unannotated and not in Cedar's format: five lint findings, a validate failure, a fmt change,
+# and a permit of everything that makes the suites fail.
+BAD = "permit(principal,action,resource)   ;\n"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        HOME=str(home),
+        PRE_COMMIT_HOME=str(home / "pre-commit"),
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+        NO_COLOR="1",
+    )
+    return env
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def _local_hooks() -> dict[str, object]:
+    """Our published hooks, as a user's config would run them, with `authz` from this venv
+    (language: system) so that the test needs no network to install the package."""
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    for hook in hooks:
+        hook["language"] = "system"
+    return {"repos": [{"repo": "local", "hooks": hooks}]}
+
+
+@pytest.fixture
+def user_repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    repo = tmp_path / "crm-policies"
+    repo.mkdir()
+    shutil.copytree(POLICIES, repo / "policies", ignore=shutil.ignore_patterns("history"))
+    (repo / "policies" / "extra.cedar").write_text(BAD, encoding="utf-8")
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(_local_hooks()), "utf-8")
+    env = _env(tmp_path)
+    for args in (["git", "init", "-q"], ["git", "add", "-A"]):
+        assert _run(args, repo, env).returncode == 0
+    return repo, env
+
+
+@pytest.mark.slow
+def test_hooks_fail_on_a_broken_policy_in_the_users_repository_and_pass_once_fixed(
+    user_repo: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = user_repo
+    before = _run([str(PRE_COMMIT), "run", "--all-files"], repo, env)
+    assert before.returncode != 0, before.stdout
+    for hook in ("authz validate", "authz lint", "authz fmt --check", "authz test"):
+        line = next(x for x in before.stdout.splitlines() if x.startswith(hook))
+        assert line.endswith("Failed"), before.stdout
+
+    (repo / "policies" / "extra.cedar").unlink()
+    assert _run(["git", "add", "-A"], repo, env).returncode == 0
+    after = _run([str(PRE_COMMIT), "run", "--all-files"], repo, env)
+    assert after.returncode == 0, after.stdout + after.stderr
+
+
+def test_authz_in_the_users_repository_checks_its_policies(
+    user_repo: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = user_repo
+    lint = _run([AUTHZ, "lint"], repo, env)
+    assert lint.returncode == 1, lint.stdout
+    assert "extra.cedar:1: policy #1 has no @id" in lint.stdout
+    validate = _run([AUTHZ, "validate"], repo, env)
+    assert validate.returncode == 2 and "extra.cedar:1" in validate.stderr
+    check = _run([AUTHZ, "fmt", "--check"], repo, env)
+    assert check.returncode == 1 and "extra.cedar" in check.stdout
+
+
+def test_fmt_writes_the_users_file_and_nothing_of_the_shipped_set(
+    user_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    repo, env = user_repo
+    shipped = {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")}
+    fmt = _run([AUTHZ, "fmt"], repo, env)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    assert (repo / "policies" / "extra.cedar").read_text(encoding="utf-8") != BAD
+    assert {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")} == shipped
+
+    elsewhere = tmp_path / "no-policies-here"
+    elsewhere.mkdir()
+    refused = _run([AUTHZ, "fmt"], elsewhere, env)
+    assert refused.returncode == 2
+    assert "no policies/ here" in refused.stderr
+    assert {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")} == shipped
+
+
+def test_without_policies_here_the_shipped_set_is_used_and_said_so(
+    user_repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    _, env = user_repo
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    lint = _run([AUTHZ, "lint"], elsewhere, env)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "no policies/ here: using the shipped policy set" in lint.stderr
