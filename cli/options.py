@@ -2,17 +2,74 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
-policies_option = click.option(
-    "--policies",
-    "policies_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Policy directory (default: the shipped policies).",
-)
+from cli.exits import Trouble
+from engine import AuthzError
+from engine.policies import default_policies_dir
+
+# What a command checks when it is not told: the policies/ of the directory it runs in (a
+# user's repository, where pre-commit runs its hooks). The shipped set only when asked for, or
+# when there is nothing else, said on stderr: a review that passed on the shipped set while
+# the user's own policies were broken would be a false green.
+HERE = Path("policies")
+
+
+def resolve_policies(explicit: Path | None, shipped: bool, *, fallback: bool = True) -> Path:
+    """The policy directory a command works on (see HERE)."""
+    if explicit is not None and shipped:
+        raise click.UsageError("--policies and --shipped name two sets: give one")
+    if explicit is not None:
+        return explicit
+    try:
+        if shipped:
+            return default_policies_dir()
+        if HERE.is_dir():
+            return HERE
+        if not fallback:
+            raise Trouble(
+                f"no policies/ here ({Path.cwd()}): pass --policies DIR, or run where your "
+                "policies/ is"
+            )
+        chosen = default_policies_dir()
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    click.echo(
+        f"authz: no policies/ here: using the shipped policy set at {chosen} "
+        "(--policies DIR checks yours)",
+        err=True,
+    )
+    return chosen
+
+
+def policy_choice_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--policies DIR and --shipped, as given: for a command that resolves them itself."""
+    f = click.option("--shipped", is_flag=True, help="Use the policy set shipped with authz.")(f)
+    return click.option(
+        "--policies",
+        "policies_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Policy directory (default: ./policies when there is one, else the shipped set, "
+        "said on stderr).",
+    )(f)
+
+
+def policies_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--policies DIR and --shipped, resolved into the command's `policies_dir` (a Path)."""
+
+    @policy_choice_options
+    @functools.wraps(f)
+    def wrapper(*args: Any, policies_dir: Path | None, shipped: bool, **kwargs: Any) -> Any:
+        return f(*args, policies_dir=resolve_policies(policies_dir, shipped), **kwargs)
+
+    return wrapper
+
 
 served_policies_option = click.option(
     "--policies",

@@ -4,13 +4,13 @@ together."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import PolicyError
+from engine.hints import did_you_mean
 
 RECORD_ACTIONS: tuple[str, ...] = (
     "view",
@@ -61,8 +61,7 @@ class ModuleInfo:
         """Why `name` is not a field of this module (exact match only), or None if it is."""
         if name in self.fields:
             return None
-        close = difflib.get_close_matches(name.lower(), self.fields, n=1, cutoff=0.75)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
+        hint = did_you_mean(name, self.fields)
         return f"`{name}` is not a field of {self.plural}{hint} (fields: {', '.join(self.fields)})"
 
 

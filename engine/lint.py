@@ -37,9 +37,9 @@ def lint_source(source: PolicySource) -> list[str]:
     findings, infos, static = inspect_texts(source.directory, source.cedar, schema)
     if source.servable:
         findings += missing_obligations(infos)
-    for pid, info in infos.items():
-        where = f"{info.file}:{info.line}: policy `{pid}`"
-        est = static[pid]
+    for key, info in infos.items():
+        where = f"{info.file}:{info.line}: {info.label}"
+        est = static[key]
         if info.obligation is not None:
             if info.product or info.seat:
                 findings.append(f"{where}: an @obligation grants nothing: no @product or @seat")

@@ -7,6 +7,7 @@ path, and a dangling reference names both ends.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.catalogue import RECORD_ACTIONS, Catalogue
 from engine.errors import InvalidOrg, joined
+from engine.hints import did_you_mean
 from engine.inputs import decode_json, read_file
 
 ProductId = Literal["books", "subscriptions"]
@@ -167,7 +169,7 @@ def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue, name: st
     try:
         org = Org.model_validate(data)
     except ValidationError as exc:
-        problems = [where + p for p in _pydantic_problems(exc)]
+        problems = [where + p for p in pydantic_problems(exc)]
         raise InvalidOrg(joined("invalid org", problems), tuple(problems)) from None
     problems = [where + p for p in check_references(org, catalogue)]
     if problems:
@@ -187,16 +189,19 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _pydantic_problems(exc: ValidationError) -> list[str]:
+def pydantic_problems(exc: ValidationError, known_keys: tuple[str, ...] = ()) -> list[str]:
+    """One line per problem, each with its path; an unknown key gets a did-you-mean among
+    `known_keys`."""
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         kind = err["type"]
         if kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
-            msg = f"{err['input']!r} is not one of {expected}"
+            hint = did_you_mean(err["input"], re.findall(r"'([^']*)'", expected))
+            msg = f"{err['input']!r} is not one of {expected}{hint}"
         elif kind == "extra_forbidden":
-            msg = "unknown field"
+            msg = "unknown field" + did_you_mean(loc[-1] if loc else "", known_keys)
         elif kind == "missing":
             msg = "required field is missing"
         else:

@@ -42,6 +42,17 @@ class PolicyInfo:
     detail: str | None  # forbids: which org data names the culprit (explain._detail)
     annotations: dict[str, str]
     obligation: str | None = None  # one of OBLIGATIONS: asked after an allow, not deciding
+    ordinal: int = 0  # its place in its file, from 1: names a policy with no @id
+
+    @property
+    def label(self) -> str:
+        """How a finding names it: by @id, or by its place when it has none (lint goes on to
+        report everything else wrong with it in the same run)."""
+        return f"policy `{self.id}`" if self.id else f"policy #{self.ordinal}"
+
+    @property
+    def key(self) -> str:
+        return self.id or f"{self.file}#{self.ordinal}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,15 +141,15 @@ def inspect_texts(
             problems.append(f"{name}:1: holds no policy: a file being written? delete it instead")
             continue
         for info, est in _read_file(directory / name, text, problems):
-            if info.id in infos:
-                first = infos[info.id]
+            if info.key in infos:
+                first = infos[info.key]
                 problems.append(
                     f"{name}:{info.line}: policy `{info.id}`: duplicate @id, first at "
                     f"{first.file}:{first.line}"
                 )
                 continue
-            infos[info.id] = info
-            static[info.id] = est
+            infos[info.key] = info
+            static[info.key] = est
         problems.extend(_validate(directory / name, text, schema))
     return problems, infos, static
 
@@ -183,26 +194,26 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
     )
     for n, (_, policy) in enumerate(ordered):
         ann: dict[str, str] = dict(policy.get("annotations", {}))
-        pid = ann.get("id")
+        pid = ann.get("id", "")
         line = lines[n] if n < len(lines) else 0
+        where = f"{path.name}:{line}: " + (f"policy `{pid}`" if pid else f"policy #{n + 1}")
         if not pid:
             problems.append(f"{path.name}:{line}: policy #{n + 1} has no @id")
-            continue
         rules = tuple(r.strip() for r in ann.get("rule", "").split(",") if r.strip())
         unknown = [r for r in rules if r not in RULES]
         if not rules or unknown:
             problems.append(
-                f"{path.name}:{line}: policy `{pid}`: @rule must name rules D1-D12 of "
-                f"docs/rules.md, got `{ann.get('rule', '')}`"
+                f"{where}: @rule must name rules D1-D12 of docs/rules.md, "
+                f"got `{ann.get('rule', '')}`"
             )
         if not ann.get("reason"):
-            problems.append(f"{path.name}:{line}: policy `{pid}`: no @reason")
+            problems.append(f"{where}: no @reason")
         obligation = ann.get("obligation")
         if obligation is not None and (
             obligation not in OBLIGATIONS or policy["effect"] != "permit"
         ):
             problems.append(
-                f"{path.name}:{line}: policy `{pid}`: @obligation is a permit of one kind: "
+                f"{where}: @obligation is a permit of one kind: "
                 f"{', '.join(OBLIGATIONS)}, got `{obligation}` on a {policy['effect']}"
             )
         info = PolicyInfo(
@@ -218,6 +229,7 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
             detail=ann.get("detail"),
             annotations=ann,
             obligation=obligation,
+            ordinal=n + 1,
         )
         out.append((info, policy))
     return out
@@ -232,16 +244,72 @@ def _validate(path: Path, text: str, schema: Any) -> list[str]:
     if result.validation_passed:
         return []
     lines = _id_lines(text)
+    source = text.splitlines()
     names = result.id_annotations_by_policy_id
     problems = []
     for err in result.errors:
         pid = err.policy_id
         n = int(pid.removeprefix("policy")) if pid.startswith("policy") else -1
-        line = lines[n] if 0 <= n < len(lines) else 0
+        first = lines[n] if 0 <= n < len(lines) else 0
+        last = lines[n + 1] - 1 if 0 <= n < len(lines) - 1 else len(source)
         label = names.get(pid, pid)
         message = err.error.replace(f"for policy `{pid}`, ", "")
+        line = _culprit_line(source, first, last, message)
         problems.append(f"{path.name}:{line}: policy `{label}`: {message}")
-    return sorted(set(problems))
+    return sorted(_one_per_attribute(problems), key=_by_place)
+
+
+_NO_ATTRIBUTE = re.compile(r"^(.*: attribute `[^`]+` on entity type) (`[^`]+`) not found$")
+
+
+def _one_per_attribute(problems: list[str]) -> set[str]:
+    """Cedar reports a missing attribute once per entity type the resource may be: one line
+    per place, naming the types together, reads better than nine."""
+    types: dict[str, list[str]] = {}
+    out = set()
+    for problem in problems:
+        match = _NO_ATTRIBUTE.match(problem)
+        if match is None:
+            out.add(problem)
+        else:
+            types.setdefault(match[1], []).append(match[2])
+    for head, named in types.items():
+        named = sorted(set(named))
+        plural = "types" if len(named) > 1 else "type"
+        out.add(f"{head.removesuffix('type')}{plural} {', '.join(named)} not found")
+    return out
+
+
+def _culprit_line(source: list[str], first: int, last: int, message: str) -> int:
+    """The line of the policy (lines first..last) holding what a validation error names.
+
+    Cedar's validator (through cedarpy) gives no source location, but its messages quote the
+    culprit in backticks (an attribute, an entity type, an action): the first line of the
+    policy that holds it, as code rather than in a comment or annotation, is where to look.
+    Else the policy's first line."""
+    if first <= 0:
+        return first
+    for token in re.findall(r"`([^`]+)`", message):
+        if token.startswith(("for policy", "policy")):
+            continue
+        if re.fullmatch(r"\w+", token):
+            pattern = re.compile(rf"(\.|\bhas\s+|\b){re.escape(token)}\b")
+        else:
+            pattern = re.compile(re.escape(token))
+        for number in range(first, min(last, len(source)) + 1):
+            code = source[number - 1].split("//", 1)[0]
+            if code.lstrip().startswith("@"):
+                continue
+            if pattern.search(code):
+                return number
+    return first
+
+
+def _by_place(problem: str) -> tuple[str, int, str]:
+    """Sort findings by file, then line as a number (12 after 2), then text."""
+    name, _, rest = problem.partition(":")
+    number, _, text = rest.partition(":")
+    return (name, int(number) if number.isdigit() else 0, text)
 
 
 def _id_lines(text: str) -> list[int]:

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from engine.catalogue import ADMIN_ACTIONS, CHANNELS, RECORD_ACTIONS, Catalogue
 from engine.errors import InvalidRequest
+from engine.hints import did_you_mean
 
 # Context keys a caller may send, and their types. Anything else is refused by name.
 CONTEXT_KEYS: dict[str, type] = {
@@ -71,8 +72,9 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
     if action in RECORD_ACTIONS:
         if kind not in catalogue.modules:
             raise InvalidRequest(
-                f"resource_type: `{kind}` is not a finance record type "
-                f"({', '.join(catalogue.modules)}), so `{action}` does not apply"
+                f"resource_type: `{kind}` is not a finance record type"
+                f"{did_you_mean(kind, catalogue.modules)} ({', '.join(catalogue.modules)}), "
+                f"so `{action}` does not apply"
             )
     elif action in ADMIN_ACTIONS:
         if kind != ADMIN_ACTIONS[action]:
@@ -80,8 +82,9 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
                 f"resource_type: `{action}` applies to `{ADMIN_ACTIONS[action]}`, not `{kind}`"
             )
     else:
+        known = (*RECORD_ACTIONS, *ADMIN_ACTIONS)
         raise InvalidRequest(
-            f"action: `{action}` is not one of {', '.join((*RECORD_ACTIONS, *ADMIN_ACTIONS))}"
+            f"action: `{action}` is not one of {', '.join(known)}{did_you_mean(action, known)}"
         )
     if request.fields:
         if action != "edit":

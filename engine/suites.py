@@ -10,19 +10,57 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from engine.decision import Decision
 from engine.engine import Engine
-from engine.errors import AuthzError
-from engine.model import load_org
+from engine.errors import AuthzError, joined
+from engine.model import load_org, pydantic_problems
 from engine.policies import PolicySet
 from engine.request import Request, parse_resource
 
-_REQUEST_KEYS = {"subject", "action", "resource", "channel", "fields", "context"}
-_EXPECT_KEYS = {"decision", "rules", "policies", "redact_fields", "acting_as", "sender", "error"}
+
+class _Strict(BaseModel):
+    # A misspelt key (`decison`) is an error naming the key, never a silently ignored one.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _RequestSpec(_Strict):
+    subject: str
+    action: str
+    resource: str
+    channel: str = "crm"
+    fields: list[str] = []
+    context: dict[str, Any] = {}
+
+
+class _ExpectSpec(_Strict):
+    decision: Literal["allow", "deny"]
+    rules: list[str] = []
+    policies: list[str] = []
+    redact_fields: list[str] = []
+    acting_as: dict[str, str] | None = None
+    sender: str | None = None
+    error: str = ""
+
+
+class _CaseSpec(_Strict):
+    name: str | None = None
+    request: _RequestSpec
+    expect: _ExpectSpec
+
+
+class _SuiteSpec(_Strict):
+    org: str | dict[str, Any]
+    cases: list[_CaseSpec]
+
+
+_KNOWN_KEYS = tuple(
+    sorted({k for m in (_RequestSpec, _ExpectSpec, _CaseSpec, _SuiteSpec) for k in m.model_fields})
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,44 +79,42 @@ class Suite:
 
 
 def load_suite(path: Path) -> Suite:
+    """Read and check a suite whole: every problem, each with its path, or a Suite."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise AuthzError(f"{path}: cannot read suite: {exc}") from None
-    if not isinstance(raw, dict) or "org" not in raw or not isinstance(raw.get("cases"), list):
-        raise AuthzError(f"{path}: a suite is a mapping with `org` and a list of `cases`")
-    org = raw["org"]
+    try:
+        spec = _SuiteSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = tuple(f"{path.name}: {p}" for p in pydantic_problems(exc, _KNOWN_KEYS))
+        raise AuthzError(joined(f"{path}: invalid suite", list(problems)), problems) from None
     org_ref: Path | dict[str, Any] = (
-        org if isinstance(org, dict) else (path.parent / str(org)).resolve()
+        spec.org if isinstance(spec.org, dict) else (path.parent / spec.org).resolve()
     )
-    cases = tuple(_case(path, n, c) for n, c in enumerate(raw["cases"]))
+    cases = tuple(_case(path, n, c) for n, c in enumerate(spec.cases))
     return Suite(path=path, org=org_ref, cases=cases)
 
 
-def _case(path: Path, n: int, raw: Any) -> Case:
-    where = f"{path.name}: cases[{n}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("request"), dict):
-        raise AuthzError(f"{where}: a case needs a `request` mapping")
-    req, expect = raw["request"], raw.get("expect")
-    unknown = set(req) - _REQUEST_KEYS
-    if unknown:
-        raise AuthzError(f"{where}.request.{sorted(unknown)[0]}: unknown key")
-    if not isinstance(expect, dict) or expect.get("decision") not in ("allow", "deny"):
-        raise AuthzError(f"{where}.expect.decision: must be allow or deny")
-    unknown = set(expect) - _EXPECT_KEYS
-    if unknown:
-        raise AuthzError(f"{where}.expect.{sorted(unknown)[0]}: unknown key")
-    kind, rid = parse_resource(str(req.get("resource", "")))
+def _case(path: Path, n: int, spec: _CaseSpec) -> Case:
+    req = spec.request
+    kind, rid = parse_resource(req.resource)
     request = Request(
-        subject=str(req.get("subject", "")),
-        action=str(req.get("action", "")),
+        subject=req.subject,
+        action=req.action,
         resource_type=kind,
         resource_id=rid,
-        channel=str(req.get("channel", "crm")),
-        fields=tuple(str(f) for f in req.get("fields", ())),
-        context=dict(req.get("context", {})),
+        channel=req.channel,
+        fields=tuple(req.fields),
+        context=dict(req.context),
     )
-    return Case(name=str(raw.get("name", f"case {n}")), request=request, expect=expect, where=where)
+    return Case(
+        name=spec.name if spec.name is not None else f"case {n}",
+        request=request,
+        # only what the case states is compared (`sender: null` is a statement, absent is not)
+        expect=spec.expect.model_dump(exclude_unset=True),
+        where=f"{path.name}: cases[{n}]",
+    )
 
 
 def mismatches(case: Case, decision: Decision, policy_ids: bool = True) -> list[str]:

@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
-from cli.options import store_option
+from cli.options import resolve_policies, store_option
 from engine import AuthzError
-from engine.policies import default_policies_dir
 from engine.policy_files import read_source
 from engine.publication import activate, publish, resolve, stored_source, versions
 from engine.store import OrgStore
@@ -34,16 +33,23 @@ def policy() -> None:
 @store_option
 @actor_option
 @click.option("--no-activate", is_flag=True, help="Store the version without serving it yet.")
+@click.option("--shipped", is_flag=True, help="Publish the policy set shipped with authz.")
 def publish_(
-    directory: Path | None, store_path: Path | None, actor: str | None, no_activate: bool
+    directory: Path | None,
+    store_path: Path | None,
+    actor: str | None,
+    no_activate: bool,
+    shipped: bool,
 ) -> None:
-    """Validate DIRECTORY (default: the shipped set) whole, store it as a version, activate it.
+    """Validate DIRECTORY (default: ./policies, else the shipped set, said on stderr) whole,
+    store it as a version, activate it.
 
     Refused, with nothing stored, when a file does not parse or validate against the schema,
     when lint finds a fault, or when an org in the store would not load under the set.
     """
+    chosen = resolve_policies(directory, shipped)
     try:
-        source = read_source(directory or default_policies_dir())
+        source = read_source(chosen)
         store = OrgStore(store_path)
         version = publish(store, source, _who(actor), activate=not no_activate)
     except AuthzError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
-from cli.options import decision_log_option, policies_option, store_option
+from cli.options import decision_log_option, served_policies_option, store_option
 from engine import AuthzError
 from engine.engine import BACKENDS
 from server.connections import GuardedHttpProtocol, raise_descriptor_limit
@@ -62,7 +62,7 @@ def _loopback(host: str) -> bool:
     help="Serve this org (repeatable; default: every org in the store). With several, "
     "a request names its org in context.org.",
 )
-@policies_option
+@served_policies_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="cedar", show_default=True)
 @click.option(
     "--token-file",

@@ -173,3 +173,19 @@ def test_explain_with_the_2025_05_policies_denies_asha_an_invoice() -> None:
     )
     assert code == 1
     assert "integration users of Books may view invoices, not create them (D4)" in out
+
+
+@pytest.mark.parametrize(
+    ("words", "hint"),
+    [
+        ("--subject asha --action veiw --resource estimate:est-1", "did you mean `view`?"),
+        ("--subject asha --action view --resource estimates:est-1", "did you mean `estimate`?"),
+        (
+            "--subject asha --action edit --resource estimate:est-1 --field discont",
+            "did you mean `discount`?",
+        ),
+    ],
+)
+def test_a_misspelt_action_type_or_field_gets_a_did_you_mean(words: str, hint: str) -> None:
+    code, _, err = explain(words)
+    assert code == 2 and hint in err

@@ -73,7 +73,28 @@ def test_broken_suite_exits_2(tmp_path: Path) -> None:
     suite = tmp_path / "broken.yaml"
     suite.write_text("org: x\ncases:\n  - request: {subject: a}\n    expect: {decision: maybe}\n")
     code, _, err = run("test", str(suite))
-    assert code == 2 and "broken.yaml: cases[0].expect.decision: must be allow or deny" in err
+    assert code == 2
+    assert "broken.yaml: cases[0].expect.decision: 'maybe' is not one of 'allow' or 'deny'" in err
+    assert "broken.yaml: cases[0].request.action: required field is missing" in err
+
+
+def test_a_misspelt_suite_key_is_named_as_unknown_with_every_other_problem(
+    tmp_path: Path,
+) -> None:
+    suite = tmp_path / "typo.yaml"
+    suite.write_text(
+        f"org: {DEMO}\n"
+        "cases:\n"
+        "  - request: {subject: asha, action: view, resource: estimate}\n"
+        "    expect: {decison: allow}\n"
+        "  - request: {subject: asha, action: view, resource: estimate, chanel: crm}\n"
+        "    expect: {decision: allow}\n"
+    )
+    code, _, err = run("test", str(suite))
+    assert code == 2
+    assert "typo.yaml: cases[0].expect.decison: unknown field; did you mean `decision`?" in err
+    assert "typo.yaml: cases[1].request.chanel: unknown field; did you mean `channel`?" in err
+    assert "must be allow or deny" not in err
 
 
 def test_fmt_check_passes_on_shipped_policies() -> None:
@@ -127,3 +148,16 @@ def test_the_legacy_suite_passes_with_full_coverage_of_the_old_model() -> None:
     assert "(3 of 3)" in out and out.strip().endswith("8 passed, 0 failed")
     code, out, _ = run("test", "--policies", str(POLICIES / "legacy"), "--backend", "polar")
     assert code == 0 and out.strip().endswith("8 passed, 0 failed")
+
+
+def test_validate_points_at_the_line_that_names_the_culprit(policy_copy: Path) -> None:
+    approval = policy_copy / "approval.cedar"
+    text = approval.read_text(encoding="utf-8")
+    approval.write_text(text.replace("resource.status ==", "resource.state ==", 1), "utf-8")
+    line = next(n for n, x in enumerate(text.splitlines(), start=1) if "resource.status ==" in x)
+    code, _, err = run("validate", "--policies", str(policy_copy))
+    assert code == 2
+    assert (
+        f"approval.cedar:{line}: policy `approve-pending-only`: attribute `state` on entity "
+        "types `Customer`, `Dashboard`, `Estimate`, `Invoice`" in err
+    )

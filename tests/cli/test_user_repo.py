@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli.runner import run
 from tests.conftest import POLICIES, ROOT
 
 BIN = Path(sys.executable).parent
@@ -88,7 +89,16 @@ def test_authz_in_the_users_repository_checks_its_policies(
     repo, env = user_repo
     lint = _run([AUTHZ, "lint"], repo, env)
     assert lint.returncode == 1, lint.stdout
-    assert "extra.cedar:1: policy #1 has no @id" in lint.stdout
+    # every finding in one run, not only the missing @id
+    assert lint.stdout.splitlines() == [
+        "extra.cedar:1: policy #1 has no @id",
+        "extra.cedar:1: policy #1: @rule must name rules D1-D12 of docs/rules.md, got ``",
+        "extra.cedar:1: policy #1: a permit needs @product and @seat "
+        "(member, integration, admin, borrowed)",
+        "extra.cedar:1: policy #1: a permit with no condition on principal or resource",
+        "extra.cedar:1: policy #1: no @reason",
+        "5 findings",
+    ]
     validate = _run([AUTHZ, "validate"], repo, env)
     assert validate.returncode == 2 and "extra.cedar:1" in validate.stderr
     check = _run([AUTHZ, "fmt", "--check"], repo, env)
@@ -111,6 +121,14 @@ def test_fmt_writes_the_users_file_and_nothing_of_the_shipped_set(
     assert refused.returncode == 2
     assert "no policies/ here" in refused.stderr
     assert {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")} == shipped
+
+
+def test_fmt_never_rewrites_the_installed_package() -> None:
+    import engine
+
+    inside = Path(engine.__file__).resolve().parent / "_policies"
+    code, _, err = run("fmt", "--policies", str(inside))
+    assert code == 2 and "not yours to rewrite" in err
 
 
 def test_without_policies_here_the_shipped_set_is_used_and_said_so(

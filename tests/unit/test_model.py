@@ -36,8 +36,9 @@ def changed(demo_raw: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 def test_unknown_product_is_named_by_path(policies: PolicySet, demo_raw: dict[str, Any]) -> None:
     err = refused(policies, changed(demo_raw, "users.0.enrolments.0.product", "bookz"))
-    assert "users[0].enrolments[0].product: 'bookz' is not one of 'books' or 'subscriptions'" in (
-        err.problems
+    assert (
+        "users[0].enrolments[0].product: 'bookz' is not one of 'books' or 'subscriptions'; "
+        "did you mean `books`?" in err.problems
     )
 
 
