@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cli.terminal import coloured
 from engine import Decision, Request
 from engine.catalogue import Catalogue
 
@@ -16,7 +17,11 @@ def describe_request(request: Request, catalogue: Catalogue) -> str:
 
 
 def render(decision: Decision, request: Request, catalogue: Catalogue) -> str:
-    head = "ALLOW" if decision.allowed else "DENY "
+    head = (
+        coloured("ALLOW", "green", bold=True)
+        if decision.allowed
+        else coloured("DENY ", "red", bold=True)
+    )
     lines = [f"{head}  {describe_request(request, catalogue)}"]
 
     def row(label: str, value: str) -> None:

@@ -12,14 +12,14 @@ import io
 import json
 import subprocess
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.catalogue import RECORD_ACTIONS
 from engine.coverage_org import coverage_org
-from engine.crosscheck import request_space
+from engine.crosscheck import request_space, space_size
 from engine.decision import Decision
 from engine.engine import Engine
 from engine.errors import AuthzError
@@ -88,6 +88,10 @@ class DiffReport:
         return tuple(g for g in self.groups if not g.widening)
 
 
+# Often enough to move a bar, rarely enough to cost nothing (a request costs ~100 µs).
+PROGRESS_EVERY = 500
+
+
 def policy_dir(spec: str, workdir: Path, repo: Path | None = None) -> Path:
     """A directory as it is, or a git revision's `policies/` extracted under workdir."""
     path = Path(spec)
@@ -110,13 +114,22 @@ def policy_dir(spec: str, workdir: Path, repo: Path | None = None) -> Path:
         ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise AuthzError(
-            f"`{spec}` is neither a policy directory nor a git revision with policies/: "
-            f"{getattr(exc, 'stderr', b'') or exc}".rstrip()
+            f"`{spec}` is neither a policy directory nor a git revision with policies/ "
+            f"({_git_said(exc)})"
         ) from None
     target = workdir / spec.replace("/", "_")
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
     return target / "policies"
+
+
+def _git_said(exc: OSError | subprocess.CalledProcessError) -> str:
+    """git's own reason, one line, as text (its stderr is bytes or text by the call)."""
+    said = getattr(exc, "stderr", None) or str(exc)
+    if isinstance(said, bytes):
+        said = said.decode("utf-8", "replace")
+    lines = [x.strip() for x in said.splitlines() if x.strip()]
+    return (lines[0] if lines else str(exc)).removeprefix("fatal: ")
 
 
 def who(org: Org, user_id: str, action: str, policies: PolicySet) -> tuple[str, bool]:
@@ -142,17 +155,21 @@ def diff(
     orgs: Iterable[tuple[str, dict[str, Any] | Path]],
     base_label: str = "base",
     head_label: str = "head",
+    progress: Callable[[int, int], None] | None = None,
 ) -> DiffReport:
+    """`progress(done, total)`: called every PROGRESS_EVERY requests and at the end."""
     groups: dict[tuple[str, ...], Group] = {}
     compared = 0
-    names = []
-    for name, source in orgs:
-        org = load_org(source, head.catalogue)
-        names.append(name)
+    loaded = [(name, load_org(source, head.catalogue)) for name, source in orgs]
+    names = [name for name, _ in loaded]
+    total = sum(space_size(org, head) for _, org in loaded) if progress is not None else 0
+    for name, org in loaded:
         before, after = Engine(base, org), Engine(head, org)
         for request in request_space(org, head):
             old, new = before.decide(request, probe=False), after.decide(request, probe=False)
             compared += 1
+            if progress is not None and compared % PROGRESS_EVERY == 0:
+                progress(compared, total)
             if old.allowed != new.allowed:
                 was, now, widens = old.decision, new.decision, None
             elif old.allowed and (changed := carried_change(org, request, old, new)):
@@ -173,6 +190,8 @@ def diff(
                 group.rules.update(d.rules)
             if not group.example:
                 group.example = {"org": name, **request.to_dict()}
+    if progress is not None:
+        progress(compared, total)
     ordered = sorted(
         groups.values(), key=lambda g: (not g.widening, g.who, _order(g.action), g.type)
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import click
 from cli.exits import ALLOW, DENY
 from cli.loading import load_engine
 from cli.options import org_option, policies_option
+from cli.terminal import progress
 from engine import Decision
 from engine.crosscheck import crosscheck as run_crosscheck
 from engine.crosscheck import space_size
@@ -34,18 +34,11 @@ def crosscheck(org_file: Path, policies_dir: Path | None, quiet: bool) -> None:
     polar = load_engine(org_file, policies_dir, "polar")
     total = space_size(cedar.org, cedar.policies)
     started = time.perf_counter()
-    if quiet:
-        report = run_crosscheck(cedar, polar)
-    else:
-        with click.progressbar(length=total, label="comparing", file=sys.stderr) as bar:
-            done_before = 0
-
-            def progress(done: int) -> None:
-                nonlocal done_before
-                bar.update(done - done_before)
-                done_before = done
-
-            report = run_crosscheck(cedar, polar, progress)
+    with progress("comparing", quiet) as bar:
+        if bar is None:
+            report = run_crosscheck(cedar, polar)
+        else:
+            report = run_crosscheck(cedar, polar, lambda done: bar(done, total))
     elapsed = time.perf_counter() - started
     for n, d in enumerate(report.disagreements, start=1):
         click.echo(f"disagreement {n}: {json.dumps(d.request.to_dict(), sort_keys=True)}")

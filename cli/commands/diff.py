@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cli.exits import ALLOW, DENY, Trouble
+from cli.terminal import progress
 from engine import AuthzError
 from engine.diff import (
     default_orgs,
@@ -64,7 +65,8 @@ def diff_command(
         expected = load_expected(expect_file) if expect_file else None
         with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
             old, new = load_side(base, Path(work)), load_side(head, Path(work))
-            report = diff(old, new, default_orgs(new, list(orgs)), base, head)
+            with progress("comparing decisions") as bar:
+                report = diff(old, new, default_orgs(new, list(orgs)), base, head, bar)
     except AuthzError as exc:
         raise Trouble(exc) from None
     click.echo(RENDER[fmt](report))
