@@ -1,15 +1,113 @@
-"""Load engine pieces for a command, turning load errors into exit code 2."""
+"""Load engine pieces for a command, turning load errors into exit code 2.
+
+`--org` means one thing in every command: an org, named by its id in the store (`--store`,
+else $AUTHZ_STORE, else .authz/orgs.sqlite3), or by the path of a snapshot file. A value that
+ends in `.json`, holds a `/`, or names an existing file is a file; anything else is an id.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import click
 
 from cli.exits import Trouble
 from engine import AuthzError, Engine
+from engine.model import Org, load_org
+from engine.policies import PolicySet, load_policies
+from engine.store import OrgStore, default_store_path
+
+ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
 
 
-def load_engine(org_file: Path, policies_dir: Path | None, backend: str = "cedar") -> Engine:
+@dataclass(frozen=True, slots=True)
+class OrgRef:
+    """What `--org` was given, read by ORG_RULE."""
+
+    value: str
+
+    @property
+    def file(self) -> Path | None:
+        v = self.value
+        if v.lower().endswith(".json") or "/" in v or os.sep in v or Path(v).is_file():
+            return Path(v)
+        return None
+
+    @property
+    def label(self) -> str:
+        return self.file.stem if self.file is not None else self.value
+
+    def stored_id(self, why: str) -> str:
+        """The id, for a command that works on the store only (`why` says what it does)."""
+        if self.file is not None:
+            raise Trouble(
+                f"--org {self.value}: {why} works on an org in the store, named by its id; "
+                f"import the file first: authz org import {self.value}"
+            )
+        return self.value
+
+
+class OrgRefType(click.ParamType):
+    name = "ORG"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, OrgRef):
+            return value
+        if not isinstance(value, str) or not value:
+            self.fail("needs an org id or a snapshot file", param, ctx)
+        return OrgRef(value)
+
+
+ORG = OrgRefType()
+
+
+def org_source(ref: OrgRef, store_path: Path | None) -> tuple[Path | str, str]:
+    """The snapshot to load (a file's path, or the stored text) and where it came from."""
+    if ref.file is not None:
+        if not ref.file.is_file():
+            raise Trouble(f"--org {ref.value}: no such snapshot file")
+        return ref.file, str(ref.file)
+    path = store_path or default_store_path()
+    if not path.is_file():
+        raise Trouble(
+            f"--org {ref.value}: no org store at {path} to find org `{ref.value}` in "
+            "(`authz org import FILE` makes one; or give --org a snapshot file's path)"
+        )
     try:
-        return Engine.load(org_file, policies_dir, backend)
+        store = OrgStore(path)
+        try:
+            _, text = store.snapshot(ref.value)
+        finally:
+            store.close()
+    except AuthzError as exc:
+        raise Trouble(f"--org {ref.value}: {exc} (a snapshot file needs its path)") from None
+    return text, f"org `{ref.value}` in {path}"
+
+
+def load_org_ref(ref: OrgRef, store_path: Path | None, policies: PolicySet) -> Org:
+    source, where = org_source(ref, store_path)
+    try:
+        return load_org(source, policies.catalogue, where if isinstance(source, str) else "")
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+
+
+def load_set(policies_dir: Path | None) -> PolicySet:
+    try:
+        return load_policies(policies_dir)
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+
+
+def load_engine(
+    ref: OrgRef, policies_dir: Path | None, store_path: Path | None, backend: str = "cedar"
+) -> Engine:
+    policies = load_set(policies_dir)
+    org = load_org_ref(ref, store_path, policies)
+    try:
+        return Engine(policies, org, backend)
     except AuthzError as exc:
         raise Trouble(exc) from None

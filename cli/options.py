@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from cli.exits import Trouble
+from cli.loading import ORG, ORG_RULE
 from engine import AuthzError
 from engine.policies import default_policies_dir
 
@@ -90,10 +91,33 @@ store_option = click.option(
 
 
 def org_option(required: bool, help: str) -> click.decorators.FC:  # type: ignore[name-defined]
+    """--org ORG: an id in the store or a snapshot file, the same in every command."""
     return click.option(
-        "--org", "org_file", required=required, type=click.Path(path_type=Path), help=help
+        "--org", "org", required=required, type=ORG, help=f"{help} ORG is {ORG_RULE}."
     )
 
 
 def decision_log_option(help: str) -> click.decorators.FC:  # type: ignore[name-defined]
     return click.option("--decision-log", type=click.Path(path_type=Path), default=None, help=help)
+
+
+def stored_org_option(why: str, *, multiple: bool = False, help: str) -> Any:
+    """--org for a command that works on the store only: an id; a file is refused saying how
+    to import it (the same flag, the same reading, as everywhere else)."""
+
+    def ids(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        if multiple:
+            return tuple(ref.stored_id(why) for ref in value)
+        return value.stored_id(why)
+
+    return click.option(
+        "--org",
+        "org_ids" if multiple else "org_id",
+        type=ORG,
+        multiple=multiple,
+        required=not multiple,
+        callback=ids,
+        help=help,
+    )

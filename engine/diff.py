@@ -152,7 +152,7 @@ def who(org: Org, user_id: str, action: str, policies: PolicySet) -> tuple[str, 
 def diff(
     base: PolicySet,
     head: PolicySet,
-    orgs: Iterable[tuple[str, dict[str, Any] | Path]],
+    orgs: Iterable[tuple[str, OrgSource]],
     base_label: str = "base",
     head_label: str = "head",
     progress: Callable[[int, int], None] | None = None,
@@ -227,12 +227,18 @@ def _order(action: str) -> int:
     return RECORD_ACTIONS.index(action) if action in RECORD_ACTIONS else len(RECORD_ACTIONS)
 
 
-def default_orgs(head: PolicySet, extra: list[Path]) -> list[tuple[str, dict[str, Any] | Path]]:
-    out: list[tuple[str, dict[str, Any] | Path]] = []
+OrgSource = dict[str, Any] | Path | str  # a snapshot: parsed, a file, or its text
+
+
+def default_orgs(
+    head: PolicySet, extra: list[tuple[str, OrgSource]]
+) -> list[tuple[str, OrgSource]]:
+    """The demo org beside the head set, then `extra` (name, snapshot), then the coverage org."""
+    out: list[tuple[str, OrgSource]] = []
     demo = head.directory / "examples" / "demo-org.json"
     if demo.is_file():
         out.append(("demo", demo))
-    out += [(p.stem, p) for p in extra]
+    out += extra
     out.append(("coverage", coverage_org(head.catalogue)))
     return out
 

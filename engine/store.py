@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import replace as replace_
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ class StoreError(AuthzError):
     """The store cannot be opened or does not hold what was asked for."""
 
 
+class StaleSnapshot(StoreError):
+    """An import of a snapshot the org held before: refused unless asked to replace."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredOrg:
     id: str
@@ -72,6 +77,7 @@ class StoredOrg:
     imported_at: str
     users: int
     records: int
+    unchanged: bool = False  # an import of the text already stored: nothing was written
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,25 +154,76 @@ class OrgStore:
             )
         return bytes(self.read("SELECT value FROM secrets WHERE name = ?", (name,))[0][0])
 
-    def import_snapshot(self, text: str, catalogue: Catalogue, where: str = "") -> StoredOrg:
-        """Validate, then store as the org's next version. Raises InvalidOrg untouched."""
+    def import_snapshot(
+        self,
+        text: str,
+        catalogue: Catalogue,
+        where: str = "",
+        *,
+        replace: bool = False,
+        actor: str = "import",
+    ) -> StoredOrg:
+        """Validate, then store as the org's next version. Raises InvalidOrg untouched.
+
+        The same text as the stored version changes nothing (`unchanged`). A text the org held
+        before (an older version: re-importing it would quietly undo what came after, such as
+        a migration) is refused with StaleSnapshot unless `replace`."""
         org = load_org(text, catalogue, where)
         digest = hashlib.sha256(text.encode()).hexdigest()
         now = now_iso()
         with self.transaction() as db:
             row = db.execute("SELECT version, sha256 FROM orgs WHERE id = ?", (org.id,)).fetchone()
             if row is not None and row[1] == digest:
-                version = int(row[0])  # the same snapshot again changes nothing
-            else:
-                version = 1 if row is None else int(row[0]) + 1
-                db.execute(
-                    "INSERT INTO orgs (id, snapshot, sha256, version, imported_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-                    "snapshot = excluded.snapshot, sha256 = excluded.sha256, "
-                    "version = excluded.version, imported_at = excluded.imported_at",
-                    (org.id, text, digest, version, now),
+                return replace_(self.describe(org.id, catalogue), unchanged=True)
+            current = 0 if row is None else int(row[0])
+            earlier = self._earlier_import(db, org.id, digest, current)
+            if earlier is not None and not replace:
+                raise StaleSnapshot(
+                    f"org `{org.id}`: {where or 'this snapshot'} is version {earlier} of the "
+                    f"org, and the store holds version {current} "
+                    f"({self._last_change(db, org.id)}): not replaced; pass --replace to store "
+                    f"it again, as version {current + 1}"
                 )
+            version = current + 1
+            db.execute(
+                "INSERT INTO orgs (id, snapshot, sha256, version, imported_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "snapshot = excluded.snapshot, sha256 = excluded.sha256, "
+                "version = excluded.version, imported_at = excluded.imported_at",
+                (org.id, text, digest, version, now),
+            )
+            self.append_audit(
+                db,
+                org.id,
+                actor,
+                "org.import",
+                {"version": version, "sha256": digest, "source": where, "replaced": replace},
+            )
         return self.describe(org.id, catalogue)
+
+    @staticmethod
+    def _earlier_import(
+        db: sqlite3.Connection, org_id: str, digest: str, current: int
+    ) -> int | None:
+        """The older version this text was imported as, from the audit, or None."""
+        for (detail,) in db.execute(
+            "SELECT detail FROM audit WHERE org_id = ? AND action = 'org.import' ORDER BY seq DESC",
+            (org_id,),
+        ):
+            d = json.loads(detail)
+            if d.get("sha256") == digest and int(d.get("version", 0)) < current:
+                return int(d["version"])
+        return None
+
+    @staticmethod
+    def _last_change(db: sqlite3.Connection, org_id: str) -> str:
+        row = db.execute(
+            "SELECT at, actor, action FROM audit WHERE org_id = ? ORDER BY seq DESC LIMIT 1",
+            (org_id,),
+        ).fetchone()
+        if row is None:
+            return "its history is not recorded"
+        return f"last changed by {row[2]} at {row[0]}, by {row[1]}"
 
     def replace_snapshot(
         self, db: sqlite3.Connection, org_id: str, text: str, expected_version: int

@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from cli.exits import ALLOW, DENY
-from cli.loading import load_engine
-from cli.options import org_option, policies_option
+from cli.loading import OrgRef, load_engine
+from cli.options import org_option, policies_option, store_option
 from cli.terminal import progress
-from engine import Decision
+from engine import Decision, Engine
 from engine.crosscheck import crosscheck as run_crosscheck
 from engine.crosscheck import space_size
 
@@ -25,13 +25,16 @@ def _answer(d: Decision) -> str:
 
 
 @click.command()
-@org_option(required=True, help="Org snapshot (JSON) whose request space is compared.")
+@org_option(required=True, help="The org whose request space is compared.")
+@store_option
 @policies_option
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def crosscheck(org_file: Path, policies_dir: Path | None, quiet: bool) -> None:
+def crosscheck(
+    org: OrgRef, store_path: Path | None, policies_dir: Path | None, quiet: bool
+) -> None:
     """Ask the Cedar and the Polar encoding every request of an org and list disagreements."""
-    cedar = load_engine(org_file, policies_dir, "cedar")
-    polar = load_engine(org_file, policies_dir, "polar")
+    cedar = load_engine(org, policies_dir, store_path, "cedar")
+    polar = Engine(cedar.policies, cedar.org, "polar")
     total = space_size(cedar.org, cedar.policies)
     started = time.perf_counter()
     with progress("comparing", quiet) as bar:

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from cli.exits import ALLOW, DENY, Trouble
+from cli.loading import ORG, ORG_RULE, OrgRef, org_source
+from cli.options import store_option
 from cli.terminal import progress
 from engine import AuthzError
 from engine.diff import (
@@ -32,9 +34,10 @@ RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
     "--org",
     "orgs",
     multiple=True,
-    type=click.Path(path_type=Path),
-    help="Also compare on this org snapshot (repeatable).",
+    type=ORG,
+    help=f"Also compare on this org (repeatable). ORG is {ORG_RULE}.",
 )
+@store_option
 @click.option(
     "--format", "fmt", type=click.Choice(tuple(RENDER)), default="text", show_default=True
 )
@@ -54,7 +57,8 @@ RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 def diff_command(
     base: str,
     head: str,
-    orgs: tuple[Path, ...],
+    orgs: tuple[OrgRef, ...],
+    store_path: Path | None,
     fmt: str,
     fail_on: str | None,
     expect_file: Path | None,
@@ -66,7 +70,8 @@ def diff_command(
         with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
             old, new = load_side(base, Path(work)), load_side(head, Path(work))
             with progress("comparing decisions") as bar:
-                report = diff(old, new, default_orgs(new, list(orgs)), base, head, bar)
+                extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
+                report = diff(old, new, default_orgs(new, extra), base, head, bar)
     except AuthzError as exc:
         raise Trouble(exc) from None
     click.echo(RENDER[fmt](report))

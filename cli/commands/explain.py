@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from cli.exits import ALLOW, DENY, Trouble
-from cli.loading import load_engine
-from cli.options import org_option, policies_option
+from cli.loading import OrgRef, load_engine
+from cli.options import org_option, policies_option, store_option
 from cli.render import render
 from engine import AuthzError, Request
 from engine.engine import BACKENDS
@@ -30,7 +30,8 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 @click.command()
-@org_option(required=True, help="Org snapshot (JSON).")
+@org_option(required=True, help="The org the user belongs to.")
+@store_option
 @click.option("--subject", required=True, help="The acting CRM user's id.")
 @click.option("--action", required=True, help="view, create, edit, ... (see docs/rules.md).")
 @click.option(
@@ -63,7 +64,8 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
     help="Which encoding decides: Cedar (primary) or Polar (the second, independent one).",
 )
 def explain(
-    org_file: Path,
+    org: OrgRef,
+    store_path: Path | None,
     subject: str,
     action: str,
     resource: str,
@@ -75,7 +77,7 @@ def explain(
     backend: str,
 ) -> None:
     """Explain one decision: allow or deny, which rules and policies, what was missing, as whom."""
-    engine = load_engine(org_file, policies_dir, backend)
+    engine = load_engine(org, policies_dir, store_path, backend)
     kind, rid = parse_resource(resource)
     request = Request(subject, action, kind, rid, channel, fields, _context(pairs))
     decision = engine.decide(request)

@@ -10,7 +10,12 @@ from typing import Any
 import click
 
 from cli.exits import DENY, Trouble
-from cli.options import decision_log_option, served_policies_option, store_option
+from cli.options import (
+    decision_log_option,
+    served_policies_option,
+    store_option,
+    stored_org_option,
+)
 from engine import AuthzError
 from engine.decision_log import DecisionLog, decision_sink
 from engine.inputs import strict_loads
@@ -24,7 +29,7 @@ from engine.store import OrgStore
 format_option = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-org_id_option = click.option("--org", "org_id", required=True, help="The org's id in the store.")
+org_id_option = stored_org_option("a migration", help="The org's id in the store.")
 
 
 @click.group()

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from cli.exits import Trouble
+from cli.exits import DENY, Trouble
+from cli.identity import who as _who
 from cli.options import store_option
 from engine import AuthzError
 from engine.errors import InvalidOrg
 from engine.inputs import read_file
 from engine.publication import served_catalogue
-from engine.store import OrgStore
+from engine.store import OrgStore, StaleSnapshot
 
 
 @click.group()
@@ -23,17 +24,37 @@ def org() -> None:
 @org.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path))
 @store_option
-def import_(file: Path, store_path: Path | None) -> None:
-    """Validate FILE whole, then store it as its org's next version."""
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Store FILE even when the org held it before (an older version): going back.",
+)
+def import_(file: Path, store_path: Path | None, replace: bool) -> None:
+    """Validate FILE whole, then store it as its org's next version.
+
+    The snapshot already stored changes nothing (exit 0). A snapshot the org held before is
+    refused (exit 1), since storing it again would quietly undo what came after it, such as a
+    migration; --replace stores it anyway."""
     try:
         text = read_file(file, "org snapshot", InvalidOrg)
         store = OrgStore(store_path)
         # checked against what is served from this store, so a server never meets an org
         # that does not load under its policy set
         catalogue = served_catalogue(store)
-        stored = store.import_snapshot(text, catalogue, where=str(file))
+        stored = store.import_snapshot(
+            text, catalogue, where=str(file), replace=replace, actor=_who()
+        )
+    except StaleSnapshot as exc:
+        click.echo(f"authz: {exc}", err=True)
+        raise SystemExit(DENY) from None
     except AuthzError as exc:
         raise Trouble(exc) from None
+    if stored.unchanged:
+        click.echo(
+            f"org `{stored.id}` version {stored.version} in {store.path} is {file} already: "
+            "nothing changed"
+        )
+        return
     click.echo(
         f"imported org `{stored.id}` version {stored.version} ({stored.users} users, "
         f"{stored.records} records) into {store.path}"

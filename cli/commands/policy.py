@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from pathlib import Path
 
 import click
 
 from cli.exits import Trouble
+from cli.identity import who as _who
 from cli.options import resolve_policies, store_option
 from engine import AuthzError
 from engine.policy_files import read_source
@@ -117,12 +117,3 @@ def activate_(version: str, store_path: Path | None, actor: str | None) -> None:
     except AuthzError as exc:
         raise Trouble(exc) from None
     click.echo(f"activated policy set {full}: servers over this store swap on their next poll")
-
-
-def _who(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

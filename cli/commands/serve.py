@@ -10,7 +10,12 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
-from cli.options import decision_log_option, served_policies_option, store_option
+from cli.options import (
+    decision_log_option,
+    served_policies_option,
+    store_option,
+    stored_org_option,
+)
 from engine import AuthzError
 from engine.engine import BACKENDS
 from server.connections import GuardedHttpProtocol, raise_descriptor_limit
@@ -55,12 +60,11 @@ def _loopback(host: str) -> bool:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8181, show_default=True, type=int)
 @store_option
-@click.option(
-    "--org",
-    "orgs",
+@stored_org_option(
+    "serving",
     multiple=True,
-    help="Serve this org (repeatable; default: every org in the store). With several, "
-    "a request names its org in context.org.",
+    help="Serve this org, by its id in the store (repeatable; default: every org in the "
+    "store). With several, a request names its org in context.org.",
 )
 @served_policies_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="cedar", show_default=True)
@@ -100,7 +104,7 @@ def serve(
     host: str,
     port: int,
     store_path: Path | None,
-    orgs: tuple[str, ...],
+    org_ids: tuple[str, ...],
     policies_dir: Path | None,
     backend: str,
     token_file: Path | None,
@@ -123,7 +127,7 @@ def serve(
     config = ServeConfig(
         store=str(store_path) if store_path else None,
         policies=str(policies_dir) if policies_dir else None,
-        orgs=orgs,
+        orgs=org_ids,
         backend=backend,
         token=token,
         decision_log=str(decision_log) if decision_log else None,

@@ -7,16 +7,17 @@ from pathlib import Path
 import click
 
 from cli.exits import Trouble
-from cli.options import org_option, policies_option
+from cli.loading import OrgRef, load_org_ref
+from cli.options import org_option, policies_option, store_option
 from engine import AuthzError
-from engine.model import load_org
 from engine.policies import load_policies
 
 
 @click.command()
 @policies_option
-@org_option(required=False, help="Also validate this org snapshot.")
-def validate(policies_dir: Path | None, org_file: Path | None) -> None:
+@org_option(required=False, help="Also validate this org.")
+@store_option
+def validate(policies_dir: Path, org: OrgRef | None, store_path: Path | None) -> None:
     """Validate policies (file, line and policy id of each problem) and optionally an org."""
     try:
         policies = load_policies(policies_dir)
@@ -28,12 +29,9 @@ def validate(policies_dir: Path | None, org_file: Path | None) -> None:
         f"{len(policies.policies) - permits} forbid) in {len(policies.texts)} files validate "
         f"against {policies.directory.name}/schema.cedarschema; version {policies.version}"
     )
-    if org_file is not None:
-        try:
-            org = load_org(org_file, policies.catalogue)
-        except AuthzError as exc:
-            raise Trouble(exc) from None
+    if org is not None:
+        loaded = load_org_ref(org, store_path, policies)
         click.echo(
-            f"ok: org `{org.id}` ({len(org.users)} users, {len(org.records)} records) "
-            f"from {org_file}"
+            f"ok: org `{loaded.id}` ({len(loaded.users)} users, {len(loaded.records)} records) "
+            f"from {org.file or 'the store'}"
         )

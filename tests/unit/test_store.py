@@ -11,7 +11,7 @@ from engine import InvalidOrg
 from engine.policies import PolicySet
 from engine.store import OrgStore, StoreError
 from tests.cli.runner import run
-from tests.conftest import DEMO
+from tests.conftest import DEMO, POLICIES
 
 
 def test_export_gives_back_exactly_what_was_imported(tmp_path: Path, policies: PolicySet) -> None:
@@ -87,3 +87,29 @@ def test_snapshot_reads_version_and_text_together(tmp_path: Path, policies: Poli
     assert store.snapshot("demo") == (2, json.dumps(data))
     with pytest.raises(StoreError, match="no org `nope`"):
         store.snapshot("nope")
+
+
+def test_reimporting_an_older_snapshot_is_refused_and_a_migration_is_not_undone(
+    tmp_path: Path,
+) -> None:
+    """`make run` twice used to re-import the legacy org over its migrated version."""
+    store, plan = str(tmp_path / "s.sqlite3"), str(tmp_path / "plan.json")
+    legacy = str(POLICIES / "examples" / "legacy-org.json")
+    usage = str(POLICIES / "examples" / "legacy-usage.csv")
+    assert run("org", "import", legacy, "--store", store)[0] == 0
+    code, out, _ = run("org", "import", legacy, "--store", store)
+    assert code == 0 and "nothing changed" in out
+    assert run("migrate", "plan", "--org", "legacy", "--usage", usage, "--as-of", "2026-11-25",
+               "--store", store, "--out", plan)[0] == 0  # fmt: skip
+    assert run("migrate", "apply", "--org", "legacy", "--plan", plan, "--as", "olga",
+               "--store", store)[0] == 0  # fmt: skip
+    migrated = OrgStore(Path(store)).export("legacy")
+
+    code, _, err = run("org", "import", legacy, "--store", store)
+    assert code == 1
+    assert "is version 1 of the org, and the store holds version 2" in err
+    assert "migration.apply" in err and "--replace" in err
+    assert OrgStore(Path(store)).export("legacy") == migrated
+
+    code, out, _ = run("org", "import", legacy, "--store", store, "--replace")
+    assert code == 0 and "version 3" in out
