@@ -121,3 +121,29 @@ def stored_org_option(why: str, *, multiple: bool = False, help: str) -> Any:
         callback=ids,
         help=help,
     )
+
+
+def format_option(*formats: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format text|json (and any other `formats`), with --json as its short form, into the
+    command's `fmt`. Every command that prints a result has it; the JSON is documented in the
+    README ("JSON output")."""
+    choices = ("text", "json", *formats)
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(choices),
+            default=None,
+            help="How to print the result (default: text).",
+        )
+        @click.option("--json", "as_json", is_flag=True, help="Short for --format json.")
+        @functools.wraps(f)
+        def wrapper(*args: Any, fmt: str | None, as_json: bool, **kwargs: Any) -> Any:
+            if as_json and fmt not in (None, "json"):
+                raise click.UsageError(f"--json and --format {fmt} ask for two formats")
+            return f(*args, fmt="json" if as_json else (fmt or "text"), **kwargs)
+
+        return wrapper
+
+    return decorate

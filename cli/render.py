@@ -34,12 +34,12 @@ def render(decision: Decision, request: Request, catalogue: Catalogue) -> str:
         row("sender", f"{decision.sender} (the user's own address, D11)")
     if decision.redact_fields:
         row("redact", ", ".join(decision.redact_fields) + " (hidden by the user's role, D7)")
-    if decision.policies:
-        for pid, reason in zip(decision.policies, decision.reasons, strict=False):
-            row("because" if decision.allowed else "forbidden", f"[{pid}] {reason}")
-    else:
-        for reason in decision.reasons:
-            row("why", reason)
+    # The same words whichever encoding decided: each reason, then the Cedar policy that gave
+    # it when the backend names policies (Polar names rules only).
+    label = "because" if decision.allowed else "why"
+    for n, reason in enumerate(decision.reasons):
+        named = f"  [{decision.policies[n]}]" if n < len(decision.policies) else ""
+        row(label, reason + named)
     for needed in decision.missing:
         row("needed", needed)
     for error in decision.errors:

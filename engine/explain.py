@@ -10,11 +10,13 @@ missing asks the backend more.
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.backends import Backend, GrantRef, RawAnswer
 from engine.catalogue import RECORD_ACTIONS, RULE_TITLES
 from engine.decision import ActingAs, Decision, sorted_rules
 from engine.entities import OrgIndex, Seat
-from engine.policies import PolicySet
+from engine.policies import PolicyInfo, PolicySet
 from engine.request import Request
 
 PROBE_CACHE_SIZE = 65_536
@@ -30,6 +32,35 @@ def _series(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _by_rule(
+    policies: PolicySet,
+) -> tuple[
+    dict[tuple[str, str, str | None], PolicyInfo],
+    dict[str, PolicyInfo],
+    dict[frozenset[str], PolicyInfo],
+]:
+    """The policy that alone stands for a grant (rule, product, resource type), an obligation
+    rule, or a set of restriction rules: what a rule-naming backend's answer is worded by."""
+    grants: dict[tuple[str, str, str | None], list[PolicyInfo]] = {}
+    held: dict[str, list[PolicyInfo]] = {}
+    forbids: dict[frozenset[str], list[PolicyInfo]] = {}
+    for info in policies.policies.values():
+        if info.effect == "forbid":
+            forbids.setdefault(frozenset(info.rules), []).append(info)
+            continue
+        for rule in info.rules:
+            if info.obligation is not None:
+                held.setdefault(rule, []).append(info)
+            else:
+                key = (rule, info.product or "crm", info.resource_type)
+                grants.setdefault(key, []).append(info)
+
+    def alone(found: dict[Any, list[PolicyInfo]]) -> dict[Any, PolicyInfo]:
+        return {k: v[0] for k, v in found.items() if len(v) == 1}
+
+    return alone(grants), alone(held), alone(forbids)
+
+
 def _titled(rule: str) -> str:
     return f"{rule}: {RULE_TITLES.get(rule, 'a rule of docs/rules.md')}"
 
@@ -37,6 +68,8 @@ def _titled(rule: str) -> str:
 class Explainer:
     def __init__(self, policies: PolicySet, index: OrgIndex, backend: Backend) -> None:
         self._infos = policies.policies
+        self._grant_info, self._obligation_info, self._forbid_info = _by_rule(policies)
+        self._forbid_keys = sorted(self._forbid_info, key=lambda k: (-len(k), sorted(k)))
         self._catalogue = policies.catalogue
         self._version = policies.version
         self._index = index
@@ -94,7 +127,9 @@ class Explainer:
         policies = raw.determining + tuple(p for p in carried.policies if p not in raw.determining)
         infos = [self._infos[p] for p in policies if p in self._infos]
         rules = sorted_rules({*(g.rule for g in raw.grants), *carried.rules})
-        reasons = tuple(i.reason for i in infos) or tuple(_titled(r) for r in rules)
+        reasons = tuple(i.reason for i in infos) or self._words_for(
+            request, raw.grants, carried.rules
+        )
         return Decision(
             allowed=True,
             rules=rules,
@@ -121,10 +156,40 @@ class Explainer:
             allowed=False,
             rules=sorted_rules(raw.restrictions),
             policies=tuple(i.id for i in infos),
-            reasons=tuple(i.reason for i in infos) or tuple(_titled(r) for r in raw.restrictions),
+            reasons=tuple(i.reason for i in infos) or self._restriction_words(raw.restrictions),
             missing=tuple(missing),
             policy_version=self._version,
         )
+
+    def _words_for(
+        self, request: Request, grants: tuple[GrantRef, ...], held: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """For a backend that names rules, not policies (Polar): the reasons the Cedar policies
+        of the same grants and rules give, so both encodings word a decision the same way.
+        A rule no single policy stands for keeps its title."""
+        module = self._catalogue.modules.get(request.resource_type)
+        entity = module.entity if module is not None else None
+        out: list[str] = []
+        for grant in grants:
+            info = self._grant_info.get(
+                (grant.rule, grant.product, entity)
+            ) or self._grant_info.get((grant.rule, grant.product, None))
+            out.append(info.reason if info is not None else _titled(grant.rule))
+        for rule in sorted_rules(held):
+            info = self._obligation_info.get(rule)
+            out.append(info.reason if info is not None else _titled(rule))
+        return tuple(dict.fromkeys(out))
+
+    def _restriction_words(self, restrictions: tuple[str, ...]) -> tuple[str, ...]:
+        """The forbids that alone stand for these rules, widest first (no-finance-identity
+        covers D2 and D1 together); a rule left over gets its title."""
+        left = set(restrictions)
+        out = []
+        for key in self._forbid_keys:
+            if key <= left:
+                out.append(self._forbid_info[key].reason)
+                left -= key
+        return (*out, *(_titled(r) for r in sorted_rules(left)))
 
     def _not_granted(self, request: Request, probe: bool) -> Decision:
         """Nothing permitted and nothing forbade: the rules are those of the user's seats that

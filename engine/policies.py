@@ -43,6 +43,7 @@ class PolicyInfo:
     annotations: dict[str, str]
     obligation: str | None = None  # one of OBLIGATIONS: asked after an allow, not deciding
     ordinal: int = 0  # its place in its file, from 1: names a policy with no @id
+    resource_type: str | None = None  # the entity type its scope names (`resource is T`)
 
     @property
     def label(self) -> str:
@@ -230,9 +231,16 @@ def _read_file(path: Path, text: str, problems: list[str]) -> list[tuple[PolicyI
             annotations=ann,
             obligation=obligation,
             ordinal=n + 1,
+            resource_type=_scope_type(policy.get("resource", {})),
         )
         out.append((info, policy))
     return out
+
+
+def _scope_type(scope: Any) -> str | None:
+    if isinstance(scope, dict) and scope.get("op") in ("is", "is_in"):
+        return str(scope.get("entity_type"))
+    return None
 
 
 def _validate(path: Path, text: str, schema: Any) -> list[str]:

@@ -10,7 +10,7 @@ import click
 
 from cli.exits import ALLOW, DENY
 from cli.loading import OrgRef, load_engine
-from cli.options import org_option, policies_option, store_option
+from cli.options import format_option, org_option, policies_option, store_option
 from cli.terminal import progress
 from engine import Decision, Engine
 from engine.crosscheck import crosscheck as run_crosscheck
@@ -29,8 +29,9 @@ def _answer(d: Decision) -> str:
 @store_option
 @policies_option
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@format_option()
 def crosscheck(
-    org: OrgRef, store_path: Path | None, policies_dir: Path | None, quiet: bool
+    org: OrgRef, store_path: Path | None, policies_dir: Path | None, quiet: bool, fmt: str
 ) -> None:
     """Ask the Cedar and the Polar encoding every request of an org and list disagreements."""
     cedar = load_engine(org, policies_dir, store_path, "cedar")
@@ -43,6 +44,22 @@ def crosscheck(
         else:
             report = run_crosscheck(cedar, polar, lambda done: bar(done, total))
     elapsed = time.perf_counter() - started
+    if fmt == "json":
+        out = {
+            "org": cedar.org.id,
+            "compared": report.compared,
+            "disagreements": [
+                {
+                    "request": d.request.to_dict(),
+                    "cedar": d.first.to_dict(),
+                    "polar": d.second.to_dict(),
+                }
+                for d in report.disagreements
+            ],
+            "seconds": round(elapsed, 3),
+        }
+        click.echo(json.dumps(out, indent=2))
+        raise SystemExit(ALLOW if not report.disagreements else DENY)
     for n, d in enumerate(report.disagreements, start=1):
         click.echo(f"disagreement {n}: {json.dumps(d.request.to_dict(), sort_keys=True)}")
         click.echo(f"  cedar: {_answer(d.first)}")

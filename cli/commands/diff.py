@@ -10,7 +10,7 @@ import click
 
 from cli.exits import ALLOW, DENY, Trouble
 from cli.loading import ORG, ORG_RULE, OrgRef, org_source
-from cli.options import store_option
+from cli.options import format_option, store_option
 from cli.terminal import progress
 from engine import AuthzError
 from engine.diff import (
@@ -38,9 +38,7 @@ RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
     help=f"Also compare on this org (repeatable). ORG is {ORG_RULE}.",
 )
 @store_option
-@click.option(
-    "--format", "fmt", type=click.Choice(tuple(RENDER)), default="text", show_default=True
-)
+@format_option("markdown")
 @click.option(
     "--fail-on",
     type=click.Choice(("non-member-gain", "any-widening")),

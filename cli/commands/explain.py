@@ -9,7 +9,7 @@ import click
 
 from cli.exits import ALLOW, DENY, Trouble
 from cli.loading import OrgRef, load_engine
-from cli.options import org_option, policies_option, store_option
+from cli.options import format_option, org_option, policies_option, store_option
 from cli.render import render
 from engine import AuthzError, Request
 from engine.engine import BACKENDS
@@ -54,7 +54,7 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
     metavar="KEY=VALUE",
     help="acting_as, sender, product (enrolment), enrolments (migration).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@format_option()
 @policies_option
 @click.option(
     "--backend",
@@ -72,7 +72,7 @@ def explain(
     channel: str,
     fields: tuple[str, ...],
     pairs: tuple[str, ...],
-    as_json: bool,
+    fmt: str,
     policies_dir: Path | None,
     backend: str,
 ) -> None:
@@ -83,7 +83,7 @@ def explain(
     decision = engine.decide(request)
     if decision.invalid:
         raise Trouble(decision.errors[0])
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps({"request": request.to_dict(), **decision.to_dict()}, indent=2))
     else:
         click.echo(render(decision, request, engine.policies.catalogue))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import click
 from cli.exits import DENY, Trouble
 from cli.options import (
     decision_log_option,
+    format_option,
     served_policies_option,
     store_option,
     stored_org_option,
@@ -26,9 +28,6 @@ from engine.migration.run import plan_org
 from engine.publication import served_set
 from engine.store import OrgStore
 
-format_option = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
 org_id_option = stored_org_option("a migration", help="The org's id in the store.")
 
 
@@ -54,7 +53,7 @@ def migrate() -> None:
 )
 @click.option("--impact", is_flag=True, help="Also compare every user's rights, old and new.")
 @click.option("--out", type=click.Path(path_type=Path), help="Also write the plan (JSON) here.")
-@format_option
+@format_option()
 def plan(
     org_id: str,
     store_path: Path | None,
@@ -100,6 +99,7 @@ def plan(
 @decision_log_option(
     "Also append the engine's decisions (one JSON line each) here, as authz serve does."
 )
+@format_option()
 def apply(
     org_id: str,
     plan_file: Path,
@@ -107,6 +107,7 @@ def apply(
     store_path: Path | None,
     policies_dir: Path | None,
     decision_log: Path | None,
+    fmt: str,
 ) -> None:
     """Apply a plan in one transaction: all of it or nothing. A plan made against an older
     version of the org is refused; the same plan twice changes nothing the second time."""
@@ -136,6 +137,9 @@ def apply(
         raise SystemExit(DENY) from None
     except AuthzError as exc:
         raise Trouble(exc) from None
+    if fmt == "json":
+        click.echo(json.dumps(asdict(done), indent=2))
+        return
     if done.changed:
         click.echo(
             f"applied plan {done.plan_id[:12]} to org `{done.org}` as {done.actor}: "
@@ -151,7 +155,7 @@ def apply(
 @migrate.command()
 @org_id_option
 @store_option
-@format_option
+@format_option()
 def history(org_id: str, store_path: Path | None, fmt: str) -> None:
     """Who applied which plan when, and attempts the engine refused."""
     try:

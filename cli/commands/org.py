@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from cli.exits import DENY, Trouble
 from cli.identity import who as _who
-from cli.options import store_option
+from cli.options import format_option, store_option
 from engine import AuthzError
 from engine.errors import InvalidOrg
 from engine.inputs import read_file
@@ -29,7 +31,8 @@ def org() -> None:
     is_flag=True,
     help="Store FILE even when the org held it before (an older version): going back.",
 )
-def import_(file: Path, store_path: Path | None, replace: bool) -> None:
+@format_option()
+def import_(file: Path, store_path: Path | None, replace: bool, fmt: str) -> None:
     """Validate FILE whole, then store it as its org's next version.
 
     The snapshot already stored changes nothing (exit 0). A snapshot the org held before is
@@ -49,6 +52,9 @@ def import_(file: Path, store_path: Path | None, replace: bool) -> None:
         raise SystemExit(DENY) from None
     except AuthzError as exc:
         raise Trouble(exc) from None
+    if fmt == "json":
+        click.echo(json.dumps({**asdict(stored), "store": str(store.path)}, indent=2))
+        return
     if stored.unchanged:
         click.echo(
             f"org `{stored.id}` version {stored.version} in {store.path} is {file} already: "
@@ -74,7 +80,8 @@ def export(org_id: str, store_path: Path | None) -> None:
 
 @org.command(name="list")
 @store_option
-def list_(store_path: Path | None) -> None:
+@format_option()
+def list_(store_path: Path | None, fmt: str) -> None:
     """The orgs in the store, with version and size."""
     try:
         store = OrgStore(store_path)
@@ -82,6 +89,10 @@ def list_(store_path: Path | None) -> None:
         rows = [store.describe(i, catalogue) for i in store.ids()]
     except AuthzError as exc:
         raise Trouble(exc) from None
+    if fmt == "json":
+        keep = ("id", "version", "users", "records", "imported_at", "sha256")
+        click.echo(json.dumps([{k: asdict(r)[k] for k in keep} for r in rows], indent=2))
+        return
     if not rows:
         click.echo(f"{store.path}: no orgs")
     for r in rows:

@@ -9,7 +9,7 @@ import click
 
 from cli.exits import Trouble
 from cli.identity import who as _who
-from cli.options import resolve_policies, store_option
+from cli.options import format_option, resolve_policies, store_option
 from engine import AuthzError
 from engine.policy_files import read_source
 from engine.publication import activate, publish, resolve, stored_source, versions
@@ -34,12 +34,14 @@ def policy() -> None:
 @actor_option
 @click.option("--no-activate", is_flag=True, help="Store the version without serving it yet.")
 @click.option("--shipped", is_flag=True, help="Publish the policy set shipped with authz.")
+@format_option()
 def publish_(
     directory: Path | None,
     store_path: Path | None,
     actor: str | None,
     no_activate: bool,
     shipped: bool,
+    fmt: str,
 ) -> None:
     """Validate DIRECTORY (default: ./policies, else the shipped set, said on stderr) whole,
     store it as a version, activate it.
@@ -55,12 +57,16 @@ def publish_(
     except AuthzError as exc:
         raise Trouble(exc) from None
     state = "stored" if no_activate else "active"
+    if fmt == "json":
+        out = {"version": version, "from": str(source.directory), "state": state}
+        click.echo(json.dumps({**out, "store": str(store.path)}, indent=2))
+        return
     click.echo(f"published policy set {version} from {source.directory} ({state}) in {store.path}")
 
 
 @policy.command(name="list")
 @store_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option()
 def list_(store_path: Path | None, fmt: str) -> None:
     """Stored versions, newest first; the served one marked."""
     try:
@@ -83,7 +89,8 @@ def list_(store_path: Path | None, fmt: str) -> None:
 @click.argument("version")
 @store_option
 @click.option("--file", "name", default=None, help="Print this file of the set (fields.cedar).")
-def show(version: str, store_path: Path | None, name: str | None) -> None:
+@format_option()
+def show(version: str, store_path: Path | None, name: str | None, fmt: str) -> None:
     """The files of a stored version, or one file's text."""
     try:
         store = OrgStore(store_path)
@@ -99,7 +106,13 @@ def show(version: str, store_path: Path | None, name: str | None) -> None:
     if name is not None:
         if name not in files:
             raise Trouble(f"--file `{name}`: not in version {source.digest()}")
-        click.echo(files[name], nl=False)
+        if fmt == "json":
+            click.echo(json.dumps({"version": source.digest(), "file": name, "text": files[name]}))
+        else:
+            click.echo(files[name], nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps({"version": source.digest(), "files": files}, indent=2))
         return
     click.echo(f"policy set {source.digest()}")
     for file, text in files.items():
@@ -110,10 +123,14 @@ def show(version: str, store_path: Path | None, name: str | None) -> None:
 @click.argument("version")
 @store_option
 @actor_option
-def activate_(version: str, store_path: Path | None, actor: str | None) -> None:
+@format_option()
+def activate_(version: str, store_path: Path | None, actor: str | None, fmt: str) -> None:
     """Serve a stored VERSION from now on: a rollback names an older one."""
     try:
         full = activate(OrgStore(store_path), version, _who(actor))
     except AuthzError as exc:
         raise Trouble(exc) from None
+    if fmt == "json":
+        click.echo(json.dumps({"version": full, "state": "active"}))
+        return
     click.echo(f"activated policy set {full}: servers over this store swap on their next poll")

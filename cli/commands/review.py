@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import click
 
 import engine
 from cli.exits import ALLOW, DENY, Trouble
-from cli.options import policies_option, policy_choice_options, resolve_policies
+from cli.options import (
+    format_option,
+    policies_option,
+    policy_choice_options,
+    resolve_policies,
+)
 from engine import AuthzError
 from engine.fmt import unformatted
 from engine.lint import lint as lint_findings
@@ -17,7 +24,8 @@ from engine.lint import lint as lint_findings
 @click.command()
 @policy_choice_options
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
-def fmt(policies_dir: Path | None, shipped: bool, check: bool) -> None:
+@format_option()
+def fmt(policies_dir: Path | None, shipped: bool, check: bool, fmt: str) -> None:
     """Format the .cedar files with Cedar's own formatter. Writes only into your own tree:
     ./policies or --policies DIR, never the installed package."""
     directory = resolve_policies(policies_dir, shipped, fallback=check)
@@ -31,12 +39,14 @@ def fmt(policies_dir: Path | None, shipped: bool, check: bool) -> None:
     except AuthzError as exc:
         raise Trouble(exc) from None
     for path, text in changes.items():
-        if check:
-            click.echo(f"would reformat {path}")
-        else:
+        if not check:
             path.write_text(text, encoding="utf-8")
-            click.echo(f"reformatted {path}")
-    if not changes:
+        if fmt == "text":
+            click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
+    if fmt == "json":
+        key = "would_reformat" if check else "reformatted"
+        click.echo(json.dumps({"directory": str(directory), key: [str(p) for p in changes]}))
+    elif not changes:
         click.echo(f"{directory}: every .cedar file is formatted")
     raise SystemExit(DENY if check and changes else ALLOW)
 
@@ -48,11 +58,23 @@ def _installed(directory: Path) -> bool:
 
 @click.command()
 @policies_option
-def lint(policies_dir: Path) -> None:
+@format_option()
+def lint(policies_dir: Path, fmt: str) -> None:
     """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no
     permit without a condition on principal or resource, strict schema validation."""
     findings = lint_findings(policies_dir)
-    for finding in findings:
-        click.echo(finding)
-    click.echo(f"{len(findings)} findings")
+    if fmt == "json":
+        click.echo(json.dumps({"findings": [_place(f) for f in findings]}, indent=2))
+    else:
+        for finding in findings:
+            click.echo(finding)
+        click.echo(f"{len(findings)} findings")
     raise SystemExit(DENY if findings else ALLOW)
+
+
+def _place(finding: str) -> dict[str, object]:
+    """`file:line: message` as its parts (a finding of the whole set has no file)."""
+    match = re.match(r"^([^:\s]+):(\d+): (.*)$", finding, re.DOTALL)
+    if match is None:
+        return {"file": None, "line": None, "message": finding}
+    return {"file": match[1], "line": int(match[2]), "message": match[3]}

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cli.exits import ALLOW, DENY, Trouble
-from cli.options import policies_option
+from cli.options import format_option, policies_option
 from engine import AuthzError
 from engine.engine import BACKENDS
-from engine.policies import load_policies
-from engine.suites import junit_xml, run_suites
+from engine.policies import PolicySet, load_policies
+from engine.suites import SuiteRun, junit_xml, run_suites
 
 
 @click.command(name="test")
@@ -35,7 +37,9 @@ from engine.suites import junit_xml, run_suites
     metavar="PCT",
     help="Fail when fewer than PCT % of the policies were determining in some case.",
 )
+@format_option()
 def test_command(
+    fmt: str,
     paths: tuple[Path, ...],
     policies_dir: Path | None,
     backend: str,
@@ -49,14 +53,19 @@ def test_command(
         run = run_suites(list(paths) or [policies.directory / "tests"], policies, backend)
     except AuthzError as exc:
         raise Trouble(exc) from None
-    for result in run.failed:
-        click.echo(f"FAIL {result.case.where}: {result.case.name}: {'; '.join(result.problems)}")
     if junit_file is not None:
         junit_file.write_text(junit_xml(run), encoding="utf-8")
-    short = False
-    if coverage or min_coverage is not None:
-        if backend != "cedar":
-            raise Trouble("--coverage counts Cedar policies: use it with --backend cedar")
+    counted = coverage or min_coverage is not None
+    if counted and backend != "cedar":
+        raise Trouble("--coverage counts Cedar policies: use it with --backend cedar")
+    short = counted and min_coverage is not None and run.coverage < min_coverage
+    passed = len(run.results) - len(run.failed)
+    if fmt == "json":
+        click.echo(json.dumps(_summary(run, policies, counted, min_coverage, short), indent=2))
+        raise SystemExit(DENY if run.failed or short else ALLOW)
+    for result in run.failed:
+        click.echo(f"FAIL {result.case.where}: {result.case.name}: {'; '.join(result.problems)}")
+    if counted:
         total = len(run.policy_ids)
         click.echo(
             f"coverage: {run.coverage:.1f}% of policies determining in some case "
@@ -65,9 +74,37 @@ def test_command(
         for pid in run.uncovered:
             info = policies.policies[pid]
             click.echo(f"  never determining: {info.file}:{info.line}: policy `{pid}`")
-        short = min_coverage is not None and run.coverage < min_coverage
         if short:
             click.echo(f"coverage {run.coverage:.1f}% is below --min-coverage {min_coverage:g}%")
-    passed = len(run.results) - len(run.failed)
     click.echo(f"{passed} passed, {len(run.failed)} failed")
     raise SystemExit(DENY if run.failed or short else ALLOW)
+
+
+def _summary(
+    run: SuiteRun, policies: PolicySet, counted: bool, minimum: float | None, short: bool
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "passed": len(run.results) - len(run.failed),
+        "failed": len(run.failed),
+        "failures": [
+            {"where": r.case.where, "name": r.case.name, "problems": list(r.problems)}
+            for r in run.failed
+        ],
+        "coverage": None,
+    }
+    if counted:
+        out["coverage"] = {
+            "percent": round(run.coverage, 1),
+            "policies": len(run.policy_ids),
+            "never_determining": [
+                {
+                    "id": pid,
+                    "file": policies.policies[pid].file,
+                    "line": policies.policies[pid].line,
+                }
+                for pid in run.uncovered
+            ],
+            "minimum": minimum,
+            "below_minimum": short,
+        }
+    return out

@@ -1,15 +1,18 @@
-"""authz validate: the policy set against its schema (strict), and an org snapshot if given."""
+"""authz validate: the policy set against its schema (strict), and an org if given."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cli.exits import Trouble
-from cli.loading import OrgRef, load_org_ref
-from cli.options import org_option, policies_option, store_option
+from cli.exits import TROUBLE, Trouble
+from cli.loading import OrgRef, org_source
+from cli.options import format_option, org_option, policies_option, store_option
 from engine import AuthzError
+from engine.model import load_org
 from engine.policies import load_policies
 
 
@@ -17,21 +20,54 @@ from engine.policies import load_policies
 @policies_option
 @org_option(required=False, help="Also validate this org.")
 @store_option
-def validate(policies_dir: Path, org: OrgRef | None, store_path: Path | None) -> None:
-    """Validate policies (file, line and policy id of each problem) and optionally an org."""
+@format_option()
+def validate(policies_dir: Path, org: OrgRef | None, store_path: Path | None, fmt: str) -> None:
+    """Validate policies (file, line and policy id of each problem) and optionally an org.
+    Every problem is reported, each with its place; exit 2 when there is any."""
+    result: dict[str, Any] = {"valid": False, "policies": None, "org": None, "problems": []}
     try:
         policies = load_policies(policies_dir)
-    except AuthzError as exc:
-        raise Trouble(exc) from None
-    permits = sum(1 for p in policies.policies.values() if p.effect == "permit")
-    click.echo(
-        f"ok: {len(policies.policies)} policies ({permits} permit, "
-        f"{len(policies.policies) - permits} forbid) in {len(policies.texts)} files validate "
-        f"against {policies.directory.name}/schema.cedarschema; version {policies.version}"
-    )
-    if org is not None:
-        loaded = load_org_ref(org, store_path, policies)
+        permits = sum(1 for p in policies.policies.values() if p.effect == "permit")
+        result["policies"] = {
+            "directory": str(policies.directory),
+            "version": policies.version,
+            "policies": len(policies.policies),
+            "permits": permits,
+            "forbids": len(policies.policies) - permits,
+            "files": len(policies.texts),
+        }
+        if org is not None:
+            source, where = org_source(org, store_path)
+            loaded = load_org(source, policies.catalogue, where if isinstance(source, str) else "")
+            result["org"] = {
+                "id": loaded.id,
+                "users": len(loaded.users),
+                "records": len(loaded.records),
+                "from": where,
+            }
+    except (AuthzError, Trouble) as exc:
+        if fmt != "json":
+            _text(result)
+            raise exc if isinstance(exc, Trouble) else Trouble(exc) from None
+        result["problems"] = list(exc.problems)
+        click.echo(json.dumps(result, indent=2))
+        raise SystemExit(TROUBLE) from None
+    result["valid"] = True
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _text(result)
+
+
+def _text(result: dict[str, Any]) -> None:
+    p, o = result["policies"], result["org"]
+    if p is not None:
         click.echo(
-            f"ok: org `{loaded.id}` ({len(loaded.users)} users, {len(loaded.records)} records) "
-            f"from {org.file or 'the store'}"
+            f"ok: {p['policies']} policies ({p['permits']} permit, {p['forbids']} forbid) in "
+            f"{p['files']} files validate against {Path(p['directory']).name}/"
+            f"schema.cedarschema; version {p['version']}"
+        )
+    if o is not None:
+        click.echo(
+            f"ok: org `{o['id']}` ({o['users']} users, {o['records']} records) from {o['from']}"
         )
