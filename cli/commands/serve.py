@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import signal
+import socket
 import stat
 from pathlib import Path
 
@@ -124,6 +126,7 @@ def serve(
             f"--host {host}: without --token-file the server binds to loopback only "
             "(or pass --allow-remote)"
         )
+    _check_bind(host, port)
     config = ServeConfig(
         store=str(store_path) if store_path else None,
         policies=str(policies_dir) if policies_dir else None,
@@ -170,3 +173,24 @@ def serve(
             access_log=False,
             **guarded,
         )
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Say a taken port plainly, before loading anything or announcing a server that would
+    never answer. Bound as uvicorn binds (SO_REUSEADDR), then let go for it."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise Trouble(f"--host {host}: cannot resolve it: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise Trouble(
+                    f"--port {port}: the port is taken on {host} (another `authz serve`? "
+                    "pick another with --port)"
+                ) from None
+            raise Trouble(f"--host {host} --port {port}: cannot bind: {exc.strerror}") from None

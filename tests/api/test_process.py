@@ -95,3 +95,15 @@ def test_serve_refuses_a_remote_bind_without_a_token(tmp_path: Path) -> None:
 def test_serve_refuses_an_empty_store(tmp_path: Path) -> None:
     code, _, err = run("serve", "--store", str(tmp_path / "s.sqlite3"), "--port", "1")
     assert code == 2 and "the store holds no org" in err
+
+
+def test_serve_on_a_taken_port_says_so_before_announcing_anything(tmp_path: Path) -> None:
+    assert run("org", "import", str(DEMO), "--store", str(tmp_path / "s.sqlite3"))[0] == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, _, err = run("serve", "--store", str(tmp_path / "s.sqlite3"), "--port", port)
+    assert code == 2
+    assert f"--port {port}: the port is taken on 127.0.0.1" in err
+    assert "serving" not in err
