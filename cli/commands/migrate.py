@@ -18,6 +18,7 @@ from cli.options import (
     store_option,
     stored_org_option,
 )
+from cli.terminal import progress
 from engine import AuthzError
 from engine.decision_log import DecisionLog, decision_sink
 from engine.inputs import strict_loads
@@ -70,7 +71,8 @@ def plan(
     try:
         store = OrgStore(store_path)
         policies = served_set(store, policies_dir)
-        made = plan_org(store, policies, org_id, usage, day, impact)
+        with progress("planning") as bar:
+            made = plan_org(store, policies, org_id, usage, day, impact, bar)
     except AuthzError as exc:
         raise Trouble(exc) from None
     text = json.dumps(made, indent=2) + "\n"

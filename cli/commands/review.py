@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -24,10 +25,14 @@ from engine.lint import lint as lint_findings
 @click.command()
 @policy_choice_options
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
+@click.option(
+    "--diff", "show_diff", is_flag=True, help="Change nothing; print what would change (exit 1)."
+)
 @format_option()
-def fmt(policies_dir: Path | None, shipped: bool, check: bool, fmt: str) -> None:
+def fmt(policies_dir: Path | None, shipped: bool, check: bool, show_diff: bool, fmt: str) -> None:
     """Format the .cedar files with Cedar's own formatter. Writes only into your own tree:
     ./policies or --policies DIR, never the installed package."""
+    check = check or show_diff
     directory = resolve_policies(policies_dir, shipped, fallback=check)
     if not check and _installed(directory):
         raise Trouble(
@@ -41,7 +46,11 @@ def fmt(policies_dir: Path | None, shipped: bool, check: bool, fmt: str) -> None
     for path, text in changes.items():
         if not check:
             path.write_text(text, encoding="utf-8")
-        if fmt == "text":
+        if show_diff and fmt == "text":
+            before = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            after = text.splitlines(keepends=True)
+            click.echo("".join(difflib.unified_diff(before, after, str(path), str(path))), nl=False)
+        elif fmt == "text":
             click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
     if fmt == "json":
         key = "would_reformat" if check else "reformatted"

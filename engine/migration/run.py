@@ -4,6 +4,7 @@ org in the store. Both adapters call these and only print or serve what comes ba
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,16 @@ def plan_org(
     usage: Path | str | list[Any] | None,
     as_of: date,
     with_impact: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """`progress(done, total)` after each stage: on a large org, reading it into entities and
+    the impact's two models are seconds each."""
+    stages = 4 if with_impact else 2
+    step = progress or (lambda done, total: None)
     version, text = store.snapshot(org_id)
     org = load_org(text, policies.catalogue, f"org `{org_id}`")
     engine = Engine(policies, org)
+    step(1, stages)
     activity: list[Activity] = (
         load_usage(usage, org, policies.catalogue) if usage is not None else []
     )
@@ -63,10 +70,14 @@ def plan_org(
         ) from None
     if "plan_id" in plan:
         plan["signature"] = signature(store.secret(PLAN_KEY), plan)
+    step(2, stages)
     if with_impact:
         legacy = Engine(load_legacy(policies), org, index=engine.index)
         after = load_org(planned_snapshot(json.loads(text), plan), policies.catalogue)
-        plan["impact"] = impact(legacy, Engine(policies, after))
+        planned = Engine(policies, after)
+        step(3, stages)
+        plan["impact"] = impact(legacy, planned)
+        step(4, stages)
     return plan
 
 

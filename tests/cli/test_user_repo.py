@@ -103,6 +103,12 @@ def test_authz_in_the_users_repository_checks_its_policies(
     assert validate.returncode == 2 and "extra.cedar:1" in validate.stderr
     check = _run([AUTHZ, "fmt", "--check"], repo, env)
     assert check.returncode == 1 and "extra.cedar" in check.stdout
+    diff = _run([AUTHZ, "fmt", "--diff"], repo, env)
+    assert diff.returncode == 1
+    assert "-permit(principal,action,resource)   ;\n+permit (principal, action, resource);" in (
+        diff.stdout
+    )
+    assert (repo / "policies" / "extra.cedar").read_text(encoding="utf-8") == BAD
 
 
 def test_fmt_writes_the_users_file_and_nothing_of_the_shipped_set(
