@@ -8,11 +8,11 @@ path, and a dangling reference names both ends.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from engine.catalogue import RECORD_ACTIONS, Catalogue
 from engine.errors import InvalidOrg, joined
@@ -42,6 +42,21 @@ Edition = Literal["free", "standard", "professional", "enterprise", "ultimate"]
 # Ids are opaque strings: they only ever reach Cedar inside structured entity JSON, never policy
 # text. "" is reserved for "a new record", and a leading "#" for ids the engine makes.
 Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^#\x00-\x1f][^\x00-\x1f]*$")]
+
+
+def _instant(value: str) -> str:
+    """An ISO 8601 instant with its offset (`2026-11-25T09:00:00Z`): comparable across
+    exports, which a time without a zone is not."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-11-25T09:00:00Z") from None
+    if parsed.tzinfo is None:
+        raise ValueError("must carry its offset (Z or +01:00)")
+    return value
+
+
+Instant = Annotated[str, AfterValidator(_instant)]
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 FieldName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 ActionOrAll = Literal[
@@ -109,6 +124,8 @@ class Migration(_Strict):
 class Org(_Strict):
     id: Id
     name: str = ""
+    # When the CRM exported it: an import older than what the store holds is refused.
+    exported_at: Instant | None = None
     data_centre: DataCentre
     edition: Edition
     new_org: bool = False
@@ -120,6 +137,10 @@ class Org(_Strict):
     roles: list[Role] = []
     users: list[User] = []
     records: list[Record] = []
+
+    @property
+    def exported(self) -> datetime | None:
+        return datetime.fromisoformat(self.exported_at) if self.exported_at else None
 
     @property
     def approval_modules(self) -> frozenset[str]:

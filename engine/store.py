@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 class StoreError(AuthzError):
     """The store cannot be opened or does not hold what was asked for."""
 
@@ -176,13 +180,11 @@ class OrgStore:
             if row is not None and row[1] == digest:
                 return replace_(self.describe(org.id, catalogue), unchanged=True)
             current = 0 if row is None else int(row[0])
-            earlier = self._earlier_import(db, org.id, digest, current)
-            if earlier is not None and not replace:
+            stale = None if replace or row is None else self._stale(db, org, digest, current)
+            if stale is not None:
                 raise StaleSnapshot(
-                    f"org `{org.id}`: {where or 'this snapshot'} is version {earlier} of the "
-                    f"org, and the store holds version {current} "
-                    f"({self._last_change(db, org.id)}): not replaced; pass --replace to store "
-                    f"it again, as version {current + 1}"
+                    f"org `{org.id}`: {where or 'this snapshot'} {stale}: not replaced; pass "
+                    f"--replace to store it anyway, as version {current + 1}"
                 )
             version = current + 1
             db.execute(
@@ -202,28 +204,42 @@ class OrgStore:
         return self.describe(org.id, catalogue)
 
     @staticmethod
-    def _earlier_import(
-        db: sqlite3.Connection, org_id: str, digest: str, current: int
-    ) -> int | None:
-        """The older version this text was imported as, from the audit, or None."""
-        for (detail,) in db.execute(
-            "SELECT detail FROM audit WHERE org_id = ? AND action = 'org.import' ORDER BY seq DESC",
-            (org_id,),
-        ):
-            d = json.loads(detail)
-            if d.get("sha256") == digest and int(d.get("version", 0)) < current:
-                return int(d["version"])
-        return None
+    def _stale(db: sqlite3.Connection, org: Org, digest: str, current: int) -> str | None:
+        """Why importing `org` would put the store back in time, or None.
 
-    @staticmethod
-    def _last_change(db: sqlite3.Connection, org_id: str) -> str:
-        row = db.execute(
-            "SELECT at, actor, action FROM audit WHERE org_id = ? ORDER BY seq DESC LIMIT 1",
-            (org_id,),
+        Older: exported before the stored version was (both carry `exported_at`). Or a text
+        imported before that a migration has applied over since: importing it again would
+        quietly undo the migration. A text the org merely held before, with no migration
+        since, is taken: going back to an earlier state by import (re-granting, or revoking
+        what a later import granted) is an ordinary edit and must never be blocked."""
+        stored = db.execute("SELECT snapshot FROM orgs WHERE id = ?", (org.id,)).fetchone()[0]
+        before = json.loads(stored).get("exported_at")
+        if isinstance(before, str) and org.exported and org.exported < _instant(before):
+            return (
+                f"was exported at {org.exported_at}, before the stored version {current} "
+                f"(exported at {before})"
+            )
+        imported = db.execute(
+            "SELECT seq, detail FROM audit WHERE org_id = ? AND action = 'org.import' "
+            "ORDER BY seq DESC",
+            (org.id,),
+        ).fetchall()
+        last = next((r for r in imported if json.loads(r[1]).get("sha256") == digest), None)
+        if last is None:
+            return None
+        since = db.execute(
+            "SELECT at, actor, detail FROM audit WHERE org_id = ? AND seq > ? "
+            "AND action = 'migration.apply' ORDER BY seq LIMIT 1",
+            (org.id, last[0]),
         ).fetchone()
-        if row is None:
-            return "its history is not recorded"
-        return f"last changed by {row[2]} at {row[0]}, by {row[1]}"
+        if since is None:
+            return None
+        version = json.loads(last[1]).get("version")
+        return (
+            f"is version {version} of the org, and a migration has applied over it since "
+            f"(at {since[0]}, by {since[1]}, making version "
+            f"{json.loads(since[2]).get('version_after')}); the store holds version {current}"
+        )
 
     def replace_snapshot(
         self, db: sqlite3.Connection, org_id: str, text: str, expected_version: int

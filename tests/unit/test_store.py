@@ -9,7 +9,7 @@ import pytest
 
 from engine import InvalidOrg
 from engine.policies import PolicySet
-from engine.store import OrgStore, StoreError
+from engine.store import OrgStore, StaleSnapshot, StoreError
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
 
@@ -107,9 +107,53 @@ def test_reimporting_an_older_snapshot_is_refused_and_a_migration_is_not_undone(
 
     code, _, err = run("org", "import", legacy, "--store", store)
     assert code == 1
-    assert "is version 1 of the org, and the store holds version 2" in err
-    assert "migration.apply" in err and "--replace" in err
+    assert "is version 1 of the org, and a migration has applied over it since" in err
+    assert "by olga, making version 2" in err and "--replace" in err
     assert OrgStore(Path(store)).export("legacy") == migrated
 
     code, out, _ = run("org", "import", legacy, "--store", store, "--replace")
     assert code == 0 and "version 3" in out
+
+
+def test_going_back_to_an_earlier_snapshot_by_import_is_an_ordinary_edit(
+    tmp_path: Path, policies: PolicySet
+) -> None:
+    """A seat granted by one import and revoked by the next, whose text is the first one's:
+    never blocked (a refused edit must not hold back a revocation)."""
+    store = OrgStore(tmp_path / "s.sqlite3")
+    without = DEMO.read_text()
+    data = json.loads(without)
+    data["users"][0]["enrolments"].append({"product": "subscriptions"})
+    store.import_snapshot(without, policies.catalogue)
+    store.import_snapshot(json.dumps(data), policies.catalogue)
+    back = store.import_snapshot(without, policies.catalogue)
+    assert back.version == 3 and store.export("demo") == without
+
+
+def _exported(at: str) -> str:
+    data = json.loads(DEMO.read_text())
+    data["exported_at"] = at
+    data["name"] = f"demo as of {at}"
+    return json.dumps(data)
+
+
+def test_a_snapshot_exported_before_the_stored_one_is_refused(
+    tmp_path: Path, policies: PolicySet
+) -> None:
+    store = OrgStore(tmp_path / "s.sqlite3")
+    store.import_snapshot(_exported("2026-11-25T10:00:00Z"), policies.catalogue)
+    with pytest.raises(StaleSnapshot, match="was exported at 2026-11-25T09:00:00Z, before"):
+        store.import_snapshot(_exported("2026-11-25T09:00:00Z"), policies.catalogue)
+    assert store.version("demo") == 1
+    later = store.import_snapshot(_exported("2026-11-25T10:00:01+00:00"), policies.catalogue)
+    assert later.version == 2
+    forced = store.import_snapshot(
+        _exported("2026-11-25T09:00:00Z"), policies.catalogue, replace=True
+    )
+    assert forced.version == 3
+
+
+def test_an_export_time_must_carry_its_offset(tmp_path: Path, policies: PolicySet) -> None:
+    store = OrgStore(tmp_path / "s.sqlite3")
+    with pytest.raises(InvalidOrg, match=r"exported_at: .*must carry its offset"):
+        store.import_snapshot(_exported("2026-11-25T10:00:00"), policies.catalogue)
