@@ -146,3 +146,38 @@ def test_without_policies_here_the_shipped_set_is_used_and_said_so(
     lint = _run([AUTHZ, "lint"], elsewhere, env)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "no policies/ here: using the shipped policy set" in lint.stderr
+
+
+@pytest.mark.slow
+def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Path) -> None:
+    """As `pip install` lays it out (the policies inside the package, engine/_policies), run
+    from a directory with no policies/ and from a user repository with one."""
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(ROOT)],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    wheel = next(wheels.glob("suite_authz-*.whl"))
+    installed = subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
+                               capture_output=True, text=True, check=False)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    shipped = site / "engine" / "_policies"
+    before = {p: p.read_bytes() for p in shipped.rglob("*.cedar")}
+    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages")
+    env = _env(tmp_path) | {"PYTHONPATH": f"{site}{os.pathsep}{deps}"}
+    authz = [sys.executable, "-m", "cli.main"]
+
+    nowhere = tmp_path / "nowhere"
+    nowhere.mkdir()
+    refused = _run([*authz, "fmt", "--shipped"], nowhere, env)
+    assert refused.returncode == 2 and "not yours to rewrite" in refused.stderr
+    lint = _run([*authz, "lint"], nowhere, env)
+    assert lint.returncode == 0 and f"using the shipped policy set at {shipped}" in lint.stderr
+
+    repo = tmp_path / "repo"
+    shutil.copytree(shipped, repo / "policies", ignore=shutil.ignore_patterns("history"))
+    (repo / "policies" / "extra.cedar").write_text(BAD, encoding="utf-8")
+    assert _run([*authz, "lint"], repo, env).returncode == 1
+    assert _run([*authz, "fmt"], repo, env).returncode == 0
+    assert (repo / "policies" / "extra.cedar").read_text(encoding="utf-8") != BAD
+    assert {p: p.read_bytes() for p in shipped.rglob("*.cedar")} == before
