@@ -143,20 +143,23 @@ class Explainer:
 
     def _forbidden(self, request: Request, raw: RawAnswer) -> Decision:
         infos = [self._infos[p] for p in raw.determining if p in self._infos]
+        named_by_policy = bool(infos)
+        left: tuple[str, ...] = ()
+        if not infos:  # a backend that names rules, not policies: worded as Cedar's forbids
+            infos, left = self._restriction_infos(raw.restrictions)
         missing = []
         for info in infos:
             named = self._detail(info.detail, request)
             text = info.missing or info.reason
             missing.append(f"{text}: {named}" if named else text)
-        if not infos:  # a backend that names rules, not policies
-            for rule in raw.restrictions:
-                named = self._detail(_RULE_DETAIL.get(rule), request)
-                missing.append(f"what {_titled(rule)} requires" + (f": {named}" if named else ""))
+        for rule in left:
+            named = self._detail(_RULE_DETAIL.get(rule), request)
+            missing.append(f"what {_titled(rule)} requires" + (f": {named}" if named else ""))
         return Decision(
             allowed=False,
             rules=sorted_rules(raw.restrictions),
-            policies=tuple(i.id for i in infos),
-            reasons=tuple(i.reason for i in infos) or self._restriction_words(raw.restrictions),
+            policies=tuple(i.id for i in infos) if named_by_policy else (),
+            reasons=(*(i.reason for i in infos), *(_titled(r) for r in left)),
             missing=tuple(missing),
             policy_version=self._version,
         )
@@ -169,27 +172,40 @@ class Explainer:
         A rule no single policy stands for keeps its title."""
         module = self._catalogue.modules.get(request.resource_type)
         entity = module.entity if module is not None else None
-        out: list[str] = []
+        granted: list[PolicyInfo] = []
+        titles: list[str] = []
         for grant in grants:
-            info = self._grant_info.get(
-                (grant.rule, grant.product, entity)
-            ) or self._grant_info.get((grant.rule, grant.product, None))
-            out.append(info.reason if info is not None else _titled(grant.rule))
+            info = self._grant_info.get((grant.rule, grant.product, entity))
+            info = info or self._grant_info.get((grant.rule, grant.product, None))
+            if info is None:
+                titles.append(_titled(grant.rule))
+            else:
+                granted.append(info)
+        carried: list[PolicyInfo] = []
         for rule in sorted_rules(held):
             info = self._obligation_info.get(rule)
-            out.append(info.reason if info is not None else _titled(rule))
+            if info is None:
+                titles.append(_titled(rule))
+            else:
+                carried.append(info)
+        # in Cedar's order: the granting policies, then the obligations, each by id
+        ordered = sorted(granted, key=lambda i: i.id) + sorted(carried, key=lambda i: i.id)
+        out = [i.reason for i in ordered] + titles
         return tuple(dict.fromkeys(out))
 
-    def _restriction_words(self, restrictions: tuple[str, ...]) -> tuple[str, ...]:
+    def _restriction_infos(
+        self, restrictions: tuple[str, ...]
+    ) -> tuple[list[PolicyInfo], tuple[str, ...]]:
         """The forbids that alone stand for these rules, widest first (no-finance-identity
-        covers D2 and D1 together); a rule left over gets its title."""
+        covers D2 and D1 together), and the rules left over (D8: several forbids, which the
+        rule alone cannot tell apart)."""
         left = set(restrictions)
         out = []
         for key in self._forbid_keys:
             if key <= left:
-                out.append(self._forbid_info[key].reason)
+                out.append(self._forbid_info[key])
                 left -= key
-        return (*out, *(_titled(r) for r in sorted_rules(left)))
+        return sorted(out, key=lambda i: i.id), sorted_rules(left)
 
     def _not_granted(self, request: Request, probe: bool) -> Decision:
         """Nothing permitted and nothing forbade: the rules are those of the user's seats that
