@@ -77,6 +77,9 @@ def test_the_differential_property_finds_a_wrong_obligation(tmp_path: Path, name
         suppress_health_check=list(HealthCheck),
         database=None,
         deadline=None,
+        # The same examples every run: a mutation some random runs missed (a hidden field of
+        # another module that the viewed one also has is rare) is found, or never.
+        derandomize=True,
     )(given(orgs(), st.data())(lambda org, data: check_agreement(policies, org, data)))
     with pytest.raises(AssertionError):
         agree()
