@@ -35,7 +35,7 @@ SINGLES = [
     {
         "subject": {"type": "user", "id": s},
         "action": {"name": a},
-        "resource": {"type": t, **({"id": i} if i else {})},
+        "resource": {"type": t, "id": i or "#new"},
     }
     for s, a, t, i in [
         ("asha", "create", "estimate", None),
@@ -49,7 +49,7 @@ SINGLES = [
 BATCH = {
     "subject": {"type": "user", "id": "asha"},
     "evaluations": [
-        {"action": {"name": a}, "resource": {"type": t}}
+        {"action": {"name": a}, "resource": {"type": t, "id": "#new"}}
         for a in ("view", "create", "edit", "delete")
         for t in ("estimate", "sales_order", "invoice", "purchase_order", "item")
     ],

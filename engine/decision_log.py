@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from engine.decision import Decision
-from engine.request import Request
+from engine.request import NEW_RECORD_ID, Request
 
 MASKED_KEYS = ("sender", "acting_as")
 MASKED_PARTS = ("token", "secret", "password", "email")
@@ -86,9 +86,10 @@ def as_evaluation(request: Request) -> dict[str, Any]:
     """The engine's Request in the shape of an AuthZEN evaluation: how the log records
     decisions taken on the server's own behalf (a migration's, a search's), like those it is
     asked for."""
-    resource: dict[str, Any] = {"type": request.resource_type}
-    if request.resource_id is not None:
-        resource["id"] = request.resource_id
+    resource: dict[str, Any] = {
+        "type": request.resource_type,
+        "id": NEW_RECORD_ID if request.resource_id is None else request.resource_id,
+    }
     if request.fields:
         resource["properties"] = {"fields": list(request.fields)}
     return {

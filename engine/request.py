@@ -56,6 +56,11 @@ def parse_resource(text: str) -> tuple[str, str | None]:
     return kind, (rid if sep else None)
 
 
+# The id a request over AuthZEN gives "a new record of this type" (AuthZEN requires
+# resource.id). No record can have it: org ids may not start with `#` (engine/model.py `Id`).
+NEW_RECORD_ID = "#new"
+
+
 def check_request(request: Request, catalogue: Catalogue) -> None:
     """Raise InvalidRequest naming the first thing wrong; the engine turns it into a deny."""
     for name in ("subject", "action", "resource_type", "channel"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote, unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.decision_log import DecisionLog
 from server.authzen import HttpError
-from server.errors import HANDLED, error_body, status_of
+from server.errors import HANDLED, error_body, error_headers, status_of
 from server.evaluation import Evaluator
 from server.fastpath import answer_raw
 from server.httpio import body_of, json_response, request_id
@@ -58,7 +59,7 @@ def create_app(
     def failure(exc: Exception, rid: str) -> Response:
         status = status_of(exc)
         metrics.http_errors[status] += 1
-        return json_response(status, error_body(status, str(exc)), rid)
+        return json_response(status, error_body(status, str(exc)), rid, error_headers(status))
 
     def endpoint(fn: Callable[[HttpRequest, str], Awaitable[Any]], auth: bool = True) -> Handler:
         async def handle(request: HttpRequest) -> Response:
@@ -84,8 +85,14 @@ def create_app(
         default = {"http": 80, "https": 443}.get(scheme)
         return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
-    async def configuration(request: HttpRequest, rid: str) -> dict[str, Any]:
-        base = base_url(request)
+    def served_org(org: str) -> str:
+        """An org named by a path: served, or a 404 that names nothing else served."""
+        served = state.served
+        if served is None or (org not in served.engines and org not in served.refused_orgs()):
+            raise HttpError(404, "no such org at this server")
+        return org
+
+    def metadata(base: str) -> dict[str, Any]:
         return {
             "policy_decision_point": base,
             "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
@@ -94,6 +101,15 @@ def create_app(
             "search_resource_endpoint": f"{base}/access/v1/search/resource",
             "search_action_endpoint": f"{base}/access/v1/search/action",
         }
+
+    async def configuration(request: HttpRequest, rid: str) -> dict[str, Any]:
+        return metadata(base_url(request))
+
+    async def tenant_configuration(request: HttpRequest, rid: str) -> dict[str, Any]:
+        """AuthZEN 9.2: one identifier per tenant, `{base}/{org}`, its metadata at
+        /.well-known/authzen-configuration/{org}."""
+        org = served_org(request.path_params["org"])
+        return metadata(f"{base_url(request)}/{quote(org, safe='')}")
 
     async def healthz(request: HttpRequest, rid: str) -> dict[str, Any]:
         return {"status": "ok"}
@@ -138,11 +154,19 @@ def create_app(
             return failure(HttpError(exc.status_code, _WORDS.get(exc.status_code, "error")), rid)
         return failure(HttpError(500, f"internal error: {type(exc).__name__}"), rid)
 
+    def searched_engine(context: dict[str, Any], org: str | None) -> Any:
+        return evaluator.engine(context, None if org is None else served_org(org))
+
     routes = [
-        *search_routes(state, endpoint, recorder, tokens, page_seconds),
+        *search_routes(state, searched_engine, endpoint, recorder, tokens, page_seconds),
         Route(
             "/.well-known/authzen-configuration",
             endpoint(configuration, auth=False),
+            methods=["GET"],
+        ),
+        Route(
+            "/.well-known/authzen-configuration/{org}",
+            endpoint(tenant_configuration, auth=False),
             methods=["GET"],
         ),
         Route("/healthz", endpoint(healthz, auth=False), methods=["GET"]),
@@ -157,8 +181,23 @@ def create_app(
     )
     hot = {"/access/v1/evaluation": evaluator.one, "/access/v1/evaluations": evaluator.many}
 
+    def tenant_answer(path: str) -> Any:
+        """`/{org}/access/v1/evaluation(s)`: the route's answer, bound to the path's org."""
+        head, sep, tail = path[1:].partition("/")
+        answer = hot.get(f"/{tail}") if sep and head else None
+        if answer is None:
+            return None
+        org = unquote(head)
+
+        def bound(body: dict[str, Any], rid: str) -> dict[str, Any]:
+            return answer(body, rid, served_org(org))
+
+        return bound
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        answer = hot.get(scope["path"]) if scope["type"] == "http" else None
+        answer = None
+        if scope["type"] == "http":
+            answer = hot.get(scope["path"]) or tenant_answer(scope["path"])
         if answer is None:
             await rest(scope, receive, send)
             return

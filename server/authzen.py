@@ -1,6 +1,7 @@
 """AuthZEN 1.0 JSON <-> the engine's Request and Decision. Errors name the bad field.
 
-Mapping: subject {type: "user", id}; action {name}; resource {type, id?, properties.fields?};
+Mapping: subject {type: "user", id}; action {name}; resource {type, id, properties.fields?}
+(id "#new": a record not created yet, the one extension);
 context {channel?, acting_as?, sender?, product?, enrolments?, org?, explain?}. Unknown fields
 are ignored, as the spec asks of receivers.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine import Decision, Request
+from engine.request import NEW_RECORD_ID
 
 ENGINE_CONTEXT = ("acting_as", "sender", "product", "enrolments")
 
@@ -51,8 +53,11 @@ def _string(obj: dict[str, Any], key: str, p: str, name: str, required: bool = T
     return value
 
 
-def parse_evaluation(body: dict[str, Any], where: str = "") -> tuple[Request, dict[str, Any]]:
-    """One evaluation: the engine's Request, and the AuthZEN context it came with."""
+def parse_evaluation(
+    body: dict[str, Any], where: str = "", *, resource_search: bool = False
+) -> tuple[Request, dict[str, Any]]:
+    """One evaluation: the engine's Request, and the AuthZEN context it came with.
+    `resource_search`: the resource's id is what is searched for, so it is not asked for."""
     p = f"{where}." if where else ""
     subject = _object(body.get("subject"), p, "subject")
     if subject.get("type") != "user":
@@ -63,6 +68,13 @@ def parse_evaluation(body: dict[str, Any], where: str = "") -> tuple[Request, di
     resource = _object(body.get("resource"), p, "resource")
     kind = _string(resource, "type", p, "resource")
     rid = _string(resource, "id", p, "resource", required=False)
+    if rid is None and not resource_search:
+        raise BadRequest(
+            f'{p}resource.id: required; to ask about a new record of the type, send "id": '
+            f'"{NEW_RECORD_ID}"'
+        )
+    if rid == NEW_RECORD_ID:
+        rid = None
     props = _object(resource.get("properties"), p, "resource.properties", required=False)
     fields = props.get("fields", [])
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):

@@ -29,3 +29,8 @@ def status_of(exc: Exception) -> int:
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     return {"status": status, "message": message}
+
+
+def error_headers(status: int) -> dict[str, str]:
+    """A 401 names the scheme to authenticate with (RFC 6750, as AuthZEN's 401 implies)."""
+    return {"WWW-Authenticate": 'Bearer realm="authz"'} if status == 401 else {}

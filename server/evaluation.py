@@ -22,10 +22,20 @@ class Evaluator:
         self.state = state
         self.recorder = recorder
 
-    def one(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
+    def engine(self, context: dict[str, Any], path_org: str | None, where: str = "") -> Engine:
+        """The org's engine: the path's (one base URL per org), or context.org's on the root
+        paths. A body naming another org than its path's is refused: a tenant's URL never
+        reaches another tenant's data."""
+        if path_org is None:
+            return self.state.engine_for(context.get("org"))
+        if "org" in context and context["org"] != path_org:
+            raise BadRequest(f"{where}context.org: names another org than this URL's")
+        return self.state.engine_for(path_org)
+
+    def one(self, body: dict[str, Any], rid: str, org: str | None = None) -> dict[str, Any]:
         started = time.perf_counter()
         request, context = parse_evaluation(body)
-        engine = self.state.engine_for(context.get("org"))
+        engine = self.engine(context, org)
         explain = context.get("explain") is True
         decision = engine.decide(request, probe=explain)
         if decision.invalid:
@@ -35,7 +45,7 @@ class Evaluator:
         self.recorder.record(rid, [(body, answer, decision.policy_version)], elapsed)
         return answer
 
-    def many(self, body: dict[str, Any], rid: str) -> dict[str, Any]:
+    def many(self, body: dict[str, Any], rid: str, org: str | None = None) -> dict[str, Any]:
         items = body.get("evaluations")
         options = body.get("options") or {}
         if not isinstance(options, dict):
@@ -43,8 +53,8 @@ class Evaluator:
         semantic = options.get("evaluations_semantic", "execute_all")
         if semantic not in SEMANTICS:
             raise BadRequest(f"options.evaluations_semantic: must be one of {', '.join(SEMANTICS)}")
-        if items is None:  # no array: a single evaluation, answered as one
-            return self.one(body, rid)
+        if items is None or items == []:  # no array, or an empty one: a single evaluation
+            return self.one(body, rid, org)
         if not isinstance(items, list):
             raise BadRequest("evaluations: must be an array")
         started = time.perf_counter()
@@ -54,7 +64,7 @@ class Evaluator:
             try:
                 merged_item = merged(body, item, n)
                 wanted, context = parse_evaluation(merged_item, f"evaluations[{n}]")
-                engine = self.state.engine_for(context.get("org"))
+                engine = self.engine(context, org, f"evaluations[{n}].")
             except (BadRequest, AuthzError) as exc:
                 out[n] = _item_error(str(exc))  # false, never a failed batch
                 continue

@@ -11,8 +11,8 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from server.authzen import HttpError
-from server.errors import HANDLED, error_body, status_of
-from server.httpio import bounded, check_length, decode_body, request_id
+from server.errors import HANDLED, error_body, error_headers, status_of
+from server.httpio import bounded, check_json, check_length, decode_body, request_id
 from server.jsonio import dumps
 from server.metrics import Metrics
 
@@ -48,6 +48,7 @@ async def answer_raw(
         if scope["method"] != "POST":
             raise HttpError(405, f"method: {scope['path']} takes POST")
         check_token(headers.get(b"authorization", b""))
+        check_json(headers.get(b"content-type"))
         check_length(headers.get(b"content-length"))
         raw = await bounded(_chunks(receive))
         status, body = 200, answer(decode_body(raw), rid)
@@ -70,6 +71,7 @@ async def answer_raw(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", rid.encode("ascii")),
+                *((k.lower().encode(), v.encode()) for k, v in error_headers(status).items()),
             ],
         }
     )

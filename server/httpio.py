@@ -63,15 +63,29 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def check_json(content_type: bytes | str | None) -> None:
+    """AuthZEN 10.1: requests MUST carry `Content-Type: application/json` (parameters such as
+    a charset aside)."""
+    text = content_type.decode("latin-1") if isinstance(content_type, bytes) else content_type
+    media = (text or "").split(";", 1)[0].strip().lower()
+    if media != "application/json":
+        raise HttpError(
+            415, f"Content-Type: requests take application/json, got `{media or 'none'}`"
+        )
+
+
 async def body_of(request: HttpRequest) -> dict[str, Any]:
+    check_json(request.headers.get("content-type"))
     check_length(request.headers.get("content-length"))
     return decode_body(await bounded(request.stream()))
 
 
-def json_response(status: int, body: Any, rid: str) -> Response:
+def json_response(
+    status: int, body: Any, rid: str, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         dumps(body),
         status_code=status,
         media_type="application/json",
-        headers={"X-Request-ID": rid},
+        headers={"X-Request-ID": rid, **(headers or {})},
     )

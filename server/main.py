@@ -6,9 +6,11 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp
 
+from engine import AuthzError
 from engine.decision_log import DecisionLog
 from engine.store import OrgStore
 from server.app import create_app
@@ -33,7 +35,21 @@ class ServeConfig:
     public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
 
 
+def check_public_url(url: str) -> str:
+    """AuthZEN 9.1: the PDP identifier is an https URL with no query or fragment (http only
+    for a loopback host, in development). Raises AuthzError naming what is wrong."""
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise AuthzError(f"--public-url {url}: must be an https URL (http only on loopback)")
+    if not parts.hostname or parts.query or parts.fragment:
+        raise AuthzError(f"--public-url {url}: a host and a path only, no query or fragment")
+    return url.rstrip("/")
+
+
 def build(config: ServeConfig) -> tuple[ASGIApp, State]:
+    if config.public_url is not None:
+        check_public_url(config.public_url)
     metrics = Metrics()
     store = OrgStore(Path(config.store) if config.store else None)
     state = State(

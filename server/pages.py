@@ -21,8 +21,17 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
+PAGE_KEYS = ("token", "limit", "properties")
+
+
 def request_key(body: dict[str, Any]) -> str:
-    canonical = json.dumps({k: v for k, v in body.items() if k != "page"}, sort_keys=True)
+    """What must stay the same from page to page: everything but the token (the limit
+    included, AuthZEN 8.2)."""
+    given = body.get("page")
+    page: dict[str, Any] = given if isinstance(given, dict) else {}
+    same = {k: v for k, v in body.items() if k != "page"}
+    same["page"] = {k: v for k, v in page.items() if k != "token"}
+    canonical = json.dumps(same, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -31,6 +40,15 @@ def page_spec(body: dict[str, Any]) -> tuple[int, Any]:
     spec = body.get("page") or {}
     if not isinstance(spec, dict):
         raise BadRequest("page: must be an object")
+    for key in spec:
+        if key not in PAGE_KEYS:
+            # `next_token` sent back as it came would otherwise be ignored: page one for ever
+            raise BadRequest(
+                f"page.{key}: unknown (a page takes {', '.join(PAGE_KEYS)}; the next page is "
+                "asked for with page.token)"
+            )
+    if spec.get("properties"):
+        raise BadRequest("page.properties: this PDP declares no paging properties")
     limit = spec.get("limit", DEFAULT_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"page.limit: must be a whole number from 1 to {MAX_LIMIT}")

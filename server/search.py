@@ -39,7 +39,7 @@ def _template(body: dict[str, Any], kind: str) -> tuple[Request, dict[str, Any]]
         probe["resource"].pop("id", None)
     if kind == "action":
         probe["action"] = {"name": "view"}
-    return parse_evaluation(probe)
+    return parse_evaluation(probe, resource_search=kind == "resource")
 
 
 def _result(kind: str, template: Request, found_id: str) -> dict[str, Any]:
@@ -52,6 +52,7 @@ def _result(kind: str, template: Request, found_id: str) -> dict[str, Any]:
 
 def search_routes(
     state: State,
+    engine_of: Callable[[dict[str, Any], str | None], Engine],
     wrap: Callable[[Endpoint], Any],
     recorder: Recorder,
     tokens: PageTokens,
@@ -66,7 +67,7 @@ def search_routes(
         async def search(request: HttpRequest, rid: str) -> dict[str, Any]:
             body = await body_of(request)
             template, context = _template(body, kind)
-            engine = state.engine_for(context.get("org"))
+            engine = engine_of(context, request.path_params.get("org"))
             limit, token = page_spec(body)
             key, version = request_key(body), version_of(engine, context.get("org"))
             start = 0 if token is None else tokens.read(token, key, version)
@@ -90,7 +91,9 @@ def search_routes(
 
         return search
 
+    kinds = ("subject", "resource", "action")
     return [
-        Route(f"/access/v1/search/{kind}", wrap(route(kind)), methods=["POST"])
-        for kind in ("subject", "resource", "action")
+        *(Route(f"/access/v1/search/{k}", wrap(route(k)), methods=["POST"]) for k in kinds),
+        # one base URL per org (AuthZEN 9.2): the path names the org
+        *(Route(f"/{{org}}/access/v1/search/{k}", wrap(route(k)), methods=["POST"]) for k in kinds),
     ]

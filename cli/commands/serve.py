@@ -100,7 +100,8 @@ def _loopback(host: str) -> bool:
 @click.option(
     "--public-url",
     default=None,
-    help="The base URL /.well-known/authzen-configuration names (default: the bound address).",
+    help="The PDP identifier (an https URL) the metadata names; each org's is URL/ORG. "
+    "Required beyond loopback (default there: the bound address).",
 )
 def serve(
     host: str,
@@ -125,6 +126,11 @@ def serve(
         raise Trouble(
             f"--host {host}: without --token-file the server binds to loopback only "
             "(or pass --allow-remote)"
+        )
+    if public_url is None and not _loopback(host):
+        raise Trouble(
+            f"--host {host}: beyond loopback, clients check the PDP identifier the metadata "
+            "names: give it with --public-url https://... (AuthZEN 9.2.3)"
         )
     _check_bind(host, port)
     config = ServeConfig(

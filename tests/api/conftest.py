@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -31,6 +32,35 @@ def served(tmp_path: Path) -> Iterator[tuple[TestClient, State, Path]]:
         yield client, state, tmp_path
 
 
+def _serve(tmp_path: Path, *orgs: Path, **config: Any) -> Iterator[TestClient]:
+    store = tmp_path / "orgs.sqlite3"
+    catalogue = load_policies(POLICIES).catalogue
+    for org in orgs:
+        OrgStore(store).import_snapshot(org.read_text(), catalogue)
+    app, _ = build(ServeConfig(store=str(store), reload_interval=0, **config))
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def public(tmp_path: Path) -> Iterator[TestClient]:
+    """The demo org behind its public identifier, https://pdp.example.com."""
+    yield from _serve(tmp_path, DEMO, public_url="https://pdp.example.com")
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[TestClient]:
+    """The demo org behind a bearer token."""
+    yield from _serve(tmp_path, DEMO, token="s3cret-token-of-32-characters-xx")
+
+
+@pytest.fixture
+def two_orgs(tmp_path: Path) -> Iterator[TestClient]:
+    """The demo and legacy orgs, each under its own base path."""
+    legacy = POLICIES / "examples" / "legacy-org.json"
+    yield from _serve(tmp_path, DEMO, legacy, public_url="https://pdp.example.com")
+
+
 @pytest.fixture
 def client(served: tuple[TestClient, State, Path]) -> TestClient:
     return served[0]
@@ -41,7 +71,8 @@ def evaluation(subject: str, action: str, resource: str, **context: object) -> d
     body: dict[str, object] = {
         "subject": {"type": "user", "id": subject},
         "action": {"name": action},
-        "resource": {"type": kind, **({"id": rid} if rid else {})},
+        # "#new": a record not created yet (README: the one extension of AuthZEN)
+        "resource": {"type": kind, "id": rid or "#new"},
     }
     if context:
         body["context"] = context

@@ -29,7 +29,7 @@ READ_ONLY_EDIT = {  # D7: always a deny in the demo org
 ASHA_CREATES = {  # allowed while asha is enrolled, denied once her seat is revoked
     "subject": {"type": "user", "id": "asha"},
     "action": {"name": "create"},
-    "resource": {"type": "estimate"},
+    "resource": {"type": "estimate", "id": "#new"},
 }
 
 

@@ -156,7 +156,8 @@ def test_every_route_stops_reading_a_chunked_body_at_the_limit(tmp_path: Path, p
         "type": "http", "method": "POST", "path": path, "raw_path": path.encode(),
         "query_string": b"", "root_path": "", "scheme": "http", "http_version": "1.1",
         "server": ("127.0.0.1", 8181), "client": ("127.0.0.1", 5000),
-        "headers": [(b"authorization", b"Bearer a-token-of-16-chars")],
+        "headers": [(b"authorization", b"Bearer a-token-of-16-chars"),
+                    (b"content-type", b"application/json")],
     }  # fmt: skip
     asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
     assert sent[0]["status"] == 413
@@ -207,9 +208,9 @@ def test_an_oversized_or_unprintable_request_id_is_replaced(
     "raw",
     [
         b'{"subject": {"type": "user", "id": "ben"}, "subject": {"type": "user", "id": "olivia"},'
-        b' "action": {"name": "view"}, "resource": {"type": "estimate"}}',
+        b' "action": {"name": "view"}, "resource": {"type": "estimate", "id": "#new"}}',
         b'{"subject": {"type": "user", "id": "asha", "id": "olivia"},'
-        b' "action": {"name": "view"}, "resource": {"type": "estimate"}}',
+        b' "action": {"name": "view"}, "resource": {"type": "estimate", "id": "#new"}}',
         b'{"subject": {"type": "user", "id": "asha"}, "action": {"name": "view"},'
         b' "resource": {"type": "estimate", "properties": {"x": '
         + b"[" * 700

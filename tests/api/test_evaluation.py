@@ -11,6 +11,8 @@ from starlette.testclient import TestClient
 from server.state import State
 from tests.api.conftest import evaluation
 
+JSON = {"content-type": "application/json"}
+
 
 def test_allow_carries_acting_as_and_echoes_the_request_id(client: TestClient) -> None:
     r = client.post(
@@ -65,32 +67,32 @@ def test_fields_and_channel_reach_the_engine(client: TestClient) -> None:
         ("{}", "subject: required"),
         (
             '{"subject": {"type": "user"}, "action": {"name": "view"}, '
-            '"resource": {"type": "estimate"}}',
+            '"resource": {"type": "estimate", "id": "#new"}}',
             "subject.id: required",
         ),
         (
             '{"subject": {"type": "group", "id": "x"}, "action": {"name": "view"}, '
-            '"resource": {"type": "estimate"}}',
+            '"resource": {"type": "estimate", "id": "#new"}}',
             'subject.type: must be "user"',
         ),
         (
             '{"subject": {"type": "user", "id": 7}, "action": {"name": "view"}, '
-            '"resource": {"type": "estimate"}}',
+            '"resource": {"type": "estimate", "id": "#new"}}',
             "subject.id: must be a non-empty string",
         ),
         (
             '{"subject": {"type": "user", "id": "asha"}, "action": "view", '
-            '"resource": {"type": "estimate"}}',
+            '"resource": {"type": "estimate", "id": "#new"}}',
             "action: must be an object",
         ),
         (
             '{"subject": {"type": "user", "id": "asha"}, "action": {"name": "erase"}, '
-            '"resource": {"type": "estimate"}}',
+            '"resource": {"type": "estimate", "id": "#new"}}',
             "action: `erase` is not one of",
         ),
         (
             '{"subject": {"type": "user", "id": "asha"}, "action": {"name": "view"}, '
-            '"resource": {"type": "estimate"}, "context": {"explain": "yes"}}',
+            '"resource": {"type": "estimate", "id": "#new"}, "context": {"explain": "yes"}}',
             "context.explain: must be true or false",
         ),
     ],
@@ -106,7 +108,7 @@ def test_malformed_or_wrong_shape_is_400_naming_the_field(
 
 
 def test_oversize_body_is_413(client: TestClient) -> None:
-    r = client.post("/access/v1/evaluation", content=b"{" + b" " * (1 << 20) + b"}")
+    r = client.post("/access/v1/evaluation", content=b"{" + b" " * (1 << 20) + b"}", headers=JSON)
     assert r.status_code == 413
 
 
@@ -117,7 +119,7 @@ def test_oversize_body_without_a_length_is_413_too(client: TestClient) -> None:
             yield b" " * (1 << 15)
         yield b"}"
 
-    r = client.post("/access/v1/evaluation", content=chunks())  # type: ignore[arg-type]
+    r = client.post("/access/v1/evaluation", content=chunks(), headers=JSON)  # type: ignore[arg-type]
     assert r.status_code == 413 and "larger than" in r.json()["message"]
 
 
@@ -144,7 +146,7 @@ def test_an_engine_crash_is_a_500_never_a_decision(
 
 @pytest.mark.parametrize("body", [b'{"a": 1e999999}', b'{"a": "\\ud800"}', b"\xff\xfe"])
 def test_json_the_decoder_refuses_is_400(client: TestClient, body: bytes) -> None:
-    r = client.post("/access/v1/evaluation", content=body)
+    r = client.post("/access/v1/evaluation", content=body, headers=JSON)
     assert r.status_code == 400 and "not JSON" in r.json()["message"]
 
 
@@ -164,8 +166,11 @@ def test_batch_defaults_overrides_and_per_item_errors(client: TestClient) -> Non
         "evaluations": [
             {"resource": {"type": "estimate", "id": "est-1"}},
             {"resource": {"type": "estimate", "id": "est-1"}, "action": {"name": "delete"}},
-            {"resource": {"type": "spaceship"}},
-            {"subject": {"type": "user", "id": "ben"}, "resource": {"type": "invoice"}},
+            {"resource": {"type": "spaceship", "id": "#new"}},
+            {
+                "subject": {"type": "user", "id": "ben"},
+                "resource": {"type": "invoice", "id": "#new"},
+            },
         ],
     }
     out = client.post("/access/v1/evaluations", json=body).json()["evaluations"]
@@ -182,9 +187,9 @@ def test_batch_semantics(client: TestClient, semantic: str, count: int) -> None:
         "subject": {"type": "user", "id": "asha"},
         "options": {"evaluations_semantic": semantic},
         "evaluations": [
-            {"action": {"name": "view"}, "resource": {"type": "estimate"}},
-            {"action": {"name": "delete"}, "resource": {"type": "estimate"}},
-            {"action": {"name": "edit"}, "resource": {"type": "estimate"}},
+            {"action": {"name": "view"}, "resource": {"type": "estimate", "id": "#new"}},
+            {"action": {"name": "delete"}, "resource": {"type": "estimate", "id": "#new"}},
+            {"action": {"name": "edit"}, "resource": {"type": "estimate", "id": "#new"}},
         ],
     }
     out = client.post("/access/v1/evaluations", json=body).json()["evaluations"]
@@ -220,10 +225,10 @@ def test_batch_writes_one_log_line_per_evaluated_item(
     body = {
         "subject": {"type": "user", "id": "asha"},
         "evaluations": [
-            {"action": {"name": a}, "resource": {"type": "estimate"}}
+            {"action": {"name": a}, "resource": {"type": "estimate", "id": "#new"}}
             for a in ("view", "create", "delete")
         ]
-        + [{"action": {"name": "erase"}, "resource": {"type": "estimate"}}],
+        + [{"action": {"name": "erase"}, "resource": {"type": "estimate", "id": "#new"}}],
     }
     client.post("/access/v1/evaluations", json=body, headers={"X-Request-ID": "b-1"})
     lines = [json.loads(x) for x in (tmp / "decisions.jsonl").read_text().splitlines()]
