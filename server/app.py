@@ -59,7 +59,7 @@ def create_app(
     def failure(exc: Exception, rid: str) -> Response:
         status = status_of(exc)
         metrics.http_errors[status] += 1
-        return json_response(status, error_body(status, str(exc)), rid, error_headers(status))
+        return json_response(status, error_body(status, str(exc)), rid, error_headers(status, exc))
 
     def endpoint(fn: Callable[[HttpRequest, str], Awaitable[Any]], auth: bool = True) -> Handler:
         async def handle(request: HttpRequest) -> Response:
@@ -151,7 +151,8 @@ def create_app(
         """Starlette's own 404/405/500, as the same JSON body as every other error."""
         rid = request_id(request.headers.get("x-request-id", "").encode("latin-1"))
         if isinstance(exc, HTTPException):
-            return failure(HttpError(exc.status_code, _WORDS.get(exc.status_code, "error")), rid)
+            words = _WORDS.get(exc.status_code, "error")
+            return failure(HttpError(exc.status_code, words, dict(exc.headers or {})), rid)
         return failure(HttpError(500, f"internal error: {type(exc).__name__}"), rid)
 
     def searched_engine(context: dict[str, Any], org: str | None) -> Any:

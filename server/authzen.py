@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from engine import Decision, Request
 from engine.request import NEW_RECORD_ID
+from server.wire import Action, Evaluation, problem
 
 ENGINE_CONTEXT = ("acting_as", "sender", "product", "enrolments")
 
@@ -23,71 +26,43 @@ class BadRequest(Exception):
 class HttpError(Exception):
     """An answer other than 200 or 400, with its status (401, 403, 409, 413, 503)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-# Field paths in messages are put together only when something is wrong: a batch parses every
-# item, and the messages are never needed on the way to a decision.
-
-
-def _object(value: Any, p: str, name: str, required: bool = True) -> dict[str, Any]:
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise BadRequest(
-            f"{p}{name}: must be an object" if value is not None else f"{p}{name}: required"
-        )
-    return value
-
-
-def _string(obj: dict[str, Any], key: str, p: str, name: str, required: bool = True) -> str | None:
-    value = obj.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise BadRequest(
-            f"{p}{name}.{key}: " + ("required" if value is None else "must be a non-empty string")
-        )
-    return value
+        self.headers = headers or {}
 
 
 def parse_evaluation(
-    body: dict[str, Any], where: str = "", *, resource_search: bool = False
+    body: dict[str, Any], where: str = "", *, shape: type[BaseModel] = Evaluation
 ) -> tuple[Request, dict[str, Any]]:
-    """One evaluation: the engine's Request, and the AuthZEN context it came with.
-    `resource_search`: the resource's id is what is searched for, so it is not asked for."""
-    p = f"{where}." if where else ""
-    subject = _object(body.get("subject"), p, "subject")
-    if subject.get("type") != "user":
-        raise BadRequest(f'{p}subject.type: must be "user"')
-    sid = _string(subject, "id", p, "subject")
-    action = _object(body.get("action"), p, "action")
-    name = _string(action, "name", p, "action")
-    resource = _object(body.get("resource"), p, "resource")
-    kind = _string(resource, "type", p, "resource")
-    rid = _string(resource, "id", p, "resource", required=False)
-    if rid is None and not resource_search:
-        raise BadRequest(
-            f'{p}resource.id: required; to ask about a new record of the type, send "id": '
-            f'"{NEW_RECORD_ID}"'
-        )
-    if rid == NEW_RECORD_ID:
-        rid = None
-    props = _object(resource.get("properties"), p, "resource.properties", required=False)
-    fields = props.get("fields", [])
-    if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
-        raise BadRequest(f"{p}resource.properties.fields: must be a list of strings")
-    context = _object(body.get("context"), p, "context", required=False)
-    channel = context.get("channel", "crm")
-    if not isinstance(channel, str):
-        raise BadRequest(f"{p}context.channel: must be a string")
-    extra = {k: context[k] for k in ENGINE_CONTEXT if k in context}
-    if "explain" in context and not isinstance(context["explain"], bool):
-        raise BadRequest(f"{p}context.explain: must be true or false")
-    assert sid is not None and name is not None and kind is not None
-    return Request(sid, name, kind, rid, channel, tuple(fields), extra), context
+    """One evaluation: the engine's Request, and the AuthZEN context it came with. `shape`:
+    the model it must match (server/wire.py; a search's leaves out what it searches for)."""
+    try:
+        parsed: Any = shape.model_validate(body)
+    except ValidationError as exc:
+        raise BadRequest(problem(exc, where)) from None
+    resource = parsed.resource
+    rid = resource.id
+    fields = resource.properties.fields if resource.properties is not None else []
+    context: dict[str, Any] = body.get("context") or {}
+    given = parsed.context
+    extra = {}
+    channel = "crm"
+    if given is not None:
+        channel = given.channel
+        extra = {k: context[k] for k in ENGINE_CONTEXT if context.get(k) is not None}
+    subject_id = parsed.subject.id or "?"
+    action = parsed.action.name if isinstance(parsed.action, Action) else "view"
+    request = Request(
+        subject_id,
+        action,
+        resource.type,
+        None if rid in (None, NEW_RECORD_ID) else rid,
+        channel,
+        tuple(fields),
+        extra,
+    )
+    return request, context
 
 
 def merged(defaults: dict[str, Any], item: Any, n: int) -> dict[str, Any]:

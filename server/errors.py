@@ -31,6 +31,10 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"status": status, "message": message}
 
 
-def error_headers(status: int) -> dict[str, str]:
-    """A 401 names the scheme to authenticate with (RFC 6750, as AuthZEN's 401 implies)."""
-    return {"WWW-Authenticate": 'Bearer realm="authz"'} if status == 401 else {}
+def error_headers(status: int, exc: Exception | None = None) -> dict[str, str]:
+    """A 401 names the scheme to authenticate with (RFC 6750, as AuthZEN's 401 implies); a
+    405 the methods the route takes (RFC 9110)."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="authz"'
+    return headers

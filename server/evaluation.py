@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
 from engine import AuthzError, Engine
 from server.authzen import BadRequest, decision_body, merged, parse_evaluation
 from server.recording import Entry, Recorder
 from server.state import State
-
-SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+from server.wire import Evaluations, problem
 
 
 def _item_error(message: str) -> dict[str, Any]:
@@ -46,17 +47,14 @@ class Evaluator:
         return answer
 
     def many(self, body: dict[str, Any], rid: str, org: str | None = None) -> dict[str, Any]:
-        items = body.get("evaluations")
-        options = body.get("options") or {}
-        if not isinstance(options, dict):
-            raise BadRequest("options: must be an object")
-        semantic = options.get("evaluations_semantic", "execute_all")
-        if semantic not in SEMANTICS:
-            raise BadRequest(f"options.evaluations_semantic: must be one of {', '.join(SEMANTICS)}")
+        try:  # the payload's shape (defaults, options, items as objects): else one 400
+            shape = Evaluations.model_validate(body)
+        except ValidationError as exc:
+            raise BadRequest(problem(exc)) from None
+        items = shape.evaluations
+        semantic = shape.options.evaluations_semantic if shape.options else "execute_all"
         if items is None or items == []:  # no array, or an empty one: a single evaluation
             return self.one(body, rid, org)
-        if not isinstance(items, list):
-            raise BadRequest("evaluations: must be an array")
         started = time.perf_counter()
         out: list[dict[str, Any] | None] = [None] * len(items)
         groups: dict[tuple[int, bool], tuple[Engine, list[tuple[int, Any, Any]]]] = {}

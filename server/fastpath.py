@@ -46,22 +46,24 @@ async def answer_raw(
     rid = request_id(headers.get(b"x-request-id"))
     try:
         if scope["method"] != "POST":
-            raise HttpError(405, f"method: {scope['path']} takes POST")
+            raise HttpError(405, f"method: {scope['path']} takes POST", {"Allow": "POST"})
         check_token(headers.get(b"authorization", b""))
         check_json(headers.get(b"content-type"))
         check_length(headers.get(b"content-length"))
         raw = await bounded(_chunks(receive))
-        status, body = 200, answer(decode_body(raw), rid)
+        status, body, extra = 200, answer(decode_body(raw), rid), {}
     except _Gone:
         return
     except HANDLED as exc:
         status = status_of(exc)
         metrics.http_errors[status] += 1
         body = error_body(status, str(exc))
+        extra = error_headers(status, exc)
     except Exception as exc:  # never an allow: an answer that says it failed
         log.exception("evaluation failed")
         metrics.http_errors[500] += 1
         status, body = 500, error_body(500, f"internal error: {type(exc).__name__}")
+        extra = {}
     payload = dumps(body)
     await send(
         {
@@ -71,7 +73,7 @@ async def answer_raw(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", rid.encode("ascii")),
-                *((k.lower().encode(), v.encode()) for k, v in error_headers(status).items()),
+                *((k.lower().encode(), v.encode()) for k, v in extra.items()),
             ],
         }
     )

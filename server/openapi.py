@@ -4,81 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-_ENTITY = {
-    "type": "object",
-    "required": ["type"],
-    "properties": {
-        "type": {"type": "string"},
-        "id": {"type": "string"},
-        "properties": {"type": "object"},
-    },
-}
-_SUBJECT = {
-    "type": "object",
-    "required": ["type", "id"],
-    "properties": {
-        "type": {"type": "string", "enum": ["user"]},
-        "id": {"type": "string", "minLength": 1},
-    },
-}
-_ACTION = {
-    "type": "object",
-    "required": ["name"],
-    "properties": {"name": {"type": "string", "minLength": 1}, "properties": {"type": "object"}},
-}
-_CONTEXT = {
-    "type": "object",
-    "description": "channel (crm|direct, default crm); org (which org, when the server serves "
-    "several); explain (true: the complete explanation); acting_as, sender, "
-    "product (enrolment), enrolments (migration).",
-    "properties": {
-        "channel": {"type": "string", "enum": ["crm", "direct"]},
-        "org": {"type": "string"},
-        "explain": {"type": "boolean"},
-        "acting_as": {"type": "string"},
-        "sender": {"type": "string"},
-        "product": {"type": "string"},
-        "enrolments": {"type": "integer"},
-    },
-}
-_EVALUATION: dict[str, Any] = {
-    "type": "object",
-    "required": ["subject", "action", "resource"],
-    "properties": {
-        "subject": _SUBJECT,
-        "action": _ACTION,
-        "resource": _ENTITY,
-        "context": _CONTEXT,
-    },
-}
-_DECISION = {
-    "type": "object",
-    "required": ["decision"],
-    "properties": {
-        "decision": {"type": "boolean"},
-        "context": {
-            "type": "object",
-            "description": "rules, policy_version; on an allow acting_as, sender, "
-            "redact_fields; on a deny reasons, missing, error",
-        },
-    },
-}
-_ERROR = {
-    "type": "object",
-    "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-}
-_PAGE = {
-    "type": "object",
-    "properties": {"token": {"type": "string"}, "limit": {"type": "integer", "minimum": 0}},
-}
-_SEARCH_RESPONSE = {
-    "type": "object",
-    "required": ["results"],
-    "properties": {
-        "page": {"type": "object"},
-        "results": {"type": "array", "items": {"type": "object"}},
-    },
-}
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server import wire
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    wire.Evaluation,
+    wire.Evaluations,
+    wire.SubjectSearch,
+    wire.ResourceSearch,
+    wire.ActionSearch,
+    wire.DecisionBody,
+    wire.EvaluationsBody,
+    wire.SearchBody,
+    wire.ErrorBody,
+    wire.Metadata,
+)
+_, _SCHEMAS = models_json_schema(
+    [(m, "validation") for m in _MODELS], ref_template="#/components/schemas/{model}"
+)
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+_ERROR = _ref(wire.ErrorBody)
+_DECISION = _ref(wire.DecisionBody)
+_SEARCH_RESPONSE = _ref(wire.SearchBody)
 
 
 _USAGE_ROW = {
@@ -149,6 +103,7 @@ def _post(
             (400, "malformed JSON or a wrong shape"),
             (401, "missing or wrong bearer token"),
             (413, "body larger than 1 MiB"),
+            (415, "a body that is not application/json"),
             *more,
         )
     }
@@ -175,57 +130,67 @@ def _post(
     }
 
 
-def _get(summary: str) -> dict[str, Any]:
-    return {"get": {"summary": summary, "responses": {"200": {"description": "ok"}}}}
+def _get(summary: str, model: type[BaseModel] | None = None, org: bool = False) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "ok"}
+    if model is not None:
+        ok["content"] = {"application/json": {"schema": _ref(model)}}
+    operation: dict[str, Any] = {"summary": summary, "responses": {"200": ok}}
+    if org:
+        operation["parameters"] = [
+            {"name": "org", "in": "path", "required": True, "schema": {"type": "string"}}
+        ]
+        operation["responses"]["404"] = {"description": "no such org at this server"}
+    return {"get": operation}
+
+
+def _authzen(org: bool) -> dict[str, Any]:
+    """The five AuthZEN routes, at the root or under one org's base path (AuthZEN 9.2)."""
+    base = "/{org}" if org else ""
+    paths = {
+        f"{base}/access/v1/evaluation": _post(
+            "One access evaluation", _ref(wire.Evaluation), _DECISION, _EVALUATION_ERRORS
+        ),
+        f"{base}/access/v1/evaluations": _post(
+            "Several evaluations; top-level subject/action/resource/context are defaults",
+            _ref(wire.Evaluations),
+            {"oneOf": [_ref(wire.EvaluationsBody), _DECISION]},
+            _EVALUATION_ERRORS,
+        ),
+        f"{base}/access/v1/search/subject": _post(
+            "Who may act on this record", _ref(wire.SubjectSearch), _SEARCH_RESPONSE
+        ),
+        f"{base}/access/v1/search/resource": _post(
+            "Which records of a type this user may act on",
+            _ref(wire.ResourceSearch),
+            _SEARCH_RESPONSE,
+        ),
+        f"{base}/access/v1/search/action": _post(
+            "What this user may do to this record", _ref(wire.ActionSearch), _SEARCH_RESPONSE
+        ),
+    }
+    if org:
+        parameter = {"name": "org", "in": "path", "required": True, "schema": {"type": "string"}}
+        for item in paths.values():
+            item["post"]["parameters"].append(parameter)
+            item["post"]["responses"]["404"] = {
+                "description": "no such org at this server",
+                "content": {"application/json": {"schema": _ERROR}},
+            }
+    return paths
 
 
 def openapi() -> dict[str, Any]:
-    search = {**_EVALUATION, "properties": {**_EVALUATION["properties"], "page": _PAGE}}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "suite-authz: OpenID AuthZEN Authorization API 1.0", "version": "1.0"},
+        "components": {"schemas": _SCHEMAS["$defs"]},
         "paths": {
-            "/access/v1/evaluation": _post(
-                "One access evaluation", _EVALUATION, _DECISION, _EVALUATION_ERRORS
+            **_authzen(org=False),
+            **_authzen(org=True),
+            "/.well-known/authzen-configuration": _get("PDP metadata", wire.Metadata),
+            "/.well-known/authzen-configuration/{org}": _get(
+                "One org's PDP metadata (its own identifier)", wire.Metadata, org=True
             ),
-            "/access/v1/evaluations": _post(
-                "Several evaluations; top-level subject/action/resource/context are defaults",
-                {
-                    "type": "object",
-                    "properties": {
-                        **_EVALUATION["properties"],
-                        "evaluations": {"type": "array", "items": {"type": "object"}},
-                        "options": {
-                            "type": "object",
-                            "properties": {
-                                "evaluations_semantic": {
-                                    "type": "string",
-                                    "enum": [
-                                        "execute_all",
-                                        "deny_on_first_deny",
-                                        "permit_on_first_permit",
-                                    ],
-                                }
-                            },
-                        },
-                    },
-                },
-                {
-                    "type": "object",
-                    "properties": {"evaluations": {"type": "array", "items": _DECISION}},
-                },
-                _EVALUATION_ERRORS,
-            ),
-            "/access/v1/search/subject": _post(
-                "Who may act on this record", search, _SEARCH_RESPONSE
-            ),
-            "/access/v1/search/resource": _post(
-                "Which records of a type this user may act on", search, _SEARCH_RESPONSE
-            ),
-            "/access/v1/search/action": _post(
-                "What this user may do to this record", search, _SEARCH_RESPONSE
-            ),
-            "/.well-known/authzen-configuration": _get("PDP metadata"),
             "/healthz": _get("alive"),
             "/readyz": _get("policies and org data loaded and validated"),
             "/metrics": _get("Prometheus metrics"),

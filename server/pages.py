@@ -15,7 +15,10 @@ import hmac
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from server.authzen import BadRequest
+from server.wire import Page, problem
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -36,23 +39,21 @@ def request_key(body: dict[str, Any]) -> str:
 
 
 def page_spec(body: dict[str, Any]) -> tuple[int, Any]:
-    """The page's limit and its token (None for the first page)."""
-    spec = body.get("page") or {}
-    if not isinstance(spec, dict):
-        raise BadRequest("page: must be an object")
-    for key in spec:
-        if key not in PAGE_KEYS:
-            # `next_token` sent back as it came would otherwise be ignored: page one for ever
-            raise BadRequest(
-                f"page.{key}: unknown (a page takes {', '.join(PAGE_KEYS)}; the next page is "
-                "asked for with page.token)"
-            )
-    if spec.get("properties"):
+    """The page's limit and its token (None for the first page). Unknown page keys are
+    refused: a request sending `page.next_token` back would otherwise get page one for ever."""
+    try:
+        page = Page.model_validate(body.get("page") or {})
+    except ValidationError as exc:
+        message = problem(exc, "page")
+        if ".limit" in message:
+            message = f"page.limit: must be a whole number from 1 to {MAX_LIMIT}"
+        raise BadRequest(message + _HOW if ": unknown" in message else message) from None
+    if page.properties:
         raise BadRequest("page.properties: this PDP declares no paging properties")
-    limit = spec.get("limit", DEFAULT_LIMIT)
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(f"page.limit: must be a whole number from 1 to {MAX_LIMIT}")
-    return limit, spec.get("token") or None
+    return page.limit, page.token or None
+
+
+_HOW = f" (a page takes {', '.join(PAGE_KEYS)}; the next page is asked for with page.token)"
 
 
 class PageTokens:

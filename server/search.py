@@ -7,11 +7,11 @@ runs. Each result is an allowed decision, logged and counted like an evaluation'
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
@@ -24,22 +24,23 @@ from server.httpio import body_of
 from server.pages import PageTokens, page_spec, request_key
 from server.recording import Recorder
 from server.state import State
+from server.wire import ActionSearch, ResourceSearch, SubjectSearch
 
 PAGE_SECONDS = 1.0  # a page is cut short after this; its token goes on from there
 
 Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
 
 
+SHAPES: dict[str, type[BaseModel]] = {
+    "subject": SubjectSearch,
+    "resource": ResourceSearch,
+    "action": ActionSearch,
+}
+
+
 def _template(body: dict[str, Any], kind: str) -> tuple[Request, dict[str, Any]]:
-    """The evaluation parser, with the part being searched for filled by a placeholder."""
-    probe = copy.deepcopy(body)
-    if kind == "subject" and isinstance(probe.get("subject"), dict):
-        probe["subject"]["id"] = "?"
-    if kind == "resource" and isinstance(probe.get("resource"), dict):
-        probe["resource"].pop("id", None)
-    if kind == "action":
-        probe["action"] = {"name": "view"}
-    return parse_evaluation(probe, resource_search=kind == "resource")
+    """The request searched with: the part being searched for is a placeholder."""
+    return parse_evaluation(body, shape=SHAPES[kind])
 
 
 def _result(kind: str, template: Request, found_id: str) -> dict[str, Any]:
