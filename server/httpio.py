@@ -16,12 +16,14 @@ from server.authzen import BadRequest, HttpError
 from server.jsonio import dumps, loads
 
 MAX_BODY = 1 << 20  # 1 MiB
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
+# AuthZEN 10.1.3: the PEP's id comes back as it was sent (an arbitrary string): any printable
+# ASCII up to 256 characters; past that, or with a control character, a new one is made.
+_REQUEST_ID = re.compile(rb"[\x20-\x7e]{1,256}")
 
 
 def request_id(given: bytes | None) -> str:
-    """The caller's X-Request-ID if it is short and plain, else a new one: a header is never
-    written raw into a log line or echoed back with control characters."""
+    """The caller's X-Request-ID if it is printable and at most 256 characters, else a new
+    one: never echoed back with control characters (the log writes it JSON-escaped)."""
     if given and _REQUEST_ID.fullmatch(given):
         return given.decode("ascii")
     return os.urandom(16).hex()

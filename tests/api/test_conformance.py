@@ -256,6 +256,10 @@ def test_the_request_id_is_echoed(client: TestClient) -> None:
     r = client.post(EVAL, json=_ask("asha", "view", "estimate", "est-1"),
                     headers={"X-Request-ID": "bfe9eb29-ab87-4ca3-be83-a1d5d8305716"})  # fmt: skip
     assert r.headers["x-request-id"] == "bfe9eb29-ab87-4ca3-be83-a1d5d8305716"
+    arbitrary = 'crm job 42 / "retry" ?x=1&y=<2>'  # an arbitrary string: the same comes back
+    r = client.post(EVAL, json=_ask("asha", "view", "estimate", "est-1"),
+                    headers={"X-Request-ID": arbitrary})  # fmt: skip
+    assert r.headers["x-request-id"] == arbitrary
 
 
 # --- 9.2 Multiple tenants: one base URL per org ----------------------------------------------
