@@ -2,7 +2,7 @@
 
 import click
 
-from engine.errors import AuthzError
+from engine import AuthzError
 
 ALLOW = 0
 DENY = 1

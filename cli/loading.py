@@ -15,10 +15,16 @@ from typing import Any
 import click
 
 from cli.exits import Trouble
-from engine import AuthzError, Engine
-from engine.model import Org, load_org
-from engine.policies import PolicySet, load_policies
-from engine.store import OrgStore, default_store_path
+from engine import (
+    AuthzError,
+    Engine,
+    Org,
+    OrgStore,
+    PolicySet,
+    default_store_path,
+    load_org,
+    load_policies,
+)
 
 ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
 

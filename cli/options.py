@@ -11,8 +11,7 @@ import click
 
 from cli.exits import Trouble
 from cli.loading import ORG, ORG_RULE
-from engine import AuthzError
-from engine.policies import default_policies_dir
+from engine import AuthzError, default_policies_dir
 
 # What a command checks when it is not told: the policies/ of the directory it runs in (a
 # user's repository, where pre-commit runs its hooks). The shipped set only when asked for, or

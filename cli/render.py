@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from cli.terminal import coloured
-from engine import Decision, Request
-from engine.catalogue import Catalogue
+from engine import Catalogue, Decision, Request
 
 
 def describe_request(request: Request, catalogue: Catalogue) -> str:

@@ -1,17 +1,106 @@
-"""suite-authz: decide each CRM action on finance-suite data under the acting user's own rights."""
+"""suite-authz: decide each CRM action on finance-suite data under the acting user's own rights.
 
+This is the library's surface: what `cli/` and `server/` (the adapters) may import, and
+all they may import (tests/unit/test_layers.py checks it). Everything else in `engine` is
+its own business and may change without notice.
+"""
+
+from engine.cache import DecisionCache
+from engine.catalogue import Catalogue
+from engine.crosscheck import crosscheck as run_crosscheck
+from engine.crosscheck import space_size
 from engine.decision import ActingAs, Decision
-from engine.engine import Engine
-from engine.errors import AuthzError, InvalidOrg, InvalidRequest, PolicyError
-from engine.request import Request
+from engine.decision_log import DecisionLog, as_evaluation, decision_sink
+from engine.decision_log import dumps as json_bytes
+from engine.diff import default_orgs, load_expected, load_side
+from engine.diff import diff as semantic_diff
+from engine.diff import render_json as render_diff_json
+from engine.diff import render_markdown as render_diff_markdown
+from engine.diff import render_text as render_diff_text
+from engine.diff import unexpected as unexpected_changes
+from engine.engine import BACKENDS, Engine
+from engine.errors import AuthzError, InvalidOrg, InvalidRequest, PolicyError, joined
+from engine.fmt import unformatted
+from engine.inputs import read_file, strict_loads
+from engine.lint import lint as lint_policies
+from engine.migration import MigrationRefused, StalePlan
+from engine.migration.apply import apply_plan
+from engine.migration.run import history as migration_history
+from engine.migration.run import plan_org
+from engine.model import Org, load_org
+from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
+from engine.policy_files import read_source
+from engine.policy_files import stamp as policy_stamp
+from engine.publication import activate as activate_policy_version
+from engine.publication import active_version, served_catalogue, served_set, stored_source
+from engine.publication import publish as publish_policies
+from engine.publication import resolve as resolve_policy_version
+from engine.publication import versions as policy_versions
+from engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
+from engine.search import search_page
+from engine.store import OrgStore, StaleSnapshot, default_store_path
+from engine.suites import SuiteRun, junit_xml, run_suites
 
 __all__ = [
+    "BACKENDS",
+    "NEW_RECORD_ID",
     "ActingAs",
     "AuthzError",
+    "Catalogue",
     "Decision",
+    "DecisionCache",
+    "DecisionLog",
     "Engine",
     "InvalidOrg",
     "InvalidRequest",
+    "MigrationRefused",
+    "Org",
+    "OrgStore",
     "PolicyError",
+    "PolicySet",
     "Request",
+    "StalePlan",
+    "StaleSnapshot",
+    "SuiteRun",
+    "activate_policy_version",
+    "active_version",
+    "apply_plan",
+    "as_evaluation",
+    "build_policies",
+    "context_value",
+    "decision_sink",
+    "default_orgs",
+    "default_policies_dir",
+    "default_store_path",
+    "joined",
+    "json_bytes",
+    "junit_xml",
+    "lint_policies",
+    "load_expected",
+    "load_org",
+    "load_policies",
+    "load_side",
+    "migration_history",
+    "parse_resource",
+    "plan_org",
+    "policy_stamp",
+    "policy_versions",
+    "publish_policies",
+    "read_file",
+    "read_source",
+    "render_diff_json",
+    "render_diff_markdown",
+    "render_diff_text",
+    "resolve_policy_version",
+    "run_crosscheck",
+    "run_suites",
+    "search_page",
+    "semantic_diff",
+    "served_catalogue",
+    "served_set",
+    "space_size",
+    "stored_source",
+    "strict_loads",
+    "unexpected_changes",
+    "unformatted",
 ]

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from engine.decision_log import DecisionLog
+from engine import DecisionLog
 from server.authzen import HttpError
 from server.errors import HANDLED, error_body, error_headers, status_of
 from server.evaluation import Evaluator

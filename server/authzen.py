@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine import Decision, Request
-from engine.request import NEW_RECORD_ID
+from engine import NEW_RECORD_ID, Decision, Request
 from server.wire import Action, Evaluation, problem
 
 ENGINE_CONTEXT = ("acting_as", "sender", "product", "enrolments")

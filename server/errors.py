@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import AuthzError
-from engine.migration import MigrationRefused, StalePlan
+from engine import AuthzError, MigrationRefused, StalePlan
 from server.authzen import BadRequest, HttpError
 
 # Most specific first: the first type an error is an instance of decides its status.

@@ -10,9 +10,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp
 
-from engine import AuthzError
-from engine.decision_log import DecisionLog
-from engine.store import OrgStore
+from engine import AuthzError, DecisionLog, OrgStore
 from server.app import create_app
 from server.metrics import Metrics
 from server.state import State

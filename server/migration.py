@@ -16,12 +16,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
-from engine.decision_log import DecisionLog, decision_sink
-from engine.migration import MigrationRefused, StalePlan
-from engine.migration.apply import apply_plan
-from engine.migration.run import history, plan_org
-from engine.policies import PolicySet
-from engine.store import OrgStore
+from engine import (
+    DecisionLog,
+    MigrationRefused,
+    OrgStore,
+    PolicySet,
+    StalePlan,
+    apply_plan,
+    decision_sink,
+    plan_org,
+)
+from engine import migration_history as history
 from server.authzen import BadRequest, HttpError
 from server.state import State
 

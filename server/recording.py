@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.decision_log import DecisionLog
+from engine import DecisionLog
 from server.authzen import HttpError
 from server.metrics import Metrics
 

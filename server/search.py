@@ -16,9 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
-from engine import Engine, Request
-from engine.decision_log import as_evaluation
-from engine.search import search_page
+from engine import Engine, Request, as_evaluation, search_page
 from server.authzen import decision_body, parse_evaluation
 from server.httpio import body_of
 from server.pages import PageTokens, page_spec, request_key

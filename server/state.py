@@ -27,15 +27,24 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine import AuthzError, Engine
-from engine.cache import DecisionCache
-from engine.decision_log import DecisionLog
-from engine.errors import PolicyError, joined
-from engine.model import load_org
-from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
-from engine.policy_files import read_source, stamp
-from engine.publication import active_version, stored_source
-from engine.store import OrgStore
+from engine import (
+    AuthzError,
+    DecisionCache,
+    DecisionLog,
+    Engine,
+    OrgStore,
+    PolicyError,
+    PolicySet,
+    active_version,
+    build_policies,
+    default_policies_dir,
+    joined,
+    load_org,
+    load_policies,
+    read_source,
+    stored_source,
+)
+from engine import policy_stamp as stamp
 from server.authzen import HttpError
 from server.metrics import Metrics
 

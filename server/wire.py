@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.request import NEW_RECORD_ID
+from engine import NEW_RECORD_ID
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 

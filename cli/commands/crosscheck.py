@@ -12,9 +12,7 @@ from cli.exits import ALLOW, DENY
 from cli.loading import OrgRef, load_engine
 from cli.options import format_option, org_option, policies_option, store_option
 from cli.terminal import progress
-from engine import Decision, Engine
-from engine.crosscheck import crosscheck as run_crosscheck
-from engine.crosscheck import space_size
+from engine import Decision, Engine, run_crosscheck, space_size
 
 
 def _answer(d: Decision) -> str:

@@ -12,17 +12,12 @@ from cli.exits import ALLOW, DENY, Trouble
 from cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from cli.options import format_option, store_option
 from cli.terminal import progress
-from engine import AuthzError
-from engine.diff import (
-    default_orgs,
-    diff,
-    load_expected,
-    load_side,
-    render_json,
-    render_markdown,
-    render_text,
-    unexpected,
-)
+from engine import AuthzError, default_orgs, load_expected, load_side
+from engine import render_diff_json as render_json
+from engine import render_diff_markdown as render_markdown
+from engine import render_diff_text as render_text
+from engine import semantic_diff as diff
+from engine import unexpected_changes as unexpected
 
 RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 

@@ -11,9 +11,7 @@ from cli.exits import ALLOW, DENY, Trouble
 from cli.loading import OrgRef, load_engine
 from cli.options import format_option, org_option, policies_option, store_option
 from cli.render import render
-from engine import AuthzError, Request
-from engine.engine import BACKENDS
-from engine.request import context_value, parse_resource
+from engine import BACKENDS, AuthzError, Request, context_value, parse_resource
 
 
 def _context(pairs: tuple[str, ...]) -> dict[str, object]:

@@ -19,15 +19,18 @@ from cli.options import (
     stored_org_option,
 )
 from cli.terminal import progress
-from engine import AuthzError
-from engine.decision_log import DecisionLog, decision_sink
-from engine.inputs import strict_loads
-from engine.migration import MigrationRefused
-from engine.migration.apply import apply_plan
-from engine.migration.run import history as migration_history
-from engine.migration.run import plan_org
-from engine.publication import served_set
-from engine.store import OrgStore
+from engine import (
+    AuthzError,
+    DecisionLog,
+    MigrationRefused,
+    OrgStore,
+    apply_plan,
+    decision_sink,
+    migration_history,
+    plan_org,
+    served_set,
+    strict_loads,
+)
 
 org_id_option = stored_org_option("a migration", help="The org's id in the store.")
 

@@ -11,11 +11,7 @@ import click
 from cli.exits import DENY, Trouble
 from cli.identity import who as _who
 from cli.options import format_option, store_option
-from engine import AuthzError
-from engine.errors import InvalidOrg
-from engine.inputs import read_file
-from engine.publication import served_catalogue
-from engine.store import OrgStore, StaleSnapshot
+from engine import AuthzError, InvalidOrg, OrgStore, StaleSnapshot, read_file, served_catalogue
 
 
 @click.group()

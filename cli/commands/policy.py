@@ -10,10 +10,11 @@ import click
 from cli.exits import Trouble
 from cli.identity import who as _who
 from cli.options import format_option, resolve_policies, store_option
-from engine import AuthzError
-from engine.policy_files import read_source
-from engine.publication import activate, publish, resolve, stored_source, versions
-from engine.store import OrgStore
+from engine import AuthzError, OrgStore, read_source, stored_source
+from engine import activate_policy_version as activate
+from engine import policy_versions as versions
+from engine import publish_policies as publish
+from engine import resolve_policy_version as resolve
 
 actor_option = click.option(
     "--as",

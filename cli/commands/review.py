@@ -17,9 +17,8 @@ from cli.options import (
     policy_choice_options,
     resolve_policies,
 )
-from engine import AuthzError
-from engine.fmt import unformatted
-from engine.lint import lint as lint_findings
+from engine import AuthzError, unformatted
+from engine import lint_policies as lint_findings
 
 
 @click.command()

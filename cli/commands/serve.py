@@ -18,8 +18,7 @@ from cli.options import (
     store_option,
     stored_org_option,
 )
-from engine import AuthzError
-from engine.engine import BACKENDS
+from engine import BACKENDS, AuthzError
 from server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
 

@@ -10,10 +10,7 @@ import click
 
 from cli.exits import ALLOW, DENY, Trouble
 from cli.options import format_option, policies_option
-from engine import AuthzError
-from engine.engine import BACKENDS
-from engine.policies import PolicySet, load_policies
-from engine.suites import SuiteRun, junit_xml, run_suites
+from engine import BACKENDS, AuthzError, PolicySet, SuiteRun, junit_xml, load_policies, run_suites
 
 
 @click.command(name="test")

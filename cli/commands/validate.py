@@ -11,9 +11,7 @@ import click
 from cli.exits import TROUBLE, Trouble
 from cli.loading import OrgRef, org_source
 from cli.options import format_option, org_option, policies_option, store_option
-from engine import AuthzError
-from engine.model import load_org
-from engine.policies import load_policies
+from engine import AuthzError, load_org, load_policies
 
 
 @click.command()
