@@ -64,6 +64,15 @@ class Engine:
     def version(self) -> str:
         return self.policies.version
 
+    def validate(self, request: Request) -> Request:
+        """The request, if the policy set can decide it; InvalidRequest naming what is wrong
+        otherwise (an action, a resource type or a field it does not know, a context key of
+        the wrong type). Adapters call this first and turn the error into their own (exit 2,
+        HTTP 400), as Cedar's `Request::new` validates before `is_authorized`; `decide` stays
+        total and answers such a request with a deny that carries the error."""
+        check_request(request, self.policies.catalogue)
+        return request
+
     def decide(self, request: Request, *, probe: bool = True) -> Decision:
         """probe=False skips working out `missing` for a deny that nothing forbade (it asks the
         backend about the user's other grants): for bulk comparisons that need only answers."""

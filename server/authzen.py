@@ -93,8 +93,7 @@ def decision_body(decision: Decision, explain: bool) -> dict[str, Any]:
             if decision.missing:
                 context["missing"] = list(decision.missing)
             if decision.errors:
-                context["error"] = {
-                    "status": 400 if decision.invalid else 500,
-                    "message": decision.errors[0],
-                }
+                # requests are validated before they are decided: an error left on a
+                # decision is the server's (a backend that failed), answered closed
+                context["error"] = {"status": 500, "message": decision.errors[0]}
     return {"decision": decision.allowed, "context": context}

@@ -38,9 +38,7 @@ class Evaluator:
         request, context = parse_evaluation(body)
         engine = self.engine(context, org)
         explain = context.get("explain") is True
-        decision = engine.decide(request, probe=explain)
-        if decision.invalid:
-            raise BadRequest(decision.errors[0])
+        decision = engine.decide(engine.validate(request), probe=explain)
         answer = decision_body(decision, explain)
         elapsed = time.perf_counter() - started
         self.recorder.record(rid, [(body, answer, decision.policy_version)], elapsed)
@@ -66,6 +64,11 @@ class Evaluator:
             except (BadRequest, AuthzError) as exc:
                 out[n] = _item_error(str(exc))  # false, never a failed batch
                 continue
+            try:
+                engine.validate(wanted)
+            except AuthzError as exc:
+                out[n] = _item_error(f"evaluations[{n}].{exc}")
+                continue
             explain = context.get("explain") is True
             groups.setdefault((id(engine), explain), (engine, []))[1].append(
                 (n, merged_item, wanted)
@@ -75,9 +78,6 @@ class Evaluator:
             # one backend call for the whole group: cheaper per decision than one call each
             decisions = engine.decide_many([m[2] for m in members], probe=explain)
             for (n, merged_item, _), decision in zip(members, decisions, strict=True):
-                if decision.invalid:
-                    out[n] = _item_error(f"evaluations[{n}].{decision.errors[0]}")
-                    continue
                 answer = decision_body(decision, explain)
                 out[n] = answer
                 entries.append((merged_item, answer, decision.policy_version))

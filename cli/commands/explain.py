@@ -78,9 +78,10 @@ def explain(
     engine = load_engine(org, policies_dir, store_path, backend)
     kind, rid = parse_resource(resource)
     request = Request(subject, action, kind, rid, channel, fields, _context(pairs))
-    decision = engine.decide(request)
-    if decision.invalid:
-        raise Trouble(decision.errors[0])
+    try:
+        decision = engine.decide(engine.validate(request))
+    except AuthzError as exc:
+        raise Trouble(exc) from None
     if fmt == "json":
         click.echo(json.dumps({"request": request.to_dict(), **decision.to_dict()}, indent=2))
     else:

@@ -72,3 +72,29 @@ def test_a_forbidden_import_is_found(tmp_path: Path, file: str, line: str) -> No
     (tmp_path / "cli" / "commands").mkdir()
     (tmp_path / file).write_text(line, encoding="utf-8")
     assert [v.split(":")[0] for v in violations(tmp_path)] == [file]
+
+
+def test_no_adapter_reads_the_invalid_flag() -> None:
+    """Bad input is a type: adapters call Engine.validate and catch InvalidRequest; the flag
+    on a Decision is the library's own (decide stays total)."""
+    found = []
+    for package in ADAPTERS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and node.attr == "invalid":
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert found == []
+
+
+def test_validate_raises_and_decide_stays_total() -> None:
+    from engine import Engine, InvalidRequest, Request
+    from tests.conftest import DEMO
+
+    engine = Engine.load(DEMO)
+    bad = Request("asha", "veiw", "estimate", "est-1")
+    with pytest.raises(InvalidRequest, match="did you mean `view`"):
+        engine.validate(bad)
+    decision = engine.decide(bad)
+    assert not decision.allowed and decision.errors
+    good = Request("asha", "view", "estimate", "est-1")
+    assert engine.validate(good) is good
