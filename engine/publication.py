@@ -19,8 +19,8 @@ from engine.engine import Engine
 from engine.errors import AuthzError, PolicyError, joined
 from engine.lint import lint_source
 from engine.model import load_org
-from engine.policies import PolicySet, build_policies, load_policies
-from engine.policy_files import PolicySource
+from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
+from engine.policy_files import CATALOGUE_FILE, PolicySource, read_source
 from engine.store import OrgStore, StoreError, now_iso
 
 
@@ -149,14 +149,17 @@ def versions(store: OrgStore) -> list[PolicyVersion]:
     return out
 
 
-def served_catalogue(store: OrgStore) -> Catalogue:
-    """The module catalogue a server over this store serves with (the active published set's,
-    else the shipped one's): what an org imported into the store must load under. Only the
-    catalogue is read, not the whole set."""
-    version = _active(store)
-    if version is None:
-        return load_policies().catalogue
-    return parse_catalogue(stored_source(store, version).catalogue, f"policy set {version}")
+def served_catalogue(store: OrgStore, directory: Path | None = None) -> Catalogue:
+    """The module catalogue a server over this store serves with (`directory`'s when given,
+    else the active published set's, else the shipped one's): what an org imported into the
+    store must load under. Only the catalogue is parsed, not the whole set."""
+    version = None if directory is not None else _active(store)
+    if version is not None:
+        text, where = stored_source(store, version).catalogue, f"policy set {version}"
+    else:
+        source = read_source(directory or default_policies_dir())
+        text, where = source.catalogue, str(source.directory / CATALOGUE_FILE)
+    return parse_catalogue(text, where)
 
 
 def served_set(store: OrgStore, directory: Path | None = None) -> PolicySet:

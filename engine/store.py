@@ -178,7 +178,7 @@ class OrgStore:
         with self.transaction() as db:
             row = db.execute("SELECT version, sha256 FROM orgs WHERE id = ?", (org.id,)).fetchone()
             if row is not None and row[1] == digest:
-                return replace_(self.describe(org.id, catalogue), unchanged=True)
+                return replace_(self.describe(org.id), unchanged=True)
             current = 0 if row is None else int(row[0])
             stale = None if replace or row is None else self._stale(db, org, digest, current)
             if stale is not None:
@@ -201,7 +201,7 @@ class OrgStore:
                 "org.import",
                 {"version": version, "sha256": digest, "source": where, "replaced": replace},
             )
-        return self.describe(org.id, catalogue)
+        return self.describe(org.id)
 
     @staticmethod
     def _stale(db: sqlite3.Connection, org: Org, digest: str, current: int) -> str | None:
@@ -303,7 +303,9 @@ class OrgStore:
     def ids(self) -> list[str]:
         return [str(r[0]) for r in self._db.execute("SELECT id FROM orgs ORDER BY id")]
 
-    def describe(self, org_id: str, catalogue: Catalogue) -> StoredOrg:
+    def describe(self, org_id: str) -> StoredOrg:
+        """Version, digest, import time and size of a stored org (its text is not validated
+        again: it was, whole, when it was imported)."""
         row = self._db.execute(
             "SELECT id, version, sha256, imported_at, snapshot FROM orgs WHERE id = ?", (org_id,)
         ).fetchone()

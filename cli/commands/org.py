@@ -10,7 +10,7 @@ import click
 
 from cli.exits import DENY, Trouble
 from cli.identity import who as _who
-from cli.options import format_option, store_option
+from cli.options import format_option, served_policies_option, store_option
 from engine import AuthzError, InvalidOrg, OrgStore, StaleSnapshot, read_file, served_catalogue
 
 
@@ -28,7 +28,10 @@ def org() -> None:
     help="Store FILE even when the org held it before (an older version): going back.",
 )
 @format_option()
-def import_(file: Path, store_path: Path | None, replace: bool, fmt: str) -> None:
+@served_policies_option
+def import_(
+    file: Path, store_path: Path | None, replace: bool, fmt: str, policies_dir: Path | None
+) -> None:
     """Validate FILE whole, then store it as its org's next version.
 
     The snapshot already stored changes nothing (exit 0). A snapshot the org held before is
@@ -39,7 +42,7 @@ def import_(file: Path, store_path: Path | None, replace: bool, fmt: str) -> Non
         store = OrgStore(store_path)
         # checked against what is served from this store, so a server never meets an org
         # that does not load under its policy set
-        catalogue = served_catalogue(store)
+        catalogue = served_catalogue(store, policies_dir)
         stored = store.import_snapshot(
             text, catalogue, where=str(file), replace=replace, actor=_who()
         )
@@ -81,8 +84,7 @@ def list_(store_path: Path | None, fmt: str) -> None:
     """The orgs in the store, with version and size."""
     try:
         store = OrgStore(store_path)
-        catalogue = served_catalogue(store)
-        rows = [store.describe(i, catalogue) for i in store.ids()]
+        rows = [store.describe(i) for i in store.ids()]
     except AuthzError as exc:
         raise Trouble(exc) from None
     if fmt == "json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,15 @@ def test_an_export_time_must_carry_its_offset(tmp_path: Path, policies: PolicySe
     store = OrgStore(tmp_path / "s.sqlite3")
     with pytest.raises(InvalidOrg, match=r"exported_at: .*must carry its offset"):
         store.import_snapshot(_exported("2026-11-25T10:00:00"), policies.catalogue)
+
+
+def test_org_import_checks_against_the_policies_it_is_given(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
+    catalogue = json.loads((policies / "modules.json").read_text())
+    del catalogue["modules"]["estimate"]  # the demo org holds estimates
+    (policies / "modules.json").write_text(json.dumps(catalogue))
+    store = str(tmp_path / "s.sqlite3")
+    code, _, err = run("org", "import", str(DEMO), "--store", store, "--policies", str(policies))
+    assert code == 2 and "module `estimate` is not part of Books" in err
+    assert run("org", "import", str(DEMO), "--store", store)[0] == 0
