@@ -12,11 +12,8 @@ from engine.crosscheck import space_size
 from engine.decision import ActingAs, Decision
 from engine.decision_log import DecisionLog, as_evaluation, decision_sink
 from engine.decision_log import dumps as json_bytes
-from engine.diff import default_orgs, load_expected, load_side
+from engine.diff import DiffReport, default_orgs, load_expected
 from engine.diff import diff as semantic_diff
-from engine.diff import render_json as render_diff_json
-from engine.diff import render_markdown as render_diff_markdown
-from engine.diff import render_text as render_diff_text
 from engine.diff import unexpected as unexpected_changes
 from engine.engine import BACKENDS, Engine
 from engine.errors import AuthzError, InvalidOrg, InvalidRequest, PolicyError, joined
@@ -37,6 +34,7 @@ from engine.publication import publish as publish_policies
 from engine.publication import resolve as resolve_policy_version
 from engine.publication import versions as policy_versions
 from engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
+from engine.revisions import load_side
 from engine.search import search_page
 from engine.store import OrgStore, StaleSnapshot, default_store_path
 from engine.suites import SuiteRun, junit_xml, run_suites
@@ -50,6 +48,7 @@ __all__ = [
     "Decision",
     "DecisionCache",
     "DecisionLog",
+    "DiffReport",
     "Engine",
     "InvalidOrg",
     "InvalidRequest",
@@ -88,9 +87,6 @@ __all__ = [
     "publish_policies",
     "read_file",
     "read_source",
-    "render_diff_json",
-    "render_diff_markdown",
-    "render_diff_text",
     "resolve_policy_version",
     "run_crosscheck",
     "run_suites",

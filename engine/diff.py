@@ -8,10 +8,7 @@ responsible and one concrete example.
 
 from __future__ import annotations
 
-import io
 import json
-import subprocess
-import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +21,7 @@ from engine.decision import Decision
 from engine.engine import Engine
 from engine.errors import AuthzError
 from engine.model import Org, load_org
-from engine.policies import PolicySet, load_policies
+from engine.policies import PolicySet
 from engine.request import Request
 
 KEYS = ("who", "action", "type", "was", "now")
@@ -90,46 +87,6 @@ class DiffReport:
 
 # Often enough to move a bar, rarely enough to cost nothing (a request costs ~100 µs).
 PROGRESS_EVERY = 500
-
-
-def policy_dir(spec: str, workdir: Path, repo: Path | None = None) -> Path:
-    """A directory as it is, or a git revision's `policies/` extracted under workdir."""
-    path = Path(spec)
-    if path.is_dir():
-        return path
-    cwd = repo or Path.cwd()
-    try:
-        top = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=cwd,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", spec, "policies"],
-            cwd=top,
-            check=True,
-            capture_output=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise AuthzError(
-            f"`{spec}` is neither a policy directory nor a git revision with policies/ "
-            f"({_git_said(exc)})"
-        ) from None
-    target = workdir / spec.replace("/", "_")
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return target / "policies"
-
-
-def _git_said(exc: OSError | subprocess.CalledProcessError) -> str:
-    """git's own reason, one line, as text (its stderr is bytes or text by the call)."""
-    said = getattr(exc, "stderr", None) or str(exc)
-    if isinstance(said, bytes):
-        said = said.decode("utf-8", "replace")
-    lines = [x.strip() for x in said.splitlines() if x.strip()]
-    return (lines[0] if lines else str(exc)).removeprefix("fatal: ")
 
 
 def who(org: Org, user_id: str, action: str, policies: PolicySet) -> tuple[str, bool]:
@@ -281,69 +238,3 @@ def load_expected(path: Path) -> list[dict[str, Any]]:
         if missing:
             raise AuthzError(f"{path}: [{n}].{missing[0]}: required")
     return data
-
-
-def render_text(report: DiffReport) -> str:
-    lines = [_summary(report)]
-    for g in report.groups:
-        tag = "WIDENED " if g.widening else "NARROWED"
-        lines.append(
-            f"{tag} {g.who} · {g.action} · {g.type}: {g.was} -> {g.now} "
-            f"({g.count} requests; rules {', '.join(g.to_dict()['rules']) or '-'}; "
-            f"policies {', '.join(sorted(g.policies)) or '-'})"
-        )
-        e = g.example
-        res = e["resource_type"] + (f":{e['resource_id']}" if e["resource_id"] else "")
-        lines.append(
-            f"         e.g. {e['subject']} {e['action']} {res} "
-            f"(org {e['org']}, channel {e['channel']})"
-        )
-    return "\n".join(lines)
-
-
-def render_markdown(report: DiffReport) -> str:
-    out = [f"### Policy diff: `{report.base}` → `{report.head}`", "", _summary(report), ""]
-    for title, groups in (
-        ("Widenings (someone gains)", report.widenings),
-        ("Narrowings (someone loses)", report.narrowings),
-    ):
-        if not groups:
-            continue
-        out += [
-            f"#### {title}",
-            "",
-            "| who | action | type | was | now | requests | rules | policies | example |",
-            "| --- | --- | --- | --- | --- | ---: | --- | --- | --- |",
-        ]
-        for g in groups:
-            e = g.example
-            res = e["resource_type"] + (f":{e['resource_id']}" if e["resource_id"] else "")
-            out.append(
-                f"| {g.who} | `{g.action}` | {g.type} | {g.was} | {g.now} | {g.count} | "
-                f"{', '.join(g.to_dict()['rules'])} | "
-                f"{', '.join(f'`{p}`' for p in sorted(g.policies))} | "
-                f"`{e['subject']} {e['action']} {res}` ({e['org']}) |"
-            )
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
-
-
-def render_json(report: DiffReport) -> str:
-    return json.dumps([g.to_dict() for g in report.groups], indent=2)
-
-
-def _summary(report: DiffReport) -> str:
-    if not report.groups:
-        return (
-            f"no change in any decision: {report.compared} requests compared over "
-            f"{len(report.orgs)} orgs ({', '.join(report.orgs)})"
-        )
-    return (
-        f"{len(report.widenings)} widenings and {len(report.narrowings)} narrowings "
-        f"({sum(g.count for g in report.groups)} of {report.compared} requests changed, "
-        f"over {len(report.orgs)} orgs: {', '.join(report.orgs)})"
-    )
-
-
-def load_side(spec: str, workdir: Path) -> PolicySet:
-    return load_policies(policy_dir(spec, workdir))

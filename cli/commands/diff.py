@@ -11,11 +11,9 @@ import click
 from cli.exits import ALLOW, DENY, Trouble
 from cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from cli.options import format_option, store_option
+from cli.render_diff import render_json, render_markdown, render_text
 from cli.terminal import progress
 from engine import AuthzError, default_orgs, load_expected, load_side
-from engine import render_diff_json as render_json
-from engine import render_diff_markdown as render_markdown
-from engine import render_diff_text as render_text
 from engine import semantic_diff as diff
 from engine import unexpected_changes as unexpected
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.diff import default_orgs, diff, policy_dir, render_markdown, unexpected
+from cli.render_diff import render_markdown
+from engine.diff import default_orgs, diff, unexpected
 from engine.policies import PolicySet, load_policies
+from engine.revisions import policy_dir
 from tests.cli.runner import run
 from tests.conftest import POLICIES
 
