@@ -9,6 +9,7 @@ import pytest
 
 from engine.policies import PolicySet
 from tests.cli.runner import run
+from tests.conftest import DATA, POLICIES
 from tests.migration_support import LEGACY, USAGE, legacy_store
 
 
@@ -124,3 +125,20 @@ def test_plan_refuses_an_org_the_rollout_does_not_reach(tmp_path: Path) -> None:
     assert run("org", "import", str(src), "--store", store)[0] == 0
     code, _, err = run("migrate", "plan", "--org", "legacy", "--store", store)
     assert code == 2 and "has not reached this org yet" in err
+
+
+def test_the_plan_json_and_plan_id_stay_byte_identical(tmp_path: Path) -> None:
+    """Pinned before the plan becomes typed records (issue 17): the JSON a plan prints, and so
+    its plan_id, must not change with the refactor. Only the signature differs by store (its
+    key is the store's own)."""
+    store = str(tmp_path / "s.sqlite3")
+    legacy = str(POLICIES / "examples" / "legacy-org.json")
+    usage = str(POLICIES / "examples" / "legacy-usage.csv")
+    assert run("org", "import", legacy, "--store", store)[0] == 0
+    code, out, _ = run("migrate", "plan", "--org", "legacy", "--usage", usage, "--as-of",
+                       "2026-11-25", "--impact", "--json", "--store", store)  # fmt: skip
+    assert code == 0
+    made = json.loads(out)
+    del made["signature"]
+    golden = DATA / "golden" / "plan-legacy-2026-11-25.json"  # from the code before the refactor
+    assert json.dumps(made, indent=2) + "\n" == golden.read_text(encoding="utf-8")
