@@ -127,13 +127,16 @@ def test_plan_refuses_an_org_the_rollout_does_not_reach(tmp_path: Path) -> None:
     assert code == 2 and "has not reached this org yet" in err
 
 
-def test_the_plan_json_and_plan_id_stay_byte_identical(tmp_path: Path) -> None:
+def test_the_plan_json_and_plan_id_stay_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pinned before the plan becomes typed records (issue 17): the JSON a plan prints, and so
     its plan_id, must not change with the refactor. Only the signature differs by store (its
     key is the store's own)."""
     store = str(tmp_path / "s.sqlite3")
     legacy = str(POLICIES / "examples" / "legacy-org.json")
-    usage = str(POLICIES / "examples" / "legacy-usage.csv")
+    monkeypatch.chdir(POLICIES.parent)  # the plan names its usage file: the same in any clone
+    usage = "policies/examples/legacy-usage.csv"
     assert run("org", "import", legacy, "--store", store)[0] == 0
     code, out, _ = run("migrate", "plan", "--org", "legacy", "--usage", usage, "--as-of",
                        "2026-11-25", "--impact", "--json", "--store", store)  # fmt: skip
