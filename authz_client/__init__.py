@@ -172,13 +172,60 @@ class _Base:
         body["options"] = {"evaluations_semantic": semantic}
         return body
 
+    def _answer(self, data: Any, rid: str) -> Decision:
+        """What came back for one evaluation, as a Decision (closed unless a literal true)."""
+        if isinstance(data, _Unavailable):
+            return self._failed(data.why, rid)
+        if _broken(data):
+            return self._failed("the answer is not an AuthZEN decision", rid)
+        return _decision(data, rid)
+
+    def _answers(self, data: Any, rid: str, asked: int) -> list[Decision]:
+        if isinstance(data, _Unavailable):
+            return [self._failed(data.why, rid)] * asked
+        items = data.get("evaluations") if isinstance(data, dict) else None
+        if not isinstance(items, list) or len(items) > asked:
+            return [self._failed("the answer is not an AuthZEN batch", rid)] * asked
+        return [_decision(item, rid) for item in items]
+
+    def _page(self, data: Any, rid: str) -> tuple[list[dict[str, Any]], str | None]:
+        """A search page's results and the token of the next one (None: the last page, or
+        a failure, which ends the results, or raises when asked to)."""
+        if isinstance(data, _Unavailable):
+            self._failed(data.why, rid)
+            return [], None
+        return list(data.get("results", [])), (data.get("page") or {}).get("next_token") or None
+
     @staticmethod
-    def _search_body(kind: str, body: dict[str, Any], token: str | None, limit: int) -> Any:
-        del kind  # the same page object for the three searches
+    def _paged(body: dict[str, Any], token: str | None, limit: int) -> dict[str, Any]:
         page: dict[str, Any] = {"limit": limit}
         if token:
             page["token"] = token
         return {**body, "page": page}
+
+    @staticmethod
+    def _subjects_query(
+        action: str, resource: Resource, context: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        body = evaluation("?", action, resource, context=context)
+        body["subject"] = {"type": "user"}
+        return body
+
+    @staticmethod
+    def _resources_query(
+        subject: str, action: str, kind: str, context: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        body = evaluation(subject, action, kind, context=context)
+        body["resource"] = {"type": kind}
+        return body
+
+    @staticmethod
+    def _actions_query(
+        subject: str, resource: Resource, context: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        body = evaluation(subject, "view", resource, context=context)
+        del body["action"]
+        return body
 
 
 class AuthzClient(_Base):
@@ -229,12 +276,7 @@ class AuthzClient(_Base):
     ) -> Decision:
         rid = request_id or os.urandom(8).hex()
         body = evaluation(subject, action, resource, fields=fields, context=context)
-        data = self._post("/access/v1/evaluation", body, rid)
-        if isinstance(data, _Unavailable):
-            return self._failed(data.why, rid)
-        if _broken(data):
-            return self._failed("the answer is not an AuthZEN decision", rid)
-        return _decision(data, rid)
+        return self._answer(self._post("/access/v1/evaluation", body, rid), rid)
 
     def check_many(
         self,
@@ -248,19 +290,15 @@ class AuthzClient(_Base):
         are in the items' order; the short-circuiting semantics answer fewer."""
         rid = request_id or os.urandom(8).hex()
         data = self._post("/access/v1/evaluations", self._batch(items, semantic, defaults), rid)
-        return _many(self, data, rid, len(items))
+        return self._answers(data, rid, len(items))
 
     def _search(self, kind: str, body: dict[str, Any], limit: int) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
             rid = os.urandom(8).hex()
-            page = self._search_body(kind, body, token, limit)
-            data = self._post(f"/access/v1/search/{kind}", page, rid)
-            if isinstance(data, _Unavailable):
-                self._failed(data.why, rid)  # raises when asked to; else the results end here
-                return
-            yield from data.get("results", [])
-            token = (data.get("page") or {}).get("next_token") or None
+            data = self._post(f"/access/v1/search/{kind}", self._paged(body, token, limit), rid)
+            results, token = self._page(data, rid)
+            yield from results
             if token is None:
                 return
 
@@ -269,25 +307,20 @@ class AuthzClient(_Base):
         limit: int = 100,
     ) -> Iterator[dict[str, Any]]:  # fmt: skip
         """Users allowed `action` on `resource`, page after page (a failure ends them)."""
-        body = evaluation("?", action, resource, context=context)
-        body["subject"] = {"type": "user"}
-        return self._search("subject", body, limit)
+        return self._search("subject", self._subjects_query(action, resource, context), limit)
 
     def search_resources(
         self, subject: str, action: str, kind: str, *,
         context: Mapping[str, Any] | None = None, limit: int = 100,
     ) -> Iterator[dict[str, Any]]:  # fmt: skip
-        body = evaluation(subject, action, kind, context=context)
-        body["resource"] = {"type": kind}
+        body = self._resources_query(subject, action, kind, context)
         return self._search("resource", body, limit)
 
     def search_actions(
         self, subject: str, resource: Resource, *,
         context: Mapping[str, Any] | None = None, limit: int = 100,
     ) -> Iterator[dict[str, Any]]:  # fmt: skip
-        body = evaluation(subject, "view", resource, context=context)
-        del body["action"]
-        return self._search("action", body, limit)
+        return self._search("action", self._actions_query(subject, resource, context), limit)
 
 
 class AsyncAuthzClient(_Base):
@@ -337,12 +370,7 @@ class AsyncAuthzClient(_Base):
     ) -> Decision:
         rid = request_id or os.urandom(8).hex()
         body = evaluation(subject, action, resource, fields=fields, context=context)
-        data = await self._post("/access/v1/evaluation", body, rid)
-        if isinstance(data, _Unavailable):
-            return self._failed(data.why, rid)
-        if _broken(data):
-            return self._failed("the answer is not an AuthZEN decision", rid)
-        return _decision(data, rid)
+        return self._answer(await self._post("/access/v1/evaluation", body, rid), rid)
 
     async def check_many(
         self,
@@ -354,7 +382,7 @@ class AsyncAuthzClient(_Base):
     ) -> list[Decision]:
         rid = request_id or os.urandom(8).hex()
         body = self._batch(items, semantic, defaults)
-        return _many(self, await self._post("/access/v1/evaluations", body, rid), rid, len(items))
+        return self._answers(await self._post("/access/v1/evaluations", body, rid), rid, len(items))
 
     async def _search(
         self, kind: str, body: dict[str, Any], limit: int
@@ -362,14 +390,12 @@ class AsyncAuthzClient(_Base):
         token: str | None = None
         while True:
             rid = os.urandom(8).hex()
-            page = self._search_body(kind, body, token, limit)
-            data = await self._post(f"/access/v1/search/{kind}", page, rid)
-            if isinstance(data, _Unavailable):
-                self._failed(data.why, rid)  # raises when asked to; else the results end here
-                return
-            for item in data.get("results", []):
+            page = self._paged(body, token, limit)
+            results, token = self._page(
+                await self._post(f"/access/v1/search/{kind}", page, rid), rid
+            )
+            for item in results:
                 yield item
-            token = (data.get("page") or {}).get("next_token") or None
             if token is None:
                 return
 
@@ -377,25 +403,20 @@ class AsyncAuthzClient(_Base):
         self, action: str, resource: Resource, *, context: Mapping[str, Any] | None = None,
         limit: int = 100,
     ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
-        body = evaluation("?", action, resource, context=context)
-        body["subject"] = {"type": "user"}
-        return self._search("subject", body, limit)
+        return self._search("subject", self._subjects_query(action, resource, context), limit)
 
     def search_resources(
         self, subject: str, action: str, kind: str, *,
         context: Mapping[str, Any] | None = None, limit: int = 100,
     ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
-        body = evaluation(subject, action, kind, context=context)
-        body["resource"] = {"type": kind}
+        body = self._resources_query(subject, action, kind, context)
         return self._search("resource", body, limit)
 
     def search_actions(
         self, subject: str, resource: Resource, *,
         context: Mapping[str, Any] | None = None, limit: int = 100,
     ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
-        body = evaluation(subject, "view", resource, context=context)
-        del body["action"]
-        return self._search("action", body, limit)
+        return self._search("action", self._actions_query(subject, resource, context), limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,12 +428,3 @@ class _Unavailable:
 def _broken(data: Any) -> bool:
     """A 200 whose body is not a decision: fail closed as for a 5xx."""
     return not isinstance(data, dict) or not isinstance(data.get("decision"), bool)
-
-
-def _many(client: _Base, data: Any, rid: str, asked: int) -> list[Decision]:
-    if isinstance(data, _Unavailable):
-        return [client._failed(data.why, rid)] * asked
-    items = data.get("evaluations") if isinstance(data, dict) else None
-    if not isinstance(items, list) or len(items) > asked:
-        return [client._failed("the sidecar's answer is not an AuthZEN batch", rid)] * asked
-    return [_decision(item, rid) for item in items]

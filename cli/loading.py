@@ -101,17 +101,13 @@ def load_org_ref(ref: OrgRef, store_path: Path | None, policies: PolicySet) -> O
         raise Trouble(exc) from None
 
 
-def load_set(policies_dir: Path | None) -> PolicySet:
-    try:
-        return load_policies(policies_dir)
-    except AuthzError as exc:
-        raise Trouble(exc) from None
-
-
 def load_engine(
     ref: OrgRef, policies_dir: Path | None, store_path: Path | None, backend: str = "cedar"
 ) -> Engine:
-    policies = load_set(policies_dir)
+    try:
+        policies = load_policies(policies_dir)
+    except AuthzError as exc:
+        raise Trouble(exc) from None
     org = load_org_ref(ref, store_path, policies)
     try:
         return Engine(policies, org, backend)

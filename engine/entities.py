@@ -22,7 +22,9 @@ from engine.catalogue import RECORD_ACTIONS, Catalogue
 from engine.errors import InvalidOrg
 from engine.model import Org, Record, User, default_status, expand, qualified_fields
 
-NEW_RECORD_ID = ""  # "a new record of this type"; org ids are never empty
+# The entity id a new record has inside the backends; org ids are never empty. (On the
+# wire, AuthZEN asks with engine.request.NEW_RECORD_ID.)
+NEW_RECORD_ENTITY_ID = ""
 INTEGRATION_ROLE = "#integration:"  # + product; org ids never start with "#"
 
 
@@ -158,7 +160,7 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
         yield _record_entity(
             info.entity,
             name,
-            NEW_RECORD_ID,
+            NEW_RECORD_ENTITY_ID,
             "draft" if info.transaction else "active",
             None,
             "",

@@ -10,7 +10,7 @@ import cedarpy
 
 from engine.backends import GrantRef, RawAnswer
 from engine.backends.cedar_obligations import CedarObligations
-from engine.entities import NEW_RECORD_ID, OrgIndex, uid
+from engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex, uid
 from engine.policies import PolicyInfo, PolicySet
 from engine.request import Request
 
@@ -39,7 +39,10 @@ class CedarBackend:
             resource = {"type": "Org", "id": request.resource_id or self._org_id}
             context["enrolments"] = request.context.get("enrolments", 0)
         else:
-            resource = {"type": self._entity_type[kind], "id": request.resource_id or NEW_RECORD_ID}
+            resource = {
+                "type": self._entity_type[kind],
+                "id": request.resource_id or NEW_RECORD_ENTITY_ID,
+            }
             context["fields"] = [f"{kind}.{f}" for f in request.fields]
             if "sender" in request.context:
                 context["sender"] = request.context["sender"]

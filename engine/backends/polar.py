@@ -20,7 +20,7 @@ from polar.ffi import PolarSource as Source
 
 from engine.backends import GrantRef, RawAnswer
 from engine.backends.polar_obligations import polar_obligations
-from engine.entities import NEW_RECORD_ID, OrgIndex
+from engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex
 from engine.errors import PolicyError
 from engine.model import default_status, expand, qualified_fields
 from engine.policies import PolicySet
@@ -166,8 +166,8 @@ class PolarBackend:
         self._records: dict[tuple[str, str], Record] = {}
         for name, info in catalogue.modules.items():
             status = "draft" if info.transaction else "active"
-            self._records[(name, NEW_RECORD_ID)] = Record(
-                NEW_RECORD_ID,
+            self._records[(name, NEW_RECORD_ENTITY_ID)] = Record(
+                NEW_RECORD_ENTITY_ID,
                 name,
                 list(info.products),
                 status,
@@ -200,7 +200,7 @@ class PolarBackend:
         elif kind == "org":
             resource = self._org
         else:
-            resource = self._records[(kind, rid or NEW_RECORD_ID)]
+            resource = self._records[(kind, rid or NEW_RECORD_ENTITY_ID)]
         ctx = request.context
         context = Context(
             channel=request.channel,
