@@ -17,10 +17,25 @@ APPROVAL = {"books": ["estimate", "invoice"]}  # sales and purchase orders: appr
 
 
 def coverage_org(catalogue: Catalogue) -> dict[str, Any]:
+    return {
+        "id": "coverage",
+        "name": "built-in coverage org",
+        "data_centre": "EU",
+        "edition": "enterprise",
+        "approval": APPROVAL,
+        "integration_user_fields": {"books": {"invoice": {"discount": "read_only"}}},
+        "profiles": _profiles(catalogue),
+        "roles": _roles(catalogue),
+        "users": _users(),
+        "records": _records(catalogue),
+    }
+
+
+def _roles(catalogue: Catalogue) -> list[dict[str, Any]]:
     modules = list(catalogue.modules)
     books = [m for m in modules if "books" in catalogue.modules[m].products]
     subs = [m for m in modules if "subscriptions" in catalogue.modules[m].products]
-    roles = [
+    return [
         {"id": "books-full", "product": "books", "grants": {m: ["*"] for m in books}},
         {
             "id": "books-limited",
@@ -34,7 +49,11 @@ def coverage_org(catalogue: Catalogue) -> dict[str, Any]:
             "grants": {m: ["*"] for m in subs},
         },
     ]
-    profiles = [
+
+
+def _profiles(catalogue: Catalogue) -> list[dict[str, Any]]:
+    modules = list(catalogue.modules)
+    return [
         {"id": "everything", "allows": {m: ["*"] for m in modules}},
         {
             "id": "no-subscriptions",
@@ -44,7 +63,11 @@ def coverage_org(catalogue: Catalogue) -> dict[str, Any]:
         },
         {"id": "view-only", "allows": {m: ["view"] for m in modules}},
     ]
-    users = [
+
+
+def _users() -> list[dict[str, Any]]:
+    """One user per combination of seats, CRM profile and admin flag, and a submitter."""
+    users: list[dict[str, Any]] = [
         {
             "id": "submitter",
             "email": "submitter@coverage.example",
@@ -69,10 +92,15 @@ def coverage_org(catalogue: Catalogue) -> dict[str, Any]:
                 role = f"{prod}-{seat.removeprefix('member-')}"
                 user["memberships"].append({"product": prod, "role": role})
         users.append(user)
+    return users
+
+
+def _records(catalogue: Catalogue) -> list[dict[str, Any]]:
+    """Every record type in every status it can have; reports and dashboards in each folder
+    and title the policies tell apart."""
     records: list[dict[str, Any]] = []
     approval_on = {m for ms in APPROVAL.values() for m in ms}
-    for m in modules:
-        info = catalogue.modules[m]
+    for m, info in catalogue.modules.items():
         if info.transaction:
             statuses = ["draft", "approved", "void"]
             if m in approval_on:
@@ -101,15 +129,4 @@ def coverage_org(catalogue: Catalogue) -> dict[str, Any]:
             ]
         else:
             records.append({"id": f"{m}-1", "type": m})
-    return {
-        "id": "coverage",
-        "name": "built-in coverage org",
-        "data_centre": "EU",
-        "edition": "enterprise",
-        "approval": APPROVAL,
-        "integration_user_fields": {"books": {"invoice": {"discount": "read_only"}}},
-        "profiles": profiles,
-        "roles": roles,
-        "users": users,
-        "records": records,
-    }
+    return records

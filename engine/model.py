@@ -244,7 +244,18 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
     profiles = _unique(org.profiles, "profiles", problems)
     roles = _unique(org.roles, "roles", problems)
     users = _unique(org.users, "users", problems)
+    _check_modules(org, catalogue, problems)
+    _check_users(org, catalogue, profiles, roles, problems)
+    if org.integration_owner is not None and org.integration_owner not in users:
+        problems.append(
+            f"integration_owner: org names `{org.integration_owner}`, which users does not hold"
+        )
+    _check_records(org, catalogue, users, problems)
+    return problems
 
+
+def _check_modules(org: Org, catalogue: Catalogue, problems: list[str]) -> None:
+    """Roles, approval and integration-user field rules name modules of their own product."""
     for i, role in enumerate(org.roles):
         for module in role.grants:
             if role.product not in _products(catalogue, module):
@@ -275,6 +286,15 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
                 )
         _field_names(rules, f"integration_user_fields.{product}", catalogue, problems)
 
+
+def _check_users(
+    org: Org,
+    catalogue: Catalogue,
+    profiles: dict[str, Any],
+    roles: dict[str, Role],
+    problems: list[str],
+) -> None:
+    """Each user's profile and roles exist, and one seat per product (D12)."""
     for i, user in enumerate(org.users):
         if user.profile not in profiles:
             problems.append(
@@ -311,11 +331,12 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
                 )
             seats[e.product] = "integration user"
 
-    if org.integration_owner is not None and org.integration_owner not in users:
-        problems.append(
-            f"integration_owner: org names `{org.integration_owner}`, which users does not hold"
-        )
 
+def _check_records(
+    org: Org, catalogue: Catalogue, users: dict[str, Any], problems: list[str]
+) -> None:
+    """Record ids are unique per type, submitters exist, and each record has the attributes of
+    its type."""
     approval_on = org.approval_modules
     seen: dict[tuple[str, str], int] = {}
     for i, rec in enumerate(org.records):
@@ -344,7 +365,6 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
                 f"records[{i}]: folder and title belong to reports and dashboards, not to "
                 f"{catalogue.modules[rec.type].plural}"
             )
-    return problems
 
 
 def _field_names(rules: FieldRules, where: str, catalogue: Catalogue, problems: list[str]) -> None:

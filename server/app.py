@@ -35,6 +35,8 @@ from server.search import PAGE_SECONDS, search_routes
 from server.state import State
 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
+Answer = Callable[[dict[str, Any], str], dict[str, Any]]
+AnswerForOrg = Callable[[dict[str, Any], str, str | None], dict[str, Any]]
 
 
 def create_app(
@@ -47,29 +49,105 @@ def create_app(
 ) -> ASGIApp:
     """`public_url`: the base URL the metadata document names; by default the address the
     server is bound to (never the request's Host header, which any caller can set)."""
-    expected = f"Bearer {token}".encode() if token is not None else None
-    recorder = Recorder(metrics, decision_log)
-    evaluator = Evaluator(state, recorder)
-    tokens = PageTokens(state.store.secret("page-tokens"))
+    return Sidecar(state, metrics, token, decision_log, public_url, page_seconds)
 
-    def check_token(given: bytes) -> None:
-        if expected is not None and not hmac.compare_digest(given, expected):
+
+class Sidecar:
+    """The ASGI app: the two evaluation routes (and their per-org forms) answered from raw
+    ASGI, everything else through Starlette's routing."""
+
+    def __init__(
+        self,
+        state: State,
+        metrics: Metrics,
+        token: str | None,
+        decision_log: DecisionLog | None,
+        public_url: str | None,
+        page_seconds: float,
+    ) -> None:
+        self.state = state
+        self.metrics = metrics
+        self.public_url = public_url
+        self.expected = f"Bearer {token}".encode() if token is not None else None
+        self.recorder = Recorder(metrics, decision_log)
+        self.evaluator = Evaluator(state, self.recorder)
+        tokens = PageTokens(state.store.secret("page-tokens"))
+        endpoint = self.endpoint
+        routes = [
+            *search_routes(
+                state, self.searched_engine, endpoint, self.recorder, tokens, page_seconds
+            ),
+            Route(
+                "/.well-known/authzen-configuration",
+                endpoint(self.configuration, auth=False),
+                methods=["GET"],
+            ),
+            Route(
+                "/.well-known/authzen-configuration/{org}",
+                endpoint(self.tenant_configuration, auth=False),
+                methods=["GET"],
+            ),
+            Route("/healthz", endpoint(self.healthz, auth=False), methods=["GET"]),
+            Route("/readyz", endpoint(self.readyz, auth=False), methods=["GET"]),
+            Route("/metrics", endpoint(self.metrics_text), methods=["GET"]),
+            Route("/openapi.json", endpoint(self.openapi_doc, auth=False), methods=["GET"]),
+            *migration_routes(state, endpoint, body_of, token is not None, decision_log),
+        ]
+        self.rest = Starlette(
+            routes=routes,
+            exception_handlers={HTTPException: self.http_error, Exception: self.http_error},
+        )
+        self.for_org: dict[str, AnswerForOrg] = {
+            "/access/v1/evaluation": self.evaluator.one,
+            "/access/v1/evaluations": self.evaluator.many,
+        }
+        self.hot: dict[str, Answer] = {
+            "/access/v1/evaluation": self.evaluator.one,
+            "/access/v1/evaluations": self.evaluator.many,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = None
+        if scope["type"] == "http":
+            answer = self.hot.get(scope["path"]) or self.tenant_answer(scope["path"])
+        if answer is None:
+            await self.rest(scope, receive, send)
+            return
+        await answer_raw(scope, receive, send, answer, self.check_token, self.metrics)
+
+    def tenant_answer(self, path: str) -> Answer | None:
+        """`/{org}/access/v1/evaluation(s)`: the route's answer, bound to the path's org."""
+        head, sep, tail = path[1:].partition("/")
+        answer = self.for_org.get(f"/{tail}") if sep and head else None
+        if answer is None:
+            return None
+        org = unquote(head)
+
+        def bound(body: dict[str, Any], rid: str) -> dict[str, Any]:
+            return answer(body, rid, self.served_org(org))
+
+        return bound
+
+    def check_token(self, given: bytes) -> None:
+        if self.expected is not None and not hmac.compare_digest(given, self.expected):
             raise HttpError(401, "a valid `Authorization: Bearer` token is required")
 
-    def failure(exc: Exception, rid: str) -> Response:
+    def failure(self, exc: Exception, rid: str) -> Response:
         status = status_of(exc)
-        metrics.http_errors[status] += 1
+        self.metrics.http_errors[status] += 1
         return json_response(status, error_body(status, str(exc)), rid, error_headers(status, exc))
 
-    def endpoint(fn: Callable[[HttpRequest, str], Awaitable[Any]], auth: bool = True) -> Handler:
+    def endpoint(
+        self, fn: Callable[[HttpRequest, str], Awaitable[Any]], auth: bool = True
+    ) -> Handler:
         async def handle(request: HttpRequest) -> Response:
             rid = request_id(request.headers.get("x-request-id", "").encode("latin-1"))
             try:
                 if auth:
-                    check_token(request.headers.get("authorization", "").encode("latin-1"))
+                    self.check_token(request.headers.get("authorization", "").encode("latin-1"))
                 result = await fn(request, rid)
             except HANDLED as exc:
-                return failure(exc, rid)
+                return self.failure(exc, rid)
             if isinstance(result, Response):
                 result.headers["X-Request-ID"] = rid
                 return result
@@ -77,59 +155,52 @@ def create_app(
 
         return handle
 
-    def base_url(request: HttpRequest) -> str:
-        if public_url:
-            return public_url.rstrip("/")
+    def base_url(self, request: HttpRequest) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
         scheme = request.url.scheme
         host, port = request.scope.get("server") or ("127.0.0.1", None)
         default = {"http": 80, "https": 443}.get(scheme)
         return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
-    def served_org(org: str) -> str:
+    def served_org(self, org: str) -> str:
         """An org named by a path: served, or a 404 that names nothing else served."""
-        served = state.served
+        served = self.state.served
         if served is None or (org not in served.engines and org not in served.refused_orgs()):
             raise HttpError(404, "no such org at this server")
         return org
 
-    def metadata(base: str) -> dict[str, Any]:
-        return {
-            "policy_decision_point": base,
-            "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
-            "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
-            "search_subject_endpoint": f"{base}/access/v1/search/subject",
-            "search_resource_endpoint": f"{base}/access/v1/search/resource",
-            "search_action_endpoint": f"{base}/access/v1/search/action",
-        }
+    def searched_engine(self, context: dict[str, Any], org: str | None) -> Any:
+        return self.evaluator.engine(context, None if org is None else self.served_org(org))
 
-    async def configuration(request: HttpRequest, rid: str) -> dict[str, Any]:
-        return metadata(base_url(request))
+    async def configuration(self, request: HttpRequest, rid: str) -> dict[str, Any]:
+        return _metadata(self.base_url(request))
 
-    async def tenant_configuration(request: HttpRequest, rid: str) -> dict[str, Any]:
+    async def tenant_configuration(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         """AuthZEN 9.2: one identifier per tenant, `{base}/{org}`, its metadata at
         /.well-known/authzen-configuration/{org}."""
-        org = served_org(request.path_params["org"])
-        return metadata(f"{base_url(request)}/{quote(org, safe='')}")
+        org = self.served_org(request.path_params["org"])
+        return _metadata(f"{self.base_url(request)}/{quote(org, safe='')}")
 
-    async def healthz(request: HttpRequest, rid: str) -> dict[str, Any]:
+    async def healthz(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         return {"status": "ok"}
 
-    async def readyz(request: HttpRequest, rid: str) -> Any:
-        served = state.served
+    async def readyz(self, request: HttpRequest, rid: str) -> Any:
+        state, served = self.state, self.state.served
         problem = (
             "policies and org data are not loaded"
             if served is None
             else "the reload watcher has stalled"
             if state.stalled()
             else "the decision log cannot be written"
-            if not recorder.healthy
+            if not self.recorder.healthy
             else None
         )
         if problem is not None:
             raise HttpError(503, f"not ready: {problem}")
         assert served is not None
         try:  # the details name orgs and versions: only for a caller with the token
-            check_token(request.headers.get("authorization", "").encode("latin-1"))
+            self.check_token(request.headers.get("authorization", "").encode("latin-1"))
         except HttpError:
             return {"status": "ready"}
         return {
@@ -141,70 +212,31 @@ def create_app(
             "last_reload_error": state.last_error,
         }
 
-    async def metrics_text(request: HttpRequest, rid: str) -> Response:
-        return Response(metrics.render(state.caches()), media_type="text/plain; version=0.0.4")
+    async def metrics_text(self, request: HttpRequest, rid: str) -> Response:
+        text = self.metrics.render(self.state.caches())
+        return Response(text, media_type="text/plain; version=0.0.4")
 
-    async def openapi_doc(request: HttpRequest, rid: str) -> dict[str, Any]:
+    async def openapi_doc(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         return openapi()
 
-    async def http_error(request: HttpRequest, exc: Exception) -> Response:
+    async def http_error(self, request: HttpRequest, exc: Exception) -> Response:
         """Starlette's own 404/405/500, as the same JSON body as every other error."""
         rid = request_id(request.headers.get("x-request-id", "").encode("latin-1"))
         if isinstance(exc, HTTPException):
             words = _WORDS.get(exc.status_code, "error")
-            return failure(HttpError(exc.status_code, words, dict(exc.headers or {})), rid)
-        return failure(HttpError(500, f"internal error: {type(exc).__name__}"), rid)
+            return self.failure(HttpError(exc.status_code, words, dict(exc.headers or {})), rid)
+        return self.failure(HttpError(500, f"internal error: {type(exc).__name__}"), rid)
 
-    def searched_engine(context: dict[str, Any], org: str | None) -> Any:
-        return evaluator.engine(context, None if org is None else served_org(org))
 
-    routes = [
-        *search_routes(state, searched_engine, endpoint, recorder, tokens, page_seconds),
-        Route(
-            "/.well-known/authzen-configuration",
-            endpoint(configuration, auth=False),
-            methods=["GET"],
-        ),
-        Route(
-            "/.well-known/authzen-configuration/{org}",
-            endpoint(tenant_configuration, auth=False),
-            methods=["GET"],
-        ),
-        Route("/healthz", endpoint(healthz, auth=False), methods=["GET"]),
-        Route("/readyz", endpoint(readyz, auth=False), methods=["GET"]),
-        Route("/metrics", endpoint(metrics_text), methods=["GET"]),
-        Route("/openapi.json", endpoint(openapi_doc, auth=False), methods=["GET"]),
-        *migration_routes(state, endpoint, body_of, token is not None, decision_log),
-    ]
-    rest = Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: http_error, Exception: http_error},
-    )
-    hot = {"/access/v1/evaluation": evaluator.one, "/access/v1/evaluations": evaluator.many}
-
-    def tenant_answer(path: str) -> Any:
-        """`/{org}/access/v1/evaluation(s)`: the route's answer, bound to the path's org."""
-        head, sep, tail = path[1:].partition("/")
-        answer = hot.get(f"/{tail}") if sep and head else None
-        if answer is None:
-            return None
-        org = unquote(head)
-
-        def bound(body: dict[str, Any], rid: str) -> dict[str, Any]:
-            return answer(body, rid, served_org(org))
-
-        return bound
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        answer = None
-        if scope["type"] == "http":
-            answer = hot.get(scope["path"]) or tenant_answer(scope["path"])
-        if answer is None:
-            await rest(scope, receive, send)
-            return
-        await answer_raw(scope, receive, send, answer, check_token, metrics)
-
-    return app
+def _metadata(base: str) -> dict[str, Any]:
+    return {
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+        "search_subject_endpoint": f"{base}/access/v1/search/subject",
+        "search_resource_endpoint": f"{base}/access/v1/search/resource",
+        "search_action_endpoint": f"{base}/access/v1/search/action",
+    }
 
 
 _WORDS = {404: "no such route", 405: "method not allowed on this route"}

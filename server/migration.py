@@ -24,9 +24,9 @@ from engine import (
     StalePlan,
     apply_plan,
     decision_sink,
+    migration_history,
     plan_org,
 )
-from engine import migration_history as history
 from server.authzen import BadRequest, HttpError
 from server.state import State
 
@@ -40,51 +40,65 @@ def migration_routes(
     has_token: bool,
     decision_log: DecisionLog | None,
 ) -> list[Route]:
-    def policies() -> PolicySet:
-        served = state.served
+    routes = _Migration(state, body_of, has_token, decision_log)
+    return [
+        Route("/migration/v1/plan", wrap(routes.plan), methods=["POST"]),
+        Route("/migration/v1/apply", wrap(routes.apply), methods=["POST"]),
+        Route("/migration/v1/history", wrap(routes.history), methods=["GET"]),
+    ]
+
+
+class _Migration:
+    def __init__(
+        self,
+        state: State,
+        body_of: Callable[[HttpRequest], Awaitable[dict[str, Any]]],
+        has_token: bool,
+        decision_log: DecisionLog | None,
+    ) -> None:
+        self.state = state
+        self.body_of = body_of
+        self.has_token = has_token
+        self.decision_log = decision_log
+
+    def policies(self) -> PolicySet:
+        served = self.state.served
         if served is None:
             raise HttpError(503, "not ready: policies and org data are not loaded")
         return served.policies
 
-    def store() -> OrgStore:
-        if not has_token:
+    def store(self) -> OrgStore:
+        if not self.has_token:
             raise HttpError(
                 403, "the migration routes change org data: run the server with --token-file"
             )
-        return OrgStore(state.store.path)
+        return OrgStore(self.state.store.path)
 
-    def field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
-        value = body.get(name)
-        if value is None and not required:
-            return None
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise BadRequest(f"{name}: must be a {kind.__name__}")
-        return value
-
-    async def plan(request: HttpRequest, rid: str) -> dict[str, Any]:
-        body = await body_of(request)
-        org_id = field(body, "org", str)
-        usage = field(body, "usage", list, required=False)
-        as_of_text = field(body, "as_of", str, required=False)
+    async def plan(self, request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await self.body_of(request)
+        org_id = _field(body, "org", str)
+        usage = _field(body, "usage", list, required=False)
+        as_of_text = _field(body, "as_of", str, required=False)
         try:
             as_of = date.fromisoformat(as_of_text) if as_of_text else datetime.now(UTC).date()
         except ValueError:
             raise BadRequest(f"as_of: `{as_of_text}` is not a date (YYYY-MM-DD)") from None
-        impact = field(body, "impact", bool, required=False) is True
-        opened = store()
-        current = policies()
+        impact = _field(body, "impact", bool, required=False) is True
+        opened = self.store()
+        current = self.policies()
         try:
             return await run_in_threadpool(plan_org, opened, current, org_id, usage, as_of, impact)
         finally:
             opened.close()
 
-    async def apply(request: HttpRequest, rid: str) -> dict[str, Any]:
-        body = await body_of(request)
-        actor = field(body, "as", str)
-        made = field(body, "plan", dict)
-        opened = store()
-        current = policies()
-        sink = decision_sink(decision_log, rid) if decision_log is not None else None
+    async def apply(self, request: HttpRequest, rid: str) -> dict[str, Any]:
+        body = await self.body_of(request)
+        actor = _field(body, "as", str)
+        made = _field(body, "plan", dict)
+        opened = self.store()
+        current = self.policies()
+        log = self.decision_log
+        sink = decision_sink(log, rid) if log is not None else None
         try:
             done = await run_in_threadpool(apply_plan, opened, current, made, actor, sink)
         except MigrationRefused as exc:
@@ -103,18 +117,21 @@ def migration_routes(
             "actor": done.actor,
         }
 
-    async def show_history(request: HttpRequest, rid: str) -> dict[str, Any]:
+    async def history(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         org_id = request.query_params.get("org")
         if not org_id:
             raise BadRequest("org: the query parameter `org` is required")
-        opened = store()
+        opened = self.store()
         try:
-            return {"entries": [e.to_dict() for e in history(opened, org_id)]}
+            return {"entries": [e.to_dict() for e in migration_history(opened, org_id)]}
         finally:
             opened.close()
 
-    return [
-        Route("/migration/v1/plan", wrap(plan), methods=["POST"]),
-        Route("/migration/v1/apply", wrap(apply), methods=["POST"]),
-        Route("/migration/v1/history", wrap(show_history), methods=["GET"]),
-    ]
+
+def _field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise BadRequest(f"{name}: must be a {kind.__name__}")
+    return value

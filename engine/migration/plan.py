@@ -11,15 +11,15 @@ import calendar
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from engine.engine import Engine
 from engine.migration import MigrationError
 from engine.migration.usage import Activity, org_products
-from engine.model import Org
+from engine.model import Org, User
 from engine.request import Request
 
 PLAN_KIND = "suite-authz/migration-plan"
@@ -60,15 +60,85 @@ def window_of(org: Org, as_of: date) -> Window:
     return Window(start, end, as_of >= end)
 
 
+@dataclass(frozen=True, slots=True)
+class PlanEntry:
+    """What the plan does for one user in one product, and why in words."""
+
+    user: str
+    product: str
+    outcome: str  # one of OUTCOMES
+    reason: str
+    events: int | None = None  # finance events in the window, for those who used the product
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "user": self.user,
+            "product": self.product,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+        if self.events is not None:
+            out["events"] = self.events
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A plan as made; `to_dict` is its JSON form (the one apply reads), `plan_id` included."""
+
+    org: str
+    org_version: int
+    policy_version: str
+    as_of: date
+    window: Window
+    limit: int
+    integration_users_before: int
+    usage: str
+    users: tuple[PlanEntry, ...]
+
+    @property
+    def completes(self) -> bool:
+        # Past the window, applying the plan also closes the migration: those with no
+        # activity stay without finance access, and the org has nothing left to migrate.
+        return self.window.ended
+
+    @property
+    def enrolments(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.users if e.outcome == "enrol")
+
+    def counts(self) -> dict[str, int]:
+        return {o: sum(1 for e in self.users if e.outcome == o) for o in OUTCOMES}
+
+    def to_dict(self) -> dict[str, Any]:
+        plan: dict[str, Any] = {
+            "kind": PLAN_KIND,
+            "format": PLAN_FORMAT,
+            "org": self.org,
+            "org_version": self.org_version,
+            "policy_version": self.policy_version,
+            "as_of": str(self.as_of),
+            "window": self.window.to_dict(),
+            "limit": self.limit,
+            "integration_users_before": self.integration_users_before,
+            "usage": self.usage,
+            "completes": self.completes,
+            "counts": self.counts(),
+            "enrolments": [{"user": e.user, "product": e.product} for e in self.enrolments],
+            "users": [e.to_dict() for e in self.users],
+        }
+        plan["plan_id"] = plan_id(plan)
+        return plan
+
+
 def make_plan(
     engine: Engine,
     usage: Iterable[Activity],
     as_of: date,
     org_version: int,
     usage_source: str = "",
-) -> dict[str, Any]:
+) -> Plan:
     """Raises MigrationError for an org the migration does not apply to, or one with nothing
-    left to migrate; otherwise the plan, `plan_id` included."""
+    left to migrate; otherwise the plan."""
     org = engine.org
     if org.migration.completed_on is not None:
         raise MigrationError(
@@ -77,104 +147,110 @@ def make_plan(
         )
     _check_org_may_migrate(engine)
     window = window_of(org, as_of)
-    products = org_products(org, engine.policies.catalogue)
     activity = _activity_in_window(usage, window, as_of)
-    before = org.integration_users
-    room = max(org.migration.limit - before, 0)
-    counted = {u.id for u in org.users if u.enrolments}  # R1: each integration user once
-
-    entries: list[dict[str, Any]] = []
-    candidates: list[tuple[int, str, str, dict[str, Any]]] = []
     label = engine.policies.catalogue.label
-    for user in org.users:
-        for product in products:
-            name = label(product)
-            entry: dict[str, Any] = {"user": user.id, "product": product}
-            member = next((m for m in user.memberships if m.product == product), None)
-            enrolment = next((e for e in user.enrolments if e.product == product), None)
-            used = activity.get((user.id, product))
-            if member is not None:
-                entry |= {
-                    "outcome": "member",
-                    "reason": f"already a member of {name} (role `{member.role}`): keeps "
-                    "their own seat",
-                }
-            elif enrolment is not None:
-                by = "the migration" if enrolment.source == "migration" else "an admin"
-                on = f" on {enrolment.enrolled_on}" if enrolment.enrolled_on else ""
-                entry |= {
-                    "outcome": "enrolled",
-                    "reason": f"already an integration user of {name} (enrolled{on} by {by})",
-                }
-            elif used is not None:
-                events, last = used
-                entry |= {
-                    "outcome": "enrol",
-                    "reason": f"used {name} in the window ({events} events, last on {last}): "
-                    f"becomes its integration user",
-                    "events": events,
-                }
-                candidates.append((-events, user.id, product, entry))
-            elif window.ended:
-                entry |= {
-                    "outcome": "none",
-                    "reason": f"no {name} activity in the window ({window.start} to "
-                    f"{window.end - timedelta(days=1)}): left without {name} access",
-                }
-            else:
-                entry |= {
-                    "outcome": "pending",
-                    "reason": f"no {name} activity since the window opened on {window.start}: "
-                    f"enrolled automatically only if they use {name} before {window.end}",
-                }
-            entries.append(entry)
-
-    # The limit (D12) admits the most active first; ties by user id, so a plan is reproducible.
-    # R1: a user already counted (enrolled in another product, or admitted for one just now)
-    # takes no room; anybody else takes one place while places are left.
-    candidates.sort(key=lambda c: c[:3])
-    for _, user_id, product, entry in candidates:
-        if user_id in counted:
-            continue
-        if room > 0:
-            room -= 1
-            counted.add(user_id)
-            continue
-        entry["outcome"] = "over_limit"
-        entry["reason"] = (
-            f"used {label(product)} in the window, but the org's limit of "
-            f"{org.migration.limit:,} integration users is reached ({before:,} before this "
-            "plan, however enrolled): raising it needs the vendor's support"
-        )
-
-    counts = {o: sum(1 for e in entries if e["outcome"] == o) for o in OUTCOMES}
-    if all(e["outcome"] in ("member", "enrolled") for e in entries):
+    entries = [
+        _entry(user, product, label(product), activity.get((user.id, product)), window)
+        for user in org.users
+        for product in org_products(org, engine.policies.catalogue)
+    ]
+    if all(e.outcome in ("member", "enrolled") for e in entries):
         raise MigrationError(
             f"org `{org.id}` has nothing left to migrate: every user already holds a seat in "
             "every product the org runs"
         )
-    plan: dict[str, Any] = {
-        "kind": PLAN_KIND,
-        "format": PLAN_FORMAT,
-        "org": org.id,
-        "org_version": org_version,
-        "policy_version": engine.version,
-        "as_of": str(as_of),
-        "window": window.to_dict(),
-        "limit": org.migration.limit,
-        "integration_users_before": before,
-        "usage": usage_source,
-        # Past the window, applying the plan also closes the migration: those with no
-        # activity stay without finance access, and the org has nothing left to migrate.
-        "completes": window.ended,
-        "counts": counts,
-        "enrolments": [
-            {"user": e["user"], "product": e["product"]} for e in entries if e["outcome"] == "enrol"
-        ],
-        "users": entries,
-    }
-    plan["plan_id"] = plan_id(plan)
-    return plan
+    return Plan(
+        org=org.id,
+        org_version=org_version,
+        policy_version=engine.version,
+        as_of=as_of,
+        window=window,
+        limit=org.migration.limit,
+        integration_users_before=org.integration_users,
+        usage=usage_source,
+        users=tuple(_within_limit(entries, org, label)),
+    )
+
+
+def _entry(
+    user: User, product: str, name: str, used: tuple[int, date] | None, window: Window
+) -> PlanEntry:
+    """The outcome for one user in one product, before the limit is applied."""
+    member = next((m for m in user.memberships if m.product == product), None)
+    enrolment = next((e for e in user.enrolments if e.product == product), None)
+    if member is not None:
+        return PlanEntry(
+            user.id,
+            product,
+            "member",
+            f"already a member of {name} (role `{member.role}`): keeps their own seat",
+        )
+    if enrolment is not None:
+        by = "the migration" if enrolment.source == "migration" else "an admin"
+        on = f" on {enrolment.enrolled_on}" if enrolment.enrolled_on else ""
+        return PlanEntry(
+            user.id,
+            product,
+            "enrolled",
+            f"already an integration user of {name} (enrolled{on} by {by})",
+        )
+    if used is not None:
+        events, last = used
+        return PlanEntry(
+            user.id,
+            product,
+            "enrol",
+            f"used {name} in the window ({events} events, last on {last}): "
+            "becomes its integration user",
+            events,
+        )
+    if window.ended:
+        return PlanEntry(
+            user.id,
+            product,
+            "none",
+            f"no {name} activity in the window ({window.start} to "
+            f"{window.end - timedelta(days=1)}): left without {name} access",
+        )
+    return PlanEntry(
+        user.id,
+        product,
+        "pending",
+        f"no {name} activity since the window opened on {window.start}: "
+        f"enrolled automatically only if they use {name} before {window.end}",
+    )
+
+
+def _within_limit(
+    entries: list[PlanEntry], org: Org, label: Callable[[str], str]
+) -> list[PlanEntry]:
+    """The limit (D12) admits the most active first; ties by user id, so a plan is
+    reproducible. R1: a user already counted (enrolled in another product, or admitted for one
+    just now) takes no room; anybody else takes one place while places are left."""
+    before = org.integration_users
+    room = max(org.migration.limit - before, 0)
+    counted = {u.id for u in org.users if u.enrolments}
+    candidates = sorted(
+        (i for i, e in enumerate(entries) if e.outcome == "enrol"),
+        key=lambda i: (-(entries[i].events or 0), entries[i].user, entries[i].product),
+    )
+    out = list(entries)
+    for i in candidates:
+        entry = entries[i]
+        if entry.user in counted:
+            continue
+        if room > 0:
+            room -= 1
+            counted.add(entry.user)
+            continue
+        out[i] = replace(
+            entry,
+            outcome="over_limit",
+            reason=f"used {label(entry.product)} in the window, but the org's limit of "
+            f"{org.migration.limit:,} integration users is reached ({before:,} before this "
+            "plan, however enrolled): raising it needs the vendor's support",
+        )
+    return out
 
 
 def plan_id(plan: dict[str, Any]) -> str:

@@ -63,13 +63,12 @@ def plan_org(
     )
     source = str(usage) if isinstance(usage, Path) else ("inline" if usage else "none")
     try:
-        plan = make_plan(engine, activity, as_of, version, source)
+        plan = make_plan(engine, activity, as_of, version, source).to_dict()
     except OverflowError:  # a window or a count of days past year 9999
         raise MigrationError(
             f"as_of: `{as_of}` is out of the range of dates a plan covers"
         ) from None
-    if "plan_id" in plan:
-        plan["signature"] = signature(store.secret(PLAN_KEY), plan)
+    plan["signature"] = signature(store.secret(PLAN_KEY), plan)
     step(2, stages)
     if with_impact:
         legacy = Engine(load_legacy(policies), org, index=engine.index)
