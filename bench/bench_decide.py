@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.genorg import generate  # noqa: E402
 from engine import Engine, Request  # noqa: E402
+from engine.backends.cedar_entities import cedar_entities, entity_count  # noqa: E402
 from engine.entities import org_entities  # noqa: E402
 from engine.model import load_org  # noqa: E402
 from engine.policies import load_policies  # noqa: E402
@@ -47,7 +48,8 @@ def measure(
 ) -> dict[str, Any]:
     backend = engine.backend
     cedar_requests = [backend.cedar_request(r) for r in requests]  # type: ignore[attr-defined]
-    ps, ents, schema = engine.policies.handle, engine.index.handle, engine.policies.schema
+    ps, schema = engine.policies.handle, engine.policies.schema
+    ents = cedar_entities(engine.index, engine.policies)
 
     def bare_all() -> None:
         for cr in cedar_requests:
@@ -80,7 +82,7 @@ def measure(
     return {
         "polar_us": polar_us,
         "org": label,
-        "entities": engine.index.size,
+        "entities": entity_count(engine.index),
         "requests": n,
         "bare_us": bare,
         "engine_us": explained,

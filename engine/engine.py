@@ -40,7 +40,7 @@ class Engine:
         self.index: OrgIndex = (
             index
             if index is not None and index.org is org
-            else build_index(org, policies.catalogue, policies.schema)
+            else build_index(org, policies.catalogue)
         )
         self.backend: Backend = _backend(backend, policies, self.index)
         self._explainer = Explainer(policies, self.index, self.backend)

@@ -1,25 +1,19 @@
-"""Org snapshot -> Cedar entities, built and parsed once per org.
+"""An org indexed once for the per-request path (OrgIndex), and the org as entity JSON.
 
-Ids travel only inside structured entity JSON (`{"type": ..., "id": ...}`), never in policy
-text, so an id such as `x" || true || "` is just an id that matches nothing.
-
-Handing entities to Cedar: the whole org is parsed once into one `cedarpy.Entities` handle and
-reused for every request. `make bench` measures that the per-request cost stays flat from the
-demo org to 110,000 entities, so no per-request slicing is needed (slicing would cost a parse
-of the slice on every request).
+The index is what every backend shares; the entity JSON (`org_entities`) is what Cedar is
+given, parsed once per index by the Cedar backend (engine/backends/cedar_entities.py), so an
+engine on Polar never builds it. Ids travel only inside structured entity JSON
+(`{"type": ..., "id": ...}`), never in policy text, so an id such as `x" || true || "` is just
+an id that matches nothing.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import cedarpy
-
 from engine.catalogue import RECORD_ACTIONS, Catalogue
-from engine.errors import InvalidOrg
 from engine.model import Org, Record, User, default_status, expand, qualified_fields
 
 # The entity id a new record has inside the backends; org ids are never empty. (On the
@@ -39,19 +33,20 @@ class Seat:
     role: str  # the member's role id, or "" for an integration user
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: an index is one org read once; it is compared and hashed by identity, so a
+# backend can keep what it derives from it (Cedar's parsed entities) keyed weakly by it.
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class OrgIndex:
     """What a decision needs of the org, looked up by id on the per-request path."""
 
     org: Org
+    catalogue: Catalogue  # the one the index was built with; its entities follow it
     users: dict[str, User]
     seats: dict[str, tuple[Seat, ...]]  # user id -> seats, in catalogue product order
     records: dict[str, dict[str, Record]]  # type -> id -> record
     # (role id or INTEGRATION_ROLE+product, module) -> hidden / read-only field names (D7)
     hidden: dict[tuple[str, str], tuple[str, ...]]
     readonly: dict[tuple[str, str], tuple[str, ...]]
-    handle: Any  # cedarpy.Entities
-    size: int
 
     def seat_role(self, seat: Seat) -> str:
         return seat.role if seat.member else INTEGRATION_ROLE + seat.product
@@ -63,33 +58,28 @@ class OrgIndex:
 # Small orgs are indexed again and again with the same content (a plan, its impact report and
 # its apply each load the org afresh): keep the last few. An index is immutable, so sharing one
 # is sound; big orgs are built rarely and hold much memory, so they are not kept.
-# Keyed by the identity of the catalogue and schema, which each entry holds on to, so that no
-# other object can take those ids while the entry is kept.
-_KEPT: dict[tuple[int, int, str], tuple[Catalogue, Any, OrgIndex]] = {}
+# Keyed by the identity of the catalogue, which each entry holds on to, so that no other
+# object can take its id while the entry is kept.
+_KEPT: dict[tuple[int, str], tuple[Catalogue, OrgIndex]] = {}
 KEEP_INDEXES = 8
 KEEP_USERS_UP_TO = 200
 
 
-def build_index(org: Org, catalogue: Catalogue, schema: Any) -> OrgIndex:
+def build_index(org: Org, catalogue: Catalogue) -> OrgIndex:
     if len(org.users) > KEEP_USERS_UP_TO:
-        return _build_index(org, catalogue, schema)
-    key = (id(catalogue), id(schema), org.model_dump_json())
+        return _build_index(org, catalogue)
+    key = (id(catalogue), org.model_dump_json())
     found = _KEPT.get(key)
     if found is not None:
-        return found[2]
-    index = _build_index(org, catalogue, schema)
+        return found[1]
+    index = _build_index(org, catalogue)
     if len(_KEPT) >= KEEP_INDEXES:
         _KEPT.pop(next(iter(_KEPT)))
-    _KEPT[key] = (catalogue, schema, index)
+    _KEPT[key] = (catalogue, index)
     return index
 
 
-def _build_index(org: Org, catalogue: Catalogue, schema: Any) -> OrgIndex:
-    entities = list(org_entities(org, catalogue))
-    try:
-        handle = cedarpy.Entities.from_json_str(json.dumps(entities), schema)
-    except ValueError as exc:  # the model's checks should make this unreachable
-        raise InvalidOrg(f"org `{org.id}` does not fit the policy schema: {exc}") from None
+def _build_index(org: Org, catalogue: Catalogue) -> OrgIndex:
     order = list(catalogue.products)
     seats: dict[str, tuple[Seat, ...]] = {}
     for user in org.users:
@@ -111,13 +101,12 @@ def _build_index(org: Org, catalogue: Catalogue, schema: Any) -> OrgIndex:
             )
     return OrgIndex(
         org=org,
+        catalogue=catalogue,
         users={u.id: u for u in org.users},
         seats=seats,
         records=records,
         hidden=hidden,
         readonly=readonly,
-        handle=handle,
-        size=len(entities),
     )
 
 

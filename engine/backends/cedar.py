@@ -9,6 +9,7 @@ from typing import Any
 import cedarpy
 
 from engine.backends import GrantRef, RawAnswer
+from engine.backends.cedar_entities import cedar_entities
 from engine.backends.cedar_obligations import CedarObligations
 from engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex, uid
 from engine.policies import PolicyInfo, PolicySet
@@ -23,7 +24,7 @@ class CedarBackend:
         self._grants = policies.grants_handle
         self._infos: dict[str, PolicyInfo] = policies.policies
         self._schema = policies.schema
-        self._entities = index.handle
+        self._entities = cedar_entities(index, policies)
         self._org_id = index.org.id
         self._entity_type = {m: info.entity for m, info in policies.catalogue.modules.items()}
         self._obligations = CedarObligations(policies, index, self.cedar_request)

@@ -24,6 +24,7 @@ from typing import Any
 import cedarpy
 
 from engine.backends import Obligations, RawAnswer, acting_product
+from engine.backends.cedar_entities import cedar_entities
 from engine.decision import sorted_rules
 from engine.entities import OrgIndex
 from engine.policies import PolicyInfo, PolicySet
@@ -44,7 +45,7 @@ class CedarObligations:
     ) -> None:
         self._handle = policies.obligations_handle
         self._schema = policies.schema
-        self._entities = index.handle
+        self._entities = cedar_entities(index, policies)
         self._infos: dict[str, PolicyInfo] = policies.policies
         self._modules = policies.catalogue.modules
         self._order = tuple(policies.catalogue.products)

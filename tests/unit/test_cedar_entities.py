@@ -1,0 +1,77 @@
+"""Cedar's parsed entities belong to the Cedar backend (issue 17, step 4): an engine on Polar
+never builds them, and two Cedar engines over one index (the migration's impact asks the old
+model over the served set's index) parse the org once."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import cedarpy
+import pytest
+
+from engine import Engine, Request
+from engine.backends import cedar_entities as module
+from engine.entities import build_index
+from engine.migration.run import load_legacy
+from engine.model import load_org
+from engine.policies import PolicySet
+from tests.conftest import DEMO
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every parse of a whole org into cedarpy.Entities."""
+    seen: list[int] = []
+    real = cedarpy.Entities.from_json_str
+
+    def counting(text: str, *args: Any) -> Any:
+        seen.append(len(text))
+        return real(text, *args)
+
+    monkeypatch.setattr(module.cedarpy.Entities, "from_json_str", counting)
+    return seen
+
+
+def fresh_org(policies: PolicySet) -> Any:
+    return load_org(DEMO, policies.catalogue)
+
+
+def test_an_engine_on_polar_builds_no_cedar_entities(
+    policies: PolicySet, parses: list[int]
+) -> None:
+    engine = Engine(policies, fresh_org(policies), "polar")
+    assert engine.decide(Request("asha", "view", "estimate", "est-1")).allowed
+    assert parses == []
+
+
+def test_cedar_engines_over_one_index_parse_the_org_once(
+    policies: PolicySet, parses: list[int]
+) -> None:
+    cedar = Engine(policies, fresh_org(policies))
+    # the CedarBackend and its obligations share one parse
+    assert len(parses) == 1
+    legacy = Engine(load_legacy(policies), cedar.org, index=cedar.index)
+    assert legacy.policies.schema_text == policies.schema_text
+    assert len(parses) == 1
+    # sharing the parse changes no answer: the old model on its own index agrees
+    alone = Engine(load_legacy(policies), fresh_org(policies))
+    for request in (
+        Request("asha", "view", "invoice", "inv-1"),
+        Request("chen", "edit", "invoice", "inv-1"),
+        Request("fay", "send_email", "estimate", "est-2"),
+    ):
+        assert legacy.decide(request) == alone.decide(request)
+
+
+def test_the_parse_is_dropped_with_its_index(
+    policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engine.entities.KEEP_USERS_UP_TO", 0)  # no index kept for reuse
+    index = build_index(fresh_org(policies), policies.catalogue)
+    module.cedar_entities(index, policies)
+    assert index in module._PARSED
+    before = len(module._PARSED)
+    del index
+    gc.collect()
+    assert len(module._PARSED) == before - 1
