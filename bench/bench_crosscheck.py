@@ -10,10 +10,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.genorg import generate  # noqa: E402
-from engine import Engine  # noqa: E402
-from engine.crosscheck import crosscheck  # noqa: E402
-from engine.model import load_org  # noqa: E402
-from engine.policies import load_policies  # noqa: E402
+from suite_authz.engine import Engine  # noqa: E402
+from suite_authz.engine.crosscheck import crosscheck  # noqa: E402
+from suite_authz.engine.model import load_org  # noqa: E402
+from suite_authz.engine.policies import load_policies  # noqa: E402
 
 
 def main() -> None:

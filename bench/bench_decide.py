@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.genorg import generate  # noqa: E402
-from engine import Engine, Request  # noqa: E402
-from engine.backends.cedar_entities import cedar_entities, entity_count  # noqa: E402
-from engine.entities import org_entities  # noqa: E402
-from engine.model import load_org  # noqa: E402
-from engine.policies import load_policies  # noqa: E402
+from suite_authz.engine import Engine, Request  # noqa: E402
+from suite_authz.engine.backends.cedar_entities import cedar_entities, entity_count  # noqa: E402
+from suite_authz.engine.entities import org_entities  # noqa: E402
+from suite_authz.engine.model import load_org  # noqa: E402
+from suite_authz.engine.policies import load_policies  # noqa: E402
 
 REPEATS = 7
 

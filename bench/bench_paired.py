@@ -25,11 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Runs inside each checkout (the baseline's or this one): only its public engine API is used.
 WORKER = r"""
-import json, random, statistics, sys, time
+import importlib, json, os, random, statistics, sys, time
 from bench.genorg import generate
-from engine import Engine, Request
-from engine.model import load_org
-from engine.policies import load_policies
+# Commits before the one import package (issue 17) name the engine `engine`; either way it
+# must be the checkout's own, never the installed one.
+prefix = "suite_authz." if os.path.isdir("suite_authz") else ""
+engine_module = importlib.import_module(prefix + "engine")
+assert os.path.realpath(engine_module.__file__).startswith(os.path.realpath(os.getcwd()))
+Engine, Request = engine_module.Engine, engine_module.Request
+load_org = importlib.import_module(prefix + "engine.model").load_org
+load_policies = importlib.import_module(prefix + "engine.policies").load_policies
 
 requests_wanted, seed = int(sys.argv[1]), int(sys.argv[2])
 policies = load_policies()

@@ -94,7 +94,7 @@ def main() -> None:
     org = generate(args.users, args.users)
     (tmp / "org.json").write_text(json.dumps(org))
     store = tmp / "s.sqlite3"
-    authz = [sys.executable, "-m", "cli.main"]
+    authz = [sys.executable, "-m", "suite_authz.cli.main"]
     subprocess.run([*authz, "org", "import", str(tmp / "org.json"), "--store", str(store)],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     port = _port()

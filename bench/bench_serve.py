@@ -209,7 +209,7 @@ def bench_cerbos(work: Path) -> list[tuple[str, dict[str, float], int]]:
 def bench_ours(
     work: Path, store: Path, log: Path, cache: int, label: str
 ) -> list[tuple[str, dict[str, float], int]]:
-    authz = [sys.executable, "-m", "cli.main"]
+    authz = [sys.executable, "-m", "suite_authz.cli.main"]
     port = free_port()
     server = subprocess.Popen(
         [
@@ -252,7 +252,7 @@ def main() -> None:
         [
             sys.executable,
             "-m",
-            "cli.main",
+            "suite_authz.cli.main",
             "org",
             "import",
             str(ROOT / "policies/examples/demo-org.json"),

@@ -2,7 +2,7 @@
 
 import click
 
-from engine import AuthzError
+from suite_authz.engine import AuthzError
 
 ALLOW = 0
 DENY = 1

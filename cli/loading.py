@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from cli.exits import Trouble
-from engine import (
+from suite_authz.cli.exits import Trouble
+from suite_authz.engine import (
     AuthzError,
     Engine,
     Org,

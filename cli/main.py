@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import click
 
-from cli.commands.crosscheck import crosscheck
-from cli.commands.diff import diff_command
-from cli.commands.explain import explain
-from cli.commands.migrate import migrate
-from cli.commands.org import org
-from cli.commands.policy import policy
-from cli.commands.review import fmt, lint
-from cli.commands.serve import serve
-from cli.commands.test import test_command
-from cli.commands.validate import validate
+from suite_authz.cli.commands.crosscheck import crosscheck
+from suite_authz.cli.commands.diff import diff_command
+from suite_authz.cli.commands.explain import explain
+from suite_authz.cli.commands.migrate import migrate
+from suite_authz.cli.commands.org import org
+from suite_authz.cli.commands.policy import policy
+from suite_authz.cli.commands.review import fmt, lint
+from suite_authz.cli.commands.serve import serve
+from suite_authz.cli.commands.test import test_command
+from suite_authz.cli.commands.validate import validate
+from suite_authz.engine import AuthzError, default_policies_dir
+
+
+def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    """`authz --version`: the version, and where the shipped policies are (an install puts them
+    inside the package, where nobody would look)."""
+    if not value or ctx.resilient_parsing:
+        return
+    try:
+        shipped = str(default_policies_dir())
+    except AuthzError as exc:
+        shipped = f"none ({exc})"
+    click.echo(f"authz (suite-authz) {version('suite-authz')}")
+    click.echo(f"shipped policies: {shipped}")
+    click.echo(f"examples:         {shipped}/examples")
+    ctx.exit()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="suite-authz")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version and where the shipped policies are, and exit.",
+)
 def cli() -> None:
     """suite-authz: who may do what when a CRM acts on finance-suite data, and as whom."""
 

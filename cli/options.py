@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from cli.exits import Trouble
-from cli.loading import ORG, ORG_RULE
-from engine import AuthzError, default_policies_dir
+from suite_authz.cli.exits import Trouble
+from suite_authz.cli.loading import ORG, ORG_RULE
+from suite_authz.engine import AuthzError, default_policies_dir
 
 # What a command checks when it is not told: the policies/ of the directory it runs in (a
 # user's repository, where pre-commit runs its hooks). The shipped set only when asked for, or
@@ -125,7 +125,7 @@ def stored_org_option(why: str, *, multiple: bool = False, help: str) -> Any:
 def format_option(*formats: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--format text|json (and any other `formats`), with --json as its short form, into the
     command's `fmt`. Every command that prints a result has it; the JSON is documented in the
-    README ("JSON output")."""
+    in docs/cli.md ("JSON output")."""
     choices = ("text", "json", *formats)
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cli.terminal import coloured
-from engine import Catalogue, Decision, Request
+from suite_authz.cli.terminal import coloured
+from suite_authz.engine import Catalogue, Decision, Request
 
 
 def describe_request(request: Request, catalogue: Catalogue) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine import DiffReport
+from suite_authz.engine import DiffReport
 
 
 def render_text(report: DiffReport) -> str:

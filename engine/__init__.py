@@ -5,39 +5,50 @@ all they may import (tests/unit/test_layers.py checks it). Everything else in `e
 its own business and may change without notice.
 """
 
-from engine.cache import DecisionCache
-from engine.catalogue import Catalogue
-from engine.crosscheck import crosscheck as run_crosscheck
-from engine.crosscheck import space_size
-from engine.decision import ActingAs, Decision
-from engine.decision_log import DecisionLog, as_evaluation, decision_sink
-from engine.decision_log import dumps as json_bytes
-from engine.diff import DiffReport, default_orgs, load_expected
-from engine.diff import diff as semantic_diff
-from engine.diff import unexpected as unexpected_changes
-from engine.engine import BACKENDS, Engine
-from engine.errors import AuthzError, InvalidOrg, InvalidRequest, PolicyError, joined
-from engine.fmt import unformatted
-from engine.inputs import read_file, strict_loads
-from engine.lint import lint as lint_policies
-from engine.migration import MigrationRefused, StalePlan
-from engine.migration.apply import apply_plan
-from engine.migration.run import history as migration_history
-from engine.migration.run import plan_org
-from engine.model import Org, load_org
-from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
-from engine.policy_files import read_source
-from engine.policy_files import stamp as policy_stamp
-from engine.publication import activate as activate_policy_version
-from engine.publication import active_version, served_catalogue, served_set, stored_source
-from engine.publication import publish as publish_policies
-from engine.publication import resolve as resolve_policy_version
-from engine.publication import versions as policy_versions
-from engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
-from engine.revisions import load_side
-from engine.search import search_page
-from engine.store import OrgStore, StaleSnapshot, default_store_path
-from engine.suites import SuiteRun, junit_xml, run_suites
+from suite_authz.engine.cache import DecisionCache
+from suite_authz.engine.catalogue import Catalogue
+from suite_authz.engine.crosscheck import crosscheck as run_crosscheck
+from suite_authz.engine.crosscheck import space_size
+from suite_authz.engine.decision import ActingAs, Decision
+from suite_authz.engine.decision_log import DecisionLog, as_evaluation, decision_sink
+from suite_authz.engine.decision_log import dumps as json_bytes
+from suite_authz.engine.diff import DiffReport, default_orgs, load_expected
+from suite_authz.engine.diff import diff as semantic_diff
+from suite_authz.engine.diff import unexpected as unexpected_changes
+from suite_authz.engine.engine import BACKENDS, Engine
+from suite_authz.engine.errors import AuthzError, InvalidOrg, InvalidRequest, PolicyError, joined
+from suite_authz.engine.fmt import unformatted
+from suite_authz.engine.inputs import read_file, strict_loads
+from suite_authz.engine.lint import lint as lint_policies
+from suite_authz.engine.migration import MigrationRefused, StalePlan
+from suite_authz.engine.migration.apply import apply_plan
+from suite_authz.engine.migration.run import history as migration_history
+from suite_authz.engine.migration.run import plan_org
+from suite_authz.engine.model import Org, load_org
+from suite_authz.engine.policies import (
+    PolicySet,
+    build_policies,
+    default_policies_dir,
+    is_installed_copy,
+    load_policies,
+)
+from suite_authz.engine.policy_files import read_source
+from suite_authz.engine.policy_files import stamp as policy_stamp
+from suite_authz.engine.publication import activate as activate_policy_version
+from suite_authz.engine.publication import (
+    active_version,
+    served_catalogue,
+    served_set,
+    stored_source,
+)
+from suite_authz.engine.publication import publish as publish_policies
+from suite_authz.engine.publication import resolve as resolve_policy_version
+from suite_authz.engine.publication import versions as policy_versions
+from suite_authz.engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
+from suite_authz.engine.revisions import load_side
+from suite_authz.engine.search import search_page
+from suite_authz.engine.store import OrgStore, StaleSnapshot, default_store_path
+from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
 
 __all__ = [
     "BACKENDS",
@@ -71,6 +82,7 @@ __all__ = [
     "default_orgs",
     "default_policies_dir",
     "default_store_path",
+    "is_installed_copy",
     "joined",
     "json_bytes",
     "junit_xml",

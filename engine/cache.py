@@ -18,8 +18,8 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from threading import Lock
 
-from engine.decision import Decision
-from engine.request import Request
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.request import Request
 
 _SCALARS = frozenset({str, int, bool, float, type(None)})
 

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from engine.errors import PolicyError
-from engine.hints import did_you_mean
+from suite_authz.engine.errors import PolicyError
+from suite_authz.engine.hints import did_you_mean
 
 RECORD_ACTIONS: tuple[str, ...] = (
     "view",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from itertools import product
 from typing import Any
 
-from engine.catalogue import Catalogue
+from suite_authz.engine.catalogue import Catalogue
 
 BOOKS_SEATS = ("none", "integration", "member-full", "member-limited")
 SUBSCRIPTIONS_SEATS = ("none", "integration", "member-full")

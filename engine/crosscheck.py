@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from engine.catalogue import CHANNELS, RECORD_ACTIONS
-from engine.decision import Decision
-from engine.engine import Engine
-from engine.model import Org
-from engine.policies import PolicySet
-from engine.request import Request
+from suite_authz.engine.catalogue import CHANNELS, RECORD_ACTIONS
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.model import Org
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request
 
 
 @dataclass(frozen=True, slots=True)

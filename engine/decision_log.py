@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
-from engine.decision import Decision
-from engine.request import NEW_RECORD_ID, Request
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.request import NEW_RECORD_ID, Request
 
 MASKED_KEYS = ("sender", "acting_as")
 MASKED_PARTS = ("token", "secret", "password", "email")

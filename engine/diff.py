@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.catalogue import RECORD_ACTIONS
-from engine.coverage_org import coverage_org
-from engine.crosscheck import request_space, space_size
-from engine.decision import Decision
-from engine.engine import Engine
-from engine.errors import AuthzError
-from engine.model import Org, load_org
-from engine.policies import PolicySet
-from engine.request import Request
+from suite_authz.engine.catalogue import RECORD_ACTIONS
+from suite_authz.engine.coverage_org import coverage_org
+from suite_authz.engine.crosscheck import request_space, space_size
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.model import Org, load_org
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request
 
 KEYS = ("who", "action", "type", "was", "now")
 

@@ -6,16 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.backends import Backend, RawAnswer
-from engine.backends.cedar import CedarBackend
-from engine.cache import DecisionCache
-from engine.decision import Decision
-from engine.entities import OrgIndex, build_index
-from engine.errors import InvalidRequest
-from engine.explain import Explainer
-from engine.model import Org, load_org
-from engine.policies import PolicySet, load_policies
-from engine.request import Request, check_request
+from suite_authz.engine.backends import Backend, RawAnswer
+from suite_authz.engine.backends.cedar import CedarBackend
+from suite_authz.engine.cache import DecisionCache
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.entities import OrgIndex, build_index
+from suite_authz.engine.errors import InvalidRequest
+from suite_authz.engine.explain import Explainer
+from suite_authz.engine.model import Org, load_org
+from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.request import Request, check_request
 
 BACKENDS = ("cedar", "polar")
 
@@ -163,7 +163,7 @@ def _backend(name: str, policies: PolicySet, index: OrgIndex) -> Backend:
     if name == "cedar":
         return CedarBackend(policies, index)
     if name == "polar":
-        from engine.backends.polar import PolarBackend  # oso loads only when asked for
+        from suite_authz.engine.backends.polar import PolarBackend  # oso loads only when asked for
 
         return PolarBackend(policies, index)
     raise InvalidRequest(f"backend: `{name}` is not one of {', '.join(BACKENDS)}")

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.catalogue import RECORD_ACTIONS, Catalogue
-from engine.model import Org, Record, User, default_status, expand, qualified_fields
+from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
+from suite_authz.engine.model import Org, Record, User, default_status, expand, qualified_fields
 
 # The entity id a new record has inside the backends; org ids are never empty. (On the
 # wire, AuthZEN asks with engine.request.NEW_RECORD_ID.)

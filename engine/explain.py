@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backends import Backend, GrantRef, RawAnswer
-from engine.catalogue import RECORD_ACTIONS, RULE_TITLES
-from engine.decision import ActingAs, Decision, sorted_rules
-from engine.entities import OrgIndex, Seat
-from engine.policies import PolicyInfo, PolicySet
-from engine.request import Request
+from suite_authz.engine.backends import Backend, GrantRef, RawAnswer
+from suite_authz.engine.catalogue import RECORD_ACTIONS, RULE_TITLES
+from suite_authz.engine.decision import ActingAs, Decision, sorted_rules
+from suite_authz.engine.entities import OrgIndex, Seat
+from suite_authz.engine.policies import PolicyInfo, PolicySet
+from suite_authz.engine.request import Request
 
 PROBE_CACHE_SIZE = 65_536
 

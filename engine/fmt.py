@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cedarpy
 
-from engine.errors import PolicyError
+from suite_authz.engine.errors import PolicyError
 
 LINE_WIDTH = 100
 INDENT = 2

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from engine.errors import AuthzError
+from suite_authz.engine.errors import AuthzError
 
 # An org of 100,000 users and 100,000 records is about 30 MB; a file far beyond that is a
 # mistake that would take minutes and gigabytes to refuse later (1,000,000 users: 10.8 GB).

@@ -10,9 +10,9 @@ from typing import Any
 
 import cedarpy
 
-from engine.errors import PolicyError
-from engine.policies import default_policies_dir, inspect_texts, missing_obligations
-from engine.policy_files import SCHEMA_FILE, PolicySource, read_source
+from suite_authz.engine.errors import PolicyError
+from suite_authz.engine.policies import default_policies_dir, inspect_texts, missing_obligations
+from suite_authz.engine.policy_files import SCHEMA_FILE, PolicySource, read_source
 
 DETAILS = ("hidden_fields", "readonly_fields", "profile")
 # "borrowed": the old model's seat, the integration owner's (policies/legacy only).

@@ -14,10 +14,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from engine.catalogue import RECORD_ACTIONS, Catalogue
-from engine.errors import InvalidOrg, joined
-from engine.hints import did_you_mean
-from engine.inputs import decode_json, read_file
+from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
+from suite_authz.engine.errors import InvalidOrg, joined
+from suite_authz.engine.hints import did_you_mean
+from suite_authz.engine.inputs import decode_json, read_file
 
 ProductId = Literal["books", "subscriptions"]
 ModuleId = Literal[

@@ -15,9 +15,9 @@ from typing import Any
 
 import cedarpy
 
-from engine.catalogue import Catalogue, parse_catalogue
-from engine.errors import PolicyError, joined
-from engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE, PolicySource, read_source
+from suite_authz.engine.catalogue import Catalogue, parse_catalogue
+from suite_authz.engine.errors import PolicyError, joined
+from suite_authz.engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE, PolicySource, read_source
 
 RULES: tuple[str, ...] = tuple(f"D{n}" for n in range(1, 13))
 # @obligation kinds (policies/obligations.cedar): asked after an allow, never part of a decision.
@@ -74,13 +74,25 @@ class PolicySet:
     source: PolicySource | None = None  # the texts it was built from: what publish stores
 
 
+# suite_authz/: in a source checkout a directory of links to the repository's parts, in an
+# install the package itself. Either way the shipped set is its `policies`.
+PACKAGE_DIR = Path(__file__).parent.parent
+
+
 def default_policies_dir() -> Path:
-    """The installed copy first (wheel), else the repository's `policies/` (source checkout)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_policies", here.parent / "policies"):
-        if (candidate / SCHEMA_FILE).is_file():
-            return candidate
-    raise PolicyError(f"no policy set found beside {here}: pass --policies DIR")
+    """The shipped policy set: `suite_authz/policies` (the repository's `policies/` in a source
+    checkout, the installed copy in a wheel install)."""
+    candidate = (PACKAGE_DIR / "policies").resolve()
+    if not (candidate / SCHEMA_FILE).is_file():
+        raise PolicyError(f"no policy set found at {candidate}: pass --policies DIR")
+    return candidate
+
+
+def is_installed_copy(directory: Path) -> bool:
+    """True for a directory inside the installed package (not a source checkout's links):
+    what `pip install` wrote, and no command should rewrite."""
+    package = PACKAGE_DIR.resolve()
+    return package in (directory.resolve(), *directory.resolve().parents)
 
 
 def load_policies(directory: Path | None = None) -> PolicySet:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import PolicyError
+from suite_authz.engine.errors import PolicyError
 
 SCHEMA_FILE = "schema.cedarschema"
 CATALOGUE_FILE = "modules.json"

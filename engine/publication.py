@@ -14,14 +14,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.catalogue import Catalogue, parse_catalogue
-from engine.engine import Engine
-from engine.errors import AuthzError, PolicyError, joined
-from engine.lint import lint_source
-from engine.model import load_org
-from engine.policies import PolicySet, build_policies, default_policies_dir, load_policies
-from engine.policy_files import CATALOGUE_FILE, PolicySource, read_source
-from engine.store import OrgStore, StoreError, now_iso
+from suite_authz.engine.catalogue import Catalogue, parse_catalogue
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.errors import AuthzError, PolicyError, joined
+from suite_authz.engine.lint import lint_source
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import (
+    PolicySet,
+    build_policies,
+    default_policies_dir,
+    load_policies,
+)
+from suite_authz.engine.policy_files import CATALOGUE_FILE, PolicySource, read_source
+from suite_authz.engine.store import OrgStore, StoreError, now_iso
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from engine.catalogue import ADMIN_ACTIONS, CHANNELS, RECORD_ACTIONS, Catalogue
-from engine.errors import InvalidRequest
-from engine.hints import did_you_mean
+from suite_authz.engine.catalogue import ADMIN_ACTIONS, CHANNELS, RECORD_ACTIONS, Catalogue
+from suite_authz.engine.errors import InvalidRequest
+from suite_authz.engine.hints import did_you_mean
 
 # Context keys a caller may send, and their types. Anything else is refused by name.
 CONTEXT_KEYS: dict[str, type] = {

@@ -8,8 +8,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from engine.errors import AuthzError
-from engine.policies import PolicySet, load_policies
+from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.policies import PolicySet, load_policies
 
 
 def policy_dir(spec: str, workdir: Path, repo: Path | None = None) -> Path:

@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
-from engine.decision import Decision
-from engine.engine import Engine
-from engine.request import Request
+from suite_authz.engine.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.request import Request
 
 BATCH = 64  # decisions per backend call: a few ms, so other work is never held up for long
 KINDS = ("subject", "resource", "action")

@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.catalogue import Catalogue
-from engine.errors import AuthzError
-from engine.model import Org, load_org
+from suite_authz.engine.catalogue import Catalogue
+from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.model import Org, load_org
 
 DEFAULT_STORE = Path(".authz") / "orgs.sqlite3"
 STORE_ENV = "AUTHZ_STORE"

@@ -15,12 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from engine.decision import Decision
-from engine.engine import Engine
-from engine.errors import AuthzError, joined
-from engine.model import load_org, pydantic_problems
-from engine.policies import PolicySet
-from engine.request import Request, parse_resource
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.errors import AuthzError, joined
+from suite_authz.engine.model import load_org, pydantic_problems
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request, parse_resource
 
 
 class _Strict(BaseModel):

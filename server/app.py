@@ -20,19 +20,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from engine import DecisionLog
-from server.authzen import HttpError
-from server.errors import HANDLED, error_body, error_headers, status_of
-from server.evaluation import Evaluator
-from server.fastpath import answer_raw
-from server.httpio import body_of, json_response, request_id
-from server.metrics import Metrics
-from server.migration import migration_routes
-from server.openapi import openapi
-from server.pages import PageTokens
-from server.recording import Recorder
-from server.search import PAGE_SECONDS, search_routes
-from server.state import State
+from suite_authz.engine import DecisionLog
+from suite_authz.server.authzen import HttpError
+from suite_authz.server.errors import HANDLED, error_body, error_headers, status_of
+from suite_authz.server.evaluation import Evaluator
+from suite_authz.server.fastpath import answer_raw
+from suite_authz.server.httpio import body_of, json_response, request_id
+from suite_authz.server.metrics import Metrics
+from suite_authz.server.migration import migration_routes
+from suite_authz.server.openapi import openapi
+from suite_authz.server.pages import PageTokens
+from suite_authz.server.recording import Recorder
+from suite_authz.server.search import PAGE_SECONDS, search_routes
+from suite_authz.server.state import State
 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
 Answer = Callable[[dict[str, Any], str], dict[str, Any]]

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine import NEW_RECORD_ID, Decision, Request
-from server.wire import Action, Evaluation, problem
+from suite_authz.engine import NEW_RECORD_ID, Decision, Request
+from suite_authz.server.wire import Action, Evaluation, problem
 
 ENGINE_CONTEXT = ("acting_as", "sender", "product", "enrolments")
 

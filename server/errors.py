@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import AuthzError, MigrationRefused, StalePlan
-from server.authzen import BadRequest, HttpError
+from suite_authz.engine import AuthzError, MigrationRefused, StalePlan
+from suite_authz.server.authzen import BadRequest, HttpError
 
 # Most specific first: the first type an error is an instance of decides its status.
 STATUS: tuple[tuple[type[Exception], int], ...] = (

@@ -7,11 +7,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine import AuthzError, Engine
-from server.authzen import BadRequest, decision_body, merged, parse_evaluation
-from server.recording import Entry, Recorder
-from server.state import State
-from server.wire import Evaluations, problem
+from suite_authz.engine import AuthzError, Engine
+from suite_authz.server.authzen import BadRequest, decision_body, merged, parse_evaluation
+from suite_authz.server.recording import Entry, Recorder
+from suite_authz.server.state import State
+from suite_authz.server.wire import Evaluations, problem
 
 
 def _item_error(message: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The two routes a CRM calls before every finance action, answered straight from ASGI
 messages: Starlette's request, routing and response objects cost more than the JSON around a
-decision (README "The sidecar under load"). Same checks, same errors as every other route."""
+decision (docs/benchmarks.md, "The sidecar under load"). Same checks, same errors as every
+other route."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from server.authzen import HttpError
-from server.errors import HANDLED, error_body, error_headers, status_of
-from server.httpio import bounded, check_json, check_length, decode_body, request_id
-from server.jsonio import dumps
-from server.metrics import Metrics
+from suite_authz.server.authzen import HttpError
+from suite_authz.server.errors import HANDLED, error_body, error_headers, status_of
+from suite_authz.server.httpio import bounded, check_json, check_length, decode_body, request_id
+from suite_authz.server.jsonio import dumps
+from suite_authz.server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
 Answer = Callable[[dict[str, Any], str], dict[str, Any]]

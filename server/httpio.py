@@ -12,8 +12,8 @@ from typing import Any
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
-from server.authzen import BadRequest, HttpError
-from server.jsonio import dumps, loads
+from suite_authz.server.authzen import BadRequest, HttpError
+from suite_authz.server.jsonio import dumps, loads
 
 MAX_BODY = 1 << 20  # 1 MiB
 # AuthZEN 10.1.3: the PEP's id comes back as it was sent (an arbitrary string): any printable

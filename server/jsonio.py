@@ -5,7 +5,7 @@ to the encoder (engine/decision_log.py)."""
 
 from __future__ import annotations
 
-from engine import json_bytes as dumps
-from engine import strict_loads as loads
+from suite_authz.engine import json_bytes as dumps
+from suite_authz.engine import strict_loads as loads
 
 __all__ = ["dumps", "loads"]

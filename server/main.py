@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp
 
-from engine import AuthzError, DecisionLog, OrgStore
-from server.app import create_app
-from server.metrics import Metrics
-from server.state import State
+from suite_authz.engine import AuthzError, DecisionLog, OrgStore
+from suite_authz.server.app import create_app
+from suite_authz.server.metrics import Metrics
+from suite_authz.server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
 # Decisions kept per served org (engine/cache.py): a CRM asks the same questions again and again.

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
-from engine import (
+from suite_authz.engine import (
     DecisionLog,
     MigrationRefused,
     OrgStore,
@@ -27,8 +27,8 @@ from engine import (
     migration_history,
     plan_org,
 )
-from server.authzen import BadRequest, HttpError
-from server.state import State
+from suite_authz.server.authzen import BadRequest, HttpError
+from suite_authz.server.state import State
 
 Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
 

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import wire
+from suite_authz.server import wire
 
 _MODELS: tuple[type[BaseModel], ...] = (
     wire.Evaluation,

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from server.authzen import BadRequest
-from server.wire import Page, problem
+from suite_authz.server.authzen import BadRequest
+from suite_authz.server.wire import Page, problem
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

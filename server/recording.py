@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import DecisionLog
-from server.authzen import HttpError
-from server.metrics import Metrics
+from suite_authz.engine import DecisionLog
+from suite_authz.server.authzen import HttpError
+from suite_authz.server.metrics import Metrics
 
 Entry = tuple[Any, dict[str, Any], str]  # (the request as asked, the answer, policy version)
 

@@ -16,13 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
-from engine import Engine, Request, as_evaluation, search_page
-from server.authzen import decision_body, parse_evaluation
-from server.httpio import body_of
-from server.pages import PageTokens, page_spec, request_key
-from server.recording import Recorder
-from server.state import State
-from server.wire import ActionSearch, ResourceSearch, SubjectSearch
+from suite_authz.engine import Engine, Request, as_evaluation, search_page
+from suite_authz.server.authzen import decision_body, parse_evaluation
+from suite_authz.server.httpio import body_of
+from suite_authz.server.pages import PageTokens, page_spec, request_key
+from suite_authz.server.recording import Recorder
+from suite_authz.server.state import State
+from suite_authz.server.wire import ActionSearch, ResourceSearch, SubjectSearch
 
 PAGE_SECONDS = 1.0  # a page is cut short after this; its token goes on from there
 

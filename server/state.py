@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from engine import (
+from suite_authz.engine import (
     AuthzError,
     DecisionCache,
     DecisionLog,
@@ -44,9 +44,9 @@ from engine import (
     read_source,
     stored_source,
 )
-from engine import policy_stamp as stamp
-from server.authzen import HttpError
-from server.metrics import Metrics
+from suite_authz.engine import policy_stamp as stamp
+from suite_authz.server.authzen import HttpError
+from suite_authz.server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
 

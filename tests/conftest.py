@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from engine import Engine
-from engine.model import load_org
-from engine.policies import PolicySet, load_policies
+from suite_authz.engine import Engine
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet, load_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from cli.exits import ALLOW, DENY
-from cli.loading import OrgRef, load_engine
-from cli.options import format_option, org_option, policies_option, store_option
-from cli.terminal import progress
-from engine import Decision, Engine, run_crosscheck, space_size
+from suite_authz.cli.exits import ALLOW, DENY
+from suite_authz.cli.loading import OrgRef, load_engine
+from suite_authz.cli.options import format_option, org_option, policies_option, store_option
+from suite_authz.cli.terminal import progress
+from suite_authz.engine import Decision, Engine, run_crosscheck, space_size
 
 
 def _answer(d: Decision) -> str:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from cli.exits import ALLOW, DENY, Trouble
-from cli.loading import ORG, ORG_RULE, OrgRef, org_source
-from cli.options import format_option, store_option
-from cli.render_diff import render_json, render_markdown, render_text
-from cli.terminal import progress
-from engine import AuthzError, default_orgs, load_expected, load_side
-from engine import semantic_diff as diff
-from engine import unexpected_changes as unexpected
+from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.loading import ORG, ORG_RULE, OrgRef, org_source
+from suite_authz.cli.options import format_option, store_option
+from suite_authz.cli.render_diff import render_json, render_markdown, render_text
+from suite_authz.cli.terminal import progress
+from suite_authz.engine import AuthzError, default_orgs, load_expected, load_side
+from suite_authz.engine import semantic_diff as diff
+from suite_authz.engine import unexpected_changes as unexpected
 
 RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import click
 
-from cli.exits import DENY, Trouble
-from cli.options import (
+from suite_authz.cli.exits import DENY, Trouble
+from suite_authz.cli.options import (
     decision_log_option,
     format_option,
     served_policies_option,
     store_option,
     stored_org_option,
 )
-from cli.render_plan import render_impact, render_plan
-from cli.terminal import progress
-from engine import (
+from suite_authz.cli.render_plan import render_impact, render_plan
+from suite_authz.cli.terminal import progress
+from suite_authz.engine import (
     AuthzError,
     DecisionLog,
     MigrationRefused,

@@ -8,10 +8,17 @@ from pathlib import Path
 
 import click
 
-from cli.exits import DENY, Trouble
-from cli.identity import who as _who
-from cli.options import format_option, served_policies_option, store_option
-from engine import AuthzError, InvalidOrg, OrgStore, StaleSnapshot, read_file, served_catalogue
+from suite_authz.cli.exits import DENY, Trouble
+from suite_authz.cli.identity import who as _who
+from suite_authz.cli.options import format_option, served_policies_option, store_option
+from suite_authz.engine import (
+    AuthzError,
+    InvalidOrg,
+    OrgStore,
+    StaleSnapshot,
+    read_file,
+    served_catalogue,
+)
 
 
 @click.group()

@@ -1,4 +1,5 @@
-"""authz policy publish | list | show | activate: policy sets as immutable stored versions."""
+"""authz policy publish | list | show | activate: policy sets as immutable stored versions;
+authz policy path: where the shipped set and its examples are."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from pathlib import Path
 
 import click
 
-from cli.exits import Trouble
-from cli.identity import who as _who
-from cli.options import format_option, resolve_policies, store_option
-from engine import AuthzError, OrgStore, read_source, stored_source
-from engine import activate_policy_version as activate
-from engine import policy_versions as versions
-from engine import publish_policies as publish
-from engine import resolve_policy_version as resolve
+from suite_authz.cli.exits import Trouble
+from suite_authz.cli.identity import who as _who
+from suite_authz.cli.options import format_option, resolve_policies, store_option
+from suite_authz.engine import (
+    AuthzError,
+    OrgStore,
+    default_policies_dir,
+    read_source,
+    stored_source,
+)
+from suite_authz.engine import activate_policy_version as activate
+from suite_authz.engine import policy_versions as versions
+from suite_authz.engine import publish_policies as publish
+from suite_authz.engine import resolve_policy_version as resolve
 
 actor_option = click.option(
     "--as",
@@ -135,3 +142,29 @@ def activate_(version: str, store_path: Path | None, actor: str | None, fmt: str
         click.echo(json.dumps({"version": full, "state": "active"}))
         return
     click.echo(f"activated policy set {full}: servers over this store swap on their next poll")
+
+
+SHIPPED_PARTS = {
+    "set": "the shipped policy set (schema, modules.json, the .cedar files, polar/)",
+    "examples": "the demo and legacy orgs, the legacy usage file",
+    "tests": "the shipped set's test suites (authz test)",
+    "legacy": "the old model, which the migration's impact compares against",
+    "history": "earlier versions of the set, for authz diff",
+}
+
+
+@policy.command(name="path")
+@click.argument("part", required=False, default="set", type=click.Choice(list(SHIPPED_PARTS)))
+@format_option()
+def path_(part: str, fmt: str) -> None:
+    """Where the shipped policies are: the set itself, or one PART of what ships beside it
+    (examples, tests, legacy, history). For scripts: `cp -r "$(authz policy path)" policies`."""
+    try:
+        shipped = default_policies_dir()
+    except AuthzError as exc:
+        raise Trouble(exc) from None
+    where = {name: shipped if name == "set" else shipped / name for name in SHIPPED_PARTS}
+    if fmt == "json":
+        click.echo(json.dumps({name: str(p) for name, p in where.items()}, indent=2))
+        return
+    click.echo(str(where[part]))

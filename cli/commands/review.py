@@ -9,16 +9,15 @@ from pathlib import Path
 
 import click
 
-import engine
-from cli.exits import ALLOW, DENY, Trouble
-from cli.options import (
+from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.options import (
     format_option,
     policies_option,
     policy_choice_options,
     resolve_policies,
 )
-from engine import AuthzError, unformatted
-from engine import lint_policies as lint_findings
+from suite_authz.engine import AuthzError, is_installed_copy, unformatted
+from suite_authz.engine import lint_policies as lint_findings
 
 
 @click.command()
@@ -33,7 +32,7 @@ def fmt(policies_dir: Path | None, shipped: bool, check: bool, show_diff: bool, 
     ./policies or --policies DIR, never the installed package."""
     check = check or show_diff
     directory = resolve_policies(policies_dir, shipped, fallback=check)
-    if not check and _installed(directory):
+    if not check and is_installed_copy(directory):
         raise Trouble(
             f"{directory}: the policy set installed with authz is not yours to rewrite: "
             "copy it into your repository's policies/"
@@ -57,11 +56,6 @@ def fmt(policies_dir: Path | None, shipped: bool, check: bool, show_diff: bool, 
     elif not changes:
         click.echo(f"{directory}: every .cedar file is formatted")
     raise SystemExit(DENY if check and changes else ALLOW)
-
-
-def _installed(directory: Path) -> bool:
-    package = Path(engine.__file__).resolve().parent
-    return package in (directory.resolve(), *directory.resolve().parents)
 
 
 @click.command()

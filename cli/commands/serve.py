@@ -11,16 +11,16 @@ from pathlib import Path
 
 import click
 
-from cli.exits import Trouble
-from cli.options import (
+from suite_authz.cli.exits import Trouble
+from suite_authz.cli.options import (
     decision_log_option,
     served_policies_option,
     store_option,
     stored_org_option,
 )
-from engine import BACKENDS, AuthzError
-from server.connections import GuardedHttpProtocol, raise_descriptor_limit
-from server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
+from suite_authz.engine import BACKENDS, AuthzError
+from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
+from suite_authz.server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
 
 MIN_REMOTE_TOKEN = 16
 
@@ -169,7 +169,7 @@ def serve(
         state.stop()
         to_env(config)
         uvicorn.run(
-            "server.main:factory",
+            "suite_authz.server.main:factory",
             factory=True,
             host=host,
             port=port,

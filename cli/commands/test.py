@@ -8,9 +8,17 @@ from typing import Any
 
 import click
 
-from cli.exits import ALLOW, DENY, Trouble
-from cli.options import format_option, policies_option
-from engine import BACKENDS, AuthzError, PolicySet, SuiteRun, junit_xml, load_policies, run_suites
+from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.options import format_option, policies_option
+from suite_authz.engine import (
+    BACKENDS,
+    AuthzError,
+    PolicySet,
+    SuiteRun,
+    junit_xml,
+    load_policies,
+    run_suites,
+)
 
 
 @click.command(name="test")

@@ -8,10 +8,10 @@ from typing import Any
 
 import click
 
-from cli.exits import TROUBLE, Trouble
-from cli.loading import OrgRef, org_source
-from cli.options import format_option, org_option, policies_option, store_option
-from engine import AuthzError, load_org, load_policies
+from suite_authz.cli.exits import TROUBLE, Trouble
+from suite_authz.cli.loading import OrgRef, org_source
+from suite_authz.cli.options import format_option, org_option, policies_option, store_option
+from suite_authz.engine import AuthzError, load_org, load_policies
 
 
 @click.command()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.request import Request
+from suite_authz.engine.request import Request
 
 
 @dataclass(frozen=True, slots=True, order=True)

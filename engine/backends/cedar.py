@@ -8,12 +8,12 @@ from typing import Any
 
 import cedarpy
 
-from engine.backends import GrantRef, RawAnswer
-from engine.backends.cedar_entities import cedar_entities
-from engine.backends.cedar_obligations import CedarObligations
-from engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex, uid
-from engine.policies import PolicyInfo, PolicySet
-from engine.request import Request
+from suite_authz.engine.backends import GrantRef, RawAnswer
+from suite_authz.engine.backends.cedar_entities import cedar_entities
+from suite_authz.engine.backends.cedar_obligations import CedarObligations
+from suite_authz.engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex, uid
+from suite_authz.engine.policies import PolicyInfo, PolicySet
+from suite_authz.engine.request import Request
 
 
 class CedarBackend:

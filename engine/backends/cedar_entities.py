@@ -20,9 +20,9 @@ from weakref import WeakKeyDictionary
 
 import cedarpy
 
-from engine.entities import OrgIndex, org_entities
-from engine.errors import InvalidOrg
-from engine.policies import PolicySet
+from suite_authz.engine.entities import OrgIndex, org_entities
+from suite_authz.engine.errors import InvalidOrg
+from suite_authz.engine.policies import PolicySet
 
 _PARSED: WeakKeyDictionary[OrgIndex, dict[str, Any]] = WeakKeyDictionary()
 _LOCK = threading.Lock()

@@ -23,12 +23,12 @@ from typing import Any
 
 import cedarpy
 
-from engine.backends import Obligations, RawAnswer, acting_product
-from engine.backends.cedar_entities import cedar_entities
-from engine.decision import sorted_rules
-from engine.entities import OrgIndex
-from engine.policies import PolicyInfo, PolicySet
-from engine.request import Request
+from suite_authz.engine.backends import Obligations, RawAnswer, acting_product
+from suite_authz.engine.backends.cedar_entities import cedar_entities
+from suite_authz.engine.decision import sorted_rules
+from suite_authz.engine.entities import OrgIndex
+from suite_authz.engine.policies import PolicyInfo, PolicySet
+from suite_authz.engine.request import Request
 
 REDACTION_CACHE_SIZE = 65_536
 

@@ -18,13 +18,13 @@ from oso import Oso
 from polar import Variable
 from polar.ffi import PolarSource as Source
 
-from engine.backends import GrantRef, RawAnswer
-from engine.backends.polar_obligations import polar_obligations
-from engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex
-from engine.errors import PolicyError
-from engine.model import default_status, expand, qualified_fields
-from engine.policies import PolicySet
-from engine.request import Request
+from suite_authz.engine.backends import GrantRef, RawAnswer
+from suite_authz.engine.backends.polar_obligations import polar_obligations
+from suite_authz.engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex
+from suite_authz.engine.errors import PolicyError
+from suite_authz.engine.model import default_status, expand, qualified_fields
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request
 
 
 @dataclass(frozen=True, slots=True)

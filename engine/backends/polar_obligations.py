@@ -11,8 +11,8 @@ from typing import Any
 
 from polar import Variable
 
-from engine.backends import GrantRef, Obligations, acting_product
-from engine.decision import sorted_rules
+from suite_authz.engine.backends import GrantRef, Obligations, acting_product
+from suite_authz.engine.decision import sorted_rules
 
 
 def polar_obligations(

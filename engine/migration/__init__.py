@@ -5,7 +5,7 @@ user's rights in the old model (policies/legacy) with the new, apply.py writes a
 org store in one transaction.
 """
 
-from engine.errors import AuthzError
+from suite_authz.engine.errors import AuthzError
 
 
 class MigrationError(AuthzError):

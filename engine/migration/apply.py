@@ -20,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.decision import Decision
-from engine.engine import Engine
-from engine.migration import MigrationError, MigrationRefused, StalePlan
-from engine.migration.plan import PLAN_FORMAT, PLAN_KEY, PLAN_KIND, plan_id, signature
-from engine.model import load_org
-from engine.policies import PolicySet
-from engine.request import Request
-from engine.store import OrgStore
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.migration import MigrationError, MigrationRefused, StalePlan
+from suite_authz.engine.migration.plan import PLAN_FORMAT, PLAN_KEY, PLAN_KIND, plan_id, signature
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request
+from suite_authz.engine.store import OrgStore
 
 APPLIED = "migration.apply"
 REFUSED = "migration.refused"

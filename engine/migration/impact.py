@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from engine.catalogue import RECORD_ACTIONS
-from engine.engine import Engine
-from engine.model import User
-from engine.request import Request
+from suite_authz.engine.catalogue import RECORD_ACTIONS
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.model import User
+from suite_authz.engine.request import Request
 
 Right = tuple[str, str]  # (module, action)
 

@@ -9,16 +9,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from engine.engine import Engine
-from engine.migration import MigrationError
-from engine.migration.apply import planned_snapshot
-from engine.migration.impact import impact
-from engine.migration.plan import PLAN_KEY, make_plan, signature
-from engine.migration.usage import Activity, load_usage
-from engine.model import load_org
-from engine.policies import PolicySet, build_policies, default_policies_dir
-from engine.policy_files import read_source
-from engine.store import AuditEntry, OrgStore
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.migration import MigrationError
+from suite_authz.engine.migration.apply import planned_snapshot
+from suite_authz.engine.migration.impact import impact
+from suite_authz.engine.migration.plan import PLAN_KEY, make_plan, signature
+from suite_authz.engine.migration.usage import Activity, load_usage
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet, build_policies, default_policies_dir
+from suite_authz.engine.policy_files import read_source
+from suite_authz.engine.store import AuditEntry, OrgStore
 
 LEGACY_DIR = "legacy"
 

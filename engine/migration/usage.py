@@ -1,6 +1,6 @@
 """Finance-module activity per user, the evidence D12's automatic enrolment rests on.
 
-Two forms, the same columns (README "Migrating an org"):
+Two forms, the same columns (docs/migration.md):
 - CSV with a header: `user,product,module,events,last_used`
 - JSON: a list of objects with those keys.
 
@@ -19,10 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from engine.catalogue import Catalogue
-from engine.errors import AuthzError, joined
-from engine.inputs import decode_json, read_file
-from engine.model import Org
+from suite_authz.engine.catalogue import Catalogue
+from suite_authz.engine.errors import AuthzError, joined
+from suite_authz.engine.inputs import decode_json, read_file
+from suite_authz.engine.model import Org
 
 COLUMNS = ("user", "product", "module", "events", "last_used")
 

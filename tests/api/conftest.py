@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from engine.policies import load_policies
-from engine.store import OrgStore
-from server.main import ServeConfig, build
-from server.state import State
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
+from suite_authz.server.state import State
 from tests.conftest import DEMO, POLICIES
 
 
@@ -71,7 +71,7 @@ def evaluation(subject: str, action: str, resource: str, **context: object) -> d
     body: dict[str, object] = {
         "subject": {"type": "user", "id": subject},
         "action": {"name": action},
-        # "#new": a record not created yet (README: the one extension of AuthZEN)
+        # "#new": a record not created yet (docs/api.md: the one extension of AuthZEN)
         "resource": {"type": kind, "id": rid or "#new"},
     }
     if context:

@@ -18,7 +18,7 @@ def serving(*args: str) -> Iterator[int]:
     """Start `authz serve ARGS` on a free port, wait until it answers, yield the port."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", *args, "--port", str(port)],
+        [sys.executable, "-m", "suite_authz.cli.main", "serve", *args, "--port", str(port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -1,4 +1,4 @@
-"""authz_client against a real `authz serve` on loopback: answers, batches, searches that
+"""suite_authz.client against a real `authz serve` on loopback: answers, batches, searches that
 follow tokens, asyncio, and failing closed (a dead server, a 5xx, a body that is not a
 decision, a server killed mid-call) without ever raising unless asked to."""
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from authz_client import (
+from suite_authz.client import (
     AsyncAuthzClient,
     AuthzClient,
     AuthzRequestError,
@@ -25,8 +25,8 @@ from authz_client import (
     Decision,
     evaluation,
 )
-from engine.policies import load_policies
-from engine.store import OrgStore
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
 from tests.api.processes import serving
 from tests.api.test_process import _free_port
 from tests.conftest import DEMO, POLICIES, ROOT
@@ -142,7 +142,7 @@ def test_a_server_killed_mid_call_never_turns_into_an_allow(tmp_path: Path) -> N
     OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
     server_port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--store", str(store),
+        [sys.executable, "-m", "suite_authz.cli.main", "serve", "--store", str(store),
          "--port", str(server_port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -184,8 +184,9 @@ def test_a_server_killed_mid_call_never_turns_into_an_allow(tmp_path: Path) -> N
 
 def test_the_client_needs_neither_the_engine_nor_the_server() -> None:
     code = (
-        "import sys, authz_client; "
-        "bad = [m for m in ('engine', 'server', 'cli', 'cedarpy', 'oso', 'starlette') "
+        "import sys, suite_authz.client; "
+        "bad = [m for m in ('suite_authz.engine', 'suite_authz.server', 'suite_authz.cli', "
+        "'cedarpy', 'oso', 'starlette') "
         "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from server.state import State
+from suite_authz.server.state import State
 from tests.api.conftest import evaluation
 
 JSON = {"content-type": "application/json"}

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from engine.catalogue import ADMIN_ACTIONS
-from engine.policies import load_policies
-from engine.store import OrgStore
-from server.main import ServeConfig, build
-from server.state import State
+from suite_authz.engine.catalogue import ADMIN_ACTIONS
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
+from suite_authz.server.state import State
 from tests.api.conftest import evaluation
 from tests.conftest import DEMO
 from tests.migration_support import LEGACY, USAGE

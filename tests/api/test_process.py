@@ -12,8 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from engine.policies import load_policies
-from engine.store import OrgStore
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
 from tests.api.conftest import evaluation
 from tests.cli.runner import run
 from tests.conftest import DEMO, ROOT
@@ -46,7 +46,7 @@ def test_kill_9_mid_load_loses_no_answered_decision(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "cli.main",
+            "suite_authz.cli.main",
             "serve",
             "--store",
             str(store),

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from engine.policies import load_policies
-from engine.store import OrgStore
-from server.main import ServeConfig, build
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
 from tests.conftest import DEMO
 
 USERS = ["asha", "ben", "chen", "olivia", "nobody", 'x" || true || "', ""]

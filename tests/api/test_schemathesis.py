@@ -12,9 +12,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from engine.policies import load_policies
-from engine.store import OrgStore
-from server.main import ServeConfig, build
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
 from tests.conftest import DEMO
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from cli.main import cli
+from suite_authz.cli.main import cli
 from tests.conftest import DEMO
 
 

@@ -1,4 +1,4 @@
-"""`--format json` / `--json`: one JSON document on stdout, with the keys the README lists."""
+"""`--format json` / `--json`: one JSON document on stdout, with the keys docs/cli.md lists."""
 
 from __future__ import annotations
 

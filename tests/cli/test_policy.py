@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from engine.store import OrgStore
-from server.main import ServeConfig, build
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
 from tests.api.conftest import evaluation
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
@@ -147,3 +147,24 @@ def test_migrate_decides_with_the_published_set(tmp_path: Path) -> None:
         "--usage", str(POLICIES / "examples" / "legacy-usage.csv"),
     )  # fmt: skip
     assert code == 0 and "Books (as published)" in out
+
+
+def test_policy_path_names_the_shipped_set_and_what_ships_beside_it() -> None:
+    code, out, _ = run("policy", "path")
+    assert code == 0 and Path(out.strip()) == POLICIES.resolve()
+    assert (Path(out.strip()) / "schema.cedarschema").is_file()
+    code, out, _ = run("policy", "path", "examples")
+    assert (Path(out.strip()) / "demo-org.json").is_file()
+    code, out, _ = run("policy", "path", "--json")
+    parts = json.loads(out)
+    assert set(parts) == {"set", "examples", "tests", "legacy", "history"}
+    assert all(Path(p).is_dir() for p in parts.values())
+    code, _, err = run("policy", "path", "exampels")
+    assert code == 2 and "'exampels' is not one of" in err
+
+
+def test_version_says_where_the_shipped_policies_are() -> None:
+    code, out, _ = run("--version")
+    assert code == 0
+    assert out.splitlines()[0].startswith("authz (suite-authz) ")
+    assert f"shipped policies: {POLICIES.resolve()}\n" in out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import terminal
+from suite_authz.cli import terminal
 from tests.cli.runner import run
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from suite_authz.engine import is_installed_copy
 from tests.cli.runner import run
 from tests.conftest import POLICIES, ROOT
 
@@ -129,12 +130,21 @@ def test_fmt_writes_the_users_file_and_nothing_of_the_shipped_set(
     assert {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")} == shipped
 
 
-def test_fmt_never_rewrites_the_installed_package() -> None:
-    import engine
-
-    inside = Path(engine.__file__).resolve().parent / "_policies"
-    code, _, err = run("fmt", "--policies", str(inside))
-    assert code == 2 and "not yours to rewrite" in err
+def test_fmt_never_rewrites_the_installed_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package laid out as installed (a real suite_authz/policies, not the checkout's
+    link to the repository's policies/): neither --shipped nor its path may be rewritten."""
+    package = tmp_path / "site" / "suite_authz"
+    shutil.copytree(POLICIES, package / "policies", ignore=shutil.ignore_patterns("history"))
+    (package / "policies" / "extra.cedar").write_text(BAD, encoding="utf-8")
+    monkeypatch.setattr("suite_authz.engine.policies.PACKAGE_DIR", package)
+    for args in (["--shipped"], ["--policies", str(package / "policies")]):
+        code, _, err = run("fmt", *args)
+        assert code == 2 and "not yours to rewrite" in err, err
+    assert (package / "policies" / "extra.cedar").read_text(encoding="utf-8") == BAD
+    # the checkout's own policies/ are the developer's to format
+    assert not is_installed_copy(POLICIES)
 
 
 def test_without_policies_here_the_shipped_set_is_used_and_said_so(
@@ -150,8 +160,8 @@ def test_without_policies_here_the_shipped_set_is_used_and_said_so(
 
 @pytest.mark.slow
 def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Path) -> None:
-    """As `pip install` lays it out (the policies inside the package, engine/_policies), run
-    from a directory with no policies/ and from a user repository with one."""
+    """As `pip install` lays it out (one top-level package, `suite_authz`, the policies inside
+    it), run from a directory with no policies/ and from a user repository with one."""
     wheels, site = tmp_path / "wheels", tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     built = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(ROOT)],
@@ -161,11 +171,15 @@ def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Pa
     installed = subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
                                capture_output=True, text=True, check=False)  # fmt: skip
     assert installed.returncode == 0, installed.stderr
-    shipped = site / "engine" / "_policies"
+    for clash in ("engine", "cli", "server", "client", "authz_client"):
+        assert not (site / clash).exists(), f"the wheel installs a top-level `{clash}`"
+    top = {p.name for p in site.iterdir() if not p.name.endswith(".dist-info")} - {"bin"}
+    assert top == {"suite_authz"}
+    shipped = site / "suite_authz" / "policies"
     before = {p: p.read_bytes() for p in shipped.rglob("*.cedar")}
     deps = next(p for p in map(Path, sys.path) if p.name == "site-packages")
     env = _env(tmp_path) | {"PYTHONPATH": f"{site}{os.pathsep}{deps}"}
-    authz = [sys.executable, "-m", "cli.main"]
+    authz = [sys.executable, "-m", "suite_authz.cli.main"]
 
     nowhere = tmp_path / "nowhere"
     nowhere.mkdir()
@@ -173,6 +187,16 @@ def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Pa
     assert refused.returncode == 2 and "not yours to rewrite" in refused.stderr
     lint = _run([*authz, "lint"], nowhere, env)
     assert lint.returncode == 0 and f"using the shipped policy set at {shipped}" in lint.stderr
+    version = _run([*authz, "--version"], nowhere, env)
+    assert f"shipped policies: {shipped}\n" in version.stdout
+    examples = _run([*authz, "policy", "path", "examples"], nowhere, env).stdout.strip()
+    assert Path(examples) == shipped / "examples"
+    asked = ["--subject", "asha", "--action", "view", "--resource", "estimate:est-1"]
+    explained = _run(
+        [*authz, "explain", "--org", f"{examples}/demo-org.json", *asked], nowhere, env
+    )
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.startswith("ALLOW  asha · view · estimate `est-1`")
 
     repo = tmp_path / "repo"
     shutil.copytree(shipped, repo / "policies", ignore=shutil.ignore_patterns("history"))

@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import Engine, Request
-from engine.crosscheck import same
-from engine.model import load_org
-from engine.policies import PolicySet, load_policies
+from suite_authz.engine import Engine, Request
+from suite_authz.engine.crosscheck import same
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet, load_policies
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import orgs, record_requests
 

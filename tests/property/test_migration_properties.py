@@ -13,15 +13,15 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from engine import Engine, Request
-from engine.catalogue import RECORD_ACTIONS
-from engine.migration import MigrationError
-from engine.migration.apply import apply_plan
-from engine.migration.impact import rights_by_user
-from engine.migration.run import load_legacy, plan_org
-from engine.model import load_org
-from engine.policies import load_policies
-from engine.store import OrgStore
+from suite_authz.engine import Engine, Request
+from suite_authz.engine.catalogue import RECORD_ACTIONS
+from suite_authz.engine.migration import MigrationError
+from suite_authz.engine.migration.apply import apply_plan
+from suite_authz.engine.migration.impact import rights_by_user
+from suite_authz.engine.migration.run import load_legacy, plan_org
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import MODULES, PRODUCTS, orgs
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from engine import Engine
-from engine.crosscheck import crosscheck
-from engine.model import load_org
-from engine.policies import PolicySet, load_policies
+from suite_authz.engine import Engine
+from suite_authz.engine.crosscheck import crosscheck
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet, load_policies
 from tests.conftest import DEMO, POLICIES
 from tests.property.test_differential import check_agreement
 from tests.strategies import orgs

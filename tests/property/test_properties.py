@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine import Engine, Request
-from engine.catalogue import RECORD_ACTIONS
-from engine.model import load_org
-from engine.policies import load_policies
+from suite_authz.engine import Engine, Request
+from suite_authz.engine.catalogue import RECORD_ACTIONS
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import load_policies
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import MODULES, PRODUCTS, orgs, record_requests, seats
 

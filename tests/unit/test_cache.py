@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from engine import Engine, Request
-from engine.cache import DecisionCache
-from engine.model import load_org
-from engine.policies import PolicySet
+from suite_authz.engine import Engine, Request
+from suite_authz.engine.cache import DecisionCache
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet
 from tests.conftest import DEMO
 
 ASKS = [

@@ -5,23 +5,26 @@ model over the served set's index) parse the org once."""
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any
 
 import cedarpy
 import pytest
 
-from engine import Engine, Request
-from engine.backends import cedar_entities as module
-from engine.entities import build_index
-from engine.migration.run import load_legacy
-from engine.model import load_org
-from engine.policies import PolicySet
+from suite_authz.engine import Engine, Request
+from suite_authz.engine.backends import cedar_entities as module
+from suite_authz.engine.entities import build_index
+from suite_authz.engine.migration.run import load_legacy
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet
 from tests.conftest import DEMO
 
 
 @pytest.fixture
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every parse of a whole org into cedarpy.Entities."""
+    """Counts every parse of a whole org into cedarpy.Entities; every engine gets a fresh
+    index (none kept for reuse), so that no earlier test's parse is found."""
+    monkeypatch.setattr("suite_authz.engine.entities.KEEP_USERS_UP_TO", 0)
     seen: list[int] = []
     real = cedarpy.Entities.from_json_str
 
@@ -67,11 +70,12 @@ def test_cedar_engines_over_one_index_parse_the_org_once(
 def test_the_parse_is_dropped_with_its_index(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("engine.entities.KEEP_USERS_UP_TO", 0)  # no index kept for reuse
+    """The kept parse does not keep its index alive, and goes when the index goes."""
+    monkeypatch.setattr("suite_authz.engine.entities.KEEP_USERS_UP_TO", 0)  # none kept for reuse
     index = build_index(fresh_org(policies), policies.catalogue)
-    module.cedar_entities(index, policies)
-    assert index in module._PARSED
-    before = len(module._PARSED)
+    handle = module.cedar_entities(index, policies)
+    assert module.cedar_entities(index, policies) is handle  # kept while the index lives
+    alive = weakref.ref(index)
     del index
     gc.collect()
-    assert len(module._PARSED) == before - 1
+    assert alive() is None

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.decision_log import DecisionLog, mask
+from suite_authz.engine.decision_log import DecisionLog, mask
 
 KEY = b"k" * 32
 
@@ -38,7 +38,7 @@ def test_what_holds_nothing_sensitive_comes_back_as_it_is() -> None:
 
 
 def test_what_orjson_cannot_encode_is_still_written() -> None:
-    from server.jsonio import dumps, loads
+    from suite_authz.server.jsonio import dumps, loads
 
     line = dumps({"n": 2**70 + 1, "s": "é"})
     assert str(2**70 + 1).encode() in line and loads(line)["s"] == "é"

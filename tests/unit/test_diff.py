@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.render_diff import render_markdown
-from engine.diff import default_orgs, diff, unexpected
-from engine.policies import PolicySet, load_policies
-from engine.revisions import policy_dir
+from suite_authz.cli.render_diff import render_markdown
+from suite_authz.engine.diff import default_orgs, diff, unexpected
+from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.revisions import policy_dir
 from tests.cli.runner import run
 from tests.conftest import POLICIES
 
@@ -27,7 +27,7 @@ def widening(policies: PolicySet) -> object:
 
 
 def test_2025_05_to_now_is_exactly_the_d4_widening(widening: object) -> None:
-    from engine.diff import DiffReport
+    from suite_authz.engine.diff import DiffReport
 
     assert isinstance(widening, DiffReport)
     assert widening.groups and not widening.narrowings
@@ -48,7 +48,7 @@ def test_2025_05_to_now_is_exactly_the_d4_widening(widening: object) -> None:
 
 
 def test_a_non_member_gain_fails_unless_declared(widening: object, tmp_path: Path) -> None:
-    from engine.diff import DiffReport
+    from suite_authz.engine.diff import DiffReport
 
     assert isinstance(widening, DiffReport)
     problems = unexpected(widening, "non-member-gain", None)
@@ -81,7 +81,7 @@ def test_narrowing_is_reported_as_a_loss(policies: PolicySet) -> None:
 
 
 def test_markdown_lists_widenings_first_in_a_table(widening: object) -> None:
-    from engine.diff import DiffReport
+    from suite_authz.engine.diff import DiffReport
 
     assert isinstance(widening, DiffReport)
     text = render_markdown(widening)

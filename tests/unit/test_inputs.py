@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.inputs import MAX_DEPTH, JsonRefused, strict_loads
+from suite_authz.engine.inputs import MAX_DEPTH, JsonRefused, strict_loads
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,22 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, PolicyError
-from engine.migration import MigrationError, MigrationRefused
-from engine.migration.apply import APPLIED, REFUSED, apply_plan, check_plan, planned_snapshot
-from engine.migration.impact import rights_by_user
-from engine.migration.plan import PLAN_FORMAT, add_months
-from engine.migration.run import history, load_legacy
-from engine.migration.usage import InvalidUsage, load_usage
-from engine.model import load_org
-from engine.policies import PolicySet, load_policies
-from engine.store import OrgStore
+from suite_authz.engine import Engine, PolicyError
+from suite_authz.engine.migration import MigrationError, MigrationRefused
+from suite_authz.engine.migration.apply import (
+    APPLIED,
+    REFUSED,
+    apply_plan,
+    check_plan,
+    planned_snapshot,
+)
+from suite_authz.engine.migration.impact import rights_by_user
+from suite_authz.engine.migration.plan import PLAN_FORMAT, add_months
+from suite_authz.engine.migration.run import history, load_legacy
+from suite_authz.engine.migration.usage import InvalidUsage, load_usage
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.store import OrgStore
 from tests.conftest import POLICIES
 from tests.migration_support import (
     AFTER_WINDOW,
@@ -57,8 +63,8 @@ def test_legacy_set_borrows_the_schema_and_is_not_servable(policies: PolicySet) 
 
 
 def test_the_sidecar_refuses_to_serve_the_legacy_set(tmp_path: Path, policies: PolicySet) -> None:
-    from server.metrics import Metrics
-    from server.state import State
+    from suite_authz.server.metrics import Metrics
+    from suite_authz.server.state import State
 
     store = legacy_store(tmp_path, policies)
     with pytest.raises(PolicyError, match="never served"):
@@ -277,8 +283,8 @@ def test_asking_each_kind_of_user_once_matches_asking_every_user(
     store: OrgStore, policies: PolicySet
 ) -> None:
     """The shortcut in impact.rights_by_user against the plain loop over users."""
-    from engine.catalogue import RECORD_ACTIONS
-    from engine.request import Request
+    from suite_authz.engine.catalogue import RECORD_ACTIONS
+    from suite_authz.engine.request import Request
 
     org = load_org(LEGACY, policies.catalogue)
     for engine, owner in (
@@ -374,7 +380,7 @@ def test_the_limit_is_checked_again_at_apply(tmp_path: Path, policies: PolicySet
     # by hand to reach the engine's own check (a plan never exceeds the limit it saw).
     store.import_snapshot(_legacy(lambda d: d["migration"].update(limit=2)), policies.catalogue)
     plan["org_version"] = store.version("legacy")
-    from engine.migration.plan import PLAN_KEY, plan_id, signature
+    from suite_authz.engine.migration.plan import PLAN_KEY, plan_id, signature
 
     plan["plan_id"] = plan_id(plan)
     plan["signature"] = signature(store.secret(PLAN_KEY), plan)  # a holder of the store's key
@@ -429,21 +435,21 @@ def test_planned_snapshot_names_unknown_users(policies: PolicySet) -> None:
 
 
 def test_history_of_an_unknown_org_is_an_error(store: OrgStore) -> None:
-    from engine.store import StoreError
+    from suite_authz.engine.store import StoreError
 
     with pytest.raises(StoreError, match="no org `nope`"):
         history(store, "nope")
 
 
 def test_legacy_lint_is_clean() -> None:
-    from engine.lint import lint
+    from suite_authz.engine.lint import lint
 
     assert lint(POLICIES / "legacy") == []
     assert not load_policies(POLICIES / "legacy").servable
 
 
 def test_the_old_model_s_two_encodings_agree_on_the_legacy_org(policies: PolicySet) -> None:
-    from engine.crosscheck import crosscheck
+    from suite_authz.engine.crosscheck import crosscheck
 
     org = load_org(LEGACY, policies.catalogue)
     legacy = load_legacy(policies)
@@ -456,8 +462,8 @@ def test_a_hand_edited_plan_with_a_recomputed_plan_id_is_refused(
 ) -> None:
     """Issue 11, finding 9 (failed on 4b6dd84): two users with no finance activity were added
     to a plan, its plain-sha256 plan_id recomputed, and the plan applied."""
-    from engine.migration import MigrationError
-    from engine.migration.plan import plan_id
+    from suite_authz.engine.migration import MigrationError
+    from suite_authz.engine.migration.plan import plan_id
 
     plan = legacy_plan(store, policies)
     extra = [u.id for u in store.load("legacy", policies.catalogue).users][:2]

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from engine import Engine, InvalidOrg, Request
-from engine.model import load_org
-from engine.policies import PolicySet
+from suite_authz.engine import Engine, InvalidOrg, Request
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet
 from tests.conftest import DATA
 
 

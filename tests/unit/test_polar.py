@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine, PolicyError, Request
-from engine.backends.polar import PolarBackend
-from engine.crosscheck import crosscheck, request_space, same
-from engine.model import load_org
-from engine.policies import PolicySet, load_policies
+from suite_authz.engine import Engine, PolicyError, Request
+from suite_authz.engine.backends.polar import PolarBackend
+from suite_authz.engine.crosscheck import crosscheck, request_space, same
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet, load_policies
 from tests.conftest import DEMO, POLICIES
 
 
@@ -86,7 +86,7 @@ def test_broken_polar_file_is_a_load_error_naming_the_directory(tmp_path: Path) 
 
 
 def test_unknown_backend_is_refused(policies: PolicySet) -> None:
-    from engine import InvalidRequest
+    from suite_authz.engine import InvalidRequest
 
     with pytest.raises(InvalidRequest):
         Engine(policies, load_org(DEMO, policies.catalogue), "opa")

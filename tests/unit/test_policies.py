@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import PolicyError
-from engine.lint import lint
-from engine.policies import RULES, load_policies
+from suite_authz.engine import PolicyError
+from suite_authz.engine.lint import lint
+from suite_authz.engine.policies import RULES, load_policies
 from tests.conftest import POLICIES
 
 

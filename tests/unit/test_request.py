@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import Engine, Request
+from suite_authz.engine import Engine, Request
 from tests.conftest import DECISION_KEYS
 
 
@@ -77,7 +77,7 @@ def test_backend_failure_is_a_deny(demo: Engine, monkeypatch: pytest.MonkeyPatch
 
 
 def test_cedar_evaluation_error_is_a_deny(demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.backends import RawAnswer
+    from suite_authz.engine.backends import RawAnswer
 
     monkeypatch.setattr(
         demo.backend,
@@ -93,7 +93,7 @@ def test_cedar_evaluation_error_is_a_deny(demo: Engine, monkeypatch: pytest.Monk
 
 
 def test_decide_many_gives_the_same_decisions_as_decide_one_by_one(demo: Engine) -> None:
-    from engine.crosscheck import request_space
+    from suite_authz.engine.crosscheck import request_space
 
     requests = list(request_space(demo.org, demo.policies))[:600]
     requests.append(Request("asha", "erase", "estimate"))  # invalid, answered before Cedar

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from engine import Engine, Request
-from engine.model import load_org
-from engine.policies import PolicySet
-from engine.search import BATCH, search_page
+from suite_authz.engine import Engine, Request
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.search import BATCH, search_page
 from tests.conftest import DEMO
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import InvalidOrg
-from engine.policies import PolicySet
-from engine.store import OrgStore, StaleSnapshot, StoreError
+from suite_authz.engine import InvalidOrg
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.store import OrgStore, StaleSnapshot, StoreError
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
 

@@ -1,4 +1,4 @@
-"""The policy-review workflow and the pre-commit files: what the README promises of them.
+"""The policy-review workflow and the pre-commit files: what docs/policies.md promises of them.
 (`make lint` runs actionlint over the workflow and pre-commit's own checks over both files.)"""
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def test_the_diff_is_posted_as_one_comment_updated_in_place(
 
 @pytest.mark.slow
 def test_the_repositorys_own_pre_commit_config_passes_on_a_fresh_clone(tmp_path: Path) -> None:
-    """As the README sets a contributor up: a clone, the project's .venv, pre-commit install."""
+    """As docs/policies.md sets a contributor up: a clone, the project's .venv, pre-commit
+    install."""
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     clone = tmp_path / "clone"
