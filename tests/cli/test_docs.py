@@ -241,3 +241,12 @@ def test_every_relative_link_leads_somewhere() -> None:
 
 def test_the_readme_is_one_screen_or_three() -> None:
     assert len(README.read_text(encoding="utf-8").splitlines()) < 200
+
+
+def test_the_metrics_documented_are_the_metrics_served() -> None:
+    from suite_authz.server.metrics import Metrics
+
+    served = set(re.findall(r"^# TYPE (authz_\w+)", Metrics().render(), flags=re.M))
+    text = (ROOT / "docs/operations.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`(authz_\w+)", text))
+    assert documented == served
