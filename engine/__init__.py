@@ -13,6 +13,7 @@ from suite_authz.engine.decision import ActingAs, Decision
 from suite_authz.engine.decision_log import DecisionLog, as_evaluation, decision_sink
 from suite_authz.engine.decision_log import dumps as json_bytes
 from suite_authz.engine.diff import DiffReport, default_orgs, load_expected
+from suite_authz.engine.diff import Group as DiffGroup
 from suite_authz.engine.diff import diff as semantic_diff
 from suite_authz.engine.diff import unexpected as unexpected_changes
 from suite_authz.engine.engine import BACKENDS, Engine
@@ -49,6 +50,7 @@ from suite_authz.engine.revisions import load_side
 from suite_authz.engine.search import search_page
 from suite_authz.engine.store import OrgStore, StaleSnapshot, default_store_path
 from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
+from suite_authz.engine.symbolic.review import proven_diff
 
 __all__ = [
     "BACKENDS",
@@ -59,6 +61,7 @@ __all__ = [
     "Decision",
     "DecisionCache",
     "DecisionLog",
+    "DiffGroup",
     "DiffReport",
     "Engine",
     "InvalidOrg",
@@ -96,6 +99,7 @@ __all__ = [
     "plan_org",
     "policy_stamp",
     "policy_versions",
+    "proven_diff",
     "publish_policies",
     "read_file",
     "read_source",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ class PolicySet:
     # never served.
     servable: bool = True
     source: PolicySource | None = None  # the texts it was built from: what publish stores
+    # policy key -> its JSON form (Cedar's EST), the deciding ones: what engine/symbolic reads
+    deciding: dict[str, Any] = field(default_factory=dict)
 
 
 # suite_authz/: in a source checkout a directory of links to the repository's parts, in an
@@ -131,6 +133,7 @@ def build_policies(source: PolicySource) -> PolicySet:
         handle=handle,
         grants_handle=grants_handle,
         obligations_handle=obligations_handle,
+        deciding=deciding,
         policies=infos,
         texts=dict(source.cedar),
         schema_text=source.schema,

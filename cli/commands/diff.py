@@ -11,9 +11,9 @@ import click
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from suite_authz.cli.options import format_option, store_option
-from suite_authz.cli.render_diff import render_json, render_markdown, render_text
+from suite_authz.cli.render_diff import render_json, render_markdown, render_proven, render_text
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import AuthzError, default_orgs, load_expected, load_side
+from suite_authz.engine import AuthzError, default_orgs, load_expected, load_side, proven_diff
 from suite_authz.engine import semantic_diff as diff
 from suite_authz.engine import unexpected_changes as unexpected
 
@@ -45,6 +45,13 @@ RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
     default=None,
     help="JSON list of the intended changes (groups with who, action, type, was, now).",
 )
+@click.option(
+    "--prove",
+    is_flag=True,
+    help="Also prove, over every org the model allows and every record-action request, what "
+    "HEAD allows that BASE denies and the reverse, each with a counterexample Cedar confirms; "
+    "--fail-on and --expect then judge the proven changes too.",
+)
 def diff_command(
     base: str,
     head: str,
@@ -53,6 +60,7 @@ def diff_command(
     fmt: str,
     fail_on: str | None,
     expect_file: Path | None,
+    prove: bool,
 ) -> None:
     """Compare two policy sets (directories, or git revisions of policies/) by decisions."""
     started = time.perf_counter()
@@ -63,10 +71,15 @@ def diff_command(
             with progress("comparing decisions") as bar:
                 extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
                 report = diff(old, new, default_orgs(new, extra), base, head, bar)
+            proven = proven_diff(old, new, base, head)[0] if prove else None
     except AuthzError as exc:
         raise Trouble(exc) from None
-    click.echo(RENDER[fmt](report))
-    problems = unexpected(report, fail_on, expected)
+    if proven is None:
+        click.echo(RENDER[fmt](report))
+        problems = unexpected(report, fail_on, expected)
+    else:
+        click.echo(render_proven(report, proven, fmt))
+        problems = unexpected(proven, fail_on, expected)
     for problem in problems:
         click.echo(f"authz diff: {problem}", err=True)
     click.echo(

@@ -1,0 +1,180 @@
+"""Questions over every record-action request of every org the model allows, each answered
+"holds" or with counterexamples that the real engines have confirmed.
+
+A counterexample is an org snapshot and a request (world.decode). Before it is reported, Cedar
+(and the Polar encoding, where the set has one) answers it: a counterexample they do not
+confirm means the encoding is wrong, which is an error (`EncodingMismatch`), never a finding
+and never a "holds".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.engine import Engine
+from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.model import load_org
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request
+from suite_authz.engine.symbolic.compile import allows, string_literals
+from suite_authz.engine.symbolic.world import RecordWorld
+
+# (action, record type, the user's seats) groups: 81 x 9 today; a bound, not a sample
+MAX_GROUPS = 1000
+
+
+class EncodingMismatch(AuthzError):
+    """The symbolic encoding and the engines disagree on a request: a bug to report."""
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    org: dict[str, Any]
+    request: Request
+    before: Decision
+    after: Decision
+    # Polar's answers before and after, where both sets have a Polar encoding; Polar answering
+    # otherwise than Cedar is a finding about the set (authz crosscheck), not about the proof
+    polar: tuple[Decision, Decision] | None = None
+
+    @property
+    def polar_agrees(self) -> bool:
+        return self.polar is None or (
+            self.polar[0].allowed == self.before.allowed
+            and self.polar[1].allowed == self.after.allowed
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "request": {
+                "subject": r.subject,
+                "action": r.action,
+                "resource_type": r.resource_type,
+                "resource_id": r.resource_id,
+                "channel": r.channel,
+                "fields": list(r.fields),
+                "context": dict(r.context),
+            },
+            "before": self.before.decision,
+            "after": self.after.decision,
+            "rules_after": list(self.after.rules),
+            "policies_after": list(self.after.policies),
+            "polar": None
+            if self.polar is None
+            else {"before": self.polar[0].decision, "after": self.polar[1].decision},
+            "org": self.org,
+        }
+
+
+@dataclass
+class Proof:
+    """What a question found: `examples` empty means it holds, for every request and org."""
+
+    question: str
+    examples: list[Counterexample] = field(default_factory=list)
+    seconds: float = 0.0
+    solver_calls: int = 0
+
+    @property
+    def holds(self) -> bool:
+        return not self.examples
+
+
+def widenings(base: PolicySet, head: PolicySet) -> Proof:
+    """Everything `head` allows that `base` denies, one confirmed example per action, record
+    type and kind of user (their seats): a proof that nothing else widens."""
+    return _differences(base, head, "widening")
+
+
+def narrowings(base: PolicySet, head: PolicySet) -> Proof:
+    return _differences(head, base, "narrowing", swap=True)
+
+
+def _differences(base: PolicySet, head: PolicySet, name: str, swap: bool = False) -> Proof:
+    _same_catalogue(base, head)
+    started = time.perf_counter()
+    world = RecordWorld(head.catalogue, string_literals(base) | string_literals(head))
+    question = z3.And(allows(head, world), z3.Not(allows(base, world)))
+    proof = Proof(name)
+    for model in _models(world, question, proof):
+        org, request = world.decode(model)
+        before, after = _confirm(base, head, org, request)
+        polar = _polar(base, head, org, request)
+        if swap:
+            before, after = after, before
+            polar = None if polar is None else (polar[1], polar[0])
+        proof.examples.append(Counterexample(org, request, before, after, polar))
+    proof.seconds = time.perf_counter() - started
+    return proof
+
+
+def _models(world: RecordWorld, question: Any, proof: Proof) -> Iterator[Any]:
+    """A model per action, record type and seats where the question can hold: each with as few
+    grants, fields and settings as the question needs, so that a person can read it."""
+    solver = z3.Optimize()
+    solver.add(world.constraints)
+    solver.add(question)
+    for soft in world.minimal():
+        solver.add_soft(z3.Not(soft))
+    for _ in range(MAX_GROUPS):
+        proof.solver_calls += 1
+        if solver.check() != z3.sat:
+            return
+        model = solver.model()
+        yield model
+        solver.add(
+            z3.Not(z3.And([v == model.eval(v, model_completion=True) for v in world.group()]))
+        )
+    raise AuthzError(f"more than {MAX_GROUPS} groups of differences: the world grew unexpectedly")
+
+
+def _confirm(
+    base: PolicySet, head: PolicySet, org: dict[str, Any], request: Request
+) -> tuple[Decision, Decision]:
+    """Cedar's answers, which must be the difference the encoding of Cedar's policies found."""
+    before = _decide(base, org, request, "cedar")
+    after = _decide(head, org, request, "cedar")
+    if before.allowed or not after.allowed:
+        raise EncodingMismatch(_mismatch("Cedar", request, before, after))
+    return before, after
+
+
+def _polar(
+    base: PolicySet, head: PolicySet, org: dict[str, Any], request: Request
+) -> tuple[Decision, Decision] | None:
+    if not (_has_polar(base) and _has_polar(head)):
+        return None
+    return _decide(base, org, request, "polar"), _decide(head, org, request, "polar")
+
+
+def _has_polar(policies: PolicySet) -> bool:
+    return bool(policies.source is not None and policies.source.polar)
+
+
+def _decide(policies: PolicySet, org: dict[str, Any], request: Request, backend: str) -> Decision:
+    engine = Engine(policies, load_org(org, policies.catalogue, "counterexample org"), backend)
+    engine.validate(request)
+    return engine.decide(request)
+
+
+def _mismatch(engine: str, request: Request, before: Decision, after: Decision) -> str:
+    return (
+        f"the symbolic encoding found a difference that {engine} does not confirm "
+        f"(before: {before.decision}, after: {after.decision}) for {request}: "
+        "an encoding bug; please report it with this request"
+    )
+
+
+def _same_catalogue(base: PolicySet, head: PolicySet) -> None:
+    if base.catalogue != head.catalogue:
+        raise AuthzError(
+            "the two sets have different module catalogues (modules.json): a proof compares "
+            "sets over one catalogue; compare them with the enumerated diff"
+        )

@@ -1,0 +1,134 @@
+"""Symbolic values: what a Cedar expression stands for over every request of a world at once.
+
+Every domain our schema uses is finite once the catalogue is read (products, modules, actions,
+fields, statuses) or can be made so without losing an answer (a string the policies never name
+behaves like any other such string), so a value is a finite table of z3 formulas:
+
+- `Bool`: one formula;
+- `Choice`: one of finitely many concrete values (a string, or an entity as (type, id)), each
+  with the formula under which it is the one (exactly one holds where the value exists);
+- `Set`: for each element a set may hold, the formula under which it does;
+- `Record`: attribute name -> value, with the formula under which an optional one is present;
+- `Long`: a z3 integer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+Key = Any  # a string, an entity (type, id), or a record's key: tuple of (attr, key) pairs
+
+
+@dataclass(frozen=True)
+class Bool:
+    formula: Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    options: dict[Key, Any]
+
+
+@dataclass(frozen=True)
+class Set:
+    members: dict[Key, Any]
+
+
+@dataclass(frozen=True)
+class Long:
+    term: Any
+
+
+@dataclass(frozen=True)
+class Record:
+    attrs: dict[str, Any]
+    present: dict[str, Any] = field(default_factory=dict)  # optional attribute -> formula
+
+
+Value = Bool | Choice | Set | Long | Record
+
+
+def literal(key: Key) -> Choice:
+    return Choice({key: z3.BoolVal(True)})
+
+
+def equal(a: Value, b: Value) -> Any:
+    if isinstance(a, Choice) and isinstance(b, Choice):
+        common = a.options.keys() & b.options.keys()
+        return z3.Or([z3.And(a.options[k], b.options[k]) for k in common])
+    if isinstance(a, Long) and isinstance(b, Long):
+        return a.term == b.term
+    if isinstance(a, Bool) and isinstance(b, Bool):
+        return a.formula == b.formula
+    raise TypeError(f"== between {type(a).__name__} and {type(b).__name__}")
+
+
+def key_of(value: Value) -> dict[Key, Any]:
+    """The value as guarded concrete keys, so that it can be looked up in a set."""
+    if isinstance(value, Choice):
+        return value.options
+    if isinstance(value, Record):
+        # a record literal of choices, as in `{module: resource.module, action: action}`
+        names = sorted(value.attrs)
+        out: dict[Key, Any] = {(): z3.BoolVal(True)}
+        for name in names:
+            part = key_of(value.attrs[name])
+            out = {
+                (*k, (name, pk)): z3.And(g, pg) for k, g in out.items() for pk, pg in part.items()
+            }
+        return out
+    raise TypeError(f"a {type(value).__name__} cannot be a set element here")
+
+
+def contains(s: Set, element: Value) -> Any:
+    keys = key_of(element)
+    return z3.Or([z3.And(g, s.members[k]) for k, g in keys.items() if k in s.members])
+
+
+def contains_any(a: Set, b: Set) -> Any:
+    common = a.members.keys() & b.members.keys()
+    return z3.Or([z3.And(a.members[k], b.members[k]) for k in common])
+
+
+def merge(alternatives: list[tuple[Any, Value]]) -> Value:
+    """One value from several, each under its guard (the guards exclusive): the attribute of an
+    entity that is one of several."""
+    first = alternatives[0][1]
+    if len(alternatives) == 1:
+        return first
+    if isinstance(first, Bool):
+        return Bool(z3.Or([z3.And(g, v.formula) for g, v in alternatives if isinstance(v, Bool)]))
+    if isinstance(first, Choice | Set):
+        keys = {k for _, v in alternatives for k in _table(v)}
+        table = {
+            k: z3.Or([z3.And(g, _table(v).get(k, z3.BoolVal(False))) for g, v in alternatives])
+            for k in keys
+        }
+        return Choice(table) if isinstance(first, Choice) else Set(table)
+    if isinstance(first, Long):
+        longs = [(g, v.term) for g, v in alternatives if isinstance(v, Long)]
+        term = longs[-1][1]
+        for g, t in reversed(longs[:-1]):
+            term = z3.If(g, t, term)
+        return Long(term)
+    if isinstance(first, Record):
+        records = [(g, r) for g, r in alternatives if isinstance(r, Record)]
+        names = {n for _, r in records for n in r.attrs}
+        attrs = {n: merge([(g, r.attrs[n]) for g, r in records if n in r.attrs]) for n in names}
+        present = {
+            n: z3.Or([z3.And(g, r.present.get(n, z3.BoolVal(n in r.attrs))) for g, r in records])
+            for n in names
+        }
+        return Record(attrs, present)
+    raise TypeError(f"cannot merge {type(first).__name__}")
+
+
+def _table(value: Value) -> dict[Key, Any]:
+    if isinstance(value, Choice):
+        return value.options
+    if isinstance(value, Set):
+        return value.members
+    raise TypeError(type(value).__name__)
