@@ -19,7 +19,16 @@ from typing import Any
 import z3
 
 from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
-from suite_authz.engine.model import DataCentre, Edition, Status
+from suite_authz.engine.model import (
+    DataCentre,
+    Edition,
+    Org,
+    Status,
+    User,
+    default_status,
+    expand,
+    qualified_fields,
+)
 from suite_authz.engine.request import Request
 from suite_authz.engine.symbolic.values import Bool, Choice, Record, Set, Value, literal
 
@@ -273,6 +282,89 @@ class RecordWorld:
             },
             {"submitted_by": self.submitted},
         )
+
+    # -- a concrete org and request, as values of the world (the encoding's own test) ---------
+    def pin(self, org: Org, request: Request) -> list[Any]:
+        """Constraints that fix the world to one request of one org, for comparing what the
+        encoding decides with what Cedar decides (tests/property/test_symbolic.py)."""
+        user = next(u for u in org.users if u.id == request.subject)
+        out = [
+            self.action[request.action],
+            self.module[request.resource_type],
+            self.crm_admin == user.crm_admin,
+            self.data_centre[org.data_centre],
+            self.edition[org.edition],
+            self.new_org == org.new_org,
+            self.channel[request.channel],
+        ]
+        out += self._pin_seats(org, user)
+        profile = next(p for p in org.profiles if p.id == user.profile)
+        allowed = {(m, a) for m, acts in profile.allows.items() for a in expand(acts)}
+        out += [f == ((m, a) in allowed) for (m, a), f in self.allows.items()]
+        out += [
+            f == (p in org.approval_products(m))
+            for m, by in self.approval_by.items()
+            for p, f in by.items()
+        ]
+        out += self._pin_record(org, request)
+        touched = {f"{request.resource_type}.{f}" for f in request.fields}
+        out += [f == (name in touched) for name, f in self.touched.items()]
+        acting = request.context.get("acting_as")
+        out += [self.acting == (acting is not None), self.acting_self == (acting == user.id)]
+        sender = request.context.get("sender")
+        out.append(self.sending == (sender is not None))
+        if sender is not None:
+            text = EMAILS[PRINCIPAL] if sender == user.email else sender
+            out.append(self.sender[text if text in self.sender else OTHER_STRING])
+        return out
+
+    def _pin_seats(self, org: Org, user: User) -> list[Any]:
+        out = []
+        roles = {r.id: r for r in org.roles}
+        for p in self.products:
+            member = next((roles[m.role] for m in user.memberships if m.product == p), None)
+            enrolled = any(e.product == p for e in user.enrolments)
+            out += [
+                self.seat[p] == (member is not None or enrolled),
+                self.member[p] == (member is not None),
+            ]
+            grants = (
+                set()
+                if member is None
+                else {(m, a) for m, acts in member.grants.items() for a in expand(acts)}
+            )
+            out += [f == (key in grants) for key, f in self.grants[p].items()]
+            if member is not None:
+                rules = member.fields
+            else:
+                rules = org.integration_user_fields.get(p, {}) if enrolled else {}  # type: ignore[call-overload]
+            hidden = set(qualified_fields(rules, "hidden"))
+            readonly = set(qualified_fields(rules, "read_only"))
+            out += [f == (name in hidden) for name, f in self.hidden[p].items()]
+            out += [f == (name in readonly) for name, f in self.readonly[p].items()]
+        return out
+
+    def _pin_record(self, org: Org, request: Request) -> list[Any]:
+        if request.resource_id is None:
+            return [self.new]
+        record = next(
+            r
+            for r in org.records
+            if r.type == request.resource_type and r.id == request.resource_id
+        )
+        kind = self.catalogue.modules[record.type].entity
+        submitted = record.submitted_by is not None and kind not in ("Report", "Dashboard")
+        return [
+            z3.Not(self.new),
+            self.status[default_status(record, self.catalogue)],
+            self.submitted == submitted,
+            self.submitted_by_self == (record.submitted_by == request.subject),
+            self.folder[self._text(record.folder or "")],
+            self.title[self._text(record.title or "")],
+        ]
+
+    def _text(self, value: str) -> str:
+        return value if value in self.folder else OTHER_STRING
 
     # -- a model back into an org snapshot and a request -------------------------------------
     def decode(self, model: Any) -> tuple[dict[str, Any], Request]:
