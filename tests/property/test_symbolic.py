@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from suite_authz.engine import Engine, Request
+from suite_authz.engine.catalogue import RECORD_ACTIONS
+from suite_authz.engine.crosscheck import request_space
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.symbolic.compile import allows, string_literals
@@ -40,8 +42,22 @@ def test_the_encoding_decides_as_cedar_does(org: dict[str, Any], data: st.DataOb
     GENERATED["symbolic vs cedar"] += 1
     engine = Engine(POLICY_SET, load_org(org, POLICY_SET.catalogue))
     users = [u["id"] for u in org["users"]]
-    for _ in range(4):
-        request = Request(**data.draw(record_requests(org, data.draw(st.sampled_from(users)))))
+    requests = [
+        Request(**data.draw(record_requests(org, data.draw(st.sampled_from(users)))))
+        for _ in range(3)
+    ]
+    # and from the crosscheck's space (edits touching each field the org restricts, claims),
+    # by how Cedar decided: the rare denies by a forbid of an otherwise allowed request are
+    # what shows a forbid encoded wrong, so each kind of answer is asked
+    space = [r for r in request_space(engine.org, POLICY_SET) if r.action in RECORD_ACTIONS]
+    kinds: dict[str, list[Request]] = {}
+    for r in space:
+        d = engine.decide(r, probe=False)
+        for policy in d.policies if not d.allowed else ("allow",):
+            kinds.setdefault(policy, []).append(r)
+    for kind in sorted(kinds):
+        requests.append(data.draw(st.sampled_from(kinds[kind])))
+    for request in requests:
         cedar = engine.decide(request, probe=False)
         assert not cedar.errors, cedar.errors
         assert symbolic_answer(WORLD.pin(engine.org, request)) == cedar.allowed, request
