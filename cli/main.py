@@ -16,6 +16,7 @@ from suite_authz.cli.commands.review import fmt, lint
 from suite_authz.cli.commands.serve import serve
 from suite_authz.cli.commands.test import test_command
 from suite_authz.cli.commands.validate import validate
+from suite_authz.cli.commands.verify import verify
 from suite_authz.engine import AuthzError, default_policies_dir
 
 
@@ -58,6 +59,7 @@ cli.add_command(lint)
 cli.add_command(serve)
 cli.add_command(test_command)
 cli.add_command(validate)
+cli.add_command(verify)
 
 
 def main() -> None:

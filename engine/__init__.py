@@ -51,6 +51,7 @@ from suite_authz.engine.search import search_page
 from suite_authz.engine.store import OrgStore, StaleSnapshot, default_store_path
 from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
 from suite_authz.engine.symbolic.review import proven_diff
+from suite_authz.engine.symbolic.theorems import verify as verify_theorems
 
 __all__ = [
     "BACKENDS",
@@ -115,4 +116,5 @@ __all__ = [
     "strict_loads",
     "unexpected_changes",
     "unformatted",
+    "verify_theorems",
 ]

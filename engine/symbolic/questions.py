@@ -158,6 +158,13 @@ def _has_polar(policies: PolicySet) -> bool:
     return bool(policies.source is not None and policies.source.polar)
 
 
+def decide_on(
+    policies: PolicySet, org: dict[str, Any], request: Request, backend: str = "cedar"
+) -> Decision:
+    """What the real engine decides on a counterexample."""
+    return _decide(policies, org, request, backend)
+
+
 def _decide(policies: PolicySet, org: dict[str, Any], request: Request, backend: str) -> Decision:
     engine = Engine(policies, load_org(org, policies.catalogue, "counterexample org"), backend)
     engine.validate(request)

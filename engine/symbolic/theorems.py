@@ -1,0 +1,165 @@
+"""The rule book's promises as theorems, proven over every org the model allows (`authz verify`).
+
+Each theorem names the rule it proves and says, as a formula over the world, what a violation
+is: an allowed request that breaks the promise. "Holds" means no org and no request of a
+record action violate it; otherwise the counterexample is decoded and Cedar must allow it too
+before it is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from suite_authz.engine.decision import Decision
+from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.request import Request
+from suite_authz.engine.symbolic.compile import allows, string_literals
+from suite_authz.engine.symbolic.questions import EncodingMismatch, decide_on
+from suite_authz.engine.symbolic.world import EMAILS, PRINCIPAL, RecordWorld
+
+# D4 and D10: all an integration user is ever granted, and only from the CRM
+INTEGRATION_ACTIONS = ("view", "create", "edit")
+
+
+@dataclass(frozen=True)
+class Theorem:
+    id: str
+    rule: str
+    statement: str
+    violation: Callable[[RecordWorld], Any]
+
+
+def _owned_by(w: RecordWorld, seat: dict[str, Any]) -> Any:
+    """Under which the record's module belongs to a product where `seat` holds."""
+    return z3.Or([z3.And(w.module[m], seat[p]) for m in w.modules for p in w.module_products[m]])
+
+
+def _p1(w: RecordWorld) -> Any:
+    no_member = z3.And([z3.Not(w.member[p]) for p in w.products])
+    beyond = z3.Or(z3.Not(z3.Or([w.action[a] for a in INTEGRATION_ACTIONS])), w.channel["direct"])
+    return z3.And(no_member, beyond)
+
+
+def _d2(w: RecordWorld) -> Any:
+    return z3.Not(_owned_by(w, w.seat))
+
+
+def _d5(w: RecordWorld) -> Any:
+    return z3.And(w.channel["direct"], z3.Not(_owned_by(w, w.member)))
+
+
+def _d7(w: RecordWorld) -> Any:
+    restricted = []
+    for p in w.products:
+        for f, touched in w.touched.items():
+            if f in w.hidden[p]:
+                module = f.split(".", 1)[0]
+                reach = z3.And(w.seat[p], w.module[module])
+                restricted.append(z3.And(touched, reach, z3.Or(w.hidden[p][f], w.readonly[p][f])))
+    return z3.And(w.action["edit"], z3.Or(restricted))
+
+
+def _d8(w: RecordWorld) -> Any:
+    return z3.And(w.action["approve"], w.submitted, w.submitted_by_self)
+
+
+def _d11(w: RecordWorld) -> Any:
+    return z3.And(w.action["send_email"], w.sending, z3.Not(w.sender[EMAILS[PRINCIPAL]]))
+
+
+def _d1(w: RecordWorld) -> Any:
+    return z3.And(w.acting, z3.Not(w.acting_self))
+
+
+def _d3(w: RecordWorld) -> Any:
+    profile = z3.Or([z3.And(w.module[m], w.action[a], f) for (m, a), f in w.allows.items()])
+    return z3.And(w.channel["crm"], z3.Not(profile))
+
+
+THEOREMS = (
+    Theorem(
+        "P1",
+        "D1,D2,D4,D10",
+        "a user who is a member of no product is allowed nothing beyond the integration "
+        "grants (view, create, edit) and nothing outside the CRM: no right derived from an "
+        "admin's",
+        _p1,
+    ),
+    Theorem("D1", "D1", "no allow acts as another user (acting_as names the user)", _d1),
+    Theorem("D2", "D2", "no allow without a seat in a product that owns the record", _d2),
+    Theorem("D3", "D3", "no allow from the CRM that the user's CRM profile does not allow", _d3),
+    Theorem(
+        "D5",
+        "D5",
+        "no allow outside the CRM without a membership in a product that owns the record",
+        _d5,
+    ),
+    Theorem(
+        "D7",
+        "D7",
+        "no allowed edit touches a field that a role of the user hides or makes read-only, in a "
+        "product that owns the record",
+        _d7,
+    ),
+    Theorem("D8", "D8", "no one approves their own submission", _d8),
+    Theorem("D11", "D11", "no mail is allowed from an address other than the user's own", _d11),
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    theorem: Theorem
+    seconds: float
+    counterexample: tuple[dict[str, Any], Request, Decision] | None = None
+
+    @property
+    def holds(self) -> bool:
+        return self.counterexample is None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "theorem": self.theorem.id,
+            "rule": self.theorem.rule,
+            "statement": self.theorem.statement,
+            "holds": self.holds,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.counterexample is not None:
+            org, request, decision = self.counterexample
+            out["counterexample"] = {
+                "request": request.to_dict(),
+                "decision": decision.decision,
+                "policies": list(decision.policies),
+                "org": org,
+            }
+        return out
+
+
+def verify(policies: PolicySet, theorems: tuple[Theorem, ...] = THEOREMS) -> list[Verdict]:
+    world = RecordWorld(policies.catalogue, string_literals(policies))
+    allowed = allows(policies, world)
+    out = []
+    for theorem in theorems:
+        started = time.perf_counter()
+        solver = z3.Optimize()
+        solver.add(world.constraints)
+        solver.add(allowed, theorem.violation(world))
+        for soft in world.minimal():
+            solver.add_soft(z3.Not(soft))
+        found = None
+        if solver.check() == z3.sat:
+            org, request = world.decode(solver.model())
+            decision = decide_on(policies, org, request)
+            if not decision.allowed:
+                raise EncodingMismatch(
+                    f"theorem {theorem.id}: the encoding allows {request} and Cedar does not: "
+                    "an encoding bug; please report it with this request"
+                )
+            found = (org, request, decision)
+        out.append(Verdict(theorem, time.perf_counter() - started, found))
+    return out
