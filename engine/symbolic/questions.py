@@ -119,6 +119,7 @@ def _models(world: RecordWorld, question: Any, proof: Proof) -> Iterator[Any]:
     """A model per action, record type and seats where the question can hold: each with as few
     grants, fields and settings as the question needs, so that a person can read it."""
     solver = z3.Optimize()
+    solver.set("maxsat_engine", "wmax")  # models as small as the default's, ~4x sooner here
     solver.add(world.constraints)
     solver.add(question)
     for soft in world.minimal():

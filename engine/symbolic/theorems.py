@@ -147,6 +147,7 @@ def verify(policies: PolicySet, theorems: tuple[Theorem, ...] = THEOREMS) -> lis
     for theorem in theorems:
         started = time.perf_counter()
         solver = z3.Optimize()
+        solver.set("maxsat_engine", "wmax")
         solver.add(world.constraints)
         solver.add(allowed, theorem.violation(world))
         for soft in world.minimal():
