@@ -46,6 +46,9 @@ def test_the_diff_is_posted_as_one_comment_updated_in_place(
     steps = workflow["jobs"]["review"]["steps"]  # type: ignore[index]
     diff = next(s for s in steps if s.get("id") == "diff")
     assert '"${expect[@]}"' in diff["run"] and '"origin/$BASE_REF"' in diff["run"]
+    # the enumerated diff misses what no request of its space shows: the proof does not
+    assert "--prove" in diff["run"]
+    assert any(s.get("run") == ".venv/bin/authz verify" for s in steps)
     comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))
     script = comment["with"]["script"]
     assert "updateComment" in script and "createComment" in script and "marker" in script
