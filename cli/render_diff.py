@@ -34,6 +34,10 @@ def _lines(g: Group, proven: bool = False) -> list[str]:
     return lines
 
 
+# what --prove does not cover yet, said wherever it reports, so that no one reads more into it
+ADMIN_NOT_PROVEN = "the admin actions of D12 are compared by the enumeration above only"
+
+
 def render_proven(enumerated: DiffReport, proven: DiffReport, fmt: str) -> str:
     """The enumerated diff, then what the proof found over every org the model allows."""
     if fmt == "json":
@@ -47,13 +51,13 @@ def render_proven(enumerated: DiffReport, proven: DiffReport, fmt: str) -> str:
     if not proven.groups:
         summary = (
             "proven: no record-action decision changes, for any org the model allows and any "
-            "request"
+            f"request ({ADMIN_NOT_PROVEN})"
         )
     else:
         summary = (
             f"proven over every org the model allows: {len(proven.widenings)} widenings and "
-            f"{len(proven.narrowings)} narrowings (one counterexample each, confirmed by Cedar; "
-            "--format json gives its org snapshot)"
+            f"{len(proven.narrowings)} narrowings of record actions (one counterexample each, "
+            f"confirmed by Cedar; --format json gives its org snapshot; {ADMIN_NOT_PROVEN})"
         )
     if fmt == "markdown":
         rows = [f"| {' '.join(_lines(g, proven=True))} |" for g in proven.groups]
