@@ -34,10 +34,6 @@ def _lines(g: Group, proven: bool = False) -> list[str]:
     return lines
 
 
-# what --prove does not cover yet, said wherever it reports, so that no one reads more into it
-ADMIN_NOT_PROVEN = "the admin actions of D12 are compared by the enumeration above only"
-
-
 def render_proven(enumerated: DiffReport, proven: DiffReport, fmt: str) -> str:
     """The enumerated diff, then what the proof found over every org the model allows."""
     if fmt == "json":
@@ -49,15 +45,12 @@ def render_proven(enumerated: DiffReport, proven: DiffReport, fmt: str) -> str:
             indent=2,
         )
     if not proven.groups:
-        summary = (
-            "proven: no record-action decision changes, for any org the model allows and any "
-            f"request ({ADMIN_NOT_PROVEN})"
-        )
+        summary = "proven: no decision changes, for any org the model allows and any request"
     else:
         summary = (
             f"proven over every org the model allows: {len(proven.widenings)} widenings and "
-            f"{len(proven.narrowings)} narrowings of record actions (one counterexample each, "
-            f"confirmed by Cedar; --format json gives its org snapshot; {ADMIN_NOT_PROVEN})"
+            f"{len(proven.narrowings)} narrowings (one counterexample each, confirmed by Cedar; "
+            "--format json gives its org snapshot)"
         )
     if fmt == "markdown":
         rows = [f"| {' '.join(_lines(g, proven=True))} |" for g in proven.groups]

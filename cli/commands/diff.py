@@ -48,7 +48,7 @@ RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 @click.option(
     "--prove",
     is_flag=True,
-    help="Also prove, over every org the model allows and every record-action request, what "
+    help="Also prove, over every org the model allows and every request, what "
     "HEAD allows that BASE denies and the reverse, each with a counterexample Cedar confirms; "
     "--fail-on and --expect then judge the proven changes too.",
 )

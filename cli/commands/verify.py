@@ -18,8 +18,8 @@ from suite_authz.engine import AuthzError, load_policies, verify_theorems
 @format_option()
 def verify(policies_dir: Path, fmt: str) -> None:
     """Prove the rule book's theorems (P1: no right derived from an admin's for a user who is a
-    member of no product; D1, D2, D3, D5, D7, D8, D11) for every record-action request of every
-    org the model allows, with z3. A theorem that fails shows a counterexample org and request
+    member of no product; D1, D2, D3, D5, D7, D8, D11, D12, R1) for every request of every org
+    the model allows, with z3. A theorem that fails shows a counterexample org and request
     that Cedar allows (exit 1)."""
     started = time.perf_counter()
     try:
@@ -51,6 +51,6 @@ def verify(policies_dir: Path, fmt: str) -> None:
                 )
         click.echo(
             f"{len(verdicts)} theorems, {len(verdicts) - len(failed)} hold, over every org the "
-            f"model allows (record actions), in {time.perf_counter() - started:.1f} s"
+            f"model allows, in {time.perf_counter() - started:.1f} s"
         )
     raise SystemExit(DENY if failed else ALLOW)

@@ -1,4 +1,4 @@
-"""Questions over every record-action request of every org the model allows, each answered
+"""Questions over every request of every org the model allows, each answered
 "holds" or with counterexamples that the real engines have confirmed.
 
 A counterexample is an org snapshot and a request (world.decode). Before it is reported, Cedar

@@ -32,6 +32,7 @@ class Theorem:
     rule: str
     statement: str
     violation: Callable[[RecordWorld], Any]
+    on_records: bool = True  # a promise about record actions (not D12's admin actions)
 
 
 def _owned_by(w: RecordWorld, seat: dict[str, Any]) -> Any:
@@ -76,6 +77,31 @@ def _d1(w: RecordWorld) -> Any:
     return z3.And(w.acting, z3.Not(w.acting_self))
 
 
+def _d12(w: RecordWorld) -> Any:
+    admin = z3.Or(w.action["enrol_integration_user"], w.action["run_migration"])
+    return z3.And(admin, z3.Not(w.crm_admin))
+
+
+def _r1(w: RecordWorld) -> Any:
+    """Past the limit: an enrolment that adds an integration user, or a migration that would."""
+
+    def integration(seat: dict[str, Any], member: dict[str, Any]) -> Any:
+        return z3.Or([z3.And(seat[p], z3.Not(member[p])) for p in w.products])
+
+    target_counted = z3.If(
+        w.target_self, integration(w.seat, w.member), integration(w.other_seat, w.other_member)
+    )
+    enrol = z3.And(
+        w.action["enrol_integration_user"],
+        w.integration_users >= w.limit,
+        z3.Not(target_counted),
+    )
+    migrate = z3.And(
+        w.action["run_migration"], w.enrolments > 0, w.integration_users + w.enrolments > w.limit
+    )
+    return z3.Or(enrol, migrate)
+
+
 def _d3(w: RecordWorld) -> Any:
     profile = z3.Or([z3.And(w.module[m], w.action[a], f) for (m, a), f in w.allows.items()])
     return z3.And(w.channel["crm"], z3.Not(profile))
@@ -108,6 +134,21 @@ THEOREMS = (
     ),
     Theorem("D8", "D8", "no one approves their own submission", _d8),
     Theorem("D11", "D11", "no mail is allowed from an address other than the user's own", _d11),
+    Theorem(
+        "D12",
+        "D12",
+        "only a CRM admin enrols integration users or runs a migration",
+        _d12,
+        on_records=False,
+    ),
+    Theorem(
+        "R1",
+        "D12,R1",
+        "no enrolment or migration takes the org past its limit of integration users, counted "
+        "once each however enrolled",
+        _r1,
+        on_records=False,
+    ),
 )
 
 
@@ -150,6 +191,8 @@ def verify(policies: PolicySet, theorems: tuple[Theorem, ...] = THEOREMS) -> lis
         solver.set("maxsat_engine", "wmax")
         solver.add(world.constraints)
         solver.add(allowed, theorem.violation(world))
+        if theorem.on_records:
+            solver.add(world.on_record)
         for soft in world.minimal():
             solver.add_soft(z3.Not(soft))
         found = None

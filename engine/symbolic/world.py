@@ -18,7 +18,7 @@ from typing import Any
 
 import z3
 
-from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
+from suite_authz.engine.catalogue import ACTIONS, RECORD_ACTIONS, Catalogue
 from suite_authz.engine.model import (
     DataCentre,
     Edition,
@@ -30,7 +30,7 @@ from suite_authz.engine.model import (
     qualified_fields,
 )
 from suite_authz.engine.request import Request
-from suite_authz.engine.symbolic.values import Bool, Choice, Record, Set, Value, literal
+from suite_authz.engine.symbolic.values import Bool, Choice, Long, Record, Set, Value, literal
 
 PRINCIPAL = "u"
 OTHER = "v"
@@ -62,7 +62,8 @@ class RecordWorld:
         cat = self.catalogue
         self.products = tuple(cat.products)
         self.modules = tuple(cat.modules)
-        self.actions = RECORD_ACTIONS
+        self.record_actions = RECORD_ACTIONS
+        self.actions = ACTIONS  # the record actions, then the admin actions of D12
         self.constraints: list[Any] = []
         add = self.constraints.append
         self.action_var, self.action = _one_of("action", self.actions)
@@ -71,10 +72,14 @@ class RecordWorld:
         add(z3.And(self.module_var >= 0, self.module_var < len(self.modules)))
         self.module_products = {m: tuple(cat.modules[m].products) for m in self.modules}
         self.fields = {m: tuple(f"{m}.{f}" for f in cat.modules[m].fields) for m in self.modules}
+        self.on_record = z3.Or([self.action[a] for a in self.record_actions])
+        # an admin action has no record: its module is fixed, so that it makes one group
+        add(z3.Implies(z3.Not(self.on_record), self.module_var == 0))
         self._seats()
         self._org()
         self._record()
         self._context()
+        self._admin()
 
     # -- the acting user ----------------------------------------------------------------
     def _seats(self) -> None:
@@ -87,7 +92,7 @@ class RecordWorld:
         for p in self.products:
             mine = [m for m in self.modules if p in self.module_products[m]]
             self.grants[p] = {
-                (m, a): z3.Bool(f"grant.{p}.{m}.{a}") for m in mine for a in self.actions
+                (m, a): z3.Bool(f"grant.{p}.{m}.{a}") for m in mine for a in self.record_actions
             }
             fields = [f for m in mine for f in self.fields[m]]
             self.hidden[p] = {f: z3.Bool(f"hidden.{p}.{f}") for f in fields}
@@ -98,7 +103,7 @@ class RecordWorld:
             add(z3.Implies(z3.Not(self.member[p]), z3.Not(z3.Or(list(self.grants[p].values())))))
             add(z3.Implies(z3.Not(self.seat[p]), z3.Not(self.member[p])))
         self.allows = {
-            (m, a): z3.Bool(f"allows.{m}.{a}") for m in self.modules for a in self.actions
+            (m, a): z3.Bool(f"allows.{m}.{a}") for m in self.modules for a in self.record_actions
         }
         self.crm_admin = z3.Bool("crm_admin")
 
@@ -156,6 +161,33 @@ class RecordWorld:
         self.sender_var, self.sender = _one_of("context.sender", (*self.texts, *EMAILS.values()))
         add(z3.And(self.sender_var >= 0, self.sender_var < len(self.texts) + len(EMAILS)))
 
+    def _admin(self) -> None:
+        """D12's admin actions: the user enrolled (the acting one, or another with seats of
+        their own), the product, the org's integration-user count and limit, a migration's
+        enrolments."""
+        add = self.constraints.append
+        self.target_self = z3.Bool("target.self")
+        self.other_seat = {p: z3.Bool(f"other.seat.{p}") for p in self.products}
+        self.other_member = {p: z3.Bool(f"other.member.{p}") for p in self.products}
+        for p in self.products:
+            add(z3.Implies(z3.Not(self.other_seat[p]), z3.Not(self.other_member[p])))
+        self.product_var, self.product = _one_of("context.product", self.products)
+        add(z3.And(self.product_var >= 0, self.product_var < len(self.products)))
+        self.enrolments = z3.Int("context.enrolments")
+        self.limit = z3.Int("org.integration_user_limit")
+        self.integration_users = z3.Int("org.integration_users")
+        add(z3.And(self.enrolments >= 0, self.limit >= 0))
+        # R1: the count holds every user enrolled anywhere: the acting user and the other one
+        # among them when they are integration users (filler users make up the rest)
+        enrolled = [z3.And(self.seat[p], z3.Not(self.member[p])) for p in self.products]
+        other = [z3.And(self.other_seat[p], z3.Not(self.other_member[p])) for p in self.products]
+        self.fillers = (
+            self.integration_users - z3.If(z3.Or(enrolled), 1, 0) - z3.If(z3.Or(other), 1, 0)
+        )
+        add(self.fillers >= 0)
+        # a mail's sender and an edit's fields belong to record actions
+        add(z3.Implies(z3.Not(self.on_record), z3.Not(self.sending)))
+
     def group(self) -> list[Any]:
         """What tells one group of counterexamples from another: the action, the record type
         and the user's seats (none, member or integration user, in each product)."""
@@ -165,6 +197,8 @@ class RecordWorld:
     def minimal(self) -> list[Any]:
         """The choices a readable counterexample makes as few of as it can."""
         out = [self.crm_admin, self.new_org, self.acting, self.sending, self.submitted]
+        out += [self.integration_users > 1, self.limit > 1, self.enrolments > 1]
+        out += [*self.other_seat.values(), *self.other_member.values()]
         for p in self.products:
             out += [self.seat[p], self.member[p], *self.grants[p].values()]
             out += [*self.hidden[p].values(), *self.readonly[p].values()]
@@ -180,9 +214,15 @@ class RecordWorld:
         if name == "action":
             return Choice({("Action", a): f for a, f in self.action.items()})
         if name == "resource":
-            return Choice(
-                {(self.catalogue.modules[m].entity, RECORD): f for m, f in self.module.items()}
-            )
+            enrol, migrate = self.action["enrol_integration_user"], self.action["run_migration"]
+            options = {
+                (self.catalogue.modules[m].entity, RECORD): z3.And(self.on_record, f)
+                for m, f in self.module.items()
+            }
+            options[("User", PRINCIPAL)] = z3.And(enrol, self.target_self)
+            options[("User", OTHER)] = z3.And(enrol, z3.Not(self.target_self))
+            options[("Org", ORG)] = migrate
+            return Choice(options)
         if name == "context":
             user = self._user_choice(self.acting_self)
             return Record(
@@ -191,6 +231,8 @@ class RecordWorld:
                     "fields": Set(dict(self.touched)),
                     "acting_as": user,
                     "sender": Choice(dict(self.sender)),
+                    "product": Choice({("Product", p): f for p, f in self.product.items()}),
+                    "enrolments": Long(self.enrolments),
                 },
                 {"acting_as": self.acting, "sender": self.sending},
             )
@@ -201,7 +243,11 @@ class RecordWorld:
 
     def resource_type(self, kind: str) -> Any:
         return z3.Or(
-            [f for m, f in self.module.items() if self.catalogue.modules[m].entity == kind]
+            [
+                z3.And(self.on_record, f)
+                for m, f in self.module.items()
+                if self.catalogue.modules[m].entity == kind
+            ]
             or [z3.BoolVal(False)]
         )
 
@@ -210,15 +256,19 @@ class RecordWorld:
         kind, eid = entity
         if kind == "User" and eid == PRINCIPAL:
             return {("Product", p): self.seat[p] for p in self.products}
+        if kind == "User" and eid == OTHER:
+            return {("Product", p): self.other_seat[p] for p in self.products}
         if kind == "Action":
-            return {("Action", "record_action"): z3.BoolVal(eid in self.actions)}
+            return {("Action", "record_action"): z3.BoolVal(eid in self.record_actions)}
         return {}
 
     def attributes(self, entity: tuple[str, str]) -> Record:
         kind, eid = entity
         if kind == "User" and eid == PRINCIPAL:
             return self._principal()
-        if kind == "Role":
+        if kind == "User" and eid == OTHER:
+            return self._other()
+        if kind == "Role" and eid.startswith("role."):
             return self._role(eid.removeprefix("role."))
         if kind == "Profile":
             return Record({"allows": Set({_grant(m, a): f for (m, a), f in self.allows.items()})})
@@ -228,6 +278,8 @@ class RecordWorld:
                     "data_centre": Choice(dict(self.data_centre)),
                     "edition": Choice(dict(self.edition)),
                     "new_org": Bool(self.new_org),
+                    "integration_user_limit": Long(self.limit),
+                    "integration_users": Long(self.integration_users),
                 }
             )
         if kind == "Module":
@@ -248,6 +300,17 @@ class RecordWorld:
                 {"member": Bool(self.member[p]), "role": literal(("Role", f"role.{p}"))}
             )
         return Record(attrs, {p: self.seat[p] for p in self.products})
+
+    def _other(self) -> Record:
+        """The other user, as far as a policy may read them: their seats (D12: enrolling them).
+        Their role's grants and field rules are not modelled: reading them is refused."""
+        attrs: dict[str, Value] = {
+            p: Record(
+                {"member": Bool(self.other_member[p]), "role": literal(("Role", f"other.{p}"))}
+            )
+            for p in self.products
+        }
+        return Record(attrs, dict(self.other_seat))
 
     def _role(self, product: str) -> Record:
         return Record(
@@ -288,6 +351,8 @@ class RecordWorld:
         """Constraints that fix the world to one request of one org, for comparing what the
         encoding decides with what Cedar decides (tests/property/test_symbolic.py)."""
         user = next(u for u in org.users if u.id == request.subject)
+        if request.action not in self.record_actions:
+            return self._pin_admin(org, user, request)
         out = [
             self.action[request.action],
             self.module[request.resource_type],
@@ -316,6 +381,33 @@ class RecordWorld:
         if sender is not None:
             text = EMAILS[PRINCIPAL] if sender == user.email else sender
             out.append(self.sender[text if text in self.sender else OTHER_STRING])
+        return out
+
+    def _pin_admin(self, org: Org, user: User, request: Request) -> list[Any]:
+        out = [
+            self.action[request.action],
+            self.crm_admin == user.crm_admin,
+            self.data_centre[org.data_centre],
+            self.edition[org.edition],
+            self.new_org == org.new_org,
+            self.channel[request.channel],
+            self.limit == org.migration.limit,
+            self.integration_users == org.integration_users,
+            self.acting == ("acting_as" in request.context),
+            self.acting_self == (request.context.get("acting_as") == user.id),
+            *self._pin_seats(org, user),
+        ]
+        if request.action == "run_migration":
+            count = request.context.get("enrolments", 0)
+            assert isinstance(count, int)  # Engine.validate has checked the request
+            return [*out, self.enrolments == count]
+        target = next(u for u in org.users if u.id == request.resource_id)
+        out += [self.product[str(request.context["product"])], self.target_self == (target is user)]
+        if target is not user:
+            for p in self.products:
+                member = any(m.product == p for m in target.memberships)
+                enrolled = any(e.product == p for e in target.enrolments)
+                out += [self.other_seat[p] == (member or enrolled), self.other_member[p] == member]
         return out
 
     def _pin_seats(self, org: Org, user: User) -> list[Any]:
@@ -375,7 +467,70 @@ class RecordWorld:
             return next(k for k, f in table.items() if true(f))
 
         module, action = pick(self.module), pick(self.action)
-        roles, memberships, enrolments = [], [], []
+        roles, memberships, enrolments, integration_fields = self._decoded_seats(true)
+        allows: dict[str, list[str]] = {}
+        for (m, a), f in self.allows.items():
+            if true(f):
+                allows.setdefault(m, []).append(a)
+        approval: dict[str, list[str]] = {}
+        for m, by in self.approval_by.items():
+            for p, f in by.items():
+                if true(f):
+                    approval.setdefault(p, []).append(m)
+        admin = action not in self.record_actions
+        new = true(self.new)
+        records = [] if new or admin else [self._decoded_record(module, model)]
+        others = self._decoded_others(model, roles)
+        org = {
+            "id": ORG,
+            "data_centre": pick(self.data_centre),
+            "edition": pick(self.edition),
+            "new_org": true(self.new_org),
+            "migration": {"limit": model.eval(self.limit, model_completion=True).as_long()},
+            "approval": approval,
+            "integration_user_fields": integration_fields,
+            "profiles": [{"id": "profile", "allows": allows}],
+            "roles": roles,
+            "users": [
+                {
+                    "id": PRINCIPAL,
+                    "email": EMAILS[PRINCIPAL],
+                    "crm_admin": true(self.crm_admin),
+                    "profile": "profile",
+                    "memberships": memberships,
+                    "enrolments": enrolments,
+                },
+                *others,
+            ],
+            "records": records,
+        }
+        context: dict[str, Any] = {}
+        if true(self.acting):
+            context["acting_as"] = PRINCIPAL if true(self.acting_self) else OTHER
+        if true(self.sending):
+            sender = pick(self.sender)
+            context["sender"] = "someone@elsewhere.example" if sender == OTHER_STRING else sender
+        touched = tuple(f.split(".", 1)[1] for f, v in self.touched.items() if true(v))
+        if admin:
+            return org, self._admin_request(model, action, context)
+        request = Request(
+            PRINCIPAL,
+            action,
+            module,
+            None if new else RECORD,
+            pick(self.channel),
+            touched,
+            context,
+        )
+        return org, request
+
+    def _decoded_seats(
+        self, true: Any
+    ) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[dict[str, str]], dict[str, Any]]:
+        """The acting user's roles, memberships, enrolments and integration field rules."""
+        roles: list[dict[str, Any]] = []
+        memberships: list[dict[str, str]] = []
+        enrolments: list[dict[str, str]] = []
         integration_fields: dict[str, Any] = {}
         for p in self.products:
             if not true(self.seat[p]):
@@ -395,56 +550,48 @@ class RecordWorld:
                 enrolments.append({"product": p})
                 if fields:
                     integration_fields[p] = fields
-        allows: dict[str, list[str]] = {}
-        for (m, a), f in self.allows.items():
-            if true(f):
-                allows.setdefault(m, []).append(a)
-        approval: dict[str, list[str]] = {}
-        for m, by in self.approval_by.items():
-            for p, f in by.items():
-                if true(f):
-                    approval.setdefault(p, []).append(m)
-        new = true(self.new)
-        records = [] if new else [self._decoded_record(module, model)]
-        org = {
-            "id": ORG,
-            "data_centre": pick(self.data_centre),
-            "edition": pick(self.edition),
-            "new_org": true(self.new_org),
-            "approval": approval,
-            "integration_user_fields": integration_fields,
-            "profiles": [{"id": "profile", "allows": allows}],
-            "roles": roles,
-            "users": [
-                {
-                    "id": PRINCIPAL,
-                    "email": EMAILS[PRINCIPAL],
-                    "crm_admin": true(self.crm_admin),
-                    "profile": "profile",
-                    "memberships": memberships,
-                    "enrolments": enrolments,
-                },
-                {"id": OTHER, "email": EMAILS[OTHER], "profile": "profile"},
-            ],
-            "records": records,
+        return roles, memberships, enrolments, integration_fields
+
+    def _decoded_others(self, model: Any, roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The other user with their seats, and as many enrolled filler users as the org's
+        integration-user count needs beside the two (R1)."""
+        memberships, enrolments = [], []
+        for p in self.products:
+            if z3.is_true(model.eval(self.other_member[p], model_completion=True)):
+                roles.append({"id": f"other.{p}", "product": p})
+                memberships.append({"product": p, "role": f"other.{p}"})
+            elif z3.is_true(model.eval(self.other_seat[p], model_completion=True)):
+                enrolments.append({"product": p})
+        other = {
+            "id": OTHER,
+            "email": EMAILS[OTHER],
+            "profile": "profile",
+            "memberships": memberships,
+            "enrolments": enrolments,
         }
-        context: dict[str, Any] = {}
-        if true(self.acting):
-            context["acting_as"] = PRINCIPAL if true(self.acting_self) else OTHER
-        if true(self.sending):
-            sender = pick(self.sender)
-            context["sender"] = "someone@elsewhere.example" if sender == OTHER_STRING else sender
-        touched = tuple(f.split(".", 1)[1] for f, v in self.touched.items() if true(v))
-        request = Request(
-            PRINCIPAL,
-            action,
-            module,
-            None if new else RECORD,
-            pick(self.channel),
-            touched,
-            context,
+        fillers = model.eval(self.fillers, model_completion=True).as_long()
+        return [other] + [
+            {
+                "id": f"filler-{n}",
+                "email": f"filler-{n}@proof.example",
+                "profile": "profile",
+                "enrolments": [{"product": self.products[0]}],
+            }
+            for n in range(fillers)
+        ]
+
+    def _admin_request(self, model: Any, action: str, context: dict[str, Any]) -> Request:
+        channel = next(c for c, f in self.channel.items() if z3.is_true(model.eval(f, True)))
+        if action == "run_migration":
+            enrolments = model.eval(self.enrolments, model_completion=True).as_long()
+            return Request(
+                PRINCIPAL, action, "org", ORG, channel, (), {**context, "enrolments": enrolments}
+            )
+        product = next(p for p, f in self.product.items() if z3.is_true(model.eval(f, True)))
+        target = PRINCIPAL if z3.is_true(model.eval(self.target_self, True)) else OTHER
+        return Request(
+            PRINCIPAL, action, "user", target, channel, (), {**context, "product": product}
         )
-        return org, request
 
     def _decoded_record(self, module: str, model: Any) -> dict[str, Any]:
         def true(f: Any) -> bool:

@@ -142,6 +142,14 @@ MUTATIONS = [
     ("roll out to US enterprise orgs", [("rollout.cedar",
         '["free", "standard", "professional"]',
         '["free", "standard", "professional", "enterprise"]')], "widening", None),
+    ("let any user run the admin actions", [
+        ("enrolment.cedar", "when { principal.crm_admin };", "when { true };"),
+        ("enrolment.cedar", "unless { principal.crm_admin };", "unless { true };")],
+        "widening", "D12"),
+    ("let an enrolment reach past the limit", [("enrolment.cedar",
+        "principal.org.integration_users >= principal.org.integration_user_limit &&",
+        "principal.org.integration_users > principal.org.integration_user_limit &&")],
+        "widening", "R1"),
     ("drop a member role's grant check", [("member_roles.cedar",
         "principal.books.role.grants.contains({ module: resource.module, action: action }) &&",
         "true &&")], "widening", None),
@@ -181,13 +189,15 @@ def test_each_mutation_is_proven_with_a_confirmed_counterexample(
 
 def test_the_shipped_theorems_hold() -> None:
     verdicts = verify_theorems(SHIPPED)
-    assert [v.theorem.id for v in verdicts] == ["P1", "D1", "D2", "D3", "D5", "D7", "D8", "D11"]
+    assert [v.theorem.id for v in verdicts] == [
+        "P1", "D1", "D2", "D3", "D5", "D7", "D8", "D11", "D12", "R1"
+    ]  # fmt: skip
     assert all(v.holds for v in verdicts)
 
 
 def test_authz_verify_prints_the_theorems_and_fails_on_a_broken_one(tmp_path: Path) -> None:
     code, out, _ = run("verify", "--shipped")
-    assert code == 0 and "8 theorems, 8 hold" in out
+    assert code == 0 and "10 theorems, 10 hold" in out
     broken = edited(
         tmp_path,
         ("identity.cedar", "context.acting_as != principal", "context.acting_as == principal"),
