@@ -241,16 +241,6 @@ class RecordWorld:
     def _user_choice(self, is_self: Any) -> Choice:
         return Choice({("User", PRINCIPAL): is_self, ("User", OTHER): z3.Not(is_self)})
 
-    def resource_type(self, kind: str) -> Any:
-        return z3.Or(
-            [
-                z3.And(self.on_record, f)
-                for m, f in self.module.items()
-                if self.catalogue.modules[m].entity == kind
-            ]
-            or [z3.BoolVal(False)]
-        )
-
     def ancestors(self, entity: tuple[str, str]) -> dict[tuple[str, str], Any]:
         """The entities `entity` is `in` (itself excluded), each with its formula."""
         kind, eid = entity
