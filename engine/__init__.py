@@ -50,7 +50,7 @@ from suite_authz.engine.revisions import load_side
 from suite_authz.engine.search import search_page
 from suite_authz.engine.store import OrgStore, StaleSnapshot, default_store_path
 from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
-from suite_authz.engine.symbolic.review import proven_diff
+from suite_authz.engine.symbolic.review import judged, proven_diff
 from suite_authz.engine.symbolic.theorems import verify as verify_theorems
 
 __all__ = [
@@ -89,6 +89,7 @@ __all__ = [
     "is_installed_copy",
     "joined",
     "json_bytes",
+    "judged",
     "junit_xml",
     "lint_policies",
     "load_expected",

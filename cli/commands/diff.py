@@ -13,7 +13,14 @@ from suite_authz.cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from suite_authz.cli.options import format_option, store_option
 from suite_authz.cli.render_diff import render_json, render_markdown, render_proven, render_text
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import AuthzError, default_orgs, load_expected, load_side, proven_diff
+from suite_authz.engine import (
+    AuthzError,
+    default_orgs,
+    judged,
+    load_expected,
+    load_side,
+    proven_diff,
+)
 from suite_authz.engine import semantic_diff as diff
 from suite_authz.engine import unexpected_changes as unexpected
 
@@ -79,7 +86,7 @@ def diff_command(
         problems = unexpected(report, fail_on, expected)
     else:
         click.echo(render_proven(report, proven, fmt))
-        problems = unexpected(proven, fail_on, expected)
+        problems = unexpected(judged(report, proven), fail_on, expected)
     for problem in problems:
         click.echo(f"authz diff: {problem}", err=True)
     click.echo(

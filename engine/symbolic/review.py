@@ -21,6 +21,15 @@ def proven_diff(
     return report, proofs
 
 
+def judged(enumerated: DiffReport, proven: DiffReport) -> DiffReport:
+    """What `--fail-on` and `--expect` judge under --prove: every proven group, and the
+    enumerated ones the proof does not ask about (an allow that now carries less: a redaction
+    dropped, another sender), which only the enumeration sees."""
+    carried = [g for g in enumerated.groups if g.widens is not None]  # allow -> allow, less
+    groups = (*proven.groups, *carried)
+    return DiffReport(proven.base, proven.head, enumerated.compared, proven.orgs, groups)
+
+
 def _group(example: Counterexample, head: PolicySet) -> Group:
     org = load_org(example.org, head.catalogue, "counterexample org")
     request = example.request

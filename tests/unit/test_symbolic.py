@@ -205,3 +205,16 @@ def test_authz_verify_prints_the_theorems_and_fails_on_a_broken_one(tmp_path: Pa
     code, out, _ = run("verify", "--policies", str(broken))
     assert code == 1
     assert "D1   FAILS" in out and "counterexample: u " in out and "acting_as v" in out
+
+
+def test_under_prove_the_guards_still_judge_what_only_the_enumeration_sees(tmp_path: Path) -> None:
+    """A redaction dropped (an allow that now hides less) is no allow/deny change, so the
+    proof does not ask about it; --fail-on still fails on it with --prove."""
+    books = """(principal has books &&
+   resource.module.products.contains(Product::"books") &&
+   context.fields.containsAny(principal.books.role.hidden_fields)) ||"""
+    head = edited(tmp_path, ("obligations.cedar", books, "false ||"))
+    code, out, err = run("diff", str(POLICIES), str(head), "--prove", "--fail-on", "any-widening")
+    assert code == 1, out + err
+    assert "proven: no decision changes" in out
+    assert "undeclared: " in err and "`view` on item" in err
