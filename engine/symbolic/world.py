@@ -341,18 +341,21 @@ class RecordWorld:
         """Constraints that fix the world to one request of one org, for comparing what the
         encoding decides with what Cedar decides (tests/property/test_symbolic.py)."""
         user = next(u for u in org.users if u.id == request.subject)
-        if request.action not in self.record_actions:
-            return self._pin_admin(org, user, request)
+        acting = request.context.get("acting_as")
         out = [
             self.action[request.action],
-            self.module[request.resource_type],
             self.crm_admin == user.crm_admin,
             self.data_centre[org.data_centre],
             self.edition[org.edition],
             self.new_org == org.new_org,
             self.channel[request.channel],
+            self.acting == (acting is not None),
+            self.acting_self == (acting == user.id),
+            *self._pin_seats(org, user),
         ]
-        out += self._pin_seats(org, user)
+        if request.action not in self.record_actions:
+            return out + self._pin_admin(org, user, request)
+        out.append(self.module[request.resource_type])
         profile = next(p for p in org.profiles if p.id == user.profile)
         allowed = {(m, a) for m, acts in profile.allows.items() for a in expand(acts)}
         out += [f == ((m, a) in allowed) for (m, a), f in self.allows.items()]
@@ -364,8 +367,6 @@ class RecordWorld:
         out += self._pin_record(org, request)
         touched = {f"{request.resource_type}.{f}" for f in request.fields}
         out += [f == (name in touched) for name, f in self.touched.items()]
-        acting = request.context.get("acting_as")
-        out += [self.acting == (acting is not None), self.acting_self == (acting == user.id)]
         sender = request.context.get("sender")
         out.append(self.sending == (sender is not None))
         if sender is not None:
@@ -374,19 +375,8 @@ class RecordWorld:
         return out
 
     def _pin_admin(self, org: Org, user: User, request: Request) -> list[Any]:
-        out = [
-            self.action[request.action],
-            self.crm_admin == user.crm_admin,
-            self.data_centre[org.data_centre],
-            self.edition[org.edition],
-            self.new_org == org.new_org,
-            self.channel[request.channel],
-            self.limit == org.migration.limit,
-            self.integration_users == org.integration_users,
-            self.acting == ("acting_as" in request.context),
-            self.acting_self == (request.context.get("acting_as") == user.id),
-            *self._pin_seats(org, user),
-        ]
+        """What an admin action adds: the org's count and limit, the enrolment's target."""
+        out = [self.limit == org.migration.limit, self.integration_users == org.integration_users]
         if request.action == "run_migration":
             count = request.context.get("enrolments", 0)
             assert isinstance(count, int)  # Engine.validate has checked the request
