@@ -8,6 +8,7 @@ from typing import Any
 
 from suite_authz.engine.backends import Backend, RawAnswer
 from suite_authz.engine.backends.cedar import CedarBackend
+from suite_authz.engine.backends.cedar_eval import ClassCacheStatus
 from suite_authz.engine.cache import DecisionCache
 from suite_authz.engine.decision import Decision
 from suite_authz.engine.entities import OrgIndex, build_index
@@ -30,11 +31,13 @@ class Engine:
         backend: str = "cedar",
         index: OrgIndex | None = None,
         cache_size: int = 0,
+        class_cache: int = 0,
     ) -> None:
         """`index`: an index of this org already built for a set with the same schema (the
         legacy set borrows the main one's), to ask two sets without parsing the org twice.
         `cache_size`: keep up to that many decisions to answer repeated requests (engine/cache.py);
-        0, the default, keeps none."""
+        0, the default, keeps none. `class_cache`: keep the backend's answers for up to that many
+        request classes (engine/backends/cedar_classes.py); 0 keeps none."""
         self.policies = policies
         self.cache: DecisionCache | None = DecisionCache(cache_size) if cache_size else None
         self.index: OrgIndex = (
@@ -42,7 +45,7 @@ class Engine:
             if index is not None and index.org is org
             else build_index(org, policies.catalogue)
         )
-        self.backend: Backend = _backend(backend, policies, self.index)
+        self.backend: Backend = _backend(backend, policies, self.index, class_cache)
         self._explainer = Explainer(policies, self.index, self.backend)
 
     @classmethod
@@ -55,6 +58,13 @@ class Engine:
         """Raises PolicyError or InvalidOrg: a system that cannot load answers nothing."""
         policies = load_policies(policies_dir)
         return cls(policies, load_org(org, policies.catalogue), backend)
+
+    def class_cache(self) -> ClassCacheStatus:
+        """Whether the backend keeps answers per request class, and why not if it does not."""
+        status = getattr(self.backend, "class_cache", None)
+        if status is None:
+            return ClassCacheStatus(False, f"off: the {self.backend.name} backend has none")
+        return status()  # type: ignore[no-any-return]
 
     @property
     def org(self) -> Org:
@@ -159,9 +169,9 @@ class Engine:
         return None
 
 
-def _backend(name: str, policies: PolicySet, index: OrgIndex) -> Backend:
+def _backend(name: str, policies: PolicySet, index: OrgIndex, class_cache: int) -> Backend:
     if name == "cedar":
-        return CedarBackend(policies, index)
+        return CedarBackend(policies, index, class_cache)
     if name == "polar":
         from suite_authz.engine.backends.polar import PolarBackend  # oso loads only when asked for
 

@@ -111,6 +111,17 @@ def _build_index(org: Org, catalogue: Catalogue) -> OrgIndex:
 
 
 def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
+    yield from shared_entities(org, catalogue)
+    for user in org.users:
+        yield _user(org, user)
+    for name, info in catalogue.modules.items():
+        yield _new_record(name, info.entity, catalogue)
+    for rec in org.records:
+        yield _record(rec, catalogue)
+
+
+def shared_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
+    """The few entities every request reaches: products, modules, the org, profiles, roles."""
     for product in catalogue.products:
         yield _entity("Product", product, {})
     approval_on = org.approval_modules
@@ -143,29 +154,55 @@ def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:
         # Integration users' grants are policy (D4, D10); their role carries field rules only.
         rules = org.integration_user_fields.get(product, {})  # type: ignore[call-overload]
         yield _role(INTEGRATION_ROLE + product, product, [], rules)
-    for user in org.users:
-        yield _user(org, user)
-    for name, info in catalogue.modules.items():
-        yield _record_entity(
-            info.entity,
-            name,
-            NEW_RECORD_ENTITY_ID,
-            "draft" if info.transaction else "active",
-            None,
-            "",
-            "",
-        )
-    for rec in org.records:
-        info = catalogue.modules[rec.type]
-        yield _record_entity(
-            info.entity,
-            rec.type,
-            rec.id,
-            default_status(rec, catalogue),
-            rec.submitted_by,
-            rec.folder or "",
-            rec.title or "",
-        )
+
+
+class EntityLookup:
+    """One entity's JSON by (type, id), as `org_entities` gives it: the shared few built once,
+    a user or a record built when asked for (a big org's 100,000 records are never all held
+    twice)."""
+
+    def __init__(self, index: OrgIndex) -> None:
+        self._index = index
+        self._shared = {
+            (e["uid"]["type"], e["uid"]["id"]): e
+            for e in shared_entities(index.org, index.catalogue)
+        }
+        self._modules: dict[str, list[str]] = {}
+        for name, info in index.catalogue.modules.items():
+            self._modules.setdefault(info.entity, []).append(name)
+
+    def __call__(self, kind: str, eid: str) -> dict[str, Any] | None:
+        found = self._shared.get((kind, eid))
+        if found is not None:
+            return found
+        index = self._index
+        if kind == "User":
+            user = index.users.get(eid)
+            return None if user is None else _user(index.org, user)
+        for module in self._modules.get(kind, ()):
+            if eid == NEW_RECORD_ENTITY_ID:
+                return _new_record(module, kind, index.catalogue)
+            rec = index.records[module].get(eid)
+            if rec is not None:
+                return _record(rec, index.catalogue)
+        return None
+
+
+def _new_record(module: str, kind: str, catalogue: Catalogue) -> dict[str, Any]:
+    status = "draft" if catalogue.modules[module].transaction else "active"
+    return _record_entity(kind, module, NEW_RECORD_ENTITY_ID, status, None, "", "")
+
+
+def _record(rec: Record, catalogue: Catalogue) -> dict[str, Any]:
+    return _record_entity(
+        catalogue.modules[rec.type].entity,
+        rec.type,
+        rec.id,
+        default_status(rec, catalogue),
+        rec.submitted_by,
+        rec.folder or "",
+        rec.title or "",
+    )
 
 
 def _entity(

@@ -74,6 +74,8 @@ class PolicySet:
     source: PolicySource | None = None  # the texts it was built from: what publish stores
     # policy key -> its JSON form (Cedar's EST), the deciding ones: what engine/symbolic reads
     deciding: dict[str, Any] = field(default_factory=dict)
+    # policy key -> EST of the @obligation ones
+    obligations: dict[str, Any] = field(default_factory=dict)
 
 
 # suite_authz/: in a source checkout a directory of links to the repository's parts, in an
@@ -118,13 +120,12 @@ def build_policies(source: PolicySource) -> PolicySet:
         raise PolicyError(joined("invalid policy set", problems), tuple(problems))
 
     deciding = {pid: est for pid, est in static.items() if infos[pid].obligation is None}
-    handle = _policy_set(deciding)
-    grants_handle = _policy_set(
+    obligations = {pid: est for pid, est in static.items() if infos[pid].obligation is not None}
+    handle = policy_set(deciding)
+    grants_handle = policy_set(
         {pid: est for pid, est in deciding.items() if infos[pid].effect == "permit"}
     )
-    obligations_handle = _policy_set(
-        {pid: est for pid, est in static.items() if infos[pid].obligation is not None}
-    )
+    obligations_handle = policy_set(obligations)
     return PolicySet(
         directory=directory,
         version=source.digest(),
@@ -134,6 +135,7 @@ def build_policies(source: PolicySource) -> PolicySet:
         grants_handle=grants_handle,
         obligations_handle=obligations_handle,
         deciding=deciding,
+        obligations=obligations,
         policies=infos,
         texts=dict(source.cedar),
         schema_text=source.schema,
@@ -187,7 +189,8 @@ def _holds_code(text: str) -> bool:
     return any(line.strip() and not line.strip().startswith("//") for line in text.splitlines())
 
 
-def _policy_set(static: dict[str, Any]) -> Any:
+def policy_set(static: dict[str, Any]) -> Any:
+    """A cedarpy.PolicySet of ESTs keyed by policy key (so Cedar's reasons name them)."""
     return cedarpy.PolicySet.from_json_str(
         json.dumps({"staticPolicies": static, "templates": {}, "templateLinks": []})
     )

@@ -1,15 +1,15 @@
-"""The Cedar backend: pre-parsed policy set, schema and entities; one cedarpy call a request,
-and one more for an allow's obligations (cedar_obligations.py)."""
+"""The Cedar backend: pre-parsed policy set, schema and entities; one Cedar evaluation a
+request, and one more for an allow's obligations (cedar_obligations.py), each through
+cedar_eval.py (the request's policy slice, and Cedar's answer per request class)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import cedarpy
-
 from suite_authz.engine.backends import GrantRef, RawAnswer
-from suite_authz.engine.backends.cedar_entities import cedar_entities
+from suite_authz.engine.backends.cedar_classes import Verdict
+from suite_authz.engine.backends.cedar_eval import CedarEvaluator, ClassCacheStatus
 from suite_authz.engine.backends.cedar_obligations import CedarObligations
 from suite_authz.engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex, uid
 from suite_authz.engine.policies import PolicyInfo, PolicySet
@@ -19,15 +19,17 @@ from suite_authz.engine.request import Request
 class CedarBackend:
     name = "cedar"
 
-    def __init__(self, policies: PolicySet, index: OrgIndex) -> None:
-        self._policies = policies.handle
-        self._grants = policies.grants_handle
+    def __init__(self, policies: PolicySet, index: OrgIndex, class_cache: int = 0) -> None:
+        """`class_cache`: keep Cedar's answers for up to that many request classes; 0 keeps
+        none."""
         self._infos: dict[str, PolicyInfo] = policies.policies
-        self._schema = policies.schema
-        self._entities = cedar_entities(index, policies)
         self._org_id = index.org.id
         self._entity_type = {m: info.entity for m, info in policies.catalogue.modules.items()}
-        self._obligations = CedarObligations(policies, index, self.cedar_request)
+        self.evaluator = CedarEvaluator(policies, index, self.cedar_request, class_cache)
+        self._obligations = CedarObligations(policies, index, self.cedar_request, self.evaluator)
+
+    def class_cache(self) -> ClassCacheStatus:
+        return self.evaluator.status()
 
     def cedar_request(self, request: Request) -> dict[str, Any]:
         """The request as Cedar sees it: typed uids and a typed context, no text pasted."""
@@ -57,25 +59,20 @@ class CedarBackend:
         }
 
     def answer(self, request: Request) -> RawAnswer:
-        result = cedarpy.is_authorized(
-            self.cedar_request(request), self._policies, self._entities, self._schema
-        )
-        raw = self._raw(result)
+        raw = self._batch([request], "deciding")[0]
         return self._obligations.complete([request], [raw])[0] if raw.allowed else raw
 
     def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
-        return self._obligations.complete(requests, self._batch(requests, self._policies))
+        return self._obligations.complete(requests, self._batch(requests, "deciding"))
 
     def grants_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
-        return self._batch(requests, self._grants)
+        return self._batch(requests, "grants")
 
-    def _batch(self, requests: Sequence[Request], policies: Any) -> list[RawAnswer]:
+    def _batch(self, requests: Sequence[Request], kind: str) -> list[RawAnswer]:
         if not requests:
             return []
-        results = cedarpy.is_authorized_batch(
-            [self.cedar_request(r) for r in requests], policies, self._entities, self._schema
-        )
-        return [self._raw(r) for r in results]
+        verdicts = self.evaluator.evaluate(kind, [self.cedar_request(r) for r in requests])
+        return [self._raw(v) for v in verdicts]
 
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
         out: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -85,15 +82,14 @@ class CedarBackend:
                 out[key] = tuple(sorted({*out.get(key, ()), *info.rules}))
         return out
 
-    def _raw(self, result: Any) -> RawAnswer:
-        diagnostics = result.diagnostics
-        errors = tuple(diagnostics.errors)
-        determining = tuple(sorted(diagnostics.reasons))
+    def _raw(self, verdict: Verdict) -> RawAnswer:
+        errors = verdict.errors
+        determining = verdict.reasons
         infos = [self._infos[p] for p in determining if p in self._infos]
         # Fail closed: an evaluation error anywhere (a forbid that could not be evaluated is a
         # forbid that did not fire) makes the answer a deny.
         return RawAnswer(
-            allowed=result.allowed and not errors,
+            allowed=verdict.allowed and not errors,
             determining=determining,
             grants=tuple(
                 GrantRef(rule, info.product or "crm")

@@ -21,10 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-import cedarpy
-
 from suite_authz.engine.backends import Obligations, RawAnswer, acting_product
-from suite_authz.engine.backends.cedar_entities import cedar_entities
+from suite_authz.engine.backends.cedar_eval import CedarEvaluator
 from suite_authz.engine.decision import sorted_rules
 from suite_authz.engine.entities import OrgIndex
 from suite_authz.engine.policies import PolicyInfo, PolicySet
@@ -42,10 +40,9 @@ class CedarObligations:
         policies: PolicySet,
         index: OrgIndex,
         cedar_request: Callable[[Request], dict[str, Any]],
+        evaluator: CedarEvaluator,
     ) -> None:
-        self._handle = policies.obligations_handle
-        self._schema = policies.schema
-        self._entities = cedar_entities(index, policies)
+        self._evaluator = evaluator
         self._infos: dict[str, PolicyInfo] = policies.policies
         self._modules = policies.catalogue.modules
         self._order = tuple(policies.catalogue.products)
@@ -77,18 +74,16 @@ class CedarObligations:
                         payloads.append(self._cedar_request(_field_question(request, field)))
         if not questions:
             return answers
-        # With the schema: without it cedarpy is slower on a large org, not faster.
-        results = cedarpy.is_authorized_batch(payloads, self._handle, self._entities, self._schema)
+        results = self._evaluator.evaluate("obligations", payloads)
         found: dict[int, dict[str, Any]] = {}
         for (n, kind, candidate), result in zip(questions, results, strict=True):
             into = found.setdefault(n, {"held": set(), "sender": [], "redact": [], "ids": set()})
-            errors = tuple(result.diagnostics.errors)
-            if errors:
-                into.setdefault("errors", []).extend(errors)
+            if result.errors:
+                into.setdefault("errors", []).extend(result.errors)
                 continue
             applied = [
                 self._infos[p]
-                for p in result.diagnostics.reasons
+                for p in result.reasons
                 if p in self._infos and self._infos[p].obligation == kind
             ]
             if not applied:
