@@ -5,6 +5,7 @@ all they may import (tests/unit/test_layers.py checks it). Everything else in `e
 its own business and may change without notice.
 """
 
+from suite_authz.engine.backends.cedar_eval import ClassCacheStatus
 from suite_authz.engine.cache import DecisionCache
 from suite_authz.engine.catalogue import Catalogue
 from suite_authz.engine.crosscheck import crosscheck as run_crosscheck
@@ -59,6 +60,7 @@ __all__ = [
     "ActingAs",
     "AuthzError",
     "Catalogue",
+    "ClassCacheStatus",
     "Decision",
     "DecisionCache",
     "DecisionLog",

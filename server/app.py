@@ -210,10 +210,13 @@ class Sidecar:
             "orgs": {i: v for i, v in sorted(served.org_versions.items())},
             "refused": dict(sorted(served.refused.items())),
             "last_reload_error": state.last_error,
+            "class_cache": {
+                org: {"on": s.on, "reason": s.reason} for org, s in state.class_caches().items()
+            },
         }
 
     async def metrics_text(self, request: HttpRequest, rid: str) -> Response:
-        text = self.metrics.render(self.state.caches())
+        text = self.metrics.render(self.state.caches(), self.state.class_caches().values())
         return Response(text, media_type="text/plain; version=0.0.4")
 
     async def openapi_doc(self, request: HttpRequest, rid: str) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from suite_authz.server.state import State
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
 # Decisions kept per served org (engine/cache.py): a CRM asks the same questions again and again.
 DEFAULT_DECISION_CACHE = 10_000
+# Request classes whose Cedar answer is kept per org (engine/backends/cedar_classes.py): a
+# generated 10,000-user org has a few thousand at most on a day's traffic.
+DEFAULT_CLASS_CACHE = 65_536
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class ServeConfig:
     decision_log: str | None = None
     reload_interval: float = 1.0
     decision_cache: int = DEFAULT_DECISION_CACHE
+    class_cache: int = DEFAULT_CLASS_CACHE
     public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
 
 
@@ -57,6 +61,7 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
         config.backend,
         metrics,
         config.decision_cache,
+        class_cache=config.class_cache,
     )
     if config.reload_interval > 0:
         state.watch(config.reload_interval)

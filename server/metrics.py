@@ -8,7 +8,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 
-from suite_authz.engine import DecisionCache
+from suite_authz.engine import ClassCacheStatus, DecisionCache
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -27,6 +27,8 @@ class Metrics:
         self.http_errors: Counter[int] = Counter()
         self.cache_hits_before = 0  # of the engines a reload replaced
         self.cache_misses_before = 0
+        self.class_hits_before = 0
+        self.class_misses_before = 0
 
     def retire_caches(self, caches: Iterable[DecisionCache | None]) -> None:
         with self._lock:
@@ -34,6 +36,12 @@ class Metrics:
                 if cache is not None:
                     self.cache_hits_before += cache.hits
                     self.cache_misses_before += cache.misses
+
+    def retire_classes(self, statuses: Iterable[ClassCacheStatus]) -> None:
+        with self._lock:
+            for status in statuses:
+                self.class_hits_before += status.hits
+                self.class_misses_before += status.misses
 
     def decision(self, allowed: bool, rules: list[str], seconds: float) -> None:
         self.decisions_of([(allowed, rules)], seconds)
@@ -49,8 +57,12 @@ class Metrics:
             self.latency_sum += seconds_each * len(answers)
             self.latency_count += len(answers)
 
-    def render(self, caches: Iterable[DecisionCache] = ()) -> str:
-        caches = list(caches)
+    def render(
+        self,
+        caches: Iterable[DecisionCache] = (),
+        classes: Iterable[ClassCacheStatus] = (),
+    ) -> str:
+        caches, classes = list(caches), list(classes)
         with self._lock:
             lines = [
                 "# HELP authz_decisions_total Decisions by outcome and rule (docs/rules.md).",
@@ -100,5 +112,18 @@ class Metrics:
                 "# HELP authz_decision_cache_entries Decisions held now.",
                 "# TYPE authz_decision_cache_entries gauge",
                 f"authz_decision_cache_entries {sum(len(c) for c in caches)}",
+                "# HELP authz_class_cache_hits_total Cedar evaluations answered from the class "
+                "cache (a decision asks one or more).",
+                "# TYPE authz_class_cache_hits_total counter",
+                f"authz_class_cache_hits_total "
+                f"{self.class_hits_before + sum(c.hits for c in classes)}",
+                "# HELP authz_class_cache_misses_total Cedar evaluations the class cache did not "
+                "hold.",
+                "# TYPE authz_class_cache_misses_total counter",
+                f"authz_class_cache_misses_total "
+                f"{self.class_misses_before + sum(c.misses for c in classes)}",
+                "# HELP authz_class_cache_entries Request classes whose answer is held now.",
+                "# TYPE authz_class_cache_entries gauge",
+                f"authz_class_cache_entries {sum(c.entries for c in classes)}",
             ]
         return "\n".join(lines) + "\n"

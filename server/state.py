@@ -29,6 +29,7 @@ from pathlib import Path
 
 from suite_authz.engine import (
     AuthzError,
+    ClassCacheStatus,
     DecisionCache,
     DecisionLog,
     Engine,
@@ -76,12 +77,14 @@ class State:
         metrics: Metrics,
         cache_size: int = 0,
         settle: bool | None = None,
+        class_cache: int = 0,
     ) -> None:
         """`policies_dir`: watch that directory (development) instead of the store's active
         version. `settle`: take a changed directory only once two polls saw it the same (the
         default when a watcher polls; a caller that reloads by hand gets what is there)."""
         self.store = store
         self.cache_size = cache_size
+        self.class_cache = class_cache
         self.policies_dir = policies_dir.resolve() if policies_dir is not None else None
         self.backend = backend
         self.metrics = metrics
@@ -133,7 +136,8 @@ class State:
         (read together: an import landing in between must not label old text as new)."""
         version, text = self.store.snapshot(org_id)
         org = load_org(text, policies.catalogue, f"org `{org_id}`")
-        return Engine(policies, org, self.backend, None, self.cache_size), version
+        engine = Engine(policies, org, self.backend, None, self.cache_size, self.class_cache)
+        return engine, version
 
     def _all_orgs(
         self, policies: PolicySet
@@ -173,9 +177,9 @@ class State:
         with self._lock:
             old = self.served
             if old is not None:  # keep the cache counters going across reloads
-                self.metrics.retire_caches(
-                    e.cache for k, e in old.engines.items() if served.engines.get(k) is not e
-                )
+                gone = [e for k, e in old.engines.items() if served.engines.get(k) is not e]
+                self.metrics.retire_caches(e.cache for e in gone)
+                self.metrics.retire_classes(e.class_cache() for e in gone)
             self.served = served
         self.metrics.policy_version = served.policies.version
 
@@ -302,6 +306,12 @@ class State:
         if served is None:
             return []
         return [e.cache for e in served.engines.values() if e.cache is not None]
+
+    def class_caches(self) -> dict[str, ClassCacheStatus]:
+        served = self.served
+        if served is None:
+            return {}
+        return {org: e.class_cache() for org, e in sorted(served.engines.items())}
 
     def engine_for(self, org: object) -> Engine:
         served = self.served

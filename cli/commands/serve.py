@@ -20,7 +20,13 @@ from suite_authz.cli.options import (
 )
 from suite_authz.engine import BACKENDS, AuthzError
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
-from suite_authz.server.main import DEFAULT_DECISION_CACHE, ServeConfig, build, to_env
+from suite_authz.server.main import (
+    DEFAULT_CLASS_CACHE,
+    DEFAULT_DECISION_CACHE,
+    ServeConfig,
+    build,
+    to_env,
+)
 
 MIN_REMOTE_TOKEN = 16
 
@@ -86,6 +92,14 @@ def _loopback(host: str) -> bool:
     "starts new caches.",
 )
 @click.option(
+    "--class-cache",
+    default=DEFAULT_CLASS_CACHE,
+    show_default=True,
+    type=click.IntRange(0, 10_000_000),
+    help="Request classes per org whose Cedar answer is kept (0: none). A class is what the "
+    "policies read of a request; /readyz says whether the policies allow it.",
+)
+@click.option(
     "--allow-remote", is_flag=True, help="Bind beyond loopback without a token (not recommended)."
 )
 @click.option(
@@ -113,6 +127,7 @@ def serve(
     decision_log: Path | None,
     workers: int,
     decision_cache: int,
+    class_cache: int,
     allow_remote: bool,
     idle_timeout: int,
     public_url: str | None,
@@ -140,6 +155,7 @@ def serve(
         token=token,
         decision_log=str(decision_log) if decision_log else None,
         decision_cache=decision_cache,
+        class_cache=class_cache,
         public_url=public_url,
     )
     try:

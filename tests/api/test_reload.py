@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -183,3 +184,41 @@ def test_a_watcher_that_stopped_polling_is_not_ready(
     assert r.status_code == 503 and "stalled" in r.json()["message"]
     state.reload_if_changed()
     assert client.get("/readyz").status_code == 200
+
+
+NO_BOOKS_INTEGRATION_CREATE = """
+@id("no-integration-creates")
+@rule("D4")
+@reason("integration users create nothing for now")
+@missing("a membership")
+forbid (principal, action == Action::"create", resource)
+when { principal has books && !principal.books.member };
+"""
+
+
+def test_a_reload_never_answers_from_the_classes_of_the_policies_before(
+    tmp_path: Path,
+) -> None:
+    """Issue 14: the class cache belongs to one policy version and one org snapshot."""
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
+    store = tmp_path / "orgs.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies(policies).catalogue)
+    app, state = build(
+        ServeConfig(store=str(store), policies=str(policies), reload_interval=0, decision_cache=0)
+    )
+    with TestClient(app) as client:
+        ask = evaluation("asha", "create", "estimate")
+        assert _decision(client, ask) is True
+        assert _decision(client, ask) is True  # the second from the class cache
+        ready = client.get("/readyz").json()
+        assert ready["class_cache"]["demo"]["on"] is True
+        metrics = client.get("/metrics").text
+        assert "authz_class_cache_hits_total 0" not in metrics
+        (policies / "extra.cedar").write_text(NO_BOOKS_INTEGRATION_CREATE)
+        assert state.reload_if_changed() is True
+        assert _decision(client, ask) is False  # the new version's class, not the old one's
+        assert _decision(client, evaluation("eli", "create", "estimate")) is False
+        (policies / "extra.cedar").unlink()
+        assert state.reload_if_changed() is True
+        assert _decision(client, ask) is True
