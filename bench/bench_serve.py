@@ -1,21 +1,27 @@
-"""make bench-serve: a bounded load run of `authz serve` on loopback (under a minute in all).
+"""make bench-serve: `authz serve` under load on realistic traffic, beside Cerbos, in one run.
 
-wrk (Debian's package) drives the server at concurrency 32 for single evaluations, then for
-batches of 20, with the decision log and metrics on as in production: once as served by default
-(the decision cache on; wrk repeats six requests, so after the first round they are answered
-from it) and once with `--decision-cache 0`, where every request is decided afresh (Cedar call
-and explanation each time: the worst case, a CRM that never asks the same thing twice).
-Reported: requests and decisions per second, p50 and p99 latency (wrk's), server CPU seconds per
-1,000 decisions (from /proc/PID/stat before and after), and the loader's own CPU (so it is seen
-not to be the limit). Cerbos 0.55 runs beside it with an equivalent two-rule policy.
+The org is the generated one (bench/genorg.py: 10,000 users, 100,000 records), imported into
+a fresh store. The traffic is bench/traces.py's three traces (uniform, Zipf, sessions), sent by
+wrk (Debian's package, `-t2 -c32`) as single evaluations and as batches of 20, after a warm-up
+on an earlier part of the same trace (a sidecar that has been up for a while). The decision log
+and metrics are on, as in production. Our server runs twice: as served by default (decision
+cache and class cache on) and with both off (`--decision-cache 0 --class-cache 0`, on the
+uniform trace: every request decided afresh). The Cerbos PDP 0.55 (npm
+`@cerbos/cerbos-linux-x64`) answers the same requests with an equivalent policy (see
+CERBOS_RULES), the org's facts sent as attributes, since Cerbos holds no org data.
+
+Reported per scenario, as ranges over `--runs` runs (3 by default): requests and decisions per
+second, p50 and p99 latency (wrk's), server CPU seconds per 1,000 decisions (/proc/PID/stat),
+the distinct requests sent, the hit rates of both caches (from /metrics); and per run the
+ratio of our CPU per decision to Cerbos's on the same trace.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -23,37 +29,47 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DURATION = 6  # seconds per scenario
-WARM_UP = 2  # seconds, not reported
-CONNECTIONS = 32
-TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(ROOT))
 
-SINGLES = [
-    {
-        "subject": {"type": "user", "id": s},
-        "action": {"name": a},
-        "resource": {"type": t, "id": i or "#new"},
-    }
-    for s, a, t, i in [
-        ("asha", "create", "estimate", None),
-        ("chen", "view", "item", "item-1"),
-        ("ben", "create", "invoice", None),
-        ("fay", "send_email", "estimate", "est-2"),
-        ("asha", "delete", "estimate", "est-1"),
-        ("eli", "view", "dashboard", "dash-insights"),
-    ]
-]
-BATCH = {
-    "subject": {"type": "user", "id": "asha"},
-    "evaluations": [
-        {"action": {"name": a}, "resource": {"type": t, "id": "#new"}}
-        for a in ("view", "create", "edit", "delete")
-        for t in ("estimate", "sales_order", "invoice", "purchase_order", "item")
-    ],
-}
+from bench.cerbos_policy import cerbos_bodies, write_cerbos_policies  # noqa: E402
+from bench.genorg import generate  # noqa: E402
+from bench.traces import TRACES, batches, trace  # noqa: E402
+
+DURATION = 6  # seconds per measured scenario
+WARM_UP = 3  # seconds on the trace's first part, not reported
+CONNECTIONS = 32
+BATCH = 20
+WARM_PART = 40_000  # requests of each trace kept for warm-ups
+MEASURED_PART = 120_000  # requests of each trace for the measured runs
+TICKS = os.sysconf("SC_CLK_TCK")
+CERBOS = ROOT / ".bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
+
+# Each wrk thread reads the bodies at start and takes every other one: the two threads never
+# send the same request twice, so repeats are the trace's own.
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {}
+local n = 0
+local counter = 0
+function setup(thread)
+  thread:set("first", counter)
+  counter = counter + 1
+end
+function init(args)
+  for line in io.lines([[BODIES]]) do bodies[#bodies + 1] = line end
+  n = first or 0
+end
+function request()
+  local body = bodies[(n % #bodies) + 1]
+  n = n + 2
+  return wrk.format(nil, [[ROUTE]], nil, body)
+end
+"""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -61,40 +77,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def lua(bodies: list[dict[str, object]]) -> str:
-    items = ",\n".join(f"  [[{json.dumps(b)}]]" for b in bodies)
-    return (
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f"local bodies = {{\n{items}\n}}\nlocal n = 0\n"
-        "request = function()\n  n = n + 1\n"
-        '  return wrk.format(nil, "/access/v1/evaluation", nil, bodies[(n % #bodies) + 1])\nend\n'
-    )
+def write_lua(work: Path, name: str, bodies: list[dict[str, Any]], route: str) -> Path:
+    data = work / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies))
+    script = work / f"{name}.lua"
+    script.write_text(LUA.replace("BODIES", str(data)).replace("ROUTE", route))
+    return script
 
 
-def run_wrk(port: int, script: Path, pid: int, duration: int = DURATION) -> dict[str, float]:
-    before_server = cpu_seconds(pid)
-    before_loader = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run_wrk(port: int, script: Path, pid: int, duration: int) -> dict[str, float]:
+    before = cpu_seconds(pid)
     out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{CONNECTIONS}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=duration + 30,
-    ).stdout
-    after_loader = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = cpu_seconds(pid) - before_server
-    loader_cpu = (after_loader.ru_utime + after_loader.ru_stime) - (
-        before_loader.ru_utime + before_loader.ru_stime
-    )
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}"],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout  # fmt: skip
+    server_cpu = cpu_seconds(pid) - before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -109,49 +107,8 @@ def run_wrk(port: int, script: Path, pid: int, duration: int = DURATION) -> dict
         "p50": pct("50"),
         "p99": pct("99"),
         "server_cpu": server_cpu,
-        "loader_cpu": loader_cpu,
         "errors": float(errors.group(1)) if errors else 0.0,
     }
-
-
-CERBOS = ROOT / ".bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64"
-CERBOS_POLICY = """apiVersion: api.cerbos.dev/v1
-resourcePolicy:
-  version: default
-  resource: "{kind}"
-  rules:
-    - actions: ["view", "create", "edit"]
-      effect: EFFECT_ALLOW
-      roles: ["integration"]
-      condition:
-        match:
-          expr: request.principal.attr.channel == "crm"
-    - actions: ["*"]
-      effect: EFFECT_ALLOW
-      roles: ["member"]
-"""
-ROLES = {"asha": "integration", "eli": "integration", "chen": "member", "fay": "member"}
-
-
-def cerbos_bodies(bodies: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The same requests for Cerbos: roles and channel as subject properties."""
-    out = []
-    for body in bodies:
-        subject = dict(body["subject"])  # type: ignore[arg-type]
-        subject["properties"] = {
-            "cerbos.roles": [ROLES.get(str(subject["id"]), "none")],
-            "channel": "crm",
-        }
-        item = {**body, "subject": subject}
-        if "resource" in body:  # Cerbos requires a resource id
-            item["resource"] = {"id": "new", **dict(body["resource"])}  # type: ignore[arg-type]
-        if "evaluations" in body:
-            item["evaluations"] = [
-                {**e, "resource": {"id": "new", **e["resource"]}}
-                for e in body["evaluations"]  # type: ignore[attr-defined]
-            ]
-        out.append(item)
-    return out
 
 
 def free_port() -> int:
@@ -160,143 +117,221 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str) -> None:
-    for _ in range(300):
+def wait_ready(url: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"not ready: {url}")
+            time.sleep(0.2)
+    raise SystemExit(f"not ready after {seconds:.0f} s: {url}")
 
 
-def bench_cerbos(work: Path) -> list[tuple[str, dict[str, float], int]]:
-    """Cerbos PDP with an equivalent two-rule policy, the same load, same machine."""
-    (work / "cerbos-policies").mkdir()
-    kinds = {"estimate", "sales_order", "invoice", "purchase_order", "item", "dashboard"}
-    for kind in kinds:  # Cerbos wants one resource policy per kind
-        (work / "cerbos-policies" / f"{kind}.yaml").write_text(
-            CERBOS_POLICY.replace("{kind}", kind)
-        )
+def cache_counts(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for name in ("decision_cache_hits", "decision_cache_misses", "class_cache_hits",
+                 "class_cache_misses"):  # fmt: skip
+        found = re.search(rf"^authz_{name}_total (\d+)", text, re.M)
+        out[name] = float(found.group(1)) if found else 0.0
+    return out
+
+
+def hit_rate(before: dict[str, float], after: dict[str, float], cache: str) -> float | None:
+    hits = after[f"{cache}_hits"] - before[f"{cache}_hits"]
+    misses = after[f"{cache}_misses"] - before[f"{cache}_misses"]
+    return hits / (hits + misses) if hits + misses else None
+
+
+class Scenario:
+    """One trace sent one way (singles or batches) to one server."""
+
+    def __init__(self, label: str, trace_name: str, batch: bool, warm: Path, measured: Path,
+                 distinct: Callable[[int], int]) -> None:  # fmt: skip
+        self.label, self.trace, self.batch = label, trace_name, batch
+        self.warm, self.measured, self.distinct = warm, measured, distinct
+        self.per_request = BATCH if batch else 1
+
+
+def scenarios(work: Path, org: dict[str, Any], cerbos: bool) -> dict[str, list[Scenario]]:
+    """Scripts for each server: ours (cached, uncached) and Cerbos."""
+    out: dict[str, list[Scenario]] = {"ours": [], "off": [], "cerbos": []}
+    for name in TRACES:
+        bodies = trace(name, WARM_PART + MEASURED_PART)
+        warm, measured = bodies[:WARM_PART], bodies[WARM_PART:]
+        for batch in (False, True):
+            route = "/access/v1/evaluations" if batch else "/access/v1/evaluation"
+            kind = "batch 20" if batch else "singles"
+            shape = (lambda b: batches(b, BATCH)) if batch else (lambda b: b)
+            w, m = shape(warm), shape(measured)
+            keys = [json.dumps(b, sort_keys=True) for b in m]
+
+            def distinct(sent: int, keys: list[str] = keys) -> int:
+                return len(set(keys[:sent]))
+
+            tag = f"{name}-{'b' if batch else 's'}"
+            ours = Scenario(
+                f"{name} {kind}",
+                name,
+                batch,
+                write_lua(work, f"{tag}-warm", w, route),
+                write_lua(work, tag, m, route),
+                distinct,
+            )
+            out["ours"].append(ours)
+            if name == "uniform":
+                out["off"].append(ours)
+            if cerbos:
+                out["cerbos"].append(
+                    Scenario(
+                        f"{name} {kind}",
+                        name,
+                        batch,
+                        write_lua(work, f"c-{tag}-warm", cerbos_bodies(w, org), route),
+                        write_lua(work, f"c-{tag}", cerbos_bodies(m, org), route),
+                        distinct,
+                    )
+                )
+    return out
+
+
+def measure(port: int, pid: int, todo: list[Scenario], caches: bool) -> dict[str, dict[str, Any]]:
+    results = {}
+    for scenario in todo:
+        run_wrk(port, scenario.warm, pid, WARM_UP)
+        before = cache_counts(port) if caches else None
+        r = run_wrk(port, scenario.measured, pid, DURATION)
+        if before is not None:
+            after = cache_counts(port)
+            r["decision_hits"] = hit_rate(before, after, "decision_cache")
+            r["class_hits"] = hit_rate(before, after, "class_cache")
+        r["decisions"] = r["requests"] * scenario.per_request
+        r["distinct"] = scenario.distinct(int(r["requests"]))
+        results[scenario.label] = r
+    return results
+
+
+def start_ours(
+    work: Path, store: Path, log: Path, caches: bool
+) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    off = [] if caches else ["--decision-cache", "0", "--class-cache", "0"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "suite_authz.cli.main", "serve", "--store", str(store), "--port",
+         str(port), "--decision-log", str(log), *off],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_ready(f"http://127.0.0.1:{port}/readyz")
+    return server, port
+
+
+def start_cerbos(work: Path) -> tuple[subprocess.Popen[bytes], int]:
     port, grpc = free_port(), free_port()
+    policies = work / "cerbos-policies"
+    write_cerbos_policies(policies)
     (work / "cerbos.yaml").write_text(
         f'server:\n  httpListenAddr: "127.0.0.1:{port}"\n  grpcListenAddr: "127.0.0.1:{grpc}"\n'
-        f"storage:\n  driver: disk\n  disk:\n    directory: {work / 'cerbos-policies'}\n"
+        f"storage:\n  driver: disk\n  disk:\n    directory: {policies}\n"
         "telemetry:\n  disabled: true\naudit:\n  enabled: false\n"
     )
     proc = subprocess.Popen(
         [str(CERBOS), "server", f"--config={work / 'cerbos.yaml'}", "--log-level=error"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/.well-known/authzen-configuration")
-        single, batch = work / "c-single.lua", work / "c-batch.lua"
-        single.write_text(lua(cerbos_bodies(SINGLES)))
-        batch.write_text(
-            lua(cerbos_bodies([BATCH])).replace("/access/v1/evaluation", "/access/v1/evaluations")
-        )
-        run_wrk(port, single, proc.pid, WARM_UP)
-        return [
-            ("Cerbos single", run_wrk(port, single, proc.pid), 1),
-            ("Cerbos batch of 20", run_wrk(port, batch, proc.pid), len(BATCH["evaluations"])),
-        ]
-    finally:
-        proc.kill()
-        proc.wait()
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    wait_ready(f"http://127.0.0.1:{port}/.well-known/authzen-configuration")
+    return proc, port
 
 
-def bench_ours(
-    work: Path, store: Path, log: Path, cache: int, label: str
-) -> list[tuple[str, dict[str, float], int]]:
-    authz = [sys.executable, "-m", "suite_authz.cli.main"]
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            *authz,
-            "serve",
-            "--store",
-            str(store),
-            "--port",
-            str(port),
-            "--decision-log",
-            str(log),
-            "--decision-cache",
-            str(cache),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def span(values: list[float], fmt: str) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
+
+
+def report(runs: list[dict[str, dict[str, dict[str, Any]]]]) -> None:
+    print(
+        f"{'server':<8}{'scenario':<20}{'dec/s':>14}{'p50 ms':>12}{'p99 ms':>14}"
+        f"{'CPU-s/1k dec':>15}{'distinct':>16}{'dec. cache':>12}{'class cache':>13}"
     )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz")
-        single, batch = work / "single.lua", work / "batch.lua"
-        single.write_text(lua(SINGLES))
-        batch.write_text(lua([BATCH]).replace("/access/v1/evaluation", "/access/v1/evaluations"))
-        run_wrk(port, single, server.pid, WARM_UP)
-        return [
-            (f"singles, {label}", run_wrk(port, single, server.pid), 1),
-            (f"batch 20, {label}", run_wrk(port, batch, server.pid), len(BATCH["evaluations"])),
-        ]
-    finally:
-        server.kill()
-        server.wait()
+    for server in ("ours", "off", "cerbos"):
+        labels = list(runs[0].get(server, {}))
+        for label in labels:
+            rows = [run[server][label] for run in runs]
+            per_k = [r["server_cpu"] / r["decisions"] * 1000 for r in rows]
+            rates = [r["rps"] * (r["decisions"] / r["requests"]) for r in rows]
+            line = (
+                f"{server:<8}{label:<20}{span(rates, ',.0f'):>14}"
+                f"{span([r['p50'] for r in rows], '.2f'):>12}"
+                f"{span([r['p99'] for r in rows], '.1f'):>14}{span(per_k, '.3f'):>15}"
+                f"{span([r['distinct'] for r in rows], ',.0f'):>16}"
+            )
+            for cache, width in (("decision_hits", 12), ("class_hits", 13)):
+                got = [100 * r[cache] for r in rows if r.get(cache) is not None]
+                shown = span(got, ".1f") + "%" if got else "-"
+                line += f"{shown:>{width}}"
+            errors = sum(r["errors"] for r in rows)
+            print(line + (f"  ERRORS {errors:.0f}" if errors else ""))
+    if any("cerbos" in run and run["cerbos"] for run in runs):
+        print("\nserver CPU per decision, suite-authz / Cerbos, same trace, per run:")
+        for server, title in (("ours", "caches on"), ("off", "caches off")):
+            for label in runs[0].get(server, {}):
+                ratios = [
+                    (run[server][label]["server_cpu"] / run[server][label]["decisions"])
+                    / (run["cerbos"][label]["server_cpu"] / run["cerbos"][label]["decisions"])
+                    for run in runs
+                ]
+                print(f"  {title:<11}{label:<20}{span(ratios, '.2f')}x")
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=6, help="seconds per scenario")
+    args = parser.parse_args()
+    global DURATION
+    DURATION = args.duration
     if shutil.which("wrk") is None:
         sys.exit("bench-serve needs wrk: apt-get install wrk (make bench-serve does)")
     work = Path(tempfile.mkdtemp(prefix="authz-bench-serve-"))
-    store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "suite_authz.cli.main",
-            "org",
-            "import",
-            str(ROOT / "policies/examples/demo-org.json"),
-            "--store",
-            str(store),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    rows = bench_ours(work, store, log, 10_000, "cached")
-    rows += bench_ours(work, store, log, 0, "no cache")
-    if CERBOS.is_file():
-        rows += bench_cerbos(work)
-    else:
-        print(f"(no Cerbos binary at {CERBOS}: make bench-serve installs it)")
-    lines = len(log.read_text().splitlines())
-    print(
-        f"suite-authz bench-serve: 1 worker, wrk -t2 -c{CONNECTIONS} -d{DURATION}s, loopback, "
-        f"decision log and metrics on ({lines:,} log lines written)"
-    )
-    print(
-        f"{'scenario':<24}{'req/s':>9}{'dec/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'srv CPU-s/1k dec':>18}{'loader CPU-s':>14}{'errors':>8}"
-    )
-    per_decision = {}
-    for label, r, n in rows:
-        decisions = r["requests"] * n
-        per_k = r["server_cpu"] / decisions * 1000
-        per_decision[label] = per_k
+    try:
+        org = generate(10_000, 100_000)
+        (work / "big.json").write_text(json.dumps(org))
+        store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
+        subprocess.run(
+            [sys.executable, "-m", "suite_authz.cli.main", "org", "import",
+             str(work / "big.json"), "--store", str(store)],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        todo = scenarios(work, org, CERBOS.is_file())
+        if not CERBOS.is_file():
+            print(f"(no Cerbos binary at {CERBOS}: make bench-serve installs it)")
+        runs: list[dict[str, dict[str, dict[str, Any]]]] = [{} for _ in range(args.runs)]
+        for server_name in ("ours", "off", "cerbos"):
+            if not todo[server_name]:
+                continue
+            if server_name == "cerbos":
+                proc, port = start_cerbos(work)
+            else:
+                proc, port = start_ours(work, store, log, server_name == "ours")
+            try:
+                for n in range(args.runs):
+                    runs[n][server_name] = measure(
+                        port, proc.pid, todo[server_name], server_name == "ours"
+                    )
+                    print(f"  ({server_name}: run {n + 1} of {args.runs} done)", flush=True)
+            finally:
+                proc.kill()
+                proc.wait()
+        lines = len(log.read_text().splitlines())
         print(
-            f"{label:<24}{r['rps']:>9,.0f}{r['rps'] * n:>9,.0f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
-            f"{per_k:>18.3f}{r['loader_cpu']:>14.1f}{r['errors']:>8.0f}"
+            f"\nsuite-authz bench-serve: generated org of 10,000 users and 100,000 records; "
+            f"1 worker; wrk -t2 -c{CONNECTIONS}, {WARM_UP} s warm-up then {DURATION} s per "
+            f"scenario; {args.runs} runs; decision log on ({lines:,} lines written)\n"
         )
-    for label in ("cached", "no cache"):
-        single, batch = per_decision[f"singles, {label}"], per_decision[f"batch 20, {label}"]
-        print(f"{label}: a decision in a batch of 20 costs {single / batch:.1f}x less server CPU")
-        if "Cerbos single" in per_decision:
-            print(
-                f"{label}: server CPU per decision, suite-authz / Cerbos: singles "
-                f"{single / per_decision['Cerbos single']:.2f}x, "
-                f"batches {batch / per_decision['Cerbos batch of 20']:.2f}x"
-            )
-    shutil.rmtree(work, ignore_errors=True)
+        report(runs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

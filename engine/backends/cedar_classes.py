@@ -27,6 +27,7 @@ MEMO_SIZE = 1 << 18  # entities whose parts are kept (a big org's users and reco
 _ABSENT = ("<absent>",)  # no such attribute: never renamed, never equal to a value
 _NO_ENTITY = ("<no entity>",)  # an attribute of an entity the org does not hold
 _NOT_A_RECORD = ("<not a record>",)
+_RENAMED = ("#",)  # a value only compared: which one it is goes to the key's identities
 
 
 class Verdict(NamedTuple):
@@ -59,17 +60,12 @@ class ClassKeys:
         p_shape, p_ids = self._part("principal", principal["type"], principal["id"])
         r_shape, r_ids = self._part("resource", resource["type"], resource["id"])
         c_ids: list[Hashable] = []
-        context = payload["context"]
-        c_shape = tuple(
-            self._canon(
-                _walk(context, path, self._lookup, self._literal),
-                c_ids,
-                path in self._opaque["context"],
-            )
-            for path in self._paths["context"]
-        )
+        c_shape = self._context(payload["context"], c_ids)
+        ids = (*p_ids, *r_ids, *c_ids)
         seen: dict[Hashable, int] = {}
-        same = tuple(seen.setdefault(i, len(seen)) for i in (*p_ids, *r_ids, *c_ids))
+        for i in ids:
+            if i not in seen:
+                seen[i] = len(seen)
         return (
             payload["action"]["id"],
             principal["type"],
@@ -77,8 +73,33 @@ class ClassKeys:
             resource["type"],
             r_shape,
             c_shape,
-            same,
+            tuple([seen[i] for i in ids]),
         )
+
+    def _context(self, context: dict[str, Any], ids: list[Hashable]) -> tuple[Hashable, ...]:
+        """The context's part. Most context values are one level deep and plain (a channel, a
+        list of field names): those are keyed here directly, the rest by the general walk."""
+        out: list[Hashable] = []
+        opaque = self._opaque["context"]
+        for path in self._paths["context"]:
+            if len(path) == 1:
+                value = context.get(path[0], _ABSENT)
+                kind = type(value)
+                if path in opaque:
+                    if value is not _ABSENT:
+                        ids.append(_raw(value))
+                        value = _RENAMED
+                    out.append(value)
+                    continue
+                if kind is str or value is _ABSENT:
+                    out.append(value)
+                    continue
+                if kind is list and all(type(v) is str for v in value):
+                    out.append(("set", frozenset(value), ()))
+                    continue
+            found = _walk(context, path, self._lookup, self._literal)
+            out.append(self._canon(found, ids, path in opaque))
+        return tuple(out)
 
     def _part(self, root: str, kind: str, eid: str) -> tuple[int, tuple[Hashable, ...]]:
         memo = (root, kind, eid)
@@ -104,7 +125,7 @@ class ClassKeys:
         to `ids` (in an order fixed by the value's shape), scalars keep their type."""
         if renamed and value is not _ABSENT and value is not _NO_ENTITY:
             ids.append(_raw(value))
-            return ("#",)
+            return _RENAMED
         if type(value) is str:
             return value
         if type(value) is tuple:  # an entity ("E", type, id), or a marker
