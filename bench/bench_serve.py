@@ -43,6 +43,7 @@ from bench.traces import TRACES, batches, trace  # noqa: E402
 DURATION = 6  # seconds per measured scenario
 WARM_UP = 3  # seconds on the trace's first part, not reported
 CONNECTIONS = 32
+THREADS = 2
 BATCH = 20
 WARM_PART = 40_000  # requests of each trace kept for warm-ups
 MEASURED_PART = 120_000  # requests of each trace for the measured runs
@@ -88,8 +89,8 @@ def write_lua(work: Path, name: str, bodies: list[dict[str, Any]], route: str) -
 def run_wrk(port: int, script: Path, pid: int, duration: int) -> dict[str, float]:
     before = cpu_seconds(pid)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}"],
+        ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "-s",
+         str(script), f"http://127.0.0.1:{port}"],
         capture_output=True, text=True, check=True, timeout=duration + 60,
     ).stdout  # fmt: skip
     server_cpu = cpu_seconds(pid) - before

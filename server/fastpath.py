@@ -5,6 +5,7 @@ other route."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -52,6 +53,11 @@ async def answer_raw(
         check_json(headers.get(b"content-type"))
         check_length(headers.get(b"content-length"))
         raw = await bounded(_chunks(receive))
+        # One turn of the loop before deciding: the loop reads every connection that has
+        # sent something since its last turn before any decision runs, instead of running
+        # one connection's decisions after another's while the rest wait unread. Under 32
+        # connections of batches of 20 this took p99 from 280-400 ms to 80-100 (issue 14).
+        await asyncio.sleep(0)
         status, body, extra = 200, answer(decode_body(raw), rid), {}
     except _Gone:
         return

@@ -35,6 +35,8 @@ class ServeConfig:
     decision_cache: int = DEFAULT_DECISION_CACHE
     class_cache: int = DEFAULT_CLASS_CACHE
     public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
+    # gc.freeze what each load built (server/state.py): off in tests that reload often
+    freeze_heap: bool = True
 
 
 def check_public_url(url: str) -> str:
@@ -62,6 +64,7 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
         metrics,
         config.decision_cache,
         class_cache=config.class_cache,
+        freeze_heap=config.freeze_heap,
     )
     if config.reload_interval > 0:
         state.watch(config.reload_interval)

@@ -15,6 +15,8 @@ from suite_authz.engine.entities import NEW_RECORD_ENTITY_ID, OrgIndex, uid
 from suite_authz.engine.policies import PolicyInfo, PolicySet
 from suite_authz.engine.request import Request
 
+RAW_ANSWERS_KEPT = 4096
+
 
 class CedarBackend:
     name = "cedar"
@@ -26,6 +28,8 @@ class CedarBackend:
         self._org_id = index.org.id
         self._entity_type = {m: info.entity for m, info in policies.catalogue.modules.items()}
         self.evaluator = CedarEvaluator(policies, index, self.cedar_request, class_cache)
+        # Cedar's verdicts repeat (a few per class): each one's RawAnswer is worked out once.
+        self._raws: dict[Verdict, RawAnswer] = {}
         self._obligations = CedarObligations(policies, index, self.cedar_request, self.evaluator)
 
     def class_cache(self) -> ClassCacheStatus:
@@ -72,7 +76,16 @@ class CedarBackend:
         if not requests:
             return []
         verdicts = self.evaluator.evaluate(kind, [self.cedar_request(r) for r in requests])
-        return [self._raw(v) for v in verdicts]
+        raws = self._raws
+        out = []
+        for verdict in verdicts:
+            raw = raws.get(verdict)
+            if raw is None:
+                raw = self._raw(verdict)
+                if not verdict.errors and len(raws) < RAW_ANSWERS_KEPT:
+                    raws[verdict] = raw
+            out.append(raw)
+        return out
 
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
         out: dict[tuple[str, str], tuple[str, ...]] = {}

@@ -53,6 +53,7 @@ class ClassKeys:
         }
         self._parts: dict[tuple[str, str, str], tuple[int, tuple[Hashable, ...]]] = {}
         self._shapes: dict[tuple[Hashable, ...], int] = {}
+        self._lists: dict[int, tuple[list[Any], Hashable, tuple[Hashable, ...]]] = {}
         self._lock = Lock()
 
     def key(self, payload: dict[str, Any]) -> tuple[Hashable, ...]:
@@ -109,8 +110,15 @@ class ClassKeys:
         ids: list[Hashable] = []
         entity = ("E", kind, eid)
         opaque = self._opaque[root]
+        looked: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+        def lookup(k: str, i: str) -> dict[str, Any] | None:  # each entity built once a part
+            if (k, i) not in looked:
+                looked[(k, i)] = self._lookup(k, i)
+            return looked[(k, i)]
+
         values = tuple(
-            self._canon(_walk(entity, path, self._lookup, self._literal), ids, path in opaque)
+            self._canon(_walk(entity, path, lookup, self._literal), ids, path in opaque, True)
             for path in self._paths[root]
         )
         with self._lock:
@@ -120,9 +128,25 @@ class ClassKeys:
             part = self._parts[memo] = (shape, tuple(ids))
         return part
 
-    def _canon(self, value: Any, ids: list[Hashable], renamed: bool) -> Hashable:
+    def _canon(
+        self, value: Any, ids: list[Hashable], renamed: bool, memo: bool = False
+    ) -> Hashable:
         """The value as a key: renamed identities become a placeholder, their raw value goes
         to `ids` (in an order fixed by the value's shape), scalars keep their type."""
+        if memo and not renamed and type(value) is list:
+            # A role's grants or a profile's allows: one list object of the org's entities,
+            # shared by every user who has it (never changed once built). Kept with the list
+            # itself, so that its id cannot be taken by another object while it is kept.
+            known = self._lists.get(id(value))
+            if known is not None and known[0] is value:
+                ids.extend(known[2])
+                return known[1]
+            inner: list[Hashable] = []
+            canon = self._set(value, inner, memo)
+            if len(self._lists) < MEMO_SIZE:
+                self._lists[id(value)] = (value, canon, tuple(inner))
+            ids.extend(inner)
+            return canon
         if renamed and value is not _ABSENT and value is not _NO_ENTITY:
             ids.append(_raw(value))
             return _RENAMED
@@ -137,18 +161,18 @@ class ClassKeys:
             entity = value.get("__entity")
             if entity is not None:
                 return self._canon(("E", entity["type"], entity["id"]), ids, False)
-            return tuple((k, self._canon(value[k], ids, False)) for k in sorted(value))
+            return tuple((k, self._canon(value[k], ids, False, memo)) for k in sorted(value))
         if isinstance(value, (list, frozenset)):
-            return self._set(value, ids)
+            return self._set(value, ids, memo)
         return (type(value).__name__, value)
 
-    def _set(self, items: Any, ids: list[Hashable]) -> Hashable:
+    def _set(self, items: Any, ids: list[Hashable], memo: bool = False) -> Hashable:
         """A set: its plain members, and how many renamed ones (their ids in a fixed order)."""
         plain: list[Hashable] = []
         renamed: list[tuple[Hashable, tuple[Hashable, ...]]] = []
         for item in items:
             inner: list[Hashable] = []
-            canon = self._canon(item, inner, False)
+            canon = self._canon(item, inner, False, memo)
             if inner:
                 renamed.append((canon, tuple(inner)))
             else:
