@@ -35,8 +35,8 @@ class ServeConfig:
     decision_cache: int = DEFAULT_DECISION_CACHE
     class_cache: int = DEFAULT_CLASS_CACHE
     public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
-    # gc.freeze what each load built (server/state.py): off in tests that reload often
-    freeze_heap: bool = True
+    # gc.freeze what each load built (server/state.py); `authz serve` turns it on
+    freeze_heap: bool = False
 
 
 def check_public_url(url: str) -> str:

@@ -156,6 +156,7 @@ def serve(
         decision_log=str(decision_log) if decision_log else None,
         decision_cache=decision_cache,
         class_cache=class_cache,
+        freeze_heap=True,
         public_url=public_url,
     )
     try:

@@ -222,3 +222,31 @@ def test_a_reload_never_answers_from_the_classes_of_the_policies_before(
         (policies / "extra.cedar").unlink()
         assert state.reload_if_changed() is True
         assert _decision(client, ask) is True
+
+
+def test_a_frozen_heap_still_lets_go_of_the_engines_a_reload_replaced(
+    served: tuple[TestClient, State, Path],
+) -> None:
+    """Issue 14: `authz serve` freezes what a load built (gc.freeze), so that collections
+    under load do not walk a big org; a reload must still free the engines it replaced, or
+    every revocation would leak an org's worth of memory."""
+    import gc
+    import weakref
+
+    client, state, tmp = served
+    state.freeze_heap = True
+    try:
+        state.load()
+        assert gc.get_freeze_count() > 0
+        engine = state.engine_for("demo")
+        engine.cycle = engine  # type: ignore[attr-defined]  # only the cyclic collector frees it
+        state.load()  # frozen now, cycle and all
+        old = weakref.ref(engine)
+        del engine
+        _revoke_asha(tmp / "orgs.sqlite3")
+        assert state.reload_if_changed() is True
+        assert old() is None  # collected before the rest was frozen again
+        assert _decision(client, evaluation("asha", "create", "estimate")) is False
+    finally:
+        state.freeze_heap = False
+        gc.unfreeze()
