@@ -16,9 +16,9 @@ BASE ?= 8e2ee62
 help:
 	@echo "make run     set up, explain worked examples, import the demo org and serve it on :8181"
 	@echo "make test    set up, lint, and run the whole test suite"
-	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property"
+	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property; the 1,000-user crosscheck"
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck and migration timings"
-	@echo "make bench-serve  load run of authz serve with wrk: req/s, p50/p99, CPU per 1,000"
+	@echo "make bench-serve  authz serve and Cerbos under wrk on three realistic traces (about 15 min)"
 	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
 	@echo "make lint    actionlint, pre-commit files, ruff, mypy --strict, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
@@ -94,6 +94,7 @@ unit: $(STAMP)
 
 prove: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
+	$(PY) bench/bench_crosscheck.py --full
 
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

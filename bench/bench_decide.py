@@ -22,11 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.genorg import generate  # noqa: E402
+from bench.traces import Ids, trace  # noqa: E402
 from suite_authz.engine import Engine, Request  # noqa: E402
 from suite_authz.engine.backends.cedar_entities import cedar_entities, entity_count  # noqa: E402
 from suite_authz.engine.entities import org_entities  # noqa: E402
 from suite_authz.engine.model import load_org  # noqa: E402
 from suite_authz.engine.policies import load_policies  # noqa: E402
+from suite_authz.server.authzen import parse_evaluation  # noqa: E402
 
 REPEATS = 7
 
@@ -168,6 +170,23 @@ def big_requests() -> list[Request]:
     return out
 
 
+def on_traffic(engine: Engine, ids: Ids | None, count: int = 20_000) -> tuple[float, float]:
+    """µs per explained decision on the Zipf trace, class cache off and on (warmed on an
+    earlier part of the trace): many distinct users and records, not one request repeated."""
+    bodies = trace("zipf", 2 * count, ids=ids)
+    requests = [parse_evaluation(b)[0] for b in bodies]
+    out = []
+    for size in (0, 65_536):
+        fresh = Engine(engine.policies, engine.org, index=engine.index, class_cache=size)
+        for r in requests[:count]:
+            fresh.decide(r)
+        started = time.perf_counter()
+        for r in requests[count:]:
+            fresh.decide(r)
+        out.append((time.perf_counter() - started) / count * 1e6)
+    return out[0], out[1]
+
+
 def main() -> None:
     policies = load_policies()
     demo = Engine(policies, load_org(ROOT / "policies/examples/demo-org.json", policies.catalogue))
@@ -212,6 +231,18 @@ def main() -> None:
         )
     flat = rows[1]["engine_us"] / rows[0]["engine_us"]
     print(f"\nengine cost, big org / demo org: {flat:.2f}x (flat in org size)")
+    demo_ids = Ids.of(json.loads((ROOT / "policies/examples/demo-org.json").read_text()))
+    traffic = {
+        "demo": on_traffic(demo, demo_ids),
+        "10k users / 100k records": on_traffic(big, None),
+    }
+    for label, (off, on) in traffic.items():
+        print(
+            f"Zipf traffic, {label}: {off:.1f} µs per decision with the class cache off, "
+            f"{on:.1f} on ({on / off:.2f}x)"
+        )
+    big_on, demo_on = traffic["10k users / 100k records"][1], traffic["demo"][1]
+    print(f"class cache on, big org / demo org: {big_on / demo_on:.2f}x")
     for label, engine, reqs in (
         ("demo", demo, demo_requests()),
         ("10k users / 100k records", big, big_requests()),

@@ -46,24 +46,45 @@ def _zipf(n: int, s: float, rng: random.Random) -> Callable[[], int]:
     return lambda: order[bisect.bisect_left(weights, rng.random() * total)]
 
 
-def _body(rng: random.Random, user: int, record: int) -> dict[str, Any]:
-    kind = KINDS[record % len(KINDS)]
+class Ids:
+    """The users and records a trace draws from: the generated org's by default."""
+
+    def __init__(
+        self, users: list[str] | None = None, records: list[tuple[str, str]] | None = None
+    ):
+        self.users = users
+        self.records = records
+
+    def user(self, n: int) -> str:
+        return f"user-{n}" if self.users is None else self.users[n % len(self.users)]
+
+    def record(self, n: int) -> tuple[str, str]:
+        if self.records is None:
+            kind = KINDS[n % len(KINDS)]
+            return kind, f"{kind}-{n}"
+        return self.records[n % len(self.records)]
+
+    @classmethod
+    def of(cls, org: dict[str, Any]) -> Ids:
+        return cls([u["id"] for u in org["users"]], [(r["type"], r["id"]) for r in org["records"]])
+
+
+def _body(rng: random.Random, ids: Ids, user: int, record: int) -> dict[str, Any]:
+    kind, rid = ids.record(record)
     action = rng.choice(ACTIONS)
-    resource: dict[str, Any] = {
-        "type": kind,
-        "id": "#new" if action == "create" else f"{kind}-{record}",
-    }
+    resource: dict[str, Any] = {"type": kind, "id": "#new" if action == "create" else rid}
     if action == "edit" and rng.random() < 0.5:
         resource["properties"] = {"fields": [FIELDS[kind]]}
     context: dict[str, Any] = {}
     if rng.random() < 0.1:
         context["channel"] = "direct"
+    subject = ids.user(user)
     if rng.random() < 0.05:
-        context["acting_as"] = f"user-{user}"
+        context["acting_as"] = subject
     if action == "send_email" and rng.random() < 0.5:
-        context["sender"] = f"user-{user}@big.example"
+        context["sender"] = f"{subject}@big.example"
     body = {
-        "subject": {"type": "user", "id": f"user-{user}"},
+        "subject": {"type": "user", "id": subject},
         "action": {"name": action},
         "resource": resource,
     }
@@ -72,26 +93,28 @@ def _body(rng: random.Random, user: int, record: int) -> dict[str, Any]:
     return body
 
 
-def trace(kind: str, count: int, seed: int = 1) -> list[dict[str, Any]]:
-    """`count` AuthZEN evaluation bodies of one trace."""
+def trace(kind: str, count: int, seed: int = 1, ids: Ids | None = None) -> list[dict[str, Any]]:
+    """`count` AuthZEN evaluation bodies of one trace, over `ids` (the generated org's)."""
     rng = random.Random(f"{kind}:{seed}")
-    return list(itertools.islice(_pairs(kind, rng), count))
+    return list(itertools.islice(_pairs(kind, rng, ids or Ids()), count))
 
 
-def _pairs(kind: str, rng: random.Random) -> Iterator[dict[str, Any]]:
+def _pairs(kind: str, rng: random.Random, ids: Ids) -> Iterator[dict[str, Any]]:
+    users = USERS if ids.users is None else len(ids.users)
+    records = RECORDS if ids.records is None else len(ids.records)
     if kind == "uniform":
         while True:
-            yield _body(rng, rng.randrange(USERS), rng.randrange(RECORDS))
+            yield _body(rng, ids, rng.randrange(users), rng.randrange(records))
     if kind == "zipf":
-        user, record = _zipf(USERS, 1.1, rng), _zipf(RECORDS, 1.1, rng)
+        user, record = _zipf(users, 1.1, rng), _zipf(records, 1.1, rng)
         while True:
-            yield _body(rng, user(), record())
+            yield _body(rng, ids, user(), record())
     if kind == "sessions":
         while True:
-            user = rng.randrange(USERS)
-            working = [rng.randrange(RECORDS) for _ in range(rng.randint(2, 6))]
+            user = rng.randrange(users)
+            working = [rng.randrange(records) for _ in range(rng.randint(2, 6))]
             for _ in range(20):
-                yield _body(rng, user, rng.choice(working))
+                yield _body(rng, ids, user, rng.choice(working))
     raise ValueError(f"trace: `{kind}` is not one of {', '.join(TRACES)}")
 
 

@@ -149,10 +149,11 @@ def make_plan(
     window = window_of(org, as_of)
     activity = _activity_in_window(usage, window, as_of)
     label = engine.policies.catalogue.label
+    products = org_products(org, engine.policies.catalogue)  # once: it reads every user
     entries = [
         _entry(user, product, label(product), activity.get((user.id, product)), window)
         for user in org.users
-        for product in org_products(org, engine.policies.catalogue)
+        for product in products
     ]
     if all(e.outcome in ("member", "enrolled") for e in entries):
         raise MigrationError(

@@ -180,6 +180,25 @@ def test_plan_inside_the_window(store: OrgStore, policies: PolicySet) -> None:
     check_plan(plan)
 
 
+def test_a_plan_reads_the_org_s_products_once_not_once_per_user(
+    store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It walks every user: once per user made a 5,000-user plan take 13 s instead of 1.8
+    (474a096 to this fix)."""
+    import suite_authz.engine.migration.plan as plan_module
+
+    calls: list[int] = []
+    real = plan_module.org_products
+
+    def counting(*args: Any) -> tuple[str, ...]:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(plan_module, "org_products", counting)
+    legacy_plan(store, policies)
+    assert len(calls) == 1
+
+
 def test_plan_after_the_window_leaves_the_inactive_without_access(
     store: OrgStore, policies: PolicySet
 ) -> None:
