@@ -63,7 +63,13 @@ class Engine:
         """Whether the backend keeps answers per request class, and why not if it does not."""
         status = getattr(self.backend, "class_cache", None)
         if status is None:
-            return ClassCacheStatus(False, f"off: the {self.backend.name} backend has none")
+            # Polar: oso exposes no form of its rules to read their attribute accesses from,
+            # so a class key could only be written by hand, which this product never does.
+            return ClassCacheStatus(
+                False,
+                f"off: the {self.backend.name} backend has none (its rules cannot be read "
+                "for what they read of a request)",
+            )
         return status()  # type: ignore[no-any-return]
 
     @property

@@ -13,7 +13,7 @@ import cedarpy
 from suite_authz.engine.backends.cedar_classes import ClassCache, ClassKeys, Verdict
 from suite_authz.engine.backends.cedar_entities import cedar_entities
 from suite_authz.engine.backends.cedar_reads import Unaccounted, derive
-from suite_authz.engine.backends.cedar_slices import Slices, slices_for
+from suite_authz.engine.backends.cedar_slices import Slices, slice_sizes, slices_for
 from suite_authz.engine.entities import EntityLookup, OrgIndex
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
@@ -56,11 +56,18 @@ class CedarEvaluator:
 
     def status(self) -> ClassCacheStatus:
         cache, keys = self.cache, self.keys
+        sizes = slice_sizes(self.slices)
+        sliced = (
+            f"; each request meets {sizes[0]}-{sizes[-1]} of the "
+            f"{len(self.slices.whole['deciding'].ids)} deciding policies"
+            if sizes
+            else f"; not sliced: {self.slices.problem}"
+        )
         if cache is None or keys is None:
-            return ClassCacheStatus(False, self._off)
+            return ClassCacheStatus(False, self._off + sliced)
         return ClassCacheStatus(
             True,
-            f"keyed on {len(keys.reads.chains)} attribute chains the policies read",
+            f"keyed on {len(keys.reads.chains)} attribute chains the policies read" + sliced,
             cache.hits,
             cache.misses,
             len(cache),

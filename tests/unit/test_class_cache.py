@@ -184,6 +184,7 @@ def test_the_polar_backend_says_it_has_no_class_cache() -> None:
 def test_each_slice_keeps_only_the_policies_whose_scope_can_match() -> None:
     slices = engine().backend.evaluator.slices  # type: ignore[attr-defined]
     assert slices.problem is None
+    assert "of the 28 deciding policies" in engine(class_cache=10).class_cache().reason
     deciding = {pair: s.ids for (kind, pair), s in slices.by_pair.items() if kind == "deciding"}
     view_estimate = deciding[("view", "Estimate")]
     assert "approve-pending-only" not in view_estimate  # an approve-only forbid
