@@ -140,6 +140,9 @@ class State:
         version, text = self.store.snapshot(org_id)
         org = load_org(text, policies.catalogue, f"org `{org_id}`")
         engine = Engine(policies, org, self.backend, None, self.cache_size, self.class_cache)
+        status = engine.class_cache()
+        if self.class_cache and not status.on:  # asked for, and the policies do not allow it
+            log.warning("org %s: class cache %s", org_id, status.reason)
         return engine, version
 
     def _all_orgs(

@@ -176,6 +176,8 @@ def serve(
         f"{served.policies.version} ({served.source}, {backend}) on http://{host}:{port}",
         err=True,
     )
+    for status in sorted({s.reason for s in state.class_caches().values()}):
+        click.echo(f"class cache: {'on, ' if status.startswith('keyed') else ''}{status}", err=True)
     raise_descriptor_limit()
     guarded = {"http": GuardedHttpProtocol, "timeout_keep_alive": idle_timeout}
     if workers == 1:

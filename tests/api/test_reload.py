@@ -250,3 +250,23 @@ def test_a_frozen_heap_still_lets_go_of_the_engines_a_reload_replaced(
     finally:
         state.freeze_heap = False
         gc.unfreeze()
+
+
+def test_a_policy_the_class_key_cannot_read_turns_the_cache_off_at_load_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: never a guessed key; the operator hears it at load and in /readyz."""
+    from tests.unit.test_class_cache import COMPUTED
+
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
+    (policies / "extra.cedar").write_text(COMPUTED)
+    store = tmp_path / "orgs.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies(policies).catalogue)
+    with caplog.at_level("WARNING", logger="authz.server"):
+        app, _ = build(ServeConfig(store=str(store), policies=str(policies), reload_interval=0))
+    assert "class cache off: policy `computed-chain`" in caplog.text
+    with TestClient(app) as client:
+        ready = client.get("/readyz").json()["class_cache"]["demo"]
+        assert ready["on"] is False and "computed value" in ready["reason"]
+        assert _decision(client, evaluation("asha", "create", "estimate")) is True
