@@ -27,6 +27,7 @@ from suite_authz.server.main import (
     build,
     to_env,
 )
+from suite_authz.server.state import State
 
 MIN_REMOTE_TOKEN = 16
 
@@ -163,21 +164,7 @@ def serve(
         app, state = build(config)  # validate everything before binding, in this process too
     except AuthzError as exc:
         raise Trouble(exc) from None
-    served = state.served
-    assert served is not None
-    if policies_dir is not None:
-        click.echo(
-            f"warning: watching {policies_dir} is for development; production serves the "
-            "store's published set (`authz policy publish`)",
-            err=True,
-        )
-    click.echo(
-        f"serving orgs {', '.join(sorted(served.engines))} with policy set "
-        f"{served.policies.version} ({served.source}, {backend}) on http://{host}:{port}",
-        err=True,
-    )
-    for status in sorted({s.reason for s in state.class_caches().values()}):
-        click.echo(f"class cache: {'on, ' if status.startswith('keyed') else ''}{status}", err=True)
+    _announce(state, policies_dir, f"{backend}) on http://{host}:{port}")
     raise_descriptor_limit()
     guarded = {"http": GuardedHttpProtocol, "timeout_keep_alive": idle_timeout}
     if workers == 1:
@@ -197,6 +184,25 @@ def serve(
             access_log=False,
             **guarded,
         )
+
+
+def _announce(state: State, policies_dir: Path | None, where: str) -> None:
+    """What is about to be served, on stderr: orgs, policy set, class cache."""
+    served = state.served
+    assert served is not None
+    if policies_dir is not None:
+        click.echo(
+            f"warning: watching {policies_dir} is for development; production serves the "
+            "store's published set (`authz policy publish`)",
+            err=True,
+        )
+    click.echo(
+        f"serving orgs {', '.join(sorted(served.engines))} with policy set "
+        f"{served.policies.version} ({served.source}, {where}",
+        err=True,
+    )
+    for status in sorted({s.reason for s in state.class_caches().values()}):
+        click.echo(f"class cache: {'on, ' if status.startswith('keyed') else ''}{status}", err=True)
 
 
 def _check_bind(host: str, port: int) -> None:
