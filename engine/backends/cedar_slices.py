@@ -2,7 +2,7 @@
 
 A Cedar policy whose scope does not match a request is not satisfied and raises no error, so
 leaving it out changes nothing in the answer, the determining policies included; it only saves
-Cedar from looking at it (6 to 11 of the 28 deciding policies apply to any one action and
+Cedar from looking at it (6 to 12 of the 28 deciding policies apply to any one action and
 type). Which scopes match is asked of Cedar itself, not worked out here: each policy's scope
 alone (principal and conditions dropped, an `is` kept, an entity named in `resource == / in`
 dropped, which can only keep more), as a permit, against one request per (action, type) with
