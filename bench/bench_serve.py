@@ -198,12 +198,14 @@ def scenarios(work: Path, org: dict[str, Any], cerbos: bool) -> dict[str, list[S
     return out
 
 
-def measure(port: int, pid: int, todo: list[Scenario], caches: bool) -> dict[str, dict[str, Any]]:
+def measure(
+    port: int, pid: int, todo: list[Scenario], caches: bool, duration: int
+) -> dict[str, dict[str, Any]]:
     results = {}
     for scenario in todo:
         run_wrk(port, scenario.warm, pid, WARM_UP)
         before = cache_counts(port) if caches else None
-        r = run_wrk(port, scenario.measured, pid, DURATION)
+        r = run_wrk(port, scenario.measured, pid, duration)
         if before is not None:
             after = cache_counts(port)
             r["decision_hits"] = hit_rate(before, after, "decision_cache")
@@ -288,10 +290,8 @@ def report(runs: list[dict[str, dict[str, dict[str, Any]]]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=6, help="seconds per scenario")
+    parser.add_argument("--duration", type=int, default=DURATION, help="seconds per scenario")
     args = parser.parse_args()
-    global DURATION
-    DURATION = args.duration
     if shutil.which("wrk") is None:
         sys.exit("bench-serve needs wrk: apt-get install wrk (make bench-serve does)")
     work = Path(tempfile.mkdtemp(prefix="authz-bench-serve-"))
@@ -318,7 +318,7 @@ def main() -> None:
             try:
                 for n in range(args.runs):
                     runs[n][server_name] = measure(
-                        port, proc.pid, todo[server_name], server_name == "ours"
+                        port, proc.pid, todo[server_name], server_name == "ours", args.duration
                     )
                     print(f"  ({server_name}: run {n + 1} of {args.runs} done)", flush=True)
             finally:
@@ -327,7 +327,7 @@ def main() -> None:
         lines = len(log.read_text().splitlines())
         print(
             f"\nsuite-authz bench-serve: generated org of 10,000 users and 100,000 records; "
-            f"1 worker; wrk -t2 -c{CONNECTIONS}, {WARM_UP} s warm-up then {DURATION} s per "
+            f"1 worker; wrk -t2 -c{CONNECTIONS}, {WARM_UP} s warm-up then {args.duration} s per "
             f"scenario; {args.runs} runs; decision log on ({lines:,} lines written)\n"
         )
         report(runs)

@@ -44,7 +44,7 @@ class CedarEvaluator:
         self.slices: Slices = slices_for(policies, payload)
         self.keys: ClassKeys | None = None
         self.cache: ClassCache | None = None
-        self._off = "off (--class-cache 0)"
+        self._off = "off (kept for no class: size 0)"
         if class_cache:
             try:
                 reads = derive([*policies.deciding.items(), *policies.obligations.items()])

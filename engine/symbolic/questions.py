@@ -140,8 +140,8 @@ def _confirm(
     base: PolicySet, head: PolicySet, org: dict[str, Any], request: Request
 ) -> tuple[Decision, Decision]:
     """Cedar's answers, which must be the difference the encoding of Cedar's policies found."""
-    before = _decide(base, org, request, "cedar")
-    after = _decide(head, org, request, "cedar")
+    before = decide_on(base, org, request, "cedar")
+    after = decide_on(head, org, request, "cedar")
     if before.allowed or not after.allowed:
         raise EncodingMismatch(_mismatch("Cedar", request, before, after))
     return before, after
@@ -152,7 +152,7 @@ def _polar(
 ) -> tuple[Decision, Decision] | None:
     if not (_has_polar(base) and _has_polar(head)):
         return None
-    return _decide(base, org, request, "polar"), _decide(head, org, request, "polar")
+    return decide_on(base, org, request, "polar"), decide_on(head, org, request, "polar")
 
 
 def _has_polar(policies: PolicySet) -> bool:
@@ -163,10 +163,6 @@ def decide_on(
     policies: PolicySet, org: dict[str, Any], request: Request, backend: str = "cedar"
 ) -> Decision:
     """What the real engine decides on a counterexample."""
-    return _decide(policies, org, request, backend)
-
-
-def _decide(policies: PolicySet, org: dict[str, Any], request: Request, backend: str) -> Decision:
     engine = Engine(policies, load_org(org, policies.catalogue, "counterexample org"), backend)
     engine.validate(request)
     return engine.decide(request)
