@@ -25,6 +25,7 @@ from suite_authz.engine import (
     load_org,
     load_policies,
 )
+from suite_authz.engine.store import StoreLocation
 
 ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
 
@@ -70,14 +71,14 @@ class OrgRefType(click.ParamType):
 ORG = OrgRefType()
 
 
-def org_source(ref: OrgRef, store_path: Path | None) -> tuple[Path | str, str]:
+def org_source(ref: OrgRef, store_path: StoreLocation | None) -> tuple[Path | str, str]:
     """The snapshot to load (a file's path, or the stored text) and where it came from."""
     if ref.file is not None:
         if not ref.file.is_file():
             raise Trouble(f"--org {ref.value}: no such snapshot file")
         return ref.file, str(ref.file)
     path = store_path or default_store_path()
-    if not path.is_file():
+    if isinstance(path, Path) and not path.is_file():
         raise Trouble(
             f"--org {ref.value}: no org store at {path} to find org `{ref.value}` in "
             "(`authz org import FILE` makes one; or give --org a snapshot file's path)"
@@ -90,10 +91,10 @@ def org_source(ref: OrgRef, store_path: Path | None) -> tuple[Path | str, str]:
             store.close()
     except AuthzError as exc:
         raise Trouble(f"--org {ref.value}: {exc} (a snapshot file needs its path)") from None
-    return text, f"org `{ref.value}` in {path}"
+    return text, f"org `{ref.value}` in {store.where}"
 
 
-def load_org_ref(ref: OrgRef, store_path: Path | None, policies: PolicySet) -> Org:
+def load_org_ref(ref: OrgRef, store_path: StoreLocation | None, policies: PolicySet) -> Org:
     source, where = org_source(ref, store_path)
     try:
         return load_org(source, policies.catalogue, where if isinstance(source, str) else "")
@@ -102,7 +103,7 @@ def load_org_ref(ref: OrgRef, store_path: Path | None, policies: PolicySet) -> O
 
 
 def load_engine(
-    ref: OrgRef, policies_dir: Path | None, store_path: Path | None, backend: str = "cedar"
+    ref: OrgRef, policies_dir: Path | None, store_path: StoreLocation | None, backend: str = "cedar"
 ) -> Engine:
     try:
         policies = load_policies(policies_dir)

@@ -11,7 +11,7 @@ import click
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.loading import ORG, ORG_RULE
-from suite_authz.engine import AuthzError, default_policies_dir
+from suite_authz.engine import AuthzError, default_policies_dir, store_location
 
 # What a command checks when it is not told: the policies/ of the directory it runs in (a
 # user's repository, where pre-commit runs its hooks). The shipped set only when asked for, or
@@ -80,12 +80,25 @@ served_policies_option = click.option(
     "published set, else the shipped one).",
 )
 
+
+class StoreType(click.ParamType):
+    """A SQLite file's path, or a postgresql:// URL (kept a string: a Path folds its `//`)."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str | Path) or not str(value):
+            self.fail("needs a SQLite file's path or a postgresql:// URL", param, ctx)
+        return store_location(value)
+
+
 store_option = click.option(
     "--store",
     "store_path",
-    type=click.Path(path_type=Path),
+    type=StoreType(),
     default=None,
-    help="The org store (default: $AUTHZ_STORE, else .authz/orgs.sqlite3).",
+    help="The org store: a SQLite file, or a postgresql:// URL shared by a fleet (default: "
+    "$AUTHZ_STORE, else .authz/orgs.sqlite3).",
 )
 
 

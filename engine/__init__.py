@@ -49,7 +49,14 @@ from suite_authz.engine.publication import versions as policy_versions
 from suite_authz.engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
 from suite_authz.engine.revisions import load_side
 from suite_authz.engine.search import search_page
-from suite_authz.engine.store import OrgStore, StaleSnapshot, default_store_path
+from suite_authz.engine.store import (
+    OrgStore,
+    StaleSnapshot,
+    StoreSchemaError,
+    default_store_path,
+    store_location,
+)
+from suite_authz.engine.store_db import PoolSettings, StoreError, StoreUnreachable
 from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
 from suite_authz.engine.symbolic.review import judged, proven_diff
 from suite_authz.engine.symbolic.theorems import verify as verify_theorems
@@ -74,9 +81,13 @@ __all__ = [
     "OrgStore",
     "PolicyError",
     "PolicySet",
+    "PoolSettings",
     "Request",
     "StalePlan",
     "StaleSnapshot",
+    "StoreError",
+    "StoreSchemaError",
+    "StoreUnreachable",
     "SuiteRun",
     "activate_policy_version",
     "active_version",
@@ -115,6 +126,7 @@ __all__ = [
     "served_catalogue",
     "served_set",
     "space_size",
+    "store_location",
     "stored_source",
     "strict_loads",
     "unexpected_changes",

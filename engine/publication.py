@@ -26,7 +26,8 @@ from suite_authz.engine.policies import (
     load_policies,
 )
 from suite_authz.engine.policy_files import CATALOGUE_FILE, PolicySource, read_source
-from suite_authz.engine.store import OrgStore, StoreError, now_iso
+from suite_authz.engine.store import OrgStore, now_iso
+from suite_authz.engine.store_db import StoreError, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +79,22 @@ def publish(store: OrgStore, source: PolicySource, actor: str, activate: bool = 
     now = now_iso()
     with store.transaction() as db:
         db.execute(
-            "INSERT OR IGNORE INTO policy_sets (version, source, published_at, published_by) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO policy_sets (version, source, published_at, published_by, seq) "
+            "SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1 FROM policy_sets WHERE true "
+            "ON CONFLICT (version) DO NOTHING",
             (policies.version, text, now, actor),
         )
-        if activate and _active(store) != policies.version:
-            db.execute(
-                "INSERT INTO policy_activations (version, activated_at, activated_by) "
-                "VALUES (?, ?, ?)",
-                (policies.version, now, actor),
-            )
+        if activate and _active(store, db) != policies.version:
+            _activation(store, db, policies.version, now, actor)
     return policies.version
+
+
+def _activation(store: OrgStore, db: Tx, version: str, at: str, actor: str) -> None:
+    db.execute(
+        "INSERT INTO policy_activations (version, activated_at, activated_by) VALUES (?, ?, ?)",
+        (version, at, actor),
+    )
+    store.announce(db, {"policy": version})
 
 
 def activate(store: OrgStore, version: str, actor: str) -> str:
@@ -96,10 +102,7 @@ def activate(store: OrgStore, version: str, actor: str) -> str:
     full = resolve(store, version)
     check_servable(store, stored_source(store, full))
     with store.transaction() as db:
-        db.execute(
-            "INSERT INTO policy_activations (version, activated_at, activated_by) VALUES (?, ?, ?)",
-            (full, now_iso(), actor),
-        )
+        _activation(store, db, full, now_iso(), actor)
     return full
 
 
@@ -108,8 +111,9 @@ def active_version(store: OrgStore) -> str | None:
     return _active(store)
 
 
-def _active(store: OrgStore) -> str | None:
-    rows = store.read("SELECT version FROM policy_activations ORDER BY seq DESC LIMIT 1")
+def _active(store: OrgStore, db: Tx | None = None) -> str | None:
+    sql = "SELECT version FROM policy_activations ORDER BY seq DESC LIMIT 1"
+    rows = db.execute(sql).fetchall() if db is not None else store.read(sql)
     return str(rows[0][0]) if rows else None
 
 
@@ -117,9 +121,7 @@ def resolve(store: OrgStore, version: str) -> str:
     """A version named in full or by a unique prefix (at least 4 characters)."""
     if len(version) < 4 or not all(c in "0123456789abcdef" for c in version):
         raise StoreError(f"policy version `{version}`: give at least 4 hex digits")
-    rows = store.read(
-        "SELECT version FROM policy_sets WHERE substr(version, 1, ?) = ?", (len(version), version)
-    )
+    rows = store.read("SELECT version FROM policy_sets WHERE version LIKE ?", (version + "%",))
     if not rows:
         raise StoreError(f"policy version `{version}`: not in the store (`authz policy list`)")
     if len(rows) > 1:
@@ -146,7 +148,7 @@ def versions(store: OrgStore) -> list[PolicyVersion]:
     active = _active(store)
     out = []
     for version, source, at, by in store.read(
-        "SELECT version, source, published_at, published_by FROM policy_sets ORDER BY rowid DESC"
+        "SELECT version, source, published_at, published_by FROM policy_sets ORDER BY seq DESC"
     ):
         data = json.loads(source)
         files = len(data.get("cedar", {})) + len(data.get("polar", {})) + 2

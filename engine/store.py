@@ -1,8 +1,10 @@
-"""The org store: org snapshots in one SQLite file (WAL), several orgs, versioned.
+"""The org store: org snapshots, several orgs, versioned; in one SQLite file (WAL) or in
+PostgreSQL for a fleet of sidecars (engine/store_db.py: the same SQL and semantics on both).
 
 A snapshot is validated whole before it is written, and written in one transaction, so a bad
 snapshot leaves what was stored before exactly as it was. The text is kept as imported, so an
-export gives back exactly what came in.
+export gives back exactly what came in. Every write announces itself when it commits (NOTIFY on
+PostgreSQL), so that sidecars listening reload at once.
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from dataclasses import replace as replace_
 from datetime import UTC, datetime
@@ -20,53 +21,27 @@ from pathlib import Path
 from typing import Any
 
 from suite_authz.engine.catalogue import Catalogue
-from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import Org, load_org
+from suite_authz.engine.store_db import (
+    Database,
+    PoolSettings,
+    StoreError,
+    Tx,
+    is_postgres,
+    open_database,
+)
+from suite_authz.engine.store_schema import CURRENT, VERSION_TABLE, pending
 
 DEFAULT_STORE = Path(".authz") / "orgs.sqlite3"
 STORE_ENV = "AUTHZ_STORE"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orgs (
-    id          TEXT PRIMARY KEY,
-    snapshot    TEXT NOT NULL,
-    sha256      TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    imported_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS policy_sets (
-    version      TEXT PRIMARY KEY,
-    source       TEXT NOT NULL,
-    published_at TEXT NOT NULL,
-    published_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS policy_activations (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    version      TEXT NOT NULL REFERENCES policy_sets(version),
-    activated_at TEXT NOT NULL,
-    activated_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS secrets (
-    name  TEXT PRIMARY KEY,
-    value BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-    org_id TEXT NOT NULL,
-    at     TEXT NOT NULL,
-    actor  TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-"""
 
 
 def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-class StoreError(AuthzError):
-    """The store cannot be opened or does not hold what was asked for."""
+class StoreSchemaError(StoreError):
+    """The store's schema is not the one this release reads: older (upgrade it) or newer."""
 
 
 class StaleSnapshot(StoreError):
@@ -108,42 +83,119 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def default_store_path() -> Path:
-    return Path(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+StoreLocation = str | Path  # a SQLite file's path, or a postgresql:// URL
+
+
+def default_store_path() -> StoreLocation:
+    return store_location(os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def store_location(value: str | Path) -> StoreLocation:
+    """A URL stays a string (a Path would fold its `//`); anything else is a file's path."""
+    return str(value) if is_postgres(value) else Path(value)
 
 
 class OrgStore:
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or default_store_path()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the org store: {exc}") from None
+    def __init__(
+        self,
+        location: StoreLocation | None = None,
+        pool: PoolSettings | None = None,
+        *,
+        schema_check: bool = True,
+    ) -> None:
+        """Open the store at `location` (default: $AUTHZ_STORE, else .authz/orgs.sqlite3). A
+        store with no tables is created at the current schema; one at another schema version
+        is refused (StoreSchemaError) unless `schema_check` is off (`authz store upgrade` and
+        `authz store check` open it so)."""
+        self.location = store_location(location) if location is not None else default_store_path()
+        self.db: Database = open_database(self.location, pool)
+        self.where = self.db.where
+        if schema_check:
+            try:
+                self._check_schema()
+            except BaseException:
+                self.db.close()
+                raise
+
+    @property
+    def engine(self) -> str:
+        return self.db.engine
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    # -- the schema -------------------------------------------------------------------------
 
-    def read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one read-only query, for the modules that keep their own tables here."""
-        try:
-            return list(self._db.execute(sql, params).fetchall())
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot read the store: {exc}") from None
+    def schema_version(self, tx: Tx | None = None) -> int:
+        """0 for a store with no tables; 1 for the first release's layout (no version table)."""
+        tables = self.db.tables(tx)
+        if "store_schema" in tables:
+            sql = "SELECT MAX(version) FROM store_schema"
+            rows = tx.execute(sql).fetchall() if tx is not None else self.db.read(sql)
+            return int(rows[0][0] or 1)
+        return 1 if "orgs" in tables else 0
+
+    def _check_schema(self) -> None:
+        version = self.schema_version()
+        if version == 0:
+            self.upgrade()
+        elif version > CURRENT:
+            raise StoreSchemaError(
+                f"{self.where}: the store's schema is version {version}, newer than this authz "
+                f"reads (up to {CURRENT}): a newer release upgraded it; run that release here"
+            )
+        elif version < CURRENT:
+            raise StoreSchemaError(
+                f"{self.where}: the store's schema is version {version}, this authz reads "
+                f"version {CURRENT}: run `authz store upgrade --store {self.where}` (nothing "
+                "stored is lost; sidecars of the older release must be stopped first)"
+            )
+
+    def upgrade(self) -> list[tuple[int, str]]:
+        """Apply every pending schema migration in one transaction; the (version, what) of
+        each applied. A store newer than this release is refused, never touched."""
+        with self.transaction() as tx:
+            version = self.schema_version(tx)
+            if version > CURRENT:
+                raise StoreSchemaError(
+                    f"{self.where}: the store's schema is version {version}, newer than this "
+                    f"authz knows (up to {CURRENT}): nothing was changed"
+                )
+            steps = pending(version)
+            now = now_iso()
+            for step in steps:
+                self.db.script(tx, step.sqlite if self.engine == "sqlite" else step.postgres)
+            if steps:
+                tx.execute(VERSION_TABLE)
+                if version == 1:  # a first-release store: record the layout it had
+                    tx.execute(
+                        "INSERT INTO store_schema (version, applied_at, what) VALUES (?, ?, ?)",
+                        (1, now, "the first release's layout, found in place"),
+                    )
+                for step in steps:
+                    tx.execute(
+                        "INSERT INTO store_schema (version, applied_at, what) VALUES (?, ?, ?)",
+                        (step.version, now, step.what),
+                    )
+        return [(step.version, step.what) for step in steps]
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """All or nothing, holding the store's one writer lock (whatever process holds it)."""
+        return self.db.transaction()
+
+    def announce(self, tx: Tx, change: dict[str, object]) -> None:
+        """Inside a transaction: tell listening sidecars of this change once it commits."""
+        self.db.notify(tx, change)
+
+    def read(
+        self, sql: str, params: Sequence[object] = (), tx: Tx | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query (inside `tx` when given: what it has written so far)."""
+        if tx is not None:
+            return list(tx.execute(sql, params).fetchall())
+        return self.db.read(sql, params)
 
     def secret(self, name: str) -> bytes:
         """A random per-deployment key kept in the store (made on first use), shared by every
@@ -153,7 +205,7 @@ class OrgStore:
             return bytes(rows[0][0])
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO secrets (name, value) VALUES (?, ?)",
+                "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                 (name, os.urandom(32)),
             )
         return bytes(self.read("SELECT value FROM secrets WHERE name = ?", (name,))[0][0])
@@ -178,7 +230,7 @@ class OrgStore:
         with self.transaction() as db:
             row = db.execute("SELECT version, sha256 FROM orgs WHERE id = ?", (org.id,)).fetchone()
             if row is not None and row[1] == digest:
-                return replace_(self.describe(org.id), unchanged=True)
+                return replace_(self.describe(org.id, db), unchanged=True)
             current = 0 if row is None else int(row[0])
             stale = None if replace or row is None else self._stale(db, org, digest, current)
             if stale is not None:
@@ -201,10 +253,11 @@ class OrgStore:
                 "org.import",
                 {"version": version, "sha256": digest, "source": where, "replaced": replace},
             )
+            self.announce(db, {"org": org.id, "version": version})
         return self.describe(org.id)
 
     @staticmethod
-    def _stale(db: sqlite3.Connection, org: Org, digest: str, current: int) -> str | None:
+    def _stale(db: Tx, org: Org, digest: str, current: int) -> str | None:
         """Why importing `org` would put the store back in time, or None.
 
         Older: exported before the stored version was (both carry `exported_at`). Or a text
@@ -241,27 +294,26 @@ class OrgStore:
             f"{json.loads(since[2]).get('version_after')}); the store holds version {current}"
         )
 
-    def replace_snapshot(
-        self, db: sqlite3.Connection, org_id: str, text: str, expected_version: int
-    ) -> int:
+    def replace_snapshot(self, db: Tx, org_id: str, text: str, expected_version: int) -> int:
         """Inside a transaction: store `text` as the org's next version, provided the stored
         version is still `expected_version`. Returns the new version."""
         row = db.execute("SELECT version FROM orgs WHERE id = ?", (org_id,)).fetchone()
         if row is None:
-            raise StoreError(f"{self.path}: no org `{org_id}` (known: {self._known()})")
+            raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
         if int(row[0]) != expected_version:
             raise StoreError(
-                f"{self.path}: org `{org_id}` is at version {row[0]}, not {expected_version}"
+                f"{self.where}: org `{org_id}` is at version {row[0]}, not {expected_version}"
             )
         version = expected_version + 1
         db.execute(
             "UPDATE orgs SET snapshot = ?, sha256 = ?, version = ?, imported_at = ? WHERE id = ?",
             (text, hashlib.sha256(text.encode()).hexdigest(), version, now_iso(), org_id),
         )
+        self.announce(db, {"org": org_id, "version": version})
         return version
 
     def append_audit(
-        self, db: sqlite3.Connection, org_id: str, actor: str, action: str, detail: dict[str, Any]
+        self, db: Tx, org_id: str, actor: str, action: str, detail: dict[str, Any]
     ) -> None:
         """Inside a transaction: one audit entry, written with what it records or not at all."""
         db.execute(
@@ -271,46 +323,52 @@ class OrgStore:
 
     def audit(self, org_id: str, action: str | None = None) -> list[AuditEntry]:
         """The org's audit entries, oldest first; only those of `action` when given."""
-        rows = self._db.execute(
-            "SELECT seq, org_id, at, actor, action, detail FROM audit WHERE org_id = ? "
-            "AND (? IS NULL OR action = ?) ORDER BY seq",
-            (org_id, action, action),
-        ).fetchall()
+        sql = "SELECT seq, org_id, at, actor, action, detail FROM audit WHERE org_id = ?"
+        if action is None:
+            rows = self.read(sql + " ORDER BY seq", (org_id,))
+        else:
+            rows = self.read(sql + " AND action = ? ORDER BY seq", (org_id, action))
         return [AuditEntry(int(r[0]), r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
 
     def export(self, org_id: str) -> str:
         return self.snapshot(org_id)[1]
 
-    def snapshot(self, org_id: str) -> tuple[int, str]:
+    def snapshot(self, org_id: str, tx: Tx | None = None) -> tuple[int, str]:
         """The org's version and its text, read together: a plan must name the version of the
         text it was made from, even with an import landing in between."""
-        row = self._db.execute(
-            "SELECT version, snapshot FROM orgs WHERE id = ?", (org_id,)
-        ).fetchone()
+        rows = self.read("SELECT version, snapshot FROM orgs WHERE id = ?", (org_id,), tx)
+        row = rows[0] if rows else None
         if row is None:
-            raise StoreError(f"{self.path}: no org `{org_id}` (known: {self._known()})")
+            raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
         return int(row[0]), str(row[1])
 
     def load(self, org_id: str, catalogue: Catalogue) -> Org:
         return load_org(self.export(org_id), catalogue)
 
     def version(self, org_id: str) -> int:
-        row = self._db.execute("SELECT version FROM orgs WHERE id = ?", (org_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"{self.path}: no org `{org_id}` (known: {self._known()})")
-        return int(row[0])
+        rows = self.read("SELECT version FROM orgs WHERE id = ?", (org_id,))
+        if not rows:
+            raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
+        return int(rows[0][0])
+
+    def versions(self) -> dict[str, int]:
+        """Every org's version: one indexed read, what a reload polls."""
+        return {str(i): int(v) for i, v in self.read("SELECT id, version FROM orgs")}
 
     def ids(self) -> list[str]:
-        return [str(r[0]) for r in self._db.execute("SELECT id FROM orgs ORDER BY id")]
+        return [str(r[0]) for r in self.read("SELECT id FROM orgs ORDER BY id")]
 
-    def describe(self, org_id: str) -> StoredOrg:
+    def describe(self, org_id: str, tx: Tx | None = None) -> StoredOrg:
         """Version, digest, import time and size of a stored org (its text is not validated
         again: it was, whole, when it was imported)."""
-        row = self._db.execute(
-            "SELECT id, version, sha256, imported_at, snapshot FROM orgs WHERE id = ?", (org_id,)
-        ).fetchone()
+        rows = self.read(
+            "SELECT id, version, sha256, imported_at, snapshot FROM orgs WHERE id = ?",
+            (org_id,),
+            tx,
+        )
+        row = rows[0] if rows else None
         if row is None:
-            raise StoreError(f"{self.path}: no org `{org_id}` (known: {self._known()})")
+            raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
         data = json.loads(row[4])
         return StoredOrg(
             str(row[0]),

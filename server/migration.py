@@ -72,7 +72,7 @@ class _Migration:
             raise HttpError(
                 403, "the migration routes change org data: run the server with --token-file"
             )
-        return OrgStore(self.state.store.path)
+        return self.state.store  # shared: thread-safe on both engines, one pool on PostgreSQL
 
     async def plan(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         body = await self.body_of(request)
@@ -86,10 +86,7 @@ class _Migration:
         impact = _field(body, "impact", bool, required=False) is True
         opened = self.store()
         current = self.policies()
-        try:
-            return await run_in_threadpool(plan_org, opened, current, org_id, usage, as_of, impact)
-        finally:
-            opened.close()
+        return await run_in_threadpool(plan_org, opened, current, org_id, usage, as_of, impact)
 
     async def apply(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         body = await self.body_of(request)
@@ -105,8 +102,6 @@ class _Migration:
             raise HttpError(403, str(exc)) from None
         except StalePlan as exc:
             raise HttpError(409, str(exc)) from None
-        finally:
-            opened.close()
         return {
             "applied": done.changed,
             "org": done.org,
@@ -122,10 +117,7 @@ class _Migration:
         if not org_id:
             raise BadRequest("org: the query parameter `org` is required")
         opened = self.store()
-        try:
-            return {"entries": [e.to_dict() for e in migration_history(opened, org_id)]}
-        finally:
-            opened.close()
+        return {"entries": [e.to_dict() for e in migration_history(opened, org_id)]}
 
 
 def _field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:

@@ -242,11 +242,7 @@ class State:
         served = self.served
         assert served is not None
         wanted = set(self._orgs or ())
-        current = {
-            str(i): int(v)
-            for i, v in self.store.read("SELECT id, version FROM orgs")
-            if not wanted or i in wanted
-        }
+        current = {i: v for i, v in self.store.versions().items() if not wanted or i in wanted}
         engines, versions = dict(served.engines), dict(served.org_versions)
         refused = dict(served.refused)
         changed = False

@@ -13,6 +13,7 @@ from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.cli.terminal import progress
 from suite_authz.engine import Decision, Engine, run_crosscheck, space_size
+from suite_authz.engine.store import StoreLocation
 
 
 def _answer(d: Decision) -> str:
@@ -29,7 +30,7 @@ def _answer(d: Decision) -> str:
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @format_option()
 def crosscheck(
-    org: OrgRef, store_path: Path | None, policies_dir: Path | None, quiet: bool, fmt: str
+    org: OrgRef, store_path: StoreLocation | None, policies_dir: Path | None, quiet: bool, fmt: str
 ) -> None:
     """Ask the Cedar and the Polar encoding every request of an org and list disagreements."""
     cedar = load_engine(org, policies_dir, store_path, "cedar")

@@ -23,6 +23,7 @@ from suite_authz.engine import (
 )
 from suite_authz.engine import semantic_diff as diff
 from suite_authz.engine import unexpected_changes as unexpected
+from suite_authz.engine.store import StoreLocation
 
 RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
@@ -63,7 +64,7 @@ def diff_command(
     base: str,
     head: str,
     orgs: tuple[OrgRef, ...],
-    store_path: Path | None,
+    store_path: StoreLocation | None,
     fmt: str,
     fail_on: str | None,
     expect_file: Path | None,

@@ -12,6 +12,7 @@ from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.cli.render import render
 from suite_authz.engine import BACKENDS, AuthzError, Request, context_value, parse_resource
+from suite_authz.engine.store import StoreLocation
 
 
 def _context(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -63,7 +64,7 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
 )
 def explain(
     org: OrgRef,
-    store_path: Path | None,
+    store_path: StoreLocation | None,
     subject: str,
     action: str,
     resource: str,

@@ -31,6 +31,7 @@ from suite_authz.engine import (
     served_set,
     strict_loads,
 )
+from suite_authz.engine.store import StoreLocation
 
 org_id_option = stored_org_option("a migration", help="The org's id in the store.")
 
@@ -60,7 +61,7 @@ def migrate() -> None:
 @format_option()
 def plan(
     org_id: str,
-    store_path: Path | None,
+    store_path: StoreLocation | None,
     policies_dir: Path | None,
     usage: Path | None,
     as_of: datetime | None,
@@ -109,7 +110,7 @@ def apply(
     org_id: str,
     plan_file: Path,
     actor: str,
-    store_path: Path | None,
+    store_path: StoreLocation | None,
     policies_dir: Path | None,
     decision_log: Path | None,
     fmt: str,
@@ -161,7 +162,7 @@ def apply(
 @org_id_option
 @store_option
 @format_option()
-def history(org_id: str, store_path: Path | None, fmt: str) -> None:
+def history(org_id: str, store_path: StoreLocation | None, fmt: str) -> None:
     """Who applied which plan when, and attempts the engine refused."""
     try:
         entries = migration_history(OrgStore(store_path), org_id)

@@ -19,6 +19,7 @@ from suite_authz.engine import (
     read_file,
     served_catalogue,
 )
+from suite_authz.engine.store import StoreLocation
 
 
 @click.group()
@@ -37,7 +38,7 @@ def org() -> None:
 @format_option()
 @served_policies_option
 def import_(
-    file: Path, store_path: Path | None, replace: bool, fmt: str, policies_dir: Path | None
+    file: Path, store_path: StoreLocation | None, replace: bool, fmt: str, policies_dir: Path | None
 ) -> None:
     """Validate FILE whole, then store it as its org's next version.
 
@@ -59,24 +60,24 @@ def import_(
     except AuthzError as exc:
         raise Trouble(exc) from None
     if fmt == "json":
-        click.echo(json.dumps({**asdict(stored), "store": str(store.path)}, indent=2))
+        click.echo(json.dumps({**asdict(stored), "store": str(store.where)}, indent=2))
         return
     if stored.unchanged:
         click.echo(
-            f"org `{stored.id}` version {stored.version} in {store.path} is {file} already: "
+            f"org `{stored.id}` version {stored.version} in {store.where} is {file} already: "
             "nothing changed"
         )
         return
     click.echo(
         f"imported org `{stored.id}` version {stored.version} ({stored.users} users, "
-        f"{stored.records} records) into {store.path}"
+        f"{stored.records} records) into {store.where}"
     )
 
 
 @org.command()
 @click.argument("org_id")
 @store_option
-def export(org_id: str, store_path: Path | None) -> None:
+def export(org_id: str, store_path: StoreLocation | None) -> None:
     """Print the org's snapshot exactly as it was imported."""
     try:
         click.echo(OrgStore(store_path).export(org_id), nl=False)
@@ -87,7 +88,7 @@ def export(org_id: str, store_path: Path | None) -> None:
 @org.command(name="list")
 @store_option
 @format_option()
-def list_(store_path: Path | None, fmt: str) -> None:
+def list_(store_path: StoreLocation | None, fmt: str) -> None:
     """The orgs in the store, with version and size."""
     try:
         store = OrgStore(store_path)
@@ -99,7 +100,7 @@ def list_(store_path: Path | None, fmt: str) -> None:
         click.echo(json.dumps([{k: asdict(r)[k] for k in keep} for r in rows], indent=2))
         return
     if not rows:
-        click.echo(f"{store.path}: no orgs")
+        click.echo(f"{store.where}: no orgs")
     for r in rows:
         click.echo(
             f"{r.id}\tversion {r.version}\t{r.users} users\t{r.records} records\t"

@@ -22,6 +22,7 @@ from suite_authz.engine import activate_policy_version as activate
 from suite_authz.engine import policy_versions as versions
 from suite_authz.engine import publish_policies as publish
 from suite_authz.engine import resolve_policy_version as resolve
+from suite_authz.engine.store import StoreLocation
 
 actor_option = click.option(
     "--as",
@@ -45,7 +46,7 @@ def policy() -> None:
 @format_option()
 def publish_(
     directory: Path | None,
-    store_path: Path | None,
+    store_path: StoreLocation | None,
     actor: str | None,
     no_activate: bool,
     shipped: bool,
@@ -67,15 +68,15 @@ def publish_(
     state = "stored" if no_activate else "active"
     if fmt == "json":
         out = {"version": version, "from": str(source.directory), "state": state}
-        click.echo(json.dumps({**out, "store": str(store.path)}, indent=2))
+        click.echo(json.dumps({**out, "store": str(store.where)}, indent=2))
         return
-    click.echo(f"published policy set {version} from {source.directory} ({state}) in {store.path}")
+    click.echo(f"published policy set {version} from {source.directory} ({state}) in {store.where}")
 
 
 @policy.command(name="list")
 @store_option
 @format_option()
-def list_(store_path: Path | None, fmt: str) -> None:
+def list_(store_path: StoreLocation | None, fmt: str) -> None:
     """Stored versions, newest first; the served one marked."""
     try:
         rows = versions(OrgStore(store_path))
@@ -98,7 +99,7 @@ def list_(store_path: Path | None, fmt: str) -> None:
 @store_option
 @click.option("--file", "name", default=None, help="Print this file of the set (fields.cedar).")
 @format_option()
-def show(version: str, store_path: Path | None, name: str | None, fmt: str) -> None:
+def show(version: str, store_path: StoreLocation | None, name: str | None, fmt: str) -> None:
     """The files of a stored version, or one file's text."""
     try:
         store = OrgStore(store_path)
@@ -132,7 +133,7 @@ def show(version: str, store_path: Path | None, name: str | None, fmt: str) -> N
 @store_option
 @actor_option
 @format_option()
-def activate_(version: str, store_path: Path | None, actor: str | None, fmt: str) -> None:
+def activate_(version: str, store_path: StoreLocation | None, actor: str | None, fmt: str) -> None:
     """Serve a stored VERSION from now on: a rollback names an older one."""
     try:
         full = activate(OrgStore(store_path), version, _who(actor))

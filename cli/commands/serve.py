@@ -19,6 +19,7 @@ from suite_authz.cli.options import (
     stored_org_option,
 )
 from suite_authz.engine import BACKENDS, AuthzError
+from suite_authz.engine.store import StoreLocation
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from suite_authz.server.main import (
     DEFAULT_CLASS_CACHE,
@@ -120,7 +121,7 @@ def _loopback(host: str) -> bool:
 def serve(
     host: str,
     port: int,
-    store_path: Path | None,
+    store_path: StoreLocation | None,
     org_ids: tuple[str, ...],
     policies_dir: Path | None,
     backend: str,

@@ -12,6 +12,7 @@ from suite_authz.cli.exits import TROUBLE, Trouble
 from suite_authz.cli.loading import OrgRef, org_source
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.engine import AuthzError, load_org, load_policies
+from suite_authz.engine.store import StoreLocation
 
 
 @click.command()
@@ -19,7 +20,9 @@ from suite_authz.engine import AuthzError, load_org, load_policies
 @org_option(required=False, help="Also validate this org.")
 @store_option
 @format_option()
-def validate(policies_dir: Path, org: OrgRef | None, store_path: Path | None, fmt: str) -> None:
+def validate(
+    policies_dir: Path, org: OrgRef | None, store_path: StoreLocation | None, fmt: str
+) -> None:
     """Validate policies (file, line and policy id of each problem) and optionally an org.
     Every problem is reported, each with its place; exit 2 when there is any."""
     result: dict[str, Any] = {"valid": False, "policies": None, "org": None, "problems": []}

@@ -116,7 +116,7 @@ def apply_plan(
             return Applied(org_id, plan["plan_id"], False, store.version(org_id), 0, e.at, e.actor)
     refusal: tuple[str, dict[str, Any]] | None = None
     with store.transaction() as db:
-        version, text = store.snapshot(org_id)
+        version, text = store.snapshot(org_id, db)
         if version != plan["org_version"]:
             raise StalePlan(
                 f"plan is stale: it was made against version {plan['org_version']} of org "

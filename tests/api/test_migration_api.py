@@ -103,7 +103,7 @@ def test_a_non_admin_is_403_and_a_stale_plan_409(served: tuple[TestClient, State
     assert refused and all(line["decision"] is False for line in refused)
     data = json.loads(LEGACY.read_text())
     data["name"] = "changed"
-    OrgStore(state.store.path).import_snapshot(json.dumps(data), load_policies().catalogue)
+    state.store.import_snapshot(json.dumps(data), load_policies().catalogue)
     r = client.post("/migration/v1/apply", json={"plan": plan, "as": "olga"}, headers=AUTH)
     assert r.status_code == 409 and "stale" in r.json()["message"]
 

@@ -58,8 +58,7 @@ def test_unknown_org_names_the_known_ones(tmp_path: Path, policies: PolicySet) -
 
 def test_store_is_one_file_in_wal_mode(tmp_path: Path) -> None:
     store = OrgStore(tmp_path / "s.sqlite3")
-    mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    assert store.read("PRAGMA journal_mode") == [("wal",)]
 
 
 def test_cli_import_list_export(tmp_path: Path) -> None:

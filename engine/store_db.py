@@ -1,0 +1,177 @@
+"""The two databases a store can live in, behind one small interface.
+
+The store's own logic (engine/store.py, publication.py, migration/apply.py) writes its SQL once,
+with `?` placeholders and what SQLite and PostgreSQL both understand, and asks a `Database`
+for three things: rows of a read, a write transaction that holds the store's one writer lock
+(so that two imports, activations or migration applies never interleave, whichever process
+or machine runs them), and a change notice sent when that transaction commits.
+
+- SQLite (a file path; the embedded default): one connection per thread, WAL, and
+  `BEGIN IMMEDIATE` as the writer lock. Notices are not sent: sidecars on one file poll.
+- PostgreSQL (a `postgresql://` URL; engine/store_postgres.py): a connection pool, a
+  transaction-scoped advisory lock as the writer lock, NOTIFY as the notice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from suite_authz.engine.errors import AuthzError
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class StoreError(AuthzError):
+    """The store cannot be opened or does not hold what was asked for."""
+
+
+class StoreUnreachable(StoreError):
+    """The store's database did not answer (down, unreachable, or too slow): nothing was
+    read or written. A server keeps answering from what it last loaded."""
+
+
+class Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx(Protocol):
+    """A write transaction: statements with `?` placeholders, committed together or not."""
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor: ...
+
+
+class Database(Protocol):
+    engine: str  # "sqlite" or "postgres"
+    where: str  # for messages: the path, or the URL without its password
+
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def notify(self, tx: Tx, change: dict[str, object]) -> None: ...
+
+    def tables(self, tx: Tx | None = None) -> set[str]: ...
+
+    def script(self, tx: Tx, sql: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """How a PostgreSQL store is reached (SQLite ignores these)."""
+
+    min_size: int = 1
+    max_size: int = 4
+    # a statement that runs longer is cancelled: a stuck database must not stall a reload
+    statement_timeout: float = 5.0
+    # how long to wait for a connection (new or from the pool) before calling it unreachable
+    connect_timeout: float = 5.0
+
+
+def is_postgres(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def statements(sql: str) -> list[str]:
+    """A migration's statements (ours never hold a `;` inside a literal)."""
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+class SqliteDatabase:
+    engine = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open the org store: {exc}") from None
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection: one shared connection would let a reader on one thread
+        see another thread's transaction before it commits."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            self._local.db = db
+            with self._lock:
+                self._opened.append(db)
+        return db
+
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return list(self._connection().execute(sql, tuple(params)).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.where}: cannot read the store: {exc}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """All or nothing: BEGIN IMMEDIATE (the writer lock) ... COMMIT, or ROLLBACK."""
+        db = self._connection()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.where}: cannot write to the store: {exc}") from None
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{self.where}: cannot write to the store: {exc}") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{self.where}: cannot write to the store: {exc}") from None
+
+    def notify(self, tx: Tx, change: dict[str, object]) -> None:
+        """Sidecars over one SQLite file poll it: there is no one to tell."""
+
+    def tables(self, tx: Tx | None = None) -> set[str]:
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        rows = tx.execute(sql).fetchall() if tx is not None else self.read(sql)
+        return {str(r[0]) for r in rows}
+
+    def script(self, tx: Tx, sql: str) -> None:
+        for statement in statements(sql):
+            tx.execute(statement)
+
+    def journal_mode(self) -> str:
+        return str(self.read("PRAGMA journal_mode")[0][0])
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            db.close()
+        self._local = threading.local()
+
+
+def open_database(location: str | Path, pool: PoolSettings | None = None) -> Database:
+    if is_postgres(location):
+        from suite_authz.engine.store_postgres import PostgresDatabase
+
+        return PostgresDatabase(str(location), pool or PoolSettings())
+    if isinstance(location, str) and "://" in location:
+        raise StoreError(
+            f"--store {location}: not a store: give a SQLite file's path or a postgresql:// URL"
+        )
+    return SqliteDatabase(Path(location))

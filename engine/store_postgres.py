@@ -1,0 +1,175 @@
+"""The store on PostgreSQL: what a fleet of sidecars shares.
+
+Reads and writes take a connection from a pool (psycopg 3). A write transaction first takes a
+transaction-scoped advisory lock keyed on the store's schema: the same one-writer-at-a-time
+rule as SQLite's BEGIN IMMEDIATE, across every process and machine on the database, so two
+concurrent imports of one org get distinct versions and two applies of one plan cannot both
+apply. A change is announced with NOTIFY inside the transaction, so listeners hear of it only
+once it has committed, and never of one that rolled back.
+
+Every failure to reach the database (refused, dropped, a statement timed out, no connection
+free in time) is a StoreUnreachable naming the store, never a psycopg exception: callers fail
+closed on it and a server keeps what it has loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from suite_authz.engine.store_db import (
+    Cursor,
+    PoolSettings,
+    StoreError,
+    StoreUnreachable,
+    Tx,
+    statements,
+)
+
+CHANNEL = "authz_store"
+UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages and /readyz."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _pg(sql: str) -> str:
+    """Our SQL is written with `?` placeholders (and holds no `%` or `?` in a literal)."""
+    return sql.replace("?", "%s")
+
+
+class _PgTx:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        return self._conn.execute(_pg(sql), tuple(params))
+
+
+class PostgresDatabase:
+    engine = "postgres"
+
+    def __init__(self, url: str, settings: PoolSettings) -> None:
+        self.url = url
+        self.where = redacted(url)
+        self.settings = settings
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listen_lock = threading.Lock()
+        timeout_ms = max(1, int(settings.statement_timeout * 1000))
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout_ms),))
+
+        self._pool = ConnectionPool(
+            url,
+            min_size=settings.min_size,
+            max_size=max(settings.min_size, settings.max_size),
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(settings.connect_timeout))},
+            configure=configure,
+            check=ConnectionPool.check_connection,  # a restarted server leaves dead ones behind
+            timeout=settings.connect_timeout,
+            open=False,
+            name="authz-store",
+        )
+        try:
+            self._pool.open(wait=True, timeout=settings.connect_timeout)
+            self.schema = str(self.read("SELECT current_schema()")[0][0])
+        except (PoolTimeout, psycopg.Error) as exc:
+            self._pool.close()
+            raise StoreUnreachable(f"{self.where}: cannot open the org store: {exc}") from None
+        except StoreError:
+            self._pool.close()
+            raise
+
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self._pool.connection() as conn:
+                return list(conn.execute(_pg(sql), tuple(params)).fetchall())
+        except UNREACHABLE as exc:
+            raise StoreUnreachable(f"{self.where}: cannot reach the store: {exc}") from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where}: cannot read the store: {exc}") from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                # one writer at a time per store, as SQLite's BEGIN IMMEDIATE
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+                yield _PgTx(conn)
+        except UNREACHABLE as exc:
+            raise StoreUnreachable(f"{self.where}: cannot reach the store: {exc}") from None
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.where}: cannot write to the store: {exc}") from None
+
+    def notify(self, tx: Tx, change: dict[str, object]) -> None:
+        payload = json.dumps({**change, "schema": self.schema})
+        tx.execute("SELECT pg_notify(?, ?)", (CHANNEL, payload))
+
+    def tables(self, tx: Tx | None = None) -> set[str]:
+        sql = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        rows = tx.execute(sql).fetchall() if tx is not None else self.read(sql)
+        return {str(r[0]) for r in rows}
+
+    def script(self, tx: Tx, sql: str) -> None:
+        for statement in statements(sql):
+            tx.execute(statement)
+
+    # -- change notices -----------------------------------------------------------------------
+
+    def changes(self, timeout: float) -> list[dict[str, Any]]:
+        """The changes to this store announced within `timeout` seconds (an empty list when
+        none were). Opens the listening connection on first use; StoreUnreachable when it
+        cannot, or when it drops (the caller polls meanwhile and calls again to reconnect)."""
+        with self._listen_lock:
+            conn = self._listener
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(
+                        self.url,
+                        autocommit=True,
+                        connect_timeout=max(1, int(self.settings.connect_timeout)),
+                    )
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._listener = conn
+                    return [{"reconnected": True}]  # what changed while not listening is unknown
+                heard = [n.payload for n in conn.notifies(timeout=timeout)]
+            except psycopg.Error as exc:
+                self._drop_listener()
+                raise StoreUnreachable(f"{self.where}: not listening for changes: {exc}") from None
+        out = []
+        for payload in heard:
+            try:
+                change = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(change, dict) and change.get("schema") == self.schema:
+                out.append(change)
+        return out
+
+    def _drop_listener(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is not None:
+            with suppress(psycopg.Error):
+                conn.close()
+
+    def close(self) -> None:
+        with self._listen_lock:
+            self._drop_listener()
+        self._pool.close()

@@ -1,0 +1,127 @@
+"""The store's schema, as a numbered list of migrations, one text per database engine.
+
+Version 1 is the layout of the first release (SQLite only, no version table: a store with an
+`orgs` table and no `store_schema` table is at version 1). Every later version is one step
+here, applied in one transaction by `authz store upgrade`, and recorded in `store_schema`. A
+process refuses a store whose schema is newer than it knows (an older sidecar beside a newer
+fleet must not misread it) or older (until upgraded), with a message saying which command to
+run; a store with no tables at all is created at the current version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    what: str
+    sqlite: str
+    postgres: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "orgs, published policy sets and their activations, secrets, the audit table",
+        """
+CREATE TABLE orgs (
+    id          TEXT PRIMARY KEY,
+    snapshot    TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    imported_at TEXT NOT NULL
+);
+CREATE TABLE policy_sets (
+    version      TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    published_by TEXT NOT NULL
+);
+CREATE TABLE policy_activations (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    version      TEXT NOT NULL REFERENCES policy_sets(version),
+    activated_at TEXT NOT NULL,
+    activated_by TEXT NOT NULL
+);
+CREATE TABLE secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE audit (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+""",
+        """
+CREATE TABLE orgs (
+    id          TEXT PRIMARY KEY,
+    snapshot    TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    imported_at TEXT NOT NULL
+);
+CREATE TABLE policy_sets (
+    version      TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    published_by TEXT NOT NULL
+);
+CREATE TABLE policy_activations (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version      TEXT NOT NULL REFERENCES policy_sets(version),
+    activated_at TEXT NOT NULL,
+    activated_by TEXT NOT NULL
+);
+CREATE TABLE secrets (
+    name  TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+CREATE TABLE audit (
+    seq    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id TEXT NOT NULL,
+    at     TEXT NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+""",
+    ),
+    Migration(
+        2,
+        "the schema's own version; published sets in publication order (SQLite's rowid is no "
+        "order another engine has); the audit read by org and action through an index",
+        """
+ALTER TABLE policy_sets ADD COLUMN seq INTEGER;
+UPDATE policy_sets SET seq = rowid;
+CREATE UNIQUE INDEX policy_sets_seq ON policy_sets (seq);
+CREATE INDEX audit_org_action ON audit (org_id, action, seq);
+""",
+        """
+ALTER TABLE policy_sets ADD COLUMN seq BIGINT;
+CREATE UNIQUE INDEX policy_sets_seq ON policy_sets (seq);
+CREATE INDEX audit_org_action ON audit (org_id, action, seq);
+""",
+    ),
+)
+
+CURRENT = MIGRATIONS[-1].version
+
+# The table that records which migrations were applied (made by the first upgrade past 1).
+VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS store_schema (
+    version    INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL,
+    what       TEXT NOT NULL
+)
+"""
+
+
+def pending(version: int) -> list[Migration]:
+    """The migrations a store at `version` still needs, in order."""
+    return [m for m in MIGRATIONS if m.version > version]
