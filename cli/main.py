@@ -14,6 +14,7 @@ from suite_authz.cli.commands.org import org
 from suite_authz.cli.commands.policy import policy
 from suite_authz.cli.commands.review import fmt, lint
 from suite_authz.cli.commands.serve import serve
+from suite_authz.cli.commands.store import store
 from suite_authz.cli.commands.test import test_command
 from suite_authz.cli.commands.validate import validate
 from suite_authz.cli.commands.verify import verify
@@ -57,6 +58,7 @@ cli.add_command(policy)
 cli.add_command(fmt)
 cli.add_command(lint)
 cli.add_command(serve)
+cli.add_command(store)
 cli.add_command(test_command)
 cli.add_command(validate)
 cli.add_command(verify)

@@ -91,8 +91,9 @@ def default_store_path() -> StoreLocation:
 
 
 def store_location(value: str | Path) -> StoreLocation:
-    """A URL stays a string (a Path would fold its `//`); anything else is a file's path."""
-    return str(value) if is_postgres(value) else Path(value)
+    """A URL stays a string (a Path would fold its `//`, and a URL of another database must
+    be refused, not made a file of); anything else is a file's path."""
+    return str(value) if is_postgres(value) or "://" in str(value) else Path(value)
 
 
 class OrgStore:

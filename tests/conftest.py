@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +136,25 @@ def demo_with(
 def user(data: dict[str, Any], uid: str) -> dict[str, Any]:
     found: dict[str, Any] = next(u for u in data["users"] if u["id"] == uid)
     return found
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL store's URL in a schema of its own (tests/postgres.py)."""
+    from tests.postgres import fresh_schema
+
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_at(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Where a new store lives, once per engine: the store's tests run on both, so that
+    SQLite and PostgreSQL cannot drift apart."""
+    if request.param == "sqlite":
+        yield tmp_path / "s.sqlite3"
+        return
+    from tests.postgres import fresh_schema
+
+    with fresh_schema() as url:
+        yield url

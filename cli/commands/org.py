@@ -1,4 +1,4 @@
-"""authz org import | export | list: org snapshots in the store (SQLite, WAL)."""
+"""authz org import | export | list: org snapshots in the store (SQLite or PostgreSQL)."""
 
 from __future__ import annotations
 

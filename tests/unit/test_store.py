@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from suite_authz.engine import InvalidOrg
+from suite_authz.engine import InvalidOrg, StalePlan
+from suite_authz.engine.migration.apply import Applied, apply_plan
 from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.store import OrgStore, StaleSnapshot, StoreError
+from suite_authz.engine.store import OrgStore, StaleSnapshot, StoredOrg, StoreError
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
+from tests.migration_support import LEGACY, legacy_plan
 
 
-def test_export_gives_back_exactly_what_was_imported(tmp_path: Path, policies: PolicySet) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+def test_export_gives_back_exactly_what_was_imported(
+    store_at: Path | str, policies: PolicySet
+) -> None:
+    store = OrgStore(store_at)
     text = DEMO.read_text()
     stored = store.import_snapshot(text, policies.catalogue)
     assert (stored.id, stored.version, stored.users) == ("demo", 1, 8)
@@ -24,9 +31,9 @@ def test_export_gives_back_exactly_what_was_imported(tmp_path: Path, policies: P
 
 
 def test_reimport_of_a_change_is_the_next_version_and_same_text_changes_nothing(
-    tmp_path: Path, policies: PolicySet
+    store_at: Path | str, policies: PolicySet
 ) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+    store = OrgStore(store_at)
     text = DEMO.read_text()
     store.import_snapshot(text, policies.catalogue)
     assert store.import_snapshot(text, policies.catalogue).version == 1
@@ -36,9 +43,9 @@ def test_reimport_of_a_change_is_the_next_version_and_same_text_changes_nothing(
 
 
 def test_bad_snapshot_is_refused_and_the_stored_one_stays(
-    tmp_path: Path, policies: PolicySet
+    store_at: Path | str, policies: PolicySet
 ) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+    store = OrgStore(store_at)
     text = DEMO.read_text()
     store.import_snapshot(text, policies.catalogue)
     data = json.loads(text)
@@ -49,8 +56,8 @@ def test_bad_snapshot_is_refused_and_the_stored_one_stays(
     assert store.export("demo") == text and store.version("demo") == 1
 
 
-def test_unknown_org_names_the_known_ones(tmp_path: Path, policies: PolicySet) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+def test_unknown_org_names_the_known_ones(store_at: Path | str, policies: PolicySet) -> None:
+    store = OrgStore(store_at)
     store.import_snapshot(DEMO.read_text(), policies.catalogue)
     with pytest.raises(StoreError, match="no org `nope` \\(known: `demo`\\)"):
         store.export("nope")
@@ -61,8 +68,8 @@ def test_store_is_one_file_in_wal_mode(tmp_path: Path) -> None:
     assert store.read("PRAGMA journal_mode") == [("wal",)]
 
 
-def test_cli_import_list_export(tmp_path: Path) -> None:
-    path = str(tmp_path / "s.sqlite3")
+def test_cli_import_list_export(tmp_path: Path, store_at: Path | str) -> None:
+    path = str(store_at)
     code, out, _ = run("org", "import", str(DEMO), "--store", path)
     assert code == 0 and "imported org `demo` version 1 (8 users, 13 records)" in out
     code, out, _ = run("org", "list", "--store", path)
@@ -77,8 +84,10 @@ def test_cli_import_list_export(tmp_path: Path) -> None:
     assert code == 2 and "no org `ghost`" in err
 
 
-def test_snapshot_reads_version_and_text_together(tmp_path: Path, policies: PolicySet) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+def test_snapshot_reads_version_and_text_together(
+    store_at: Path | str, policies: PolicySet
+) -> None:
+    store = OrgStore(store_at)
     text = DEMO.read_text()
     store.import_snapshot(text, policies.catalogue)
     data = json.loads(text)
@@ -91,9 +100,10 @@ def test_snapshot_reads_version_and_text_together(tmp_path: Path, policies: Poli
 
 def test_reimporting_an_older_snapshot_is_refused_and_a_migration_is_not_undone(
     tmp_path: Path,
+    store_at: Path | str,
 ) -> None:
     """`make run` twice used to re-import the legacy org over its migrated version."""
-    store, plan = str(tmp_path / "s.sqlite3"), str(tmp_path / "plan.json")
+    store, plan = str(store_at), str(tmp_path / "plan.json")
     legacy = str(POLICIES / "examples" / "legacy-org.json")
     usage = str(POLICIES / "examples" / "legacy-usage.csv")
     assert run("org", "import", legacy, "--store", store)[0] == 0
@@ -103,24 +113,24 @@ def test_reimporting_an_older_snapshot_is_refused_and_a_migration_is_not_undone(
                "--store", store, "--out", plan)[0] == 0  # fmt: skip
     assert run("migrate", "apply", "--org", "legacy", "--plan", plan, "--as", "olga",
                "--store", store)[0] == 0  # fmt: skip
-    migrated = OrgStore(Path(store)).export("legacy")
+    migrated = OrgStore(store).export("legacy")
 
     code, _, err = run("org", "import", legacy, "--store", store)
     assert code == 1
     assert "is version 1 of the org, and a migration has applied over it since" in err
     assert "by olga, making version 2" in err and "--replace" in err
-    assert OrgStore(Path(store)).export("legacy") == migrated
+    assert OrgStore(store).export("legacy") == migrated
 
     code, out, _ = run("org", "import", legacy, "--store", store, "--replace")
     assert code == 0 and "version 3" in out
 
 
 def test_going_back_to_an_earlier_snapshot_by_import_is_an_ordinary_edit(
-    tmp_path: Path, policies: PolicySet
+    store_at: Path | str, policies: PolicySet
 ) -> None:
     """A seat granted by one import and revoked by the next, whose text is the first one's:
     never blocked (a refused edit must not hold back a revocation)."""
-    store = OrgStore(tmp_path / "s.sqlite3")
+    store = OrgStore(store_at)
     without = DEMO.read_text()
     data = json.loads(without)
     data["users"][0]["enrolments"].append({"product": "subscriptions"})
@@ -138,9 +148,9 @@ def _exported(at: str) -> str:
 
 
 def test_a_snapshot_exported_before_the_stored_one_is_refused(
-    tmp_path: Path, policies: PolicySet
+    store_at: Path | str, policies: PolicySet
 ) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+    store = OrgStore(store_at)
     store.import_snapshot(_exported("2026-11-25T10:00:00Z"), policies.catalogue)
     with pytest.raises(StaleSnapshot, match="was exported at 2026-11-25T09:00:00Z, before"):
         store.import_snapshot(_exported("2026-11-25T09:00:00Z"), policies.catalogue)
@@ -153,19 +163,117 @@ def test_a_snapshot_exported_before_the_stored_one_is_refused(
     assert forced.version == 3
 
 
-def test_an_export_time_must_carry_its_offset(tmp_path: Path, policies: PolicySet) -> None:
-    store = OrgStore(tmp_path / "s.sqlite3")
+def test_an_export_time_must_carry_its_offset(store_at: Path | str, policies: PolicySet) -> None:
+    store = OrgStore(store_at)
     with pytest.raises(InvalidOrg, match=r"exported_at: .*must carry its offset"):
         store.import_snapshot(_exported("2026-11-25T10:00:00"), policies.catalogue)
 
 
-def test_org_import_checks_against_the_policies_it_is_given(tmp_path: Path) -> None:
+def test_org_import_checks_against_the_policies_it_is_given(
+    tmp_path: Path, store_at: Path | str
+) -> None:
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
     catalogue = json.loads((policies / "modules.json").read_text())
     del catalogue["modules"]["estimate"]  # the demo org holds estimates
     (policies / "modules.json").write_text(json.dumps(catalogue))
-    store = str(tmp_path / "s.sqlite3")
+    store = str(store_at)
     code, _, err = run("org", "import", str(DEMO), "--store", store, "--policies", str(policies))
     assert code == 2 and "module `estimate` is not part of Books" in err
     assert run("org", "import", str(DEMO), "--store", store)[0] == 0
+
+
+def _together(*calls: Callable[[], object]) -> list[object]:
+    """Run the calls on threads at once; each one's result or the exception it raised."""
+    results: list[object] = [None] * len(calls)
+    start = threading.Barrier(len(calls))
+
+    def one(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_imports_of_one_org_get_distinct_versions(
+    store_at: Path | str, policies: PolicySet
+) -> None:
+    """Two processes (two stores open on one database) import changes to one org at once."""
+    OrgStore(store_at).import_snapshot(DEMO.read_text(), policies.catalogue)
+    texts = []
+    for n in range(6):
+        data = json.loads(DEMO.read_text())
+        data["name"] = f"edit {n}"
+        texts.append(json.dumps(data))
+    stores = [OrgStore(store_at) for _ in texts]
+    results = _together(
+        *[
+            lambda s=s, t=t: s.import_snapshot(t, policies.catalogue)
+            for s, t in zip(stores, texts, strict=True)
+        ]
+    )
+    versions = sorted(r.version for r in results if isinstance(r, StoredOrg))
+    assert versions == [2, 3, 4, 5, 6, 7]
+    store = OrgStore(store_at)
+    imports = [e.detail["version"] for e in store.audit("demo", "org.import")]
+    assert sorted(imports) == [1, 2, 3, 4, 5, 6, 7]
+    assert store.version("demo") == 7
+
+
+def test_concurrent_applies_of_one_plan_apply_it_once(
+    store_at: Path | str, policies: PolicySet
+) -> None:
+    """Two sidecars are asked to apply one plan at the same moment. Both find it not applied
+    yet and wait for the writer lock (held here until both do): exactly one applies it, the
+    other is refused as stale (a 409 from the API), and the org moves by one version."""
+    first = OrgStore(store_at)
+    first.import_snapshot(LEGACY.read_text(), policies.catalogue)
+    plan = legacy_plan(first, policies)
+    stores = [OrgStore(store_at), OrgStore(store_at)]
+    waiting = threading.Semaphore(0)
+    for s in stores:
+        original = s.transaction
+
+        def entering(original: Callable[[], Any] = original) -> Any:
+            waiting.release()
+            return original()
+
+        s.transaction = entering  # type: ignore[method-assign]
+    release = threading.Event()
+
+    def hold_the_lock() -> None:
+        with first.transaction():
+            release.wait(30)
+
+    def release_once_both_wait() -> None:
+        # past this, both have found the plan not applied and asked for the lock
+        assert waiting.acquire(timeout=30) and waiting.acquire(timeout=30)
+        release.set()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    releaser = threading.Thread(target=release_once_both_wait)
+    releaser.start()
+    try:
+        results = _together(
+            lambda: apply_plan(stores[0], policies, plan, "olga"),
+            lambda: apply_plan(stores[1], policies, plan, "omar"),
+        )
+    finally:
+        release.set()
+        holder.join()
+        releaser.join()
+    applied = [r for r in results if isinstance(r, Applied)]
+    stale = [r for r in results if isinstance(r, StalePlan)]
+    assert len(applied) == 1 and applied[0].changed and len(stale) == 1, results
+    assert "plan is stale" in str(stale[0])
+    assert OrgStore(store_at).version("legacy") == 2
+    assert len(OrgStore(store_at).audit("legacy", "migration.apply")) == 1
