@@ -122,6 +122,10 @@ class OrgStore:
     def engine(self) -> str:
         return self.db.engine
 
+    @property
+    def timeout(self) -> float:
+        return self.db.timeout
+
     def close(self) -> None:
         self.db.close()
 

@@ -51,6 +51,7 @@ class Tx(Protocol):
 class Database(Protocol):
     engine: str  # "sqlite" or "postgres"
     where: str  # for messages: the path, or the URL without its password
+    timeout: float  # the longest one statement may wait before it fails
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
 
@@ -88,6 +89,7 @@ def statements(sql: str) -> list[str]:
 
 class SqliteDatabase:
     engine = "sqlite"
+    timeout = 5.0  # busy_timeout
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -117,6 +119,8 @@ class SqliteDatabase:
     def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         try:
             return list(self._connection().execute(sql, tuple(params)).fetchall())
+        except sqlite3.OperationalError as exc:  # gone, unreadable, locked past the timeout
+            raise StoreUnreachable(f"{self.where}: cannot read the store: {exc}") from None
         except sqlite3.Error as exc:
             raise StoreError(f"{self.where}: cannot read the store: {exc}") from None
 

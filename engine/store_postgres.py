@@ -67,6 +67,7 @@ class PostgresDatabase:
         self.url = url
         self.where = redacted(url)
         self.settings = settings
+        self.timeout = max(settings.connect_timeout, settings.statement_timeout)
         self._listener: psycopg.Connection[Any] | None = None
         self._listen_lock = threading.Lock()
         timeout_ms = max(1, int(settings.statement_timeout * 1000))

@@ -26,7 +26,7 @@ from suite_authz.server.errors import HANDLED, error_body, error_headers, status
 from suite_authz.server.evaluation import Evaluator
 from suite_authz.server.fastpath import answer_raw
 from suite_authz.server.httpio import body_of, json_response, request_id
-from suite_authz.server.metrics import Metrics
+from suite_authz.server.metrics import CONTENT_TYPE, Metrics
 from suite_authz.server.migration import migration_routes
 from suite_authz.server.openapi import openapi
 from suite_authz.server.pages import PageTokens
@@ -134,7 +134,7 @@ class Sidecar:
 
     def failure(self, exc: Exception, rid: str) -> Response:
         status = status_of(exc)
-        self.metrics.http_errors[status] += 1
+        self.metrics.http_error(status)
         return json_response(status, error_body(status, str(exc)), rid, error_headers(status, exc))
 
     def endpoint(
@@ -199,12 +199,16 @@ class Sidecar:
         if problem is not None:
             raise HttpError(503, f"not ready: {problem}")
         assert served is not None
+        # degraded: the store does not answer; what was loaded is served (a 200, so that a
+        # fleet's load balancer does not take every sidecar out at once for one database)
+        status = "ready" if state.degraded_since is None else "degraded"
         try:  # the details name orgs and versions: only for a caller with the token
             self.check_token(request.headers.get("authorization", "").encode("latin-1"))
         except HttpError:
-            return {"status": "ready"}
+            return {"status": status}
         return {
-            "status": "ready",
+            "status": status,
+            "store": state.store_status(),
             "policy_version": served.policies.version,
             "policy_source": served.source,
             "orgs": {i: v for i, v in sorted(served.org_versions.items())},
@@ -216,8 +220,8 @@ class Sidecar:
         }
 
     async def metrics_text(self, request: HttpRequest, rid: str) -> Response:
-        text = self.metrics.render(self.state.caches(), self.state.class_caches().values())
-        return Response(text, media_type="text/plain; version=0.0.4")
+        self.state.sync_metrics()
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
 
     async def openapi_doc(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         return openapi()

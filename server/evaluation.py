@@ -81,8 +81,7 @@ class Evaluator:
                 answer = decision_body(decision, explain)
                 out[n] = answer
                 entries.append((merged_item, answer, decision.policy_version))
-        per_item = (time.perf_counter() - started) / max(len(items), 1)
-        self.recorder.record(rid, entries, per_item)
+        self.recorder.record(rid, entries, time.perf_counter() - started, "evaluations")
         answers = [a for a in out if a is not None]
         if semantic != "execute_all":
             stop = semantic == "permit_on_first_permit"

@@ -63,12 +63,12 @@ async def answer_raw(
         return
     except HANDLED as exc:
         status = status_of(exc)
-        metrics.http_errors[status] += 1
+        metrics.http_error(status)
         body = error_body(status, str(exc))
         extra = error_headers(status, exc)
     except Exception as exc:  # never an allow: an answer that says it failed
         log.exception("evaluation failed")
-        metrics.http_errors[500] += 1
+        metrics.http_error(500)
         status, body = 500, error_body(500, f"internal error: {type(exc).__name__}")
         extra = {}
     payload = dumps(body)

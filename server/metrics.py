@@ -1,129 +1,276 @@
-"""Prometheus metrics, kept in plain dicts: decisions by outcome and rule, a latency
-histogram, reloads and reload failures, the policy version."""
+"""Prometheus metrics through prometheus_client, right with one worker or many.
+
+With `--workers N` the workers are separate processes behind one port, and a scrape reaches
+whichever answers: each worker writes its metrics to files in $PROMETHEUS_MULTIPROC_DIR
+(`authz serve` makes one) and every scrape adds them all up (prometheus_client's multiprocess
+mode), so a counter never goes back when the next scrape reaches another worker.
+
+What is counted: each decision once by outcome, and separately each rule that shaped it; the
+time of one evaluation (`authz_decision_seconds`), and of a whole batch or search page with its
+size (`authz_batch_seconds`, `authz_batch_decisions`) rather than a per-item share that no item
+took. The engines' cache counters are plain integers in each engine: they are carried into
+Prometheus counters by difference at every watcher turn and scrape, and once more when a reload
+retires an engine, so nothing is lost across reloads.
+"""
 
 from __future__ import annotations
 
+import os
+import resource
 import threading
-from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
 
 from suite_authz.engine import ClassCacheStatus, DecisionCache
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# an engine's class-cache figures, with the engine they belong to (the figures are a copy)
+Keyed = tuple[object, ClassCacheStatus]
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+BATCH_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 class Metrics:
     def __init__(self) -> None:
+        self.shared = multiprocess_mode()
+        # one registry per server (tests run several in one process); in multiprocess mode
+        # the metrics are written to files and a scrape reads every worker's from there
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = None if self.shared else self.registry
         self._lock = threading.Lock()
-        self.decisions: Counter[tuple[str, str]] = Counter()  # (outcome, rule)
-        self.latency = [0] * (len(BUCKETS) + 1)
-        self.latency_sum = 0.0
-        self.latency_count = 0
         self.reloads = 0
         self.reload_failures = 0
-        self.log_failures = 0  # decision-log writes that failed (nothing was answered)
-        self.policy_version = ""
-        self.http_errors: Counter[int] = Counter()
-        self.cache_hits_before = 0  # of the engines a reload replaced
-        self.cache_misses_before = 0
-        self.class_hits_before = 0
-        self.class_misses_before = 0
+        self._decisions = Counter(
+            "authz_decisions", "Decisions, each counted once, by outcome.", ["outcome"],
+            registry=reg,
+        )  # fmt: skip
+        self._rules = Counter(
+            "authz_decision_rules",
+            "Rules that shaped decisions, by outcome (a decision naming two rules counts "
+            "under both; docs/rules.md).",
+            ["outcome", "rule"],
+            registry=reg,
+        )
+        self._seconds = Histogram(
+            "authz_decision_seconds", "Time to decide one single evaluation.",
+            buckets=BUCKETS, registry=reg,
+        )  # fmt: skip
+        self._batch_seconds = Histogram(
+            "authz_batch_seconds",
+            "Time to answer one batch of evaluations or one search page, whole.",
+            ["kind"],
+            buckets=BUCKETS,
+            registry=reg,
+        )
+        self._batch_size = Histogram(
+            "authz_batch_decisions", "Decisions answered per batch or search page.", ["kind"],
+            buckets=BATCH_SIZES, registry=reg,
+        )  # fmt: skip
+        self._reloads = Counter("authz_reloads", "Policy or org reloads swapped in.", registry=reg)
+        self._reload_failures = Counter(
+            "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
+        )
+        self._log_failures = Counter(
+            "authz_decision_log_failures",
+            "Decision-log writes that failed (the decisions were not answered).",
+            registry=reg,
+        )
+        self._http_errors = Counter(
+            "authz_http_errors", "Requests answered with an HTTP error.", ["status"], registry=reg
+        )
+        self._policy = Gauge(
+            "authz_policy_info", "The policy set served (1) and any served before (0).",
+            ["version"], registry=reg, multiprocess_mode="liveall",
+        )  # fmt: skip
+        self._store_outages = Counter(
+            "authz_store_outages",
+            "Times the store stopped answering (served meanwhile from what was loaded).",
+            registry=reg,
+        )
+        self._store_reachable = Gauge(
+            "authz_store_reachable", "1 while the store answers, 0 while degraded.",
+            registry=reg, multiprocess_mode="livemin",
+        )  # fmt: skip
+        self._store_pushed = Gauge(
+            "authz_store_changes_pushed",
+            "1 while store changes are pushed (PostgreSQL LISTEN), 0 while polled.",
+            registry=reg,
+            multiprocess_mode="livemin",
+        )
+        self._cache = _CacheMetrics(reg)
+        self._process = _WorkerProcess(reg) if self.shared else None
+        if not self.shared:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+        self._policy_version: str | None = None
+        self._store_reachable.set(1)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def decisions_of(
+        self, answers: list[tuple[bool, list[str]]], seconds: float, batch: str | None = None
+    ) -> None:
+        """Decisions answered together: one evaluation (`batch` None, `seconds` its time),
+        or a batch or search page of kind `batch` that took `seconds` in all."""
+        for allowed, rules in answers:
+            outcome = "allow" if allowed else "deny"
+            self._decisions.labels(outcome).inc()
+            for rule in rules or ("none",):
+                self._rules.labels(outcome, rule).inc()
+        if batch is None:
+            self._seconds.observe(seconds)
+        else:
+            self._batch_seconds.labels(batch).observe(seconds)
+            self._batch_size.labels(batch).observe(len(answers))
+
+    def reloaded(self) -> None:
+        self.reloads += 1
+        self._reloads.inc()
+
+    def reload_failed(self) -> None:
+        self.reload_failures += 1
+        self._reload_failures.inc()
+
+    def log_failed(self) -> None:
+        self._log_failures.inc()
+
+    def http_error(self, status: int) -> None:
+        self._http_errors.labels(str(status)).inc()
+
+    def serving(self, version: str) -> None:
+        with self._lock:
+            if self._policy_version not in (None, version):
+                self._policy.labels(self._policy_version).set(0)
+            self._policy_version = version
+            self._policy.labels(version).set(1)
+
+    def store_outage(self) -> None:
+        self._store_outages.inc()
+
+    def store_state(self, reachable: bool, pushed: bool) -> None:
+        self._store_reachable.set(1 if reachable else 0)
+        self._store_pushed.set(1 if pushed else 0)
+
+    # -- the engines' caches ------------------------------------------------------------------
 
     def retire_caches(self, caches: Iterable[DecisionCache | None]) -> None:
+        self._cache.retire_decisions(caches)
+
+    def retire_classes(self, statuses: Iterable[Keyed]) -> None:
+        self._cache.retire_classes(statuses)
+
+    def sync(self, caches: Iterable[DecisionCache], classes: Iterable[Keyed]) -> None:
+        """Carry the live engines' cache counts (and this worker's process figures) over."""
+        self._cache.sync(list(caches), list(classes))
+        if self._process is not None:
+            self._process.sync()
+
+    def render(self) -> bytes:
+        """The exposition text (after `sync`, which the server calls first)."""
+        if not self.shared:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)
+
+
+class _CacheMetrics:
+    """Engine cache counters (plain ints) carried into Prometheus counters by difference."""
+
+    def __init__(self, reg: CollectorRegistry | None) -> None:
+        self._lock = threading.Lock()
+        self._seen: dict[object, tuple[int, int]] = {}  # cache (or class cache) -> carried
+        self.hits = Counter(
+            "authz_decision_cache_hits", "Decisions answered from the cache.", registry=reg
+        )
+        self.misses = Counter(
+            "authz_decision_cache_misses", "Decisions the cache did not hold.", registry=reg
+        )
+        self.entries = Gauge(
+            "authz_decision_cache_entries", "Decisions held now.", registry=reg,
+            multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.class_hits = Counter(
+            "authz_class_cache_hits",
+            "Cedar evaluations answered from the class cache (a decision asks one or more).",
+            registry=reg,
+        )
+        self.class_misses = Counter(
+            "authz_class_cache_misses", "Cedar evaluations the class cache did not hold.",
+            registry=reg,
+        )  # fmt: skip
+        self.class_entries = Gauge(
+            "authz_class_cache_entries", "Request classes whose answer is held now.",
+            registry=reg, multiprocess_mode="livesum",
+        )  # fmt: skip
+
+    def _carry(self, key: object, hits: int, misses: int, kind: str) -> None:
+        before_hits, before_misses = self._seen.get(key, (0, 0))
+        up, down = (self.hits, self.misses) if kind == "d" else (self.class_hits, self.class_misses)
+        if hits > before_hits:
+            up.inc(hits - before_hits)
+        if misses > before_misses:
+            down.inc(misses - before_misses)
+        self._seen[key] = (max(hits, before_hits), max(misses, before_misses))
+
+    def sync(self, caches: list[DecisionCache], classes: list[Keyed]) -> None:
+        with self._lock:
+            for cache in caches:
+                self._carry(cache, cache.hits, cache.misses, "d")
+            for engine, status in classes:
+                self._carry(engine, status.hits, status.misses, "c")
+            self.entries.set(sum(len(c) for c in caches))
+            self.class_entries.set(sum(s.entries for _, s in classes))
+
+    def retire_decisions(self, caches: Iterable[DecisionCache | None]) -> None:
         with self._lock:
             for cache in caches:
                 if cache is not None:
-                    self.cache_hits_before += cache.hits
-                    self.cache_misses_before += cache.misses
+                    self._carry(cache, cache.hits, cache.misses, "d")
+                    self._seen.pop(cache, None)
 
-    def retire_classes(self, statuses: Iterable[ClassCacheStatus]) -> None:
+    def retire_classes(self, statuses: Iterable[Keyed]) -> None:
         with self._lock:
-            for status in statuses:
-                self.class_hits_before += status.hits
-                self.class_misses_before += status.misses
+            for engine, status in statuses:
+                self._carry(engine, status.hits, status.misses, "c")
+                self._seen.pop(engine, None)
 
-    def decision(self, allowed: bool, rules: list[str], seconds: float) -> None:
-        self.decisions_of([(allowed, rules)], seconds)
 
-    def decisions_of(self, answers: list[tuple[bool, list[str]]], seconds_each: float) -> None:
-        """Several decisions (a batch) under one lock, each taking `seconds_each`."""
-        with self._lock:
-            for allowed, rules in answers:
-                outcome = "allow" if allowed else "deny"
-                for rule in rules or ("none",):
-                    self.decisions[(outcome, rule)] += 1
-            self.latency[bisect_left(BUCKETS, seconds_each)] += len(answers)
-            self.latency_sum += seconds_each * len(answers)
-            self.latency_count += len(answers)
+class _WorkerProcess:
+    """Each worker's own memory and CPU (prometheus_client's process collector reads only the
+    scraped process, which in multiprocess mode would pass for all of them)."""
 
-    def render(
-        self,
-        caches: Iterable[DecisionCache] = (),
-        classes: Iterable[ClassCacheStatus] = (),
-    ) -> str:
-        caches, classes = list(caches), list(classes)
-        with self._lock:
-            lines = [
-                "# HELP authz_decisions_total Decisions by outcome and rule (docs/rules.md).",
-                "# TYPE authz_decisions_total counter",
-            ]
-            for (outcome, rule), n in sorted(self.decisions.items()):
-                lines.append(f'authz_decisions_total{{outcome="{outcome}",rule="{rule}"}} {n}')
-            lines += [
-                "# HELP authz_decision_seconds Time to decide one evaluation.",
-                "# TYPE authz_decision_seconds histogram",
-            ]
-            running = 0
-            for bound, n in zip((*BUCKETS, float("inf")), self.latency, strict=True):
-                running += n
-                le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                lines.append(f'authz_decision_seconds_bucket{{le="{le}"}} {running}')
-            lines += [
-                f"authz_decision_seconds_sum {self.latency_sum:.6f}",
-                f"authz_decision_seconds_count {self.latency_count}",
-                "# HELP authz_reloads_total Policy or org reloads swapped in.",
-                "# TYPE authz_reloads_total counter",
-                f"authz_reloads_total {self.reloads}",
-                "# HELP authz_reload_failures_total Reloads refused (the last good set stays).",
-                "# TYPE authz_reload_failures_total counter",
-                f"authz_reload_failures_total {self.reload_failures}",
-                "# HELP authz_decision_log_failures_total Decision-log writes that failed "
-                "(the decisions were not answered).",
-                "# TYPE authz_decision_log_failures_total counter",
-                f"authz_decision_log_failures_total {self.log_failures}",
-                "# HELP authz_policy_info The policy set being served.",
-                "# TYPE authz_policy_info gauge",
-                f'authz_policy_info{{version="{self.policy_version}"}} 1',
-                "# HELP authz_http_errors_total Requests answered with an HTTP error.",
-                "# TYPE authz_http_errors_total counter",
-            ]
-            for status, n in sorted(self.http_errors.items()):
-                lines.append(f'authz_http_errors_total{{status="{status}"}} {n}')
-            hits = self.cache_hits_before + sum(c.hits for c in caches)
-            misses = self.cache_misses_before + sum(c.misses for c in caches)
-            lines += [
-                "# HELP authz_decision_cache_hits_total Decisions answered from the cache.",
-                "# TYPE authz_decision_cache_hits_total counter",
-                f"authz_decision_cache_hits_total {hits}",
-                "# HELP authz_decision_cache_misses_total Decisions the cache did not hold.",
-                "# TYPE authz_decision_cache_misses_total counter",
-                f"authz_decision_cache_misses_total {misses}",
-                "# HELP authz_decision_cache_entries Decisions held now.",
-                "# TYPE authz_decision_cache_entries gauge",
-                f"authz_decision_cache_entries {sum(len(c) for c in caches)}",
-                "# HELP authz_class_cache_hits_total Cedar evaluations answered from the class "
-                "cache (a decision asks one or more).",
-                "# TYPE authz_class_cache_hits_total counter",
-                f"authz_class_cache_hits_total "
-                f"{self.class_hits_before + sum(c.hits for c in classes)}",
-                "# HELP authz_class_cache_misses_total Cedar evaluations the class cache did not "
-                "hold.",
-                "# TYPE authz_class_cache_misses_total counter",
-                f"authz_class_cache_misses_total "
-                f"{self.class_misses_before + sum(c.misses for c in classes)}",
-                "# HELP authz_class_cache_entries Request classes whose answer is held now.",
-                "# TYPE authz_class_cache_entries gauge",
-                f"authz_class_cache_entries {sum(c.entries for c in classes)}",
-            ]
-        return "\n".join(lines) + "\n"
+    def __init__(self, reg: CollectorRegistry | None) -> None:
+        self.memory = Gauge(
+            "authz_worker_resident_memory_bytes", "Resident memory of each worker.",
+            registry=reg, multiprocess_mode="liveall",
+        )  # fmt: skip
+        self.cpu = Gauge(
+            "authz_worker_cpu_seconds", "CPU time (user and system) each worker has used.",
+            registry=reg, multiprocess_mode="liveall",
+        )  # fmt: skip
+
+    def sync(self) -> None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        self.cpu.set(usage.ru_utime + usage.ru_stime)
+        try:
+            with open("/proc/self/statm") as f:
+                pages = int(f.read().split()[1])
+            self.memory.set(pages * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, IndexError):
+            pass

@@ -25,18 +25,24 @@ class Recorder:
     def healthy(self) -> bool:
         return self.log is None or self.log.healthy
 
-    def record(self, request_id: str, entries: list[Entry], seconds_each: float) -> None:
+    def record(
+        self, request_id: str, entries: list[Entry], seconds: float, batch: str | None = None
+    ) -> None:
+        """`seconds`: one evaluation's time, or (`batch` naming its kind) the whole batch's."""
         if not entries:
             return
         if self.log is not None:
+            # the log keeps a per-decision share, its field's meaning since the first release
+            share = seconds / len(entries) if batch is not None else seconds
             try:
-                self.log.write_many(request_id, entries, seconds_each * 1000)
+                self.log.write_many(request_id, entries, share * 1000)
             except OSError:
-                self.metrics.log_failures += 1
+                self.metrics.log_failed()
                 raise HttpError(
                     503, "the decision log cannot be written: no decision is answered unlogged"
                 ) from None
         self.metrics.decisions_of(
             [(answer["decision"], answer["context"]["rules"]) for _, answer, _ in entries],
-            seconds_each,
+            seconds,
+            batch,
         )

@@ -81,7 +81,7 @@ def search_routes(
                 asked = as_evaluation(f.request)
                 asked["context"].update(org)
                 entries.append((asked, decision_body(f.decision, False), f.decision.policy_version))
-            recorder.record(rid, entries, elapsed / max(page.examined, 1))
+            recorder.record(rid, entries, elapsed, f"search_{kind}")
             next_token = "" if page.cursor is None else tokens.issue(key, page.cursor, version)
             return {
                 "page": {"next_token": next_token, "count": len(page.found)},

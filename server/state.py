@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from suite_authz.engine import (
@@ -37,6 +38,7 @@ from suite_authz.engine import (
     OrgStore,
     PolicyError,
     PolicySet,
+    StoreUnreachable,
     active_version,
     build_policies,
     default_policies_dir,
@@ -48,6 +50,7 @@ from suite_authz.engine import (
 )
 from suite_authz.engine import policy_stamp as stamp
 from suite_authz.server.authzen import HttpError
+from suite_authz.server.change_feed import ChangeFeed
 from suite_authz.server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
@@ -100,7 +103,11 @@ class State:
         self._refused_keys: set[str] = set()  # what was refused, counted once each
         self.watching = False
         self.interval = 0.0
-        self.last_poll = time.monotonic()
+        self.last_poll = time.monotonic()  # the watcher's last turn (a poll, or a wait heard)
+        self.feed: ChangeFeed | None = None
+        # the store did not answer the last poll: since when (wall clock), and why
+        self.degraded_since: float | None = None
+        self.store_error: str | None = None
         self.served: Served | None = None
         # the log the app writes, so that the process can reopen it on SIGHUP
         self.decision_log: DecisionLog | None = None
@@ -153,6 +160,8 @@ class State:
         for org_id in self.org_ids():
             try:
                 engines[org_id], versions[org_id] = self._org(policies, org_id)
+            except StoreUnreachable:
+                raise  # nothing is known of the org: keep what is served, poll again
             except Exception as exc:  # whatever breaks, this org is not served; others are
                 refused[f"org:{org_id}"] = _why(exc)
                 try:
@@ -185,9 +194,9 @@ class State:
             if old is not None:  # keep the cache counters going across reloads
                 gone = [e for k, e in old.engines.items() if served.engines.get(k) is not e]
                 self.metrics.retire_caches(e.cache for e in gone)
-                self.metrics.retire_classes(e.class_cache() for e in gone)
+                self.metrics.retire_classes((e, e.class_cache()) for e in gone)
             self.served = served
-        self.metrics.policy_version = served.policies.version
+        self.metrics.serving(served.policies.version)
         if self.freeze_heap and (old is None or old.engines is not served.engines):
             _freeze_heap()
 
@@ -201,9 +210,27 @@ class State:
             changed = self._poll_policies()
             changed = self._poll_orgs() or changed
         except Exception as exc:  # the store itself failed: keep serving what is served
-            self._refuse("store", f"{type(exc).__name__}: {exc}", f"store:{exc}")
+            self._store_failed(exc)
             return False
+        self._store_answered()
         return changed
+
+    def _store_failed(self, exc: Exception) -> None:
+        """Degraded: answer from what was loaded, say so on /readyz, count it once per outage."""
+        self.store_error = (
+            str(exc) if isinstance(exc, AuthzError) else f"{type(exc).__name__}: {exc}"
+        )
+        if self.degraded_since is None:
+            self.degraded_since = time.time()
+            self.metrics.store_outage()
+            log.error("store unreachable, serving what was loaded: %s", self.store_error)
+
+    def _store_answered(self) -> None:
+        if self.degraded_since is not None:
+            log.warning(
+                "store reachable again after %.1f s; caught up", time.time() - self.degraded_since
+            )
+        self.degraded_since = self.store_error = None
 
     def _poll_policies(self) -> bool:
         served = self.served
@@ -228,13 +255,15 @@ class State:
             if (policies.version, source) == (served.policies.version, served.source):
                 self._seen = seen  # touched, not changed
                 return False
+        except StoreUnreachable:
+            raise
         except Exception as exc:
             self._refuse("policy", _why(exc), key)
             return False
         engines, versions, refused = self._all_orgs(policies)
         self._seen = self._pending = seen
         self._swap(Served(policies, engines, versions, source, refused))
-        self.metrics.reloads += 1
+        self.metrics.reloaded()
         log.info("serving policy set %s (%s)", policies.version, source)
         return True
 
@@ -258,6 +287,8 @@ class State:
             try:
                 engines[org_id], versions[org_id] = self._org(served.policies, org_id)
                 refused.pop(f"org:{org_id}", None)
+            except StoreUnreachable:
+                raise
             except Exception as exc:
                 # fail closed: never answer from an older snapshot than the store holds
                 engines.pop(org_id, None)
@@ -268,7 +299,7 @@ class State:
         if changed or refused != served.refused:
             self._swap(replace(served, engines=engines, org_versions=versions, refused=refused))
         if changed:
-            self.metrics.reloads += 1
+            self.metrics.reloaded()
         return changed
 
     def _refuse(self, what: str, message: str, key: str) -> None:
@@ -277,7 +308,7 @@ class State:
         if key in self._refused_keys:
             return
         self._refused_keys.add(key)
-        self.metrics.reload_failures += 1
+        self.metrics.reload_failed()
         served = self.served
         log.error("reload of %s refused: %s", what, message)
         if not what.startswith("org:") and served is not None:
@@ -289,18 +320,41 @@ class State:
         if self.settle is None:
             self.settle = True
         self.watching, self.interval = True, interval
+        self.feed = feed = ChangeFeed(self.store, self._stop, interval)
 
         def loop() -> None:
-            while not self._stop.wait(interval):
-                self.reload_if_changed()
+            while not self._stop.is_set():
+                due = feed.wait()
+                self.last_poll = time.monotonic()
+                if due and not self._stop.is_set():
+                    self.reload_if_changed()
+                self.sync_metrics()
 
         thread = threading.Thread(target=loop, name="authz-reload", daemon=True)
         thread.start()
         return thread
 
     def stalled(self) -> bool:
-        """A watcher that has not finished a poll for many intervals is stuck: not ready."""
-        return self.watching and time.monotonic() - self.last_poll > max(10.0, 5 * self.interval)
+        """A watcher that has not finished a turn for many intervals is stuck: not ready. A
+        turn may wait for the store's timeouts (a poll, then a listen) before failing."""
+        slowest = 3 * self.store.timeout + self.interval
+        limit = max(10.0, 5 * self.interval, slowest)
+        return self.watching and time.monotonic() - self.last_poll > limit
+
+    def store_status(self) -> dict[str, object]:
+        """For /readyz: which store, whether it answers, whether changes are pushed."""
+        feed = self.feed
+        out: dict[str, object] = {
+            "engine": self.store.engine,
+            "reachable": self.degraded_since is None,
+            "changes": "pushed" if feed and feed.pushed and feed.listening else "polled",
+        }
+        if self.degraded_since is not None:
+            out["degraded_since"] = datetime.fromtimestamp(self.degraded_since, UTC).isoformat(
+                timespec="seconds"
+            )
+            out["error"] = self.store_error
+        return out
 
     def stop(self) -> None:
         self._stop.set()
@@ -310,6 +364,17 @@ class State:
         if served is None:
             return []
         return [e.cache for e in served.engines.values() if e.cache is not None]
+
+    def sync_metrics(self) -> None:
+        """This process's figures into the metrics (every watcher turn, and at a scrape): with
+        several workers, a scrape reads the others' from what they last carried over."""
+        served = self.served
+        engines = list(served.engines.values()) if served is not None else []
+        self.metrics.store_state(
+            self.degraded_since is None,
+            bool(self.feed and self.feed.pushed and self.feed.listening),
+        )
+        self.metrics.sync(self.caches(), [(e, e.class_cache()) for e in engines])
 
     def class_caches(self) -> dict[str, ClassCacheStatus]:
         served = self.served

@@ -94,7 +94,8 @@ def test_search_results_are_logged_and_counted_like_evaluations(
     assert [x["request"]["resource"]["id"] for x in logged] == ids
     assert all(x["decision"] is True and x["rules"] for x in logged)
     text = client.get("/metrics").text
-    assert "authz_decision_seconds_count 2" in text
+    assert 'authz_decisions_total{outcome="allow"} 2.0' in text
+    assert 'authz_batch_decisions_sum{kind="search_resource"} 2.0' in text
 
 
 def test_a_decision_log_that_cannot_be_written_answers_nothing_and_is_not_ready(
@@ -113,8 +114,8 @@ def test_a_decision_log_that_cannot_be_written_answers_nothing_and_is_not_ready(
     assert client.post("/access/v1/search/resource", json=body).status_code == 503
     assert client.get("/readyz").status_code == 503
     text = client.get("/metrics").text
-    assert "authz_decision_log_failures_total 2" in text
-    assert "authz_decision_seconds_count 0" in text
+    assert "authz_decision_log_failures_total 2.0" in text
+    assert "authz_decision_seconds_count 0.0" in text and "authz_decisions_total{" not in text
     monkeypatch.undo()
     assert client.post("/access/v1/evaluation", json=ask).status_code == 200
     assert client.get("/readyz").status_code == 200

@@ -108,13 +108,51 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
     assert "/access/v1/evaluations" in spec["paths"]
 
 
-def test_metrics_count_decisions_by_outcome_and_rule(client: TestClient) -> None:
+def test_metrics_count_each_decision_once_and_each_rule_that_shaped_it(
+    client: TestClient,
+) -> None:
     client.post("/access/v1/evaluation", json=evaluation("asha", "create", "estimate"))
     client.post("/access/v1/evaluation", json=evaluation("gil", "view", "subscription:sub-1"))
+    client.post("/access/v1/evaluation", json=evaluation("chen", "view", "item:item-1"))
     text = client.get("/metrics").text
-    assert 'authz_decisions_total{outcome="allow",rule="D4"} 1' in text
-    assert 'authz_decisions_total{outcome="deny",rule="D3"} 1' in text
-    assert "authz_decision_seconds_count 2" in text and "authz_policy_info{version=" in text
+    assert 'authz_decisions_total{outcome="allow"} 2.0' in text
+    assert 'authz_decisions_total{outcome="deny"} 1.0' in text
+    rules = {
+        line.split("}")[0] + "}": float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("authz_decision_rules_total{")
+    }
+    assert rules['authz_decision_rules_total{outcome="allow",rule="D4"}'] == 1.0
+    assert rules['authz_decision_rules_total{outcome="deny",rule="D3"}'] == 1.0
+    # Chen's allow names more than one rule: more rule counts than decisions, never more
+    # decisions than were answered
+    assert sum(v for k, v in rules.items() if 'outcome="allow"' in k) > 2
+    assert "authz_decision_seconds_count 3.0" in text and "authz_policy_info{version=" in text
+    assert "process_resident_memory_bytes" in text and "process_cpu_seconds_total" in text
+
+
+def test_a_batch_is_timed_as_a_batch_and_its_decisions_counted_once_each(
+    client: TestClient,
+) -> None:
+    batch = {
+        "subject": {"type": "user", "id": "asha"},
+        "evaluations": [
+            {"action": {"name": a}, "resource": {"type": "estimate", "id": "est-1"}}
+            for a in ("view", "edit", "delete", "approve")
+        ],
+        "context": {"org": "demo"},
+    }
+    assert client.post("/access/v1/evaluations", json=batch).status_code == 200
+    text = client.get("/metrics").text
+    answered = sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("authz_decisions_total{")
+    )
+    assert answered == 4.0
+    assert 'authz_batch_seconds_count{kind="evaluations"} 1.0' in text
+    assert 'authz_batch_decisions_sum{kind="evaluations"} 4.0' in text
+    assert "authz_decision_seconds_count 0.0" in text  # no single evaluation was asked
 
 
 def test_token_is_required_when_configured(tmp_path: Path) -> None:
@@ -148,7 +186,7 @@ def test_broken_policy_edit_is_refused_and_decisions_stay(
         "/access/v1/evaluation", json=evaluation("asha", "create", "invoice")
     ).json()
     assert after == before
-    assert "authz_reload_failures_total 1" in client.get("/metrics").text
+    assert "authz_reload_failures_total 1.0" in client.get("/metrics").text
     assert client.get("/readyz").json()["last_reload_error"]
 
 
@@ -182,7 +220,8 @@ def test_the_decision_cache_answers_repeats_and_is_counted_across_reloads(
 
     def counter(name: str) -> int:
         text = client.get("/metrics").text
-        return int(next(line for line in text.splitlines() if line.startswith(name)).split()[1])
+        line = next(line for line in text.splitlines() if line.startswith(name))
+        return int(float(line.split()[1]))
 
     assert counter("authz_decision_cache_hits_total") == 1
     assert counter("authz_decision_cache_misses_total") == 1

@@ -214,7 +214,7 @@ def test_a_reload_never_answers_from_the_classes_of_the_policies_before(
         ready = client.get("/readyz").json()
         assert ready["class_cache"]["demo"]["on"] is True
         metrics = client.get("/metrics").text
-        assert "authz_class_cache_hits_total 0" not in metrics
+        assert "authz_class_cache_hits_total 0.0" not in metrics
         (policies / "extra.cedar").write_text(NO_BOOKS_INTEGRATION_CREATE)
         assert state.reload_if_changed() is True
         assert _decision(client, ask) is False  # the new version's class, not the old one's
