@@ -15,6 +15,7 @@ closed on it and a server keeps what it has loaded.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -34,6 +35,9 @@ from suite_authz.engine.store_db import (
 )
 
 CHANNEL = "authz_store"
+# the pool logs each failed connection attempt; a StoreUnreachable (and the server's one line
+# per outage) says it once
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
@@ -83,6 +87,9 @@ class PostgresDatabase:
             configure=configure,
             check=ConnectionPool.check_connection,  # a restarted server leaves dead ones behind
             timeout=settings.connect_timeout,
+            # give up a failing connection attempt soon: the next read asks afresh, so a store
+            # that comes back is found at the next poll, not after a backoff grown meanwhile
+            reconnect_timeout=settings.connect_timeout,
             open=False,
             name="authz-store",
         )

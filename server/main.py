@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from prometheus_client import multiprocess
 from starlette.types import ASGIApp
 
-from suite_authz.engine import AuthzError, DecisionLog, OrgStore
+from suite_authz.engine import AuthzError, DecisionLog, OrgStore, PoolSettings, store_location
 from suite_authz.server.app import create_app
-from suite_authz.server.metrics import Metrics
+from suite_authz.server.metrics import MULTIPROC_ENV, Metrics, multiprocess_mode
 from suite_authz.server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
@@ -37,6 +43,10 @@ class ServeConfig:
     public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
     # gc.freeze what each load built (server/state.py); `authz serve` turns it on
     freeze_heap: bool = False
+    # a PostgreSQL store: the pool per process, and how long the store may take to answer
+    store_pool_min: int = 1
+    store_pool_max: int = 4
+    store_timeout: float = 5.0
 
 
 def check_public_url(url: str) -> str:
@@ -55,17 +65,15 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
     if config.public_url is not None:
         check_public_url(config.public_url)
     metrics = Metrics()
-    store = OrgStore(Path(config.store) if config.store else None)
-    state = State(
-        store,
-        Path(config.policies) if config.policies else None,
-        list(config.orgs) or None,
-        config.backend,
-        metrics,
-        config.decision_cache,
-        class_cache=config.class_cache,
-        freeze_heap=config.freeze_heap,
+    pool = PoolSettings(
+        config.store_pool_min, config.store_pool_max, config.store_timeout, config.store_timeout
     )
+    store = OrgStore(store_location(config.store) if config.store else None, pool)
+    try:
+        state = _state(config, store, metrics)
+    except BaseException:
+        store.close()
+        raise
     if config.reload_interval > 0:
         state.watch(config.reload_interval)
     log = (
@@ -77,6 +85,36 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
     return create_app(state, metrics, config.token, log, config.public_url), state
 
 
+def _state(config: ServeConfig, store: OrgStore, metrics: Metrics) -> State:
+    return State(
+        store,
+        Path(config.policies) if config.policies else None,
+        list(config.orgs) or None,
+        config.backend,
+        metrics,
+        config.decision_cache,
+        class_cache=config.class_cache,
+        freeze_heap=config.freeze_heap,
+    )
+
+
+@contextmanager
+def shared_metrics_dir() -> Iterator[None]:
+    """Several workers: a fresh directory for their metrics files (prometheus_client's
+    multiprocess mode), made before they start and removed after. An operator's own
+    $PROMETHEUS_MULTIPROC_DIR is used as it is."""
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="authz-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def to_env(config: ServeConfig) -> None:
     os.environ[CONFIG_ENV] = json.dumps(asdict(config))
 
@@ -85,5 +123,8 @@ def factory() -> ASGIApp:
     """For uvicorn --factory with several workers: each builds its own state from the env."""
     raw = json.loads(os.environ[CONFIG_ENV])
     raw["orgs"] = tuple(raw.get("orgs") or ())
-    app, _ = build(ServeConfig(**raw))
+    app, state = build(ServeConfig(**raw))
+    if multiprocess_mode():  # this worker's live gauges go with it
+        atexit.register(multiprocess.mark_process_dead, os.getpid())
+    atexit.register(state.store.close)
     return app

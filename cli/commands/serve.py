@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import click
+from starlette.types import ASGIApp
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.options import (
@@ -26,6 +27,7 @@ from suite_authz.server.main import (
     DEFAULT_DECISION_CACHE,
     ServeConfig,
     build,
+    shared_metrics_dir,
     to_env,
 )
 from suite_authz.server.state import State
@@ -118,6 +120,22 @@ def _loopback(host: str) -> bool:
     help="The PDP identifier (an https URL) the metadata names; each org's is URL/ORG. "
     "Required beyond loopback (default there: the bound address).",
 )
+@click.option(
+    "--store-pool",
+    default="1:4",
+    show_default=True,
+    metavar="MIN:MAX",
+    help="PostgreSQL store: connections kept open, and at most (per worker). Reloads and the "
+    "migration routes use them; decisions never wait on the store.",
+)
+@click.option(
+    "--store-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="PostgreSQL store: seconds a statement, or the wait for a connection, may take "
+    "before the store counts as unreachable (the sidecar then serves what it holds).",
+)
 def serve(
     host: str,
     port: int,
@@ -133,10 +151,14 @@ def serve(
     allow_remote: bool,
     idle_timeout: int,
     public_url: str | None,
+    store_pool: str,
+    store_timeout: float,
 ) -> None:
-    """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change."""
-    import uvicorn
+    """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change.
 
+    On a PostgreSQL store (--store postgresql://...) the sidecar hears of changes as they
+    commit (LISTEN), falls back to polling each second when it cannot, and keeps answering
+    from what it holds while the store is unreachable (/readyz says degraded)."""
     token = read_token(token_file, remote=not _loopback(host)) if token_file else None
     if token is None and not _loopback(host) and not allow_remote:
         raise Trouble(
@@ -149,6 +171,7 @@ def serve(
             "names: give it with --public-url https://... (AuthZEN 9.2.3)"
         )
     _check_bind(host, port)
+    pool_min, pool_max = _pool(store_pool)
     config = ServeConfig(
         store=str(store_path) if store_path else None,
         policies=str(policies_dir) if policies_dir else None,
@@ -160,6 +183,9 @@ def serve(
         class_cache=class_cache,
         freeze_heap=True,
         public_url=public_url,
+        store_pool_min=pool_min,
+        store_pool_max=pool_max,
+        store_timeout=store_timeout,
     )
     try:
         app, state = build(config)  # validate everything before binding, in this process too
@@ -167,13 +193,23 @@ def serve(
         raise Trouble(exc) from None
     _announce(state, policies_dir, f"{backend}) on http://{host}:{port}")
     raise_descriptor_limit()
-    guarded = {"http": GuardedHttpProtocol, "timeout_keep_alive": idle_timeout}
+    _run(app, state, config, host, port, workers, idle_timeout)
+
+
+def _run(
+    app: ASGIApp, state: State, config: ServeConfig, host: str, port: int, workers: int, idle: int
+) -> None:
+    import uvicorn
+
+    guarded = {"http": GuardedHttpProtocol, "timeout_keep_alive": idle}
     if workers == 1:
         if decision_log_file := state.decision_log:
             signal.signal(signal.SIGHUP, lambda *_: decision_log_file.reopen())
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **guarded)
-    else:
-        state.stop()
+        return
+    state.stop()
+    state.store.close()  # this process only checked that everything loads
+    with shared_metrics_dir():  # the workers' metrics, added up at each scrape
         to_env(config)
         uvicorn.run(
             "suite_authz.server.main:factory",
@@ -185,6 +221,17 @@ def serve(
             access_log=False,
             **guarded,
         )
+
+
+def _pool(value: str) -> tuple[int, int]:
+    low, _, high = value.partition(":")
+    try:
+        pool = int(low), int(high or low)
+    except ValueError:
+        pool = (0, 0)
+    if not 1 <= pool[0] <= pool[1] <= 100:
+        raise Trouble(f"--store-pool {value}: give MIN:MAX connections, 1 <= MIN <= MAX <= 100")
+    return pool
 
 
 def _announce(state: State, policies_dir: Path | None, where: str) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -14,23 +18,30 @@ from tests.conftest import ROOT
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[int]:
-    """Start `authz serve ARGS` on a free port, wait until it answers, yield the port."""
+def serving(*args: str, ready: float = 30) -> Iterator[int]:
+    """Start `authz serve ARGS` on a free port, wait until it answers, yield the port. The
+    server runs in a session of its own, killed whole after: with --workers its workers go
+    too. What it printed is shown if it does not start."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "suite_authz.cli.main", "serve", *args, "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "did not start"
-                time.sleep(0.1)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "suite_authz.cli.main", "serve", *args, "--port", str(port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + ready
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        err.seek(0)
+                        said = err.read().decode()[-2000:]
+                        raise AssertionError(f"did not start: {said}") from None
+                    time.sleep(0.1)
+            yield port
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
