@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -72,7 +73,8 @@ class PostgresDatabase:
         self.where = redacted(url)
         self.settings = settings
         self.timeout = max(settings.connect_timeout, settings.statement_timeout)
-        self._listener: psycopg.Connection[Any] | None = None
+        # the listening connection, in a box the finalizer can see without holding self
+        self._box: list[psycopg.Connection[Any]] = []
         self._listen_lock = threading.Lock()
         timeout_ms = max(1, int(settings.statement_timeout * 1000))
 
@@ -93,14 +95,15 @@ class PostgresDatabase:
             open=False,
             name="authz-store",
         )
+        self._closer = weakref.finalize(self, _close_all, self._box, self._pool)
         try:
             self._pool.open(wait=True, timeout=settings.connect_timeout)
             self.schema = str(self.read("SELECT current_schema()")[0][0])
         except (PoolTimeout, psycopg.Error) as exc:
-            self._pool.close()
+            self._closer()
             raise StoreUnreachable(f"{self.where}: cannot open the org store: {exc}") from None
         except StoreError:
-            self._pool.close()
+            self._closer()
             raise
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
@@ -146,7 +149,7 @@ class PostgresDatabase:
         none were). Opens the listening connection on first use; StoreUnreachable when it
         cannot, or when it drops (the caller polls meanwhile and calls again to reconnect)."""
         with self._listen_lock:
-            conn = self._listener
+            conn = self._box[0] if self._box else None
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(
@@ -155,9 +158,10 @@ class PostgresDatabase:
                         connect_timeout=max(1, int(self.settings.connect_timeout)),
                     )
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._listener = conn
+                    self._box[:] = [conn]
                     return [{"reconnected": True}]  # what changed while not listening is unknown
-                heard = [n.payload for n in conn.notifies(timeout=timeout)]
+                # back at the first notice (others wait for the next call), not at the timeout
+                heard = [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)]
             except psycopg.Error as exc:
                 self._drop_listener()
                 raise StoreUnreachable(f"{self.where}: not listening for changes: {exc}") from None
@@ -172,12 +176,19 @@ class PostgresDatabase:
         return out
 
     def _drop_listener(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is not None:
-            with suppress(psycopg.Error):
-                conn.close()
+        _close_all(self._box)
 
     def close(self) -> None:
         with self._listen_lock:
-            self._drop_listener()
-        self._pool.close()
+            self._closer()
+
+
+def _close_all(box: list[psycopg.Connection[Any]], pool: ConnectionPool | None = None) -> None:
+    """Close the listening connection (and the pool): on close(), or when a store that was
+    never closed is collected, so that no connection is left open behind it."""
+    conns, box[:] = list(box), []
+    for conn in conns:
+        with suppress(psycopg.Error):
+            conn.close()
+    if pool is not None:
+        pool.close()

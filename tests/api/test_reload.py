@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from suite_authz.engine import StoreUnreachable
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.store import OrgStore
 from suite_authz.server.main import ServeConfig, build
@@ -270,3 +271,42 @@ def test_a_policy_the_class_key_cannot_read_turns_the_cache_off_at_load_and_says
         ready = client.get("/readyz").json()["class_cache"]["demo"]
         assert ready["on"] is False and "computed value" in ready["reason"]
         assert _decision(client, evaluation("asha", "create", "estimate")) is True
+
+
+@pytest.mark.parametrize("failing", [("versions", "snapshot", "read"), ("snapshot",)])
+def test_a_store_that_stops_answering_leaves_what_was_loaded_served_and_readyz_degraded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: tuple[str, ...]
+) -> None:
+    """Neither the policy set nor an org is refused for it (a refusal is kept until the text
+    changes, and would stop an org being served): the poll fails, and the next one that
+    answers catches up. The second case is the store going away between a poll's two reads
+    (the versions read, the new snapshot not): before the fleet work that refused the org, and
+    every evaluation of it was a 503 until the next import."""
+    store = tmp_path / "orgs.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
+    app, state = build(ServeConfig(store=str(store), reload_interval=0))
+    ask = evaluation("asha", "create", "estimate")
+    with TestClient(app) as client:
+        assert _decision(client, ask) is True
+        _revoke_asha(store)
+
+        def gone(*args: object, **kwargs: object) -> object:
+            raise StoreUnreachable(f"{store}: cannot read the store: disk I/O error")
+
+        for what in failing:
+            monkeypatch.setattr(state.store, what, gone)
+        assert state.reload_if_changed() is False
+        assert state.reload_if_changed() is False
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert ready.json()["store"]["reachable"] is False
+        assert "disk I/O error" in ready.json()["store"]["error"]
+        assert ready.json()["refused"] == {} and ready.json()["orgs"] == {"demo": 1}
+        assert _decision(client, ask) is True  # what was loaded, until the store answers
+        metrics = client.get("/metrics").text
+        assert "authz_store_outages_total 1.0" in metrics  # once per outage, not per poll
+        assert "authz_store_reachable 0.0" in metrics
+        monkeypatch.undo()
+        assert state.reload_if_changed() is True
+        assert client.get("/readyz").json()["status"] == "ready"
+        assert _decision(client, ask) is False  # caught up: the revocation
