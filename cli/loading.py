@@ -21,11 +21,11 @@ from suite_authz.engine import (
     Org,
     OrgStore,
     PolicySet,
+    StoreLocation,
     default_store_path,
     load_org,
     load_policies,
 )
-from suite_authz.engine.store import StoreLocation
 
 ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
 

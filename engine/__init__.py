@@ -52,11 +52,14 @@ from suite_authz.engine.search import search_page
 from suite_authz.engine.store import (
     OrgStore,
     StaleSnapshot,
+    StoreLocation,
     StoreSchemaError,
     default_store_path,
     store_location,
 )
+from suite_authz.engine.store_check import StoreReport, check_store
 from suite_authz.engine.store_db import PoolSettings, StoreError, StoreUnreachable
+from suite_authz.engine.store_schema import CURRENT as STORE_SCHEMA
 from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
 from suite_authz.engine.symbolic.review import judged, proven_diff
 from suite_authz.engine.symbolic.theorems import verify as verify_theorems
@@ -64,6 +67,7 @@ from suite_authz.engine.symbolic.theorems import verify as verify_theorems
 __all__ = [
     "BACKENDS",
     "NEW_RECORD_ID",
+    "STORE_SCHEMA",
     "ActingAs",
     "AuthzError",
     "Catalogue",
@@ -86,6 +90,8 @@ __all__ = [
     "StalePlan",
     "StaleSnapshot",
     "StoreError",
+    "StoreLocation",
+    "StoreReport",
     "StoreSchemaError",
     "StoreUnreachable",
     "SuiteRun",
@@ -94,6 +100,7 @@ __all__ = [
     "apply_plan",
     "as_evaluation",
     "build_policies",
+    "check_store",
     "context_value",
     "decision_sink",
     "default_orgs",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from suite_authz.engine import AuthzError, MigrationRefused, StalePlan
+from suite_authz.engine import AuthzError, MigrationRefused, StalePlan, StoreUnreachable
 from suite_authz.server.authzen import BadRequest, HttpError
 
 # Most specific first: the first type an error is an instance of decides its status.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (MigrationRefused, 403),
     (StalePlan, 409),
+    # the store did not answer: nothing was read or written, try again (not the caller's fault)
+    (StoreUnreachable, 503),
     (BadRequest, 400),
     (AuthzError, 400),
 )
@@ -36,4 +38,6 @@ def error_headers(status: int, exc: Exception | None = None) -> dict[str, str]:
     headers = dict(getattr(exc, "headers", None) or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="authz"'
+    if isinstance(exc, StoreUnreachable):
+        headers["Retry-After"] = "5"
     return headers

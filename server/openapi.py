@@ -88,6 +88,7 @@ _EVALUATION_ERRORS = (
 _MIGRATION_ERRORS = (
     (403, "the engine refused (only a CRM admin, the limit: D12), or no --token-file"),
     (409, "stale plan: the org changed since the plan was made"),
+    (503, "the store does not answer: nothing was read or written (Retry-After)"),
 )
 
 

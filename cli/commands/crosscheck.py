@@ -12,8 +12,7 @@ from suite_authz.cli.exits import ALLOW, DENY
 from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import Decision, Engine, run_crosscheck, space_size
-from suite_authz.engine.store import StoreLocation
+from suite_authz.engine import Decision, Engine, StoreLocation, run_crosscheck, space_size
 
 
 def _answer(d: Decision) -> str:

@@ -15,6 +15,7 @@ from suite_authz.cli.render_diff import render_json, render_markdown, render_pro
 from suite_authz.cli.terminal import progress
 from suite_authz.engine import (
     AuthzError,
+    StoreLocation,
     default_orgs,
     judged,
     load_expected,
@@ -23,7 +24,6 @@ from suite_authz.engine import (
 )
 from suite_authz.engine import semantic_diff as diff
 from suite_authz.engine import unexpected_changes as unexpected
-from suite_authz.engine.store import StoreLocation
 
 RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 

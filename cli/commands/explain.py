@@ -11,8 +11,14 @@ from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.cli.render import render
-from suite_authz.engine import BACKENDS, AuthzError, Request, context_value, parse_resource
-from suite_authz.engine.store import StoreLocation
+from suite_authz.engine import (
+    BACKENDS,
+    AuthzError,
+    Request,
+    StoreLocation,
+    context_value,
+    parse_resource,
+)
 
 
 def _context(pairs: tuple[str, ...]) -> dict[str, object]:

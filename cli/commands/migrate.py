@@ -24,6 +24,7 @@ from suite_authz.engine import (
     DecisionLog,
     MigrationRefused,
     OrgStore,
+    StoreLocation,
     apply_plan,
     decision_sink,
     migration_history,
@@ -31,7 +32,6 @@ from suite_authz.engine import (
     served_set,
     strict_loads,
 )
-from suite_authz.engine.store import StoreLocation
 
 org_id_option = stored_org_option("a migration", help="The org's id in the store.")
 

@@ -16,10 +16,10 @@ from suite_authz.engine import (
     InvalidOrg,
     OrgStore,
     StaleSnapshot,
+    StoreLocation,
     read_file,
     served_catalogue,
 )
-from suite_authz.engine.store import StoreLocation
 
 
 @click.group()

@@ -14,6 +14,7 @@ from suite_authz.cli.options import format_option, resolve_policies, store_optio
 from suite_authz.engine import (
     AuthzError,
     OrgStore,
+    StoreLocation,
     default_policies_dir,
     read_source,
     stored_source,
@@ -22,7 +23,6 @@ from suite_authz.engine import activate_policy_version as activate
 from suite_authz.engine import policy_versions as versions
 from suite_authz.engine import publish_policies as publish
 from suite_authz.engine import resolve_policy_version as resolve
-from suite_authz.engine.store import StoreLocation
 
 actor_option = click.option(
     "--as",

@@ -19,8 +19,7 @@ from suite_authz.cli.options import (
     store_option,
     stored_org_option,
 )
-from suite_authz.engine import BACKENDS, AuthzError
-from suite_authz.engine.store import StoreLocation
+from suite_authz.engine import BACKENDS, AuthzError, StoreLocation
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from suite_authz.server.main import (
     DEFAULT_CLASS_CACHE,

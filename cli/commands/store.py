@@ -8,10 +8,7 @@ import click
 
 from suite_authz.cli.exits import DENY, Trouble
 from suite_authz.cli.options import format_option, store_option
-from suite_authz.engine import AuthzError, OrgStore
-from suite_authz.engine.store import StoreLocation
-from suite_authz.engine.store_check import check_store
-from suite_authz.engine.store_schema import CURRENT
+from suite_authz.engine import STORE_SCHEMA, AuthzError, OrgStore, StoreLocation, check_store
 
 
 @click.group()
@@ -39,13 +36,13 @@ def upgrade(store_path: StoreLocation | None, fmt: str) -> None:
         raise Trouble(exc) from None
     if fmt == "json":
         steps = [{"version": v, "what": what} for v, what in applied]
-        out = {"store": opened.where, "before": before, "after": CURRENT, "applied": steps}
+        out = {"store": opened.where, "before": before, "after": STORE_SCHEMA, "applied": steps}
         click.echo(json.dumps(out, indent=2))
         return
     if not applied:
-        click.echo(f"{opened.where}: schema version {CURRENT} already; nothing to do")
+        click.echo(f"{opened.where}: schema version {STORE_SCHEMA} already; nothing to do")
         return
-    click.echo(f"{opened.where}: schema version {before} -> {CURRENT}")
+    click.echo(f"{opened.where}: schema version {before} -> {STORE_SCHEMA}")
     for version, what in applied:
         click.echo(f"  {version}  {what}")
 

@@ -11,8 +11,7 @@ import click
 from suite_authz.cli.exits import TROUBLE, Trouble
 from suite_authz.cli.loading import OrgRef, org_source
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
-from suite_authz.engine import AuthzError, load_org, load_policies
-from suite_authz.engine.store import StoreLocation
+from suite_authz.engine import AuthzError, StoreLocation, load_org, load_policies
 
 
 @click.command()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from suite_authz.engine import StoreUnreachable
 from suite_authz.engine.catalogue import ADMIN_ACTIONS
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.store import OrgStore
@@ -92,6 +93,25 @@ def test_apply_then_the_served_org_changes_and_history_shows_it(
     # R1: three enrolments of two users, who become two more integration users.
     assert d12[0]["request"]["context"] == {"channel": "crm", "enrolments": 2}
     assert d12[1]["request"]["subject"] == {"type": "user", "id": "olga"}
+
+
+def test_an_apply_while_the_store_does_not_answer_is_503_and_changes_nothing(
+    served: tuple[TestClient, State, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, state, _ = served
+    plan = client.post("/migration/v1/plan", json=plan_body(), headers=AUTH).json()
+
+    def gone() -> object:
+        raise StoreUnreachable(f"{state.store.where}: cannot reach the store: connection refused")
+
+    monkeypatch.setattr(state.store, "transaction", gone)
+    r = client.post("/migration/v1/apply", json={"plan": plan, "as": "olga"}, headers=AUTH)
+    assert r.status_code == 503 and "cannot reach the store" in r.json()["message"]
+    assert r.headers["retry-after"] == "5"
+    monkeypatch.undo()
+    assert state.store.version("legacy") == 1
+    r = client.post("/migration/v1/apply", json={"plan": plan, "as": "olga"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["applied"] is True
 
 
 def test_a_non_admin_is_403_and_a_stale_plan_409(served: tuple[TestClient, State, Path]) -> None:
