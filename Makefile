@@ -17,7 +17,7 @@ help:
 	@echo "make run     set up, explain worked examples, import the demo org and serve it on :8181"
 	@echo "make test    set up, lint, and run the whole test suite"
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property; the 1,000-user crosscheck"
-	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck and migration timings"
+	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck, migration, search and fleet (PostgreSQL) timings"
 	@echo "make bench-serve  authz serve and Cerbos under wrk on three realistic traces (about 15 min)"
 	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
 	@echo "make lint    actionlint, pre-commit files, ruff, mypy --strict, authz lint, authz fmt --check"
@@ -44,6 +44,8 @@ run: $(STAMP)
 	  true; \
 	done
 	@echo
+	@# a store from an earlier release is upgraded in place; a new one is created
+	@$(AUTHZ) store upgrade --store $(STORE) >/dev/null
 	@$(AUTHZ) org import $(DEMO) --store $(STORE)
 	@# exit 1: the store holds a later version (a migration applied): kept, not undone
 	@$(AUTHZ) org import $(LEGACY) --store $(STORE) || [ $$? -eq 1 ]
@@ -107,6 +109,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_crosscheck.py
 	$(PY) bench/bench_migrate.py
 	$(PY) bench/bench_search.py
+	$(PY) bench/bench_fleet.py
 
 bench-paired: $(STAMP)
 	$(PY) bench/bench_paired.py --base $(BASE)

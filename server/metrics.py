@@ -27,11 +27,15 @@ from prometheus_client import (
     Histogram,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
 
 from suite_authz.engine import ClassCacheStatus, DecisionCache
+
+# a `_created` timestamp beside every counter and histogram doubles the text for no reader
+disable_created_metrics()
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # an engine's class-cache figures, with the engine they belong to (the figures are a copy)

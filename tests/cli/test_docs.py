@@ -244,9 +244,14 @@ def test_the_readme_is_one_screen_or_three() -> None:
 
 
 def test_the_metrics_documented_are_the_metrics_served() -> None:
-    from suite_authz.server.metrics import Metrics
+    from prometheus_client import CollectorRegistry, generate_latest
 
-    served = set(re.findall(r"^# TYPE (authz_\w+)", Metrics().render(), flags=re.M))
+    from suite_authz.server.metrics import Metrics, _WorkerProcess
+
+    served = set(re.findall(r"^# TYPE (authz_\w+)", Metrics().render().decode(), flags=re.M))
+    workers = CollectorRegistry()  # what each worker adds under --workers N
+    _WorkerProcess(workers).sync()
+    served |= set(re.findall(r"^# TYPE (authz_\w+)", generate_latest(workers).decode(), re.M))
     text = (ROOT / "docs/operations.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`(authz_\w+)", text))
     assert documented == served
