@@ -265,7 +265,7 @@ def test_concurrent_applies_of_one_plan_apply_it_once(
     try:
         results = _together(
             lambda: apply_plan(stores[0], policies, plan, "olga"),
-            lambda: apply_plan(stores[1], policies, plan, "omar"),
+            lambda: apply_plan(stores[1], policies, plan, "olga"),
         )
     finally:
         release.set()
