@@ -35,7 +35,7 @@ from prometheus_client import (
 from suite_authz.engine import ClassCacheStatus, DecisionCache
 
 # a `_created` timestamp beside every counter and histogram doubles the text for no reader
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # an engine's class-cache figures, with the engine they belong to (the figures are a copy)
