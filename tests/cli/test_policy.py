@@ -19,8 +19,9 @@ HISTORY = POLICIES / "history" / "2025-05"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> str:
-    path = str(tmp_path / "orgs.sqlite3")
+def store(store_at: Path | str) -> str:
+    """A store with the demo org, once on SQLite and once on PostgreSQL."""
+    path = str(store_at)
     assert run("org", "import", str(DEMO), "--store", path)[0] == 0
     return path
 
@@ -111,7 +112,7 @@ def test_a_server_follows_publish_and_rollback_and_ignores_the_files(
 def test_a_stored_version_edited_behind_the_store_s_back_is_refused(store: str) -> None:
     run("policy", "publish", str(POLICIES), "--store", store)
     [version] = _versions(store)
-    db = OrgStore(Path(store))
+    db = OrgStore(store)
     with db.transaction() as conn:
         conn.execute("UPDATE policy_sets SET source = replace(source, 'forbid', 'permit')")
     code, _, err = run("policy", "show", str(version["version"]), "--store", store)

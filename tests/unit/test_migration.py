@@ -37,8 +37,12 @@ from tests.migration_support import (
 
 
 @pytest.fixture
-def store(tmp_path: Path, policies: PolicySet) -> OrgStore:
-    return legacy_store(tmp_path, policies)
+def store(store_at: Path | str, policies: PolicySet) -> OrgStore:
+    """The legacy org in a store, once on SQLite and once on PostgreSQL: a plan and its apply
+    (one transaction, audited) must mean the same on both."""
+    store = OrgStore(store_at)
+    store.import_snapshot(LEGACY.read_text(), policies.catalogue)
+    return store
 
 
 def _legacy(change: Any = None) -> str:
