@@ -72,6 +72,8 @@ def test_a_store_newer_than_this_release_is_refused_and_not_touched(
     store.close()
     with pytest.raises(StoreSchemaError, match=f"version {CURRENT + 1}, newer than this authz"):
         OrgStore(store_at)
+    code, _, err = run("serve", "--store", str(store_at), "--port", "0")
+    assert code == 2 and "newer than this authz reads" in err  # a sidecar refuses to serve it
     code, _, err = run("store", "upgrade", "--store", str(store_at))
     assert code == 2 and "nothing was changed" in err
     assert OrgStore(store_at, schema_check=False).schema_version() == CURRENT + 1
