@@ -248,6 +248,8 @@ def _announce(state: State, policies_dir: Path | None, where: str) -> None:
         f"{served.policies.version} ({served.source}, {where}",
         err=True,
     )
+    how = "changes pushed as they commit" if state.store.engine == "postgres" else "polled"
+    click.echo(f"store: {state.store.where} ({how})", err=True)
     for status in sorted({s.reason for s in state.class_caches().values()}):
         click.echo(f"class cache: {'on, ' if status.startswith('keyed') else ''}{status}", err=True)
 
