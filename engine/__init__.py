@@ -7,7 +7,7 @@ its own business and may change without notice.
 
 from suite_authz.engine.backends.cedar_eval import ClassCacheStatus
 from suite_authz.engine.cache import DecisionCache
-from suite_authz.engine.catalogue import Catalogue
+from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
 from suite_authz.engine.crosscheck import crosscheck as run_crosscheck
 from suite_authz.engine.crosscheck import space_size
 from suite_authz.engine.decision import ActingAs, Decision
@@ -67,6 +67,7 @@ from suite_authz.engine.symbolic.theorems import verify as verify_theorems
 __all__ = [
     "BACKENDS",
     "NEW_RECORD_ID",
+    "RECORD_ACTIONS",
     "STORE_SCHEMA",
     "ActingAs",
     "AuthzError",

@@ -33,6 +33,7 @@ from suite_authz.server.pages import PageTokens
 from suite_authz.server.recording import Recorder
 from suite_authz.server.search import PAGE_SECONDS, search_routes
 from suite_authz.server.state import State
+from suite_authz.server.ui.routes import Ui
 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
 Answer = Callable[[dict[str, Any], str], dict[str, Any]]
@@ -92,6 +93,7 @@ class Sidecar:
             Route("/metrics", endpoint(self.metrics_text), methods=["GET"]),
             Route("/openapi.json", endpoint(self.openapi_doc, auth=False), methods=["GET"]),
             *migration_routes(state, endpoint, body_of, token is not None, decision_log),
+            *Ui(state, token).routes(),
         ]
         self.rest = Starlette(
             routes=routes,

@@ -1,0 +1,257 @@
+"""The admin page under /ui/: server-rendered HTML (Jinja2, autoescaped), read-only.
+
+Access follows the API's token: with `--token-file`, a page needs the token, as a bearer
+header or as the session cookie that /ui/login sets after checking it (an HMAC of the token,
+HttpOnly, SameSite=Strict, for /ui only: it opens the page, never the API). Nothing is fetched
+from another host: the stylesheet and the script are served from /ui/static.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request as HttpRequest
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest
+from suite_authz.server.authzen import decision_body, parse_evaluation
+from suite_authz.server.state import State
+from suite_authz.server.ui import views
+
+HERE = Path(__file__).resolve().parent
+COOKIE = "authz_ui"
+MAX_FORM = 1 << 20  # a usage CSV pasted into the migration form
+
+
+class Ui:
+    def __init__(self, state: State, token: str | None) -> None:
+        self.state = state
+        self.token = token
+        self.session = (
+            hmac.new(token.encode(), b"authz-ui-session", hashlib.sha256).hexdigest()
+            if token
+            else None
+        )
+        self.templates = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters["q"] = lambda d: urlencode(d)
+        self.templates.filters["path"] = lambda s: quote(str(s), safe="")
+
+    def routes(self) -> list[BaseRoute]:
+        page = self.page
+        return [
+            Mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
+            Route("/ui/login", self.login, methods=["GET", "POST"]),
+            Route("/ui/", page(self.index)),
+            Route("/ui/diff", page(self.diff)),
+            Route("/ui/orgs/{org}/matrix", page(self.matrix)),
+            Route("/ui/orgs/{org}/explain", page(self.explain)),
+            Route("/ui/orgs/{org}/migration", page(self.migration), methods=["GET", "POST"]),
+        ]
+
+    # -- access ---------------------------------------------------------------------------
+
+    def allowed(self, request: HttpRequest) -> bool:
+        if self.session is None:
+            return True
+        given = request.headers.get("authorization", "").encode("latin-1")
+        if hmac.compare_digest(given, f"Bearer {self.token}".encode()):
+            return True
+        return hmac.compare_digest(request.cookies.get(COOKIE, ""), self.session)
+
+    def page(
+        self, fn: Callable[[HttpRequest], Awaitable[tuple[str, dict[str, Any]]]]
+    ) -> Callable[[HttpRequest], Awaitable[Response]]:
+        async def handle(request: HttpRequest) -> Response:
+            if not self.allowed(request):
+                target = quote(
+                    request.url.path + ("?" + request.url.query if request.url.query else "")
+                )
+                return RedirectResponse(f"/ui/login?next={target}", status_code=303)
+            try:
+                template, values = await fn(request)
+                status = int(values.pop("status", 200))
+            except AuthzError as exc:
+                template, values, status = "error.html", {"message": str(exc)}, 400
+            return self.render(template, values, status)
+
+        return handle
+
+    def render(self, template: str, values: dict[str, Any], status: int = 200) -> HTMLResponse:
+        served = self.state.served
+        common = {
+            "orgs": sorted(served.engines) if served else [],
+            "policy_version": served.policies.version if served else "",
+        }
+        html = self.templates.get_template(template).render(**common, **values)
+        response = HTMLResponse(html, status_code=status)
+        # no script or style from anywhere but here; no framing
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def login(self, request: HttpRequest) -> Response:
+        nxt = request.query_params.get("next", "/ui/")
+        if not nxt.startswith("/ui/") or nxt.startswith("//"):
+            nxt = "/ui/"  # never off this site
+        if self.session is None:
+            return RedirectResponse(nxt, status_code=303)
+        if request.method == "GET":
+            return self.render("login.html", {"next": nxt, "error": None})
+        form = await _form(request)
+        given = form.get("token", "")
+        if not hmac.compare_digest(given.encode(), (self.token or "").encode()):
+            return self.render("login.html", {"next": nxt, "error": "That is not the token."}, 401)
+        response = RedirectResponse(nxt, status_code=303)
+        response.set_cookie(
+            COOKIE, self.session or "", httponly=True, samesite="strict", path="/ui",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return response
+
+    # -- pages ----------------------------------------------------------------------------
+
+    def engine(self, request: HttpRequest) -> Engine:
+        org = request.path_params["org"]
+        served = self.state.served
+        if served is None or org not in served.engines:
+            raise AuthzError(f"org `{org}`: not served here")
+        return served.engines[org]
+
+    async def index(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+        served = self.state.served
+        legacy = []
+        if served is not None:
+            legacy = [o for o, e in served.engines.items() if _on_old_model(e)]
+        names = {o: e.org.name for o, e in served.engines.items()} if served else {}
+        return "index.html", {"legacy": legacy, "store": self.state.store.where, "names": names}
+
+    async def matrix(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+        engine = self.engine(request)
+        q = request.query_params
+        filters = {k: q[k] for k in ("product", "seat", "role", "profile") if q.get(k)}
+        module = q.get("module", next(iter(engine.policies.catalogue.modules)))
+        page = _int(q.get("page", "1"), "page")
+        made = await run_in_threadpool(
+            views.matrix, engine, q.get("channel", "crm"), filters, module or None, page
+        )
+        return "matrix.html", {
+            "m": made,
+            "module": module,
+            "modules": list(engine.policies.catalogue.modules),
+        }
+
+    async def explain(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+        engine = self.engine(request)
+        q = request.query_params
+        asked = views.Asked(**{k: q.get(k, "").strip() for k in views.Asked.__dataclass_fields__})
+        asked.channel = asked.channel or "crm"
+        org = engine.org.id
+        values: dict[str, Any] = {"org": org, "asked": asked, "choices": _choices(engine)}
+        values["fragment"] = q.get("fragment") == "1"
+        if asked.empty():
+            return "explain.html", {**values, "result": None}
+        body = asked.evaluation(org)
+        result = views.Explained(asked, json.dumps(body, indent=2), asked.command(org))
+        try:
+            request_, _ = parse_evaluation(body)
+            decision = await run_in_threadpool(lambda: engine.decide(engine.validate(request_)))
+        except (InvalidRequest, AuthzError) as exc:
+            result.error = str(exc)
+            return "explain.html", {**values, "result": result, "status": 400}
+        result.answer = decision_body(decision, True)["context"]
+        result.allowed = decision.allowed
+        return "explain.html", {**values, "result": result}
+
+    async def diff(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+        store = self.state.store
+        q = request.query_params
+        sides = await run_in_threadpool(views.sides, store)
+        base, head = q.get("base", ""), q.get("head", "")
+        values: dict[str, Any] = {"sides": sides, "base": base, "head": head, "change": None}
+        if base and head:
+            served = self.state.served
+            ids = sorted(served.engines) if served else []
+            texts = await run_in_threadpool(views.served_texts, store, ids)
+            values["change"] = await run_in_threadpool(
+                views.policy_change, store, base, head, texts
+            )
+        return "diff.html", values
+
+    async def migration(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+        engine = self.engine(request)
+        form = await _form(request) if request.method == "POST" else {}
+        as_of_text = form.get("as_of") or request.query_params.get("as_of") or ""
+        try:
+            as_of = date.fromisoformat(as_of_text) if as_of_text else datetime.now(UTC).date()
+        except ValueError:
+            raise AuthzError(f"as_of: `{as_of_text}` is not a date (YYYY-MM-DD)") from None
+        usage = form.get("usage", "")
+        served = self.state.served
+        assert served is not None
+        made = await run_in_threadpool(
+            views.migration, self.state.store, served.policies, engine.org.id, usage, as_of
+        )
+        return "migration.html", {
+            "org": engine.org.id,
+            "plan": made,
+            "usage": usage,
+            "as_of": as_of,
+        }
+
+
+def _on_old_model(engine: Engine) -> bool:
+    """An org whose migration is not complete and that still has an integration owner to
+    borrow from: what the migration page is for."""
+    migration = engine.org.migration
+    return migration.window_start is not None and migration.completed_on is None
+
+
+def _choices(engine: Engine) -> dict[str, list[str]]:
+    org = engine.org
+    return {
+        "subject": sorted(u.id for u in org.users),
+        "action": list(RECORD_ACTIONS),
+        "resource": sorted(f"{r.type}:{r.id}" for r in org.records)
+        + sorted(engine.policies.catalogue.modules),
+    }
+
+
+def _int(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise AuthzError(f"{name}: `{text}` is not a number") from None
+
+
+async def _form(request: HttpRequest) -> dict[str, str]:
+    """A urlencoded form (the only kind these pages send), at most MAX_FORM bytes."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise AuthzError(f"the form is larger than {MAX_FORM} bytes")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise AuthzError("the form is not UTF-8") from None
+    return {k: v[-1] for k, v in fields.items()}

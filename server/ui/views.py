@@ -1,0 +1,339 @@
+"""What the admin page shows, worked out by the engine: the page only lays it out.
+
+Every cell of the matrix is a decision the engine takes through `decide_many`, the batch path
+the sidecar's `/access/v1/evaluations` takes; an explanation is `decide` on the request the
+sidecar would parse from the same AuthZEN JSON; a policy change is `authz diff`'s report; a
+migration is `authz migrate plan --impact`'s plan. None of these is logged as a decision: the
+page asks what would be decided, nobody acts on it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite_authz.engine import (
+    NEW_RECORD_ID,
+    RECORD_ACTIONS,
+    AuthzError,
+    Engine,
+    OrgStore,
+    PolicySet,
+    Request,
+    build_policies,
+    default_orgs,
+    default_policies_dir,
+    load_policies,
+    plan_org,
+    policy_versions,
+    semantic_diff,
+    stored_source,
+)
+
+# Users per page of the matrix: a whole 1,000-user org for one module (9,000 decisions), a
+# tenth of it for every module at once (81 columns)
+PAGE_SIZE, PAGE_SIZE_ALL = 1000, 100
+CHANNELS = ("crm", "direct")
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    module: str
+    action: str
+    record: str | None  # the record asked about (None: a new one)
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    allowed: bool
+    rules: tuple[str, ...]
+    redacted: tuple[str, ...]
+    query: dict[str, str]  # the explain page's query for this cell
+
+
+@dataclass
+class Row:
+    user: str
+    name: str
+    products: list[str]
+    cells: list[Cell]
+
+
+@dataclass
+class Matrix:
+    org: str
+    channel: str
+    modules: list[tuple[str, str | None, list[str]]]  # module, record asked about, actions
+    columns: list[Column]
+    rows: list[Row]
+    page: int
+    pages: int
+    users: int  # matching the filters, on every page
+    filters: dict[str, str]
+    choices: dict[str, list[str]]  # every value each filter can take in this org
+
+
+def _representative(engine: Engine) -> dict[str, str | None]:
+    """Per module, the record the matrix asks about: the org's first of that type (by id), or
+    a record not created yet when the org holds none."""
+    first: dict[str, str | None] = {m: None for m in engine.policies.catalogue.modules}
+    for record in sorted(engine.org.records, key=lambda r: r.id):
+        if first.get(record.type, "") is None:
+            first[record.type] = record.id
+    return first
+
+
+def _filter_choices(engine: Engine) -> dict[str, list[str]]:
+    users = engine.org.users
+    return {
+        "product": sorted(engine.policies.catalogue.products),
+        "seat": ["member", "integration", "none"],
+        "role": sorted({m.role for u in users for m in u.memberships}),
+        "profile": sorted({u.profile for u in users}),
+    }
+
+
+def _matches(user: Any, filters: dict[str, str]) -> bool:
+    products = {m.product for m in user.memberships} | {e.product for e in user.enrolments}
+    if filters.get("product") and filters["product"] not in products:
+        return False
+    if filters.get("seat"):
+        seat = "member" if user.memberships else "integration" if user.enrolments else "none"
+        if seat != filters["seat"]:
+            return False
+    if filters.get("role") and filters["role"] not in {m.role for m in user.memberships}:
+        return False
+    return not (filters.get("profile") and user.profile != filters["profile"])
+
+
+def matrix(
+    engine: Engine, channel: str, filters: dict[str, str], module: str | None, page: int
+) -> Matrix:
+    if channel not in CHANNELS:
+        raise AuthzError(f"channel: `{channel}` is not one of {', '.join(CHANNELS)}")
+    catalogue = engine.policies.catalogue
+    if module and module not in catalogue.modules:
+        raise AuthzError(
+            f"module: `{module}` is not a module (known: {', '.join(catalogue.modules)})"
+        )
+    records = _representative(engine)
+    shown = [module] if module else list(catalogue.modules)
+    columns = [
+        Column(m, a, None if a == "create" else records[m]) for m in shown for a in RECORD_ACTIONS
+    ]
+    users = [u for u in engine.org.users if _matches(u, filters)]
+    size = PAGE_SIZE if module else PAGE_SIZE_ALL
+    pages = max(1, -(-len(users) // size))
+    page = min(max(page, 1), pages)
+    chosen = users[(page - 1) * size : page * size]
+    asked = [
+        Request(
+            u.id,
+            c.action,
+            c.module,
+            c.record,
+            channel,
+        )
+        for u in chosen
+        for c in columns
+    ]
+    decisions = engine.decide_many(asked, probe=False)
+    rows = []
+    for n, user in enumerate(chosen):
+        cells = []
+        for m, column in enumerate(columns):
+            d = decisions[n * len(columns) + m]
+            ask = asked[n * len(columns) + m]
+            query = {
+                "subject": user.id,
+                "action": column.action,
+                "resource": ask.resource,
+                "channel": channel,
+            }
+            cells.append(Cell(d.allowed, d.rules, d.redact_fields, query))
+        products = sorted(
+            {str(m.product) for m in user.memberships} | {str(e.product) for e in user.enrolments}
+        )
+        rows.append(Row(user.id, user.name, products, cells))
+    return Matrix(
+        engine.org.id,
+        channel,
+        [(m, records[m], list(RECORD_ACTIONS)) for m in shown],
+        columns,
+        rows,
+        page,
+        pages,
+        len(users),
+        filters,
+        _filter_choices(engine),
+    )
+
+
+# -- one request ----------------------------------------------------------------------------
+
+
+@dataclass
+class Asked:
+    """The explain form's fields, as given (strings), and the AuthZEN evaluation they make."""
+
+    subject: str = ""
+    action: str = ""
+    resource: str = ""
+    channel: str = "crm"
+    fields: str = ""  # comma-separated
+    acting_as: str = ""
+    sender: str = ""
+
+    def empty(self) -> bool:
+        return not (self.subject or self.action or self.resource)
+
+    def evaluation(self, org: str) -> dict[str, Any]:
+        kind, _, ident = self.resource.partition(":")
+        resource: dict[str, Any] = {"type": kind, "id": ident or NEW_RECORD_ID}
+        touched = [f.strip() for f in self.fields.split(",") if f.strip()]
+        if touched:
+            resource["properties"] = {"fields": touched}
+        context: dict[str, Any] = {"org": org, "explain": True}
+        if self.channel != "crm":
+            context["channel"] = self.channel
+        for key in ("acting_as", "sender"):
+            if getattr(self, key):
+                context[key] = getattr(self, key)
+        return {
+            "subject": {"type": "user", "id": self.subject},
+            "action": {"name": self.action},
+            "resource": resource,
+            "context": context,
+        }
+
+    def command(self, org: str) -> str:
+        """The same question as an `authz explain` command line."""
+        words = ["authz", "explain", "--org", org, "--subject", self.subject, "--action",
+                 self.action, "--resource", self.resource]  # fmt: skip
+        if self.channel != "crm":
+            words += ["--channel", self.channel]
+        for f in (f.strip() for f in self.fields.split(",")):
+            if f:
+                words += ["--field", f]
+        for key in ("acting_as", "sender"):
+            if getattr(self, key):
+                words += ["--context", f"{key}={getattr(self, key)}"]
+        return shlex.join(words)
+
+
+@dataclass
+class Explained:
+    asked: Asked
+    evaluation: str  # AuthZEN JSON, pretty
+    command: str
+    answer: dict[str, Any] | None = None  # the decision's explanation (decision_body's context)
+    allowed: bool = False
+    error: str | None = None  # bad input: what is wrong, with did-you-mean
+
+
+# -- a policy change ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """A policy set to compare: `store:VERSION`, `history:NAME` or `shipped`."""
+
+    key: str
+    label: str
+
+
+def sides(store: OrgStore) -> list[Side]:
+    out = [Side("shipped", "the set shipped with authz (current)")]
+    history = default_policies_dir() / "history"
+    if history.is_dir():
+        out += [
+            Side(f"history:{p.name}", f"shipped history: {p.name}")
+            for p in sorted(history.iterdir())
+            if p.is_dir()
+        ]
+    for v in policy_versions(store):
+        active = ", active" if v.active else ""
+        out.append(Side(f"store:{v.version}", f"published {v.version} ({v.published_at}{active})"))
+    return out
+
+
+def side_set(store: OrgStore, key: str) -> PolicySet:
+    if key == "shipped":
+        return load_policies()
+    kind, _, name = key.partition(":")
+    if kind == "history":
+        history = default_policies_dir() / "history"
+        if name in {p.name for p in history.iterdir() if p.is_dir()}:
+            return load_policies(history / name)
+    if kind == "store" and name:
+        return build_policies(stored_source(store, name))
+    raise AuthzError(f"`{key}`: not a policy set to compare (pick one from the list)")
+
+
+@dataclass
+class PolicyChange:
+    base: str
+    head: str
+    compared: int
+    widenings: list[dict[str, Any]] = field(default_factory=list)
+    narrowings: list[dict[str, Any]] = field(default_factory=list)
+    non_member_gain: bool = False
+    any_widening: bool = False
+
+
+def policy_change(store: OrgStore, base: str, head: str, orgs: dict[str, str]) -> PolicyChange:
+    """`authz diff`'s report between two sets, over the demo org, the served orgs (`orgs`:
+    id -> snapshot text) and the coverage org."""
+    old, new = side_set(store, base), side_set(store, head)
+    report = semantic_diff(old, new, default_orgs(new, sorted(orgs.items())), base, head)
+    out = PolicyChange(base, head, report.compared)
+    for group in report.groups:
+        row = {
+            **group.to_dict(),
+            "non_member": group.non_member,
+            "example_json": json.dumps(group.example, indent=2),
+        }
+        (out.widenings if group.widening else out.narrowings).append(row)
+        out.any_widening |= group.widening
+        out.non_member_gain |= group.widening and group.non_member
+    return out
+
+
+# -- a migration ----------------------------------------------------------------------------
+
+
+def migration(
+    store: OrgStore, policies: PolicySet, org: str, usage: str | None, as_of: Any
+) -> dict[str, Any]:
+    """The plan and its impact, as `authz migrate plan --impact --format json` gives them."""
+    made = plan_org(store, policies, org, usage or None, as_of, True)
+    made["command"] = shlex.join(
+        ["authz", "migrate", "apply", "--org", org, "--plan", "plan.json", "--as", "ADMIN"]
+    )
+    made["plan_command"] = shlex.join(
+        [
+            "authz",
+            "migrate",
+            "plan",
+            "--org",
+            org,
+            "--usage",
+            "usage.csv",
+            "--as-of",
+            str(made["as_of"]),
+            "--out",
+            "plan.json",
+        ]
+    )
+    return made
+
+
+def served_texts(store: OrgStore, ids: list[str]) -> dict[str, str]:
+    return {i: store.snapshot(i)[1] for i in ids}
+
+
+def shipped_example(name: str) -> Path:
+    return default_policies_dir() / "examples" / name

@@ -1,0 +1,163 @@
+"""The admin page under /ui/, without a browser: access, what it computes, bad input, escaping.
+(tests/browser/ drives it in Chromium.)"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
+from tests.api.conftest import evaluation
+from tests.conftest import DEMO
+from tests.migration_support import LEGACY, USAGE
+
+TOKEN = "ui-token-0123456789abcdef"
+CELL = re.compile(r'<td class="(allow|deny)" data-cell="([^"]+)"><a href="([^"]+)"')
+
+
+def _client(tmp_path: Path, token: str | None, *orgs: str) -> Iterator[TestClient]:
+    store = tmp_path / "orgs.sqlite3"
+    catalogue = load_policies().catalogue
+    for text in orgs or (DEMO.read_text(), LEGACY.read_text()):
+        OrgStore(store).import_snapshot(text, catalogue)
+    app, _ = build(ServeConfig(store=str(store), token=token, reload_interval=0))
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def open_ui(tmp_path: Path) -> Iterator[TestClient]:
+    yield from _client(tmp_path, None)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[TestClient]:
+    yield from _client(tmp_path, TOKEN)
+
+
+def test_every_cell_is_the_sidecar_s_own_answer(open_ui: TestClient) -> None:
+    """All 72 cells of the demo org's estimate matrix (8 users x 9 actions), from the CRM and
+    directly, each asked again of /access/v1/evaluation."""
+    for channel in ("crm", "direct"):
+        page = open_ui.get(f"/ui/orgs/demo/matrix?module=estimate&channel={channel}")
+        assert page.status_code == 200
+        cells = CELL.findall(page.text)
+        assert len(cells) == 72
+        for shown, where, _ in cells:
+            user, action, module = where.split("/")
+            record = None if action == "create" else "est-1"
+            ask = evaluation(user, action, f"{module}:{record}" if record else module)
+            ask["context"] = {"org": "demo", "channel": channel}
+            answer = open_ui.post("/access/v1/evaluation", json=ask).json()
+            assert (shown == "allow") is answer["decision"], (where, channel)
+
+
+def test_the_worked_examples_show_as_the_rule_book_says(open_ui: TestClient) -> None:
+    page = open_ui.get("/ui/orgs/demo/matrix?module=estimate").text
+    cell = re.search(r'data-cell="asha/delete/estimate"><a[^>]*>(.*?)</a>', page)
+    assert cell and "✗" in cell.group(1) and "D4" in cell.group(1)
+    page = open_ui.get("/ui/orgs/demo/matrix?module=item").text
+    cell = re.search(r'<td class="allow" data-cell="chen/view/item"><a[^>]*>(.*?)</a>', page)
+    assert cell and "◐" in cell.group(1)  # fields hidden
+    explained = open_ui.get(
+        "/ui/orgs/demo/explain?subject=chen&action=view&resource=item:item-1"
+    ).text
+    assert "✓ Allow" in explained and "cost_price" in explained
+    assert html.escape("authz explain --org demo --subject chen --action view") in explained
+
+
+def test_explain_names_what_is_wrong_with_did_you_mean(open_ui: TestClient) -> None:
+    page = open_ui.get(
+        "/ui/orgs/demo/explain?subject=asha&action=edit&resource=invoice:inv-1&fields=Discount"
+    )
+    assert page.status_code == 400
+    assert "did you mean `discount`?" in html.unescape(page.text)
+    page = open_ui.get("/ui/orgs/demo/explain?subject=zed&action=view&resource=estimate:est-1")
+    assert page.status_code == 200 and "unknown subject `zed`" in html.unescape(page.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/ui/orgs/nope/matrix", "org `nope`: not served here"),
+        ("/ui/orgs/demo/matrix?channel=fax", "channel: `fax` is not one of crm, direct"),
+        ("/ui/orgs/demo/matrix?module=widget", "module: `widget` is not a module"),
+        ("/ui/orgs/demo/matrix?page=two", "page: `two` is not a number"),
+        ("/ui/diff?base=history:nope&head=shipped", "`history:nope`: not a policy set"),
+        ("/ui/orgs/legacy/migration?as_of=soon", "as_of: `soon` is not a date"),
+    ],
+)
+def test_bad_input_is_a_400_page_naming_it(open_ui: TestClient, path: str, message: str) -> None:
+    page = open_ui.get(path)
+    assert page.status_code == 400 and message in html.unescape(page.text)
+
+
+def test_a_page_needs_the_token_and_the_login_sets_a_cookie_for_the_page_only(
+    guarded: TestClient,
+) -> None:
+    page = guarded.get("/ui/orgs/demo/matrix?module=estimate", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/ui/login?next=")
+    wrong = guarded.post("/ui/login?next=/ui/", data={"token": "guess"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "That is not the token." in wrong.text
+    assert "authz_ui" not in guarded.cookies
+    bearer = guarded.get("/ui/", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert bearer.status_code == 200
+    ok = guarded.post(
+        "/ui/login?next=https://elsewhere.example/", data={"token": TOKEN}, follow_redirects=False
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/ui/"  # never off-site
+    cookie = ok.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert TOKEN not in cookie
+    assert guarded.get("/ui/orgs/demo/matrix").status_code == 200
+    # the page's cookie opens the page, never the API
+    ask = evaluation("asha", "view", "estimate:est-1")
+    assert guarded.post("/access/v1/evaluation", json=ask).status_code == 401
+
+
+def test_what_an_org_holds_is_escaped_and_nothing_loads_from_elsewhere(tmp_path: Path) -> None:
+    data = json.loads(DEMO.read_text())
+    data["users"][0]["name"] = '<script>alert("x")</script>'
+    data["name"] = "<img src=x onerror=alert(1)>"
+    client = next(_client(tmp_path, None, json.dumps(data)))
+    for path in ("/ui/", "/ui/orgs/demo/matrix", "/ui/orgs/demo/explain?subject=asha&action=view"
+                 "&resource=estimate:est-1&sender=%3Cb%3Ex%3C/b%3E"):  # fmt: skip
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "<script>alert" not in page.text and "<b>x</b>" not in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert not re.search(r'(src|href)="(https?:)?//', page.text), path
+    assert client.get("/ui/static/ui.css").status_code == 200
+
+
+def test_the_policy_change_page_finds_the_d4_widening(open_ui: TestClient) -> None:
+    page = open_ui.get("/ui/diff")
+    assert page.status_code == 200 and "history:2025-05" in page.text
+    page = open_ui.get("/ui/diff?base=history:2025-05&head=shipped").text
+    assert "non-member-gain</strong>: a user with no finance membership gains" in page
+    gains = page.split('id="gains"')[1].split('id="losses"')[0]
+    assert "integration user of Books" in gains and "D4" in gains
+
+
+def test_the_migration_page_shows_plan_impact_and_the_command_and_changes_nothing(
+    open_ui: TestClient,
+) -> None:
+    page = open_ui.post(
+        "/ui/orgs/legacy/migration", data={"usage": USAGE.read_text(), "as_of": "2026-11-25"}
+    )
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "Who loses the rights they borrowed from olga" in text
+    assert re.search(r"<th scope=\"row\">sam</th><td>books</td><td[^>]*>enrol</td>", text)
+    assert "authz migrate apply --org legacy --plan plan.json" in text
+    ready = open_ui.get("/readyz").json()
+    assert ready["orgs"]["legacy"] == 1  # still as it was
