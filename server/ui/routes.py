@@ -57,7 +57,9 @@ class Ui:
         return [
             Mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
             Route("/ui/login", self.login, methods=["GET", "POST"]),
+            Route("/ui", _to("/ui/")),
             Route("/ui/", page(self.index)),
+            Route("/ui/orgs/{org}/", self.org_home),
             Route("/ui/diff", page(self.diff)),
             Route("/ui/orgs/{org}/matrix", page(self.matrix)),
             Route("/ui/orgs/{org}/explain", page(self.explain)),
@@ -129,6 +131,11 @@ class Ui:
         return response
 
     # -- pages ----------------------------------------------------------------------------
+
+    async def org_home(self, request: HttpRequest) -> Response:
+        return RedirectResponse(
+            f"/ui/orgs/{quote(request.path_params['org'], safe='')}/matrix", status_code=303
+        )
 
     def engine(self, request: HttpRequest) -> Engine:
         org = request.path_params["org"]
@@ -217,6 +224,13 @@ class Ui:
             "usage": usage,
             "as_of": as_of,
         }
+
+
+def _to(target: str) -> Callable[[HttpRequest], Awaitable[Response]]:
+    async def redirect(request: HttpRequest) -> Response:
+        return RedirectResponse(target, status_code=308)
+
+    return redirect
 
 
 def _on_old_model(engine: Engine) -> bool:

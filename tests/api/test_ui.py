@@ -124,6 +124,13 @@ def test_a_page_needs_the_token_and_the_login_sets_a_cookie_for_the_page_only(
     assert guarded.post("/access/v1/evaluation", json=ask).status_code == 401
 
 
+def test_the_short_addresses_lead_to_the_pages(open_ui: TestClient) -> None:
+    assert open_ui.get("/ui", follow_redirects=False).headers["location"] == "/ui/"
+    home = open_ui.get("/ui/orgs/demo/", follow_redirects=False)
+    assert home.headers["location"] == "/ui/orgs/demo/matrix"
+    assert "demo: who can do what" in open_ui.get("/ui/orgs/demo/").text
+
+
 def test_what_an_org_holds_is_escaped_and_nothing_loads_from_elsewhere(tmp_path: Path) -> None:
     data = json.loads(DEMO.read_text())
     data["users"][0]["name"] = '<script>alert("x")</script>'
