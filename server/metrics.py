@@ -19,6 +19,7 @@ import os
 import resource
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -122,6 +123,7 @@ class Metrics:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
         self._policy_version: str | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._store_reachable.set(1)
 
     # -- events -----------------------------------------------------------------------------
@@ -131,16 +133,33 @@ class Metrics:
     ) -> None:
         """Decisions answered together: one evaluation (`batch` None, `seconds` its time),
         or a batch or search page of kind `batch` that took `seconds` in all."""
+        allowed_n = 0
+        rules_n: dict[tuple[str, str], int] = {}
         for allowed, rules in answers:
             outcome = "allow" if allowed else "deny"
-            self._decisions.labels(outcome).inc()
+            allowed_n += allowed
             for rule in rules or ("none",):
-                self._rules.labels(outcome, rule).inc()
+                rules_n[(outcome, rule)] = rules_n.get((outcome, rule), 0) + 1
+        # counted per batch, each labelled child looked up once (a batch of 20 cost 77 µs
+        # counted one decision at a time, against about 1 ms to decide it)
+        if allowed_n:
+            self._child(self._decisions, ("allow",)).inc(allowed_n)
+        if len(answers) > allowed_n:
+            self._child(self._decisions, ("deny",)).inc(len(answers) - allowed_n)
+        for labels, n in rules_n.items():
+            self._child(self._rules, labels).inc(n)
         if batch is None:
             self._seconds.observe(seconds)
         else:
-            self._batch_seconds.labels(batch).observe(seconds)
-            self._batch_size.labels(batch).observe(len(answers))
+            self._child(self._batch_seconds, (batch,)).observe(seconds)
+            self._child(self._batch_size, (batch,)).observe(len(answers))
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def reloaded(self) -> None:
         self.reloads += 1
