@@ -153,6 +153,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--changes", type=int, default=10)
     args = parser.parse_args()
+    try:
+        psycopg.connect(POSTGRES, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        print(f"bench_fleet: skipped, no PostgreSQL at {POSTGRES} ({str(exc).strip()}); "
+              "set AUTHZ_BENCH_POSTGRES to a server's URL")  # fmt: skip
+        return
     org = generate(args.users, args.users)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
