@@ -42,6 +42,13 @@ def serving(*args: str, ready: float = 30) -> Iterator[int]:
                     time.sleep(0.1)
             yield port
         finally:
+            # asked to stop first, so that it cleans up after itself (with --workers, the
+            # metrics directory it made); killed if it does not within 10 s
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
