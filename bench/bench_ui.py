@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_serve import free_port, span  # noqa: E402
+from bench.bench_serve import free_port, span, wait_ready  # noqa: E402
 from bench.genorg import generate  # noqa: E402
 
 AUTHZ = [sys.executable, "-m", "suite_authz.cli.main"]
@@ -93,12 +93,7 @@ def one_run(store: str, org: dict[str, Any]) -> dict[str, float]:
     server = subprocess.Popen([*AUTHZ, "serve", "--store", store, "--port", str(port)],
                               cwd=ROOT, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}/readyz")
         url = f"http://127.0.0.1:{port}/ui/orgs/{org['id']}/matrix?module=estimate"
         first, size = get(url)
         again, _ = get(url)

@@ -112,8 +112,7 @@ def active_version(store: OrgStore) -> str | None:
 
 
 def _active(store: OrgStore, db: Tx | None = None) -> str | None:
-    sql = "SELECT version FROM policy_activations ORDER BY seq DESC LIMIT 1"
-    rows = db.execute(sql).fetchall() if db is not None else store.read(sql)
+    rows = store.read("SELECT version FROM policy_activations ORDER BY seq DESC LIMIT 1", (), db)
     return str(rows[0][0]) if rows else None
 
 

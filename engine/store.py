@@ -135,9 +135,7 @@ class OrgStore:
         """0 for a store with no tables; 1 for the first release's layout (no version table)."""
         tables = self.db.tables(tx)
         if "store_schema" in tables:
-            sql = "SELECT MAX(version) FROM store_schema"
-            rows = tx.execute(sql).fetchall() if tx is not None else self.db.read(sql)
-            return int(rows[0][0] or 1)
+            return int(self.read("SELECT MAX(version) FROM store_schema", (), tx)[0][0] or 1)
         return 1 if "orgs" in tables else 0
 
     def _check_schema(self) -> None:

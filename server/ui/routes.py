@@ -25,13 +25,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest
-from suite_authz.server.authzen import decision_body, parse_evaluation
+from suite_authz.server.authzen import HttpError, decision_body, parse_evaluation
+from suite_authz.server.httpio import bounded, check_length
 from suite_authz.server.state import State
 from suite_authz.server.ui import views
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "authz_ui"
-MAX_FORM = 1 << 20  # a usage CSV pasted into the migration form
 
 
 class Ui:
@@ -88,6 +88,8 @@ class Ui:
             try:
                 template, values = await fn(request)
                 status = int(values.pop("status", 200))
+            except HttpError as exc:  # a body too large (413)
+                template, values, status = "error.html", {"message": str(exc)}, exc.status
             except AuthzError as exc:
                 template, values, status = "error.html", {"message": str(exc)}, 400
             return self.render(template, values, status)
@@ -119,7 +121,11 @@ class Ui:
             return RedirectResponse(nxt, status_code=303)
         if request.method == "GET":
             return self.render("login.html", {"next": nxt, "error": None})
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except (HttpError, AuthzError) as exc:
+            status = exc.status if isinstance(exc, HttpError) else 400
+            return self.render("error.html", {"message": str(exc)}, status)
         given = form.get("token", "")
         if not hmac.compare_digest(given.encode(), (self.token or "").encode()):
             return self.render("login.html", {"next": nxt, "error": "That is not the token."}, 401)
@@ -258,12 +264,9 @@ def _int(text: str, name: str) -> int:
 
 
 async def _form(request: HttpRequest) -> dict[str, str]:
-    """A urlencoded form (the only kind these pages send), at most MAX_FORM bytes."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise AuthzError(f"the form is larger than {MAX_FORM} bytes")
+    """A urlencoded form (the only kind these pages send), bounded as every API body is."""
+    check_length(request.headers.get("content-length"))
+    body = await bounded(request.stream())
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from suite_authz.engine import (
@@ -333,7 +332,3 @@ def migration(
 
 def served_texts(store: OrgStore, ids: list[str]) -> dict[str, str]:
     return {i: store.snapshot(i)[1] for i in ids}
-
-
-def shipped_example(name: str) -> Path:
-    return default_policies_dir() / "examples" / name

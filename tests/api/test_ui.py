@@ -124,6 +124,16 @@ def test_a_page_needs_the_token_and_the_login_sets_a_cookie_for_the_page_only(
     assert guarded.post("/access/v1/evaluation", json=ask).status_code == 401
 
 
+def test_a_form_larger_than_any_body_may_be_is_refused_whole(guarded: TestClient) -> None:
+    big = {"usage": "x" * (1 << 20), "as_of": "2026-11-25"}
+    page = guarded.post(
+        "/ui/orgs/legacy/migration", data=big, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert page.status_code == 413 and "larger than" in page.text
+    login = guarded.post("/ui/login", data={"token": "x" * (1 << 20)})
+    assert login.status_code == 413 and "authz_ui" not in guarded.cookies
+
+
 def test_the_short_addresses_lead_to_the_pages(open_ui: TestClient) -> None:
     assert open_ui.get("/ui", follow_redirects=False).headers["location"] == "/ui/"
     home = open_ui.get("/ui/orgs/demo/", follow_redirects=False)
