@@ -1,7 +1,8 @@
 """What only a person at a terminal sees: progress on stderr and colour on stdout.
 
 Both only on a TTY, so a pipe, a file or CI gets the same bytes every time; colour never
-with NO_COLOR set (https://no-color.org), whatever its value.
+with NO_COLOR set to a value other than an empty one (https://no-color.org: "when present and
+not an empty string").
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ def _tty(stream: object) -> bool:
 
 
 def coloured(text: str, fg: str, *, bold: bool = False) -> str:
-    """`text` in colour when stdout is a terminal and NO_COLOR is unset, else as it is."""
-    if "NO_COLOR" in os.environ or not _tty(sys.stdout):
+    """`text` in colour when stdout is a terminal and NO_COLOR is unset or empty, else as it
+    is."""
+    if os.environ.get("NO_COLOR") or not _tty(sys.stdout):
         return text
     return click.style(text, fg=fg, bold=bold)
 

@@ -1,4 +1,4 @@
-"""Progress and colour: on a terminal only, colour never under NO_COLOR."""
+"""Progress and colour: on a terminal only, colour never under a non-empty NO_COLOR."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ def test_progress_draws_on_a_terminal_and_stays_silent_on_a_pipe(
         assert bar is None
 
 
+GREEN_ALLOW = "\x1b[32m\x1b[22mALLOW\x1b[0m"
+
+
 def test_colour_on_a_terminal_only_and_never_with_no_color(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -44,9 +47,20 @@ def test_colour_on_a_terminal_only_and_never_with_no_color(
     monkeypatch.setattr("sys.stdout", io.StringIO())
     assert terminal.coloured("ALLOW", "green") == "ALLOW"
     monkeypatch.setattr("sys.stdout", _Tty())
-    assert terminal.coloured("ALLOW", "green") == "\x1b[32m\x1b[22mALLOW\x1b[0m"
-    monkeypatch.setenv("NO_COLOR", "")
+    assert terminal.coloured("ALLOW", "green") == GREEN_ALLOW
+    monkeypatch.setenv("NO_COLOR", "1")
     assert terminal.coloured("ALLOW", "green") == "ALLOW"
+    monkeypatch.setenv("NO_COLOR", "0")  # any value but an empty one, "0" and "false" too
+    assert terminal.coloured("ALLOW", "green") == "ALLOW"
+
+
+def test_an_empty_no_color_is_as_if_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # https://no-color.org: "when present and not an empty string"
+    monkeypatch.setenv("NO_COLOR", "")
+    monkeypatch.setattr("sys.stdout", _Tty())
+    assert terminal.coloured("ALLOW", "green") == GREEN_ALLOW
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert terminal.coloured("ALLOW", "green") == "ALLOW"  # still a terminal's only
 
 
 def test_a_bad_revision_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
