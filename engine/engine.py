@@ -14,6 +14,7 @@ from suite_authz.engine.decision import Decision
 from suite_authz.engine.entities import OrgIndex, build_index
 from suite_authz.engine.errors import InvalidRequest
 from suite_authz.engine.explain import Explainer
+from suite_authz.engine.hints import did_you_mean, did_you_mean_id
 from suite_authz.engine.model import Org, load_org
 from suite_authz.engine.policies import PolicySet, load_policies
 from suite_authz.engine.request import Request, check_request
@@ -149,27 +150,35 @@ class Engine:
         return None
 
     def _unknown(self, request: Request) -> tuple[str, str] | None:
-        org = self.index.org.id
-        if request.subject not in self.index.users:
+        # the hints are worked out past each membership test, for an unknown id only
+        org, users = self.index.org.id, self.index.users
+        subject = request.subject
+        if subject not in users:
             return (
-                f"unknown subject `{request.subject}`: org `{org}` has no such user",
+                f"unknown subject `{subject}`: org `{org}` has no such user"
+                f"{did_you_mean_id(subject, users)}",
                 f"a user of org `{org}`",
             )
         kind, rid = request.resource_type, request.resource_id
         if rid is None:
             return None
         if kind == "user":
-            if rid not in self.index.users:
+            if rid not in users:
                 return (
-                    f"unknown user `{rid}`: org `{org}` has no such user to enrol",
+                    f"unknown user `{rid}`: org `{org}` has no such user to enrol"
+                    f"{did_you_mean_id(rid, users)}",
                     f"a user of org `{org}`",
                 )
         elif kind == "org":
             if rid != org:
-                return (f"unknown org `{rid}`: this snapshot is org `{org}`", f"org `{org}`")
-        elif rid not in self.index.records[kind]:
+                return (
+                    f"unknown org `{rid}`: this snapshot is org `{org}`{did_you_mean(rid, (org,))}",
+                    f"org `{org}`",
+                )
+        elif rid not in (records := self.index.records[kind]):
             return (
-                f"unknown {kind} `{rid}`: org `{org}` has no such record",
+                f"unknown {kind} `{rid}`: org `{org}` has no such record"
+                f"{did_you_mean_id(rid, records)}",
                 f"an existing {kind} of org `{org}`",
             )
         return None

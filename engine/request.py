@@ -50,15 +50,16 @@ class Request:
         }
 
 
-def parse_resource(text: str) -> tuple[str, str | None]:
-    """`estimate:est-1` -> ("estimate", "est-1"); `estimate` -> ("estimate", None)."""
-    kind, sep, rid = text.partition(":")
-    return kind, (rid if sep else None)
-
-
 # The id a request over AuthZEN gives "a new record of this type" (AuthZEN requires
 # resource.id). No record can have it: org ids may not start with `#` (engine/model.py `Id`).
 NEW_RECORD_ID = "#new"
+
+
+def parse_resource(text: str) -> tuple[str, str | None]:
+    """`estimate:est-1` -> ("estimate", "est-1"); `estimate` and `estimate:#new` -> ("estimate",
+    None), a new record, as the sidecar's `"id": "#new"` is."""
+    kind, sep, rid = text.partition(":")
+    return kind, (rid if sep and rid != NEW_RECORD_ID else None)
 
 
 def check_request(request: Request, catalogue: Catalogue) -> None:
@@ -72,7 +73,11 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
     ):
         raise InvalidRequest("resource_id: must be a non-empty string when given")
     if request.channel not in CHANNELS:
-        raise InvalidRequest(f"channel: `{request.channel}` is not one of {', '.join(CHANNELS)}")
+        channel = request.channel
+        raise InvalidRequest(
+            f"channel: `{channel}` is not one of {', '.join(CHANNELS)}"
+            f"{did_you_mean(channel, CHANNELS)}"
+        )
     action, kind = request.action, request.resource_type
     if action in RECORD_ACTIONS:
         if kind not in catalogue.modules:
@@ -104,9 +109,7 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
     for key, value in request.context.items():
         expected = CONTEXT_KEYS.get(key)
         if expected is None:
-            raise InvalidRequest(
-                f"context.{key}: unknown key (known: {', '.join(sorted(CONTEXT_KEYS))})"
-            )
+            raise _unknown_key(key)
         if type(value) is not expected:
             raise InvalidRequest(f"context.{key}: must be {expected.__name__}")
     if action == "enrol_integration_user":
@@ -115,6 +118,7 @@ def check_request(request: Request, catalogue: Catalogue) -> None:
             raise InvalidRequest(
                 f"context.product: `enrol_integration_user` needs one of "
                 f"{', '.join(catalogue.products)}, got `{product}`"
+                f"{did_you_mean(product, catalogue.products)}"
             )
     elif "product" in request.context:
         raise InvalidRequest(
@@ -134,12 +138,17 @@ def context_value(key: str, text: str) -> object:
     """Turn a CLI `KEY=VALUE` value into the type the context key takes."""
     expected = CONTEXT_KEYS.get(key)
     if expected is None:
-        raise InvalidRequest(
-            f"context.{key}: unknown key (known: {', '.join(sorted(CONTEXT_KEYS))})"
-        )
+        raise _unknown_key(key)
     if expected is int:
         try:
             return int(text)
         except ValueError:
             raise InvalidRequest(f"context.{key}: `{text}` is not a whole number") from None
     return text
+
+
+def _unknown_key(key: str) -> InvalidRequest:
+    known = sorted(CONTEXT_KEYS)
+    return InvalidRequest(
+        f"context.{key}: unknown key{did_you_mean(key, known)} (known: {', '.join(known)})"
+    )

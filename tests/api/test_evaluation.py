@@ -159,6 +159,23 @@ def test_unknown_and_injection_shaped_ids_are_plain_denies(
     assert "unknown subject" in r.json()["context"]["reasons"][0]
 
 
+def test_an_unknown_id_or_a_misspelt_channel_gets_the_engine_s_did_you_mean(
+    client: TestClient,
+) -> None:
+    r = client.post("/access/v1/evaluation", json=evaluation("ashaa", "view", "estimate:est-1"))
+    assert r.status_code == 200 and r.json()["context"]["reasons"] == [
+        "unknown subject `ashaa`: org `demo` has no such user; did you mean `asha`?"
+    ]
+    r = client.post("/access/v1/evaluation", json=evaluation("asha", "view", "estimate:est-10"))
+    assert r.json()["context"]["reasons"] == [
+        "unknown estimate `est-10`: org `demo` has no such record; did you mean `est-1`?"
+    ]
+    body = evaluation("asha", "view", "estimate:est-1", channel="crn")
+    r = client.post("/access/v1/evaluation", json=body)
+    assert r.status_code == 400
+    assert "channel: `crn` is not one of crm, direct; did you mean `crm`?" in r.json()["message"]
+
+
 def test_batch_defaults_overrides_and_per_item_errors(client: TestClient) -> None:
     body = {
         "subject": {"type": "user", "id": "asha"},

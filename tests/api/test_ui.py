@@ -84,6 +84,14 @@ def test_explain_names_what_is_wrong_with_did_you_mean(open_ui: TestClient) -> N
     assert page.status_code == 200 and "unknown subject `zed`" in html.unescape(page.text)
 
 
+def test_explain_of_an_unknown_id_says_which_known_one_is_close(open_ui: TestClient) -> None:
+    page = open_ui.get("/ui/orgs/demo/explain?subject=ashaa&action=view&resource=estimate:est-1")
+    assert page.status_code == 200
+    assert "unknown subject `ashaa`: org `demo` has no such user; did you mean `asha`?" in (
+        html.unescape(page.text)
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [

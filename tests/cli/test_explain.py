@@ -121,6 +121,36 @@ def test_unknown_subject_is_a_deny_not_an_error() -> None:
     assert code == 1 and "unknown subject `nobody`" in out
 
 
+@pytest.mark.parametrize("new", ["estimate:#new", "estimate"])
+def test_estimate_new_is_a_new_estimate_as_on_the_sidecar(new: str) -> None:
+    code, out, _ = explain(f"--subject asha --action create --resource {new} --json")
+    data = json.loads(out)
+    assert code == 0 and data["decision"] == "allow" and data["rules"] == ["D4"]
+    assert data["request"]["resource_id"] is None
+    assert (
+        explain(f"--subject asha --action create --resource {new}")[1]
+        == (explain("--subject asha --action create --resource estimate")[1])
+    )
+
+
+@pytest.mark.parametrize(
+    ("words", "hint"),
+    [
+        (
+            "--subject ashaa --action view --resource estimate:est-1",
+            "unknown subject `ashaa`: org `demo` has no such user; did you mean `asha`?",
+        ),
+        (
+            "--subject asha --action view --resource estimate:est-10",
+            "unknown estimate `est-10`: org `demo` has no such record; did you mean `est-1`?",
+        ),
+    ],
+)
+def test_an_unknown_id_is_a_deny_with_a_did_you_mean(words: str, hint: str) -> None:
+    code, out, _ = explain(words)
+    assert code == 1 and f"why        {hint}" in out
+
+
 def test_bad_org_file_exits_2_naming_each_path(tmp_path: Path) -> None:
     data = json.loads(DEMO.read_text())
     data["users"][0]["enrolments"][0]["product"] = "bookz"
@@ -184,8 +214,18 @@ def test_explain_with_the_2025_05_policies_denies_asha_an_invoice() -> None:
             "--subject asha --action edit --resource estimate:est-1 --field discont",
             "did you mean `discount`?",
         ),
+        (
+            "--subject asha --action view --resource estimate:est-1 --channel crn",
+            "authz: channel: `crn` is not one of crm, direct; did you mean `crm`?",
+        ),
+        (
+            "--subject asha --action view --resource estimate:est-1 --context actingas=ben",
+            "authz: context.actingas: unknown key; did you mean `acting_as`?",
+        ),
     ],
 )
-def test_a_misspelt_action_type_or_field_gets_a_did_you_mean(words: str, hint: str) -> None:
+def test_a_misspelt_action_type_field_channel_or_context_key_gets_a_did_you_mean(
+    words: str, hint: str
+) -> None:
     code, _, err = explain(words)
     assert code == 2 and hint in err

@@ -56,6 +56,20 @@ def test_failing_case_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert root.find("testsuite/testcase/failure") is not None
 
 
+def test_a_suite_s_estimate_new_is_a_new_estimate(tmp_path: Path) -> None:
+    suite = tmp_path / "new.yaml"
+    suite.write_text(
+        f"org: {DEMO}\n"
+        "cases:\n"
+        "  - request: {subject: asha, action: create, resource: 'estimate:#new'}\n"
+        "    expect: {decision: allow, rules: [D4]}\n"
+        "  - request: {subject: asha, action: create, resource: estimate:#new}\n"
+        "    expect: {decision: allow, rules: [D4]}\n"
+    )
+    code, out, _ = run("test", str(suite))
+    assert (code, out.strip().splitlines()[-1]) == (0, "2 passed, 0 failed")
+
+
 def test_coverage_below_the_minimum_fails_and_names_what_no_case_reached(tmp_path: Path) -> None:
     suite = tmp_path / "one.yaml"
     suite.write_text(

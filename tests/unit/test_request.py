@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suite_authz.engine import Engine, Request
+from suite_authz.engine import NEW_RECORD_ID, Engine, Request, context_value, parse_resource
+from suite_authz.engine.errors import InvalidRequest
 from tests.conftest import DECISION_KEYS
 
 
@@ -52,6 +53,132 @@ def test_invalid_request_is_a_deny_carrying_the_error(
 def test_unknown_ids_are_plain_denies(demo: Engine, request_: Request, reason: str) -> None:
     d = demo.decide(request_)
     assert not d.allowed and not d.invalid and d.reasons[0].startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (
+            Request("ashaa", "view", "estimate"),
+            "unknown subject `ashaa`: org `demo` has no such user; did you mean `asha`?",
+        ),
+        (
+            Request("Olivia", "view", "estimate"),
+            "unknown subject `Olivia`: org `demo` has no such user; did you mean `olivia`?",
+        ),
+        (
+            Request("asha", "view", "estimate", "est-10"),
+            "unknown estimate `est-10`: org `demo` has no such record; did you mean `est-1`?",
+        ),
+        (
+            Request("asha", "view", "dashboard", "dash-insight"),
+            "unknown dashboard `dash-insight`: org `demo` has no such record; "
+            "did you mean `dash-insights`?",
+        ),
+        (
+            Request(
+                "olivia", "enrol_integration_user", "user", "bne", context={"product": "books"}
+            ),
+            "unknown user `bne`: org `demo` has no such user to enrol; did you mean `ben`?",
+        ),
+        (
+            Request("olivia", "run_migration", "org", "dem"),
+            "unknown org `dem`: this snapshot is org `demo`; did you mean `demo`?",
+        ),
+    ],
+)
+def test_an_unknown_id_close_to_a_known_one_gets_a_did_you_mean(
+    demo: Engine, request_: Request, reason: str
+) -> None:
+    d = demo.decide(request_)
+    assert not d.allowed and not d.invalid and d.reasons == (reason,)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request("nobody", "view", "estimate"),
+        Request("asha", "view", "estimate", "est-999"),
+        Request("asha", "view", "estimate", "inv-1"),  # an invoice's id is no estimate's
+    ],
+)
+def test_an_unknown_id_close_to_none_gets_no_guess(demo: Engine, request_: Request) -> None:
+    assert "did you mean" not in demo.decide(request_).reasons[0]
+
+
+def test_ids_hints_are_worked_out_for_unknown_ids_only(
+    demo: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> str:
+        raise AssertionError("a hint worked out for a known id")
+
+    monkeypatch.setattr("suite_authz.engine.engine.did_you_mean_id", refuse)
+    monkeypatch.setattr("suite_authz.engine.engine.did_you_mean", refuse)
+    assert demo.decide(Request("asha", "view", "estimate", "est-1")).allowed
+    assert demo.decide(Request("olivia", "run_migration", "org", "demo")).rules
+    enrol = Request("olivia", "enrol_integration_user", "user", "ben", context={"product": "books"})
+    assert not demo.decide(enrol).invalid
+    with pytest.raises(AssertionError, match="a hint worked out"):
+        demo.decide(Request("ashaa", "view", "estimate"))
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (
+            Request("asha", "view", "estimate", channel="crn"),
+            "channel: `crn` is not one of crm, direct; did you mean `crm`?",
+        ),
+        (
+            Request("asha", "view", "estimate", channel="Direct"),
+            "channel: `Direct` is not one of crm, direct; did you mean `direct`?",
+        ),
+        (
+            Request("asha", "view", "estimate", context={"actingas": "ben"}),
+            "context.actingas: unknown key; did you mean `acting_as`? "
+            "(known: acting_as, enrolments, product, sender)",
+        ),
+        (
+            Request("olivia", "enrol_integration_user", "user", "ben", context={"product": "book"}),
+            "context.product: `enrol_integration_user` needs one of books, subscriptions, "
+            "got `book`; did you mean `books`?",
+        ),
+    ],
+)
+def test_a_misspelt_channel_or_context_key_gets_a_did_you_mean(
+    demo: Engine, request_: Request, message: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        demo.validate(request_)
+    assert str(refused.value) == message
+    assert demo.decide(request_).errors == (message,)
+
+
+def test_a_cli_context_key_gets_the_same_did_you_mean() -> None:
+    with pytest.raises(InvalidRequest, match="unknown key; did you mean `sender`"):
+        context_value("sendr", "fay@demo.example")
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("estimate:est-1", ("estimate", "est-1")),
+        ("estimate", ("estimate", None)),
+        (f"estimate:{NEW_RECORD_ID}", ("estimate", None)),  # as the sidecar's "id": "#new"
+        ("estimate:", ("estimate", "")),  # refused by check_request, never a new record
+        ("estimate:#newer", ("estimate", "#newer")),
+    ],
+)
+def test_parse_resource_reads_new_as_a_new_record(
+    text: str, parsed: tuple[str, str | None]
+) -> None:
+    assert parse_resource(text) == parsed
+
+
+def test_estimate_new_is_decided_as_a_new_estimate(demo: Engine) -> None:
+    kind, rid = parse_resource("estimate:#new")
+    decision = demo.decide(Request("asha", "create", kind, rid))
+    assert decision.allowed and decision == demo.decide(Request("asha", "create", "estimate"))
 
 
 def test_new_record_placeholder_cannot_be_named_by_id(demo: Engine) -> None:
