@@ -1,4 +1,7 @@
-"""Exit codes, in one place, as grep has them: 0 allow, 1 deny, 2 bad input or usage."""
+"""Exit codes, in one place, the same for every command (docs/cli.md "Exit codes"):
+0 allow or clean, 1 deny, findings, or a guard that failed, 2 bad input or usage (or a store
+that does not answer: nothing was decided), 3 an internal error. A crash is never 1, which a
+script reads as a deny."""
 
 import click
 
@@ -7,10 +10,12 @@ from suite_authz.engine import AuthzError
 ALLOW = 0
 DENY = 1
 TROUBLE = 2
+INTERNAL = 3
 
 
 class Trouble(click.ClickException):
-    """Bad input: one line on stderr, exit code 2."""
+    """An error with its exit code (the engine error's own: engine/errors.py), one line on
+    stderr."""
 
     exit_code = TROUBLE
 
@@ -19,6 +24,8 @@ class Trouble(click.ClickException):
         self.problems: tuple[str, ...] = (
             error.problems if isinstance(error, AuthzError) else (str(error),)
         )
+        if isinstance(error, AuthzError):
+            self.exit_code = error.exit_code
 
     def show(self, file: object = None) -> None:
         click.echo(f"authz: {self.message}", err=True)

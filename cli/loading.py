@@ -16,15 +16,19 @@ import click
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.engine import (
+    STORE_ENV,
     AuthzError,
     Engine,
     Org,
     OrgStore,
+    PolicyRef,
     PolicySet,
+    Resolved,
+    Source,
     StoreLocation,
     default_store_path,
     load_org,
-    load_policies,
+    resolve_policies,
 )
 
 ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
@@ -77,21 +81,27 @@ def org_source(ref: OrgRef, store_path: StoreLocation | None) -> tuple[Path | st
         if not ref.file.is_file():
             raise Trouble(f"--org {ref.value}: no such snapshot file")
         return ref.file, str(ref.file)
+    store = open_store(ref, store_path)
+    try:
+        _, text = store.snapshot(ref.value)
+    except AuthzError as exc:
+        raise Trouble(f"--org {ref.value}: {exc} (a snapshot file needs its path)") from None
+    finally:
+        store.close()
+    return text, f"org `{ref.value}` in {store.where}"
+
+
+def open_store(ref: OrgRef, store_path: StoreLocation | None) -> OrgStore:
+    """The store an org id is looked up in: it must exist (a lookup never creates one)."""
     path = store_path or default_store_path()
+    if isinstance(path, Path) and not path.is_file() and ref.file is not None:
+        raise Trouble(f"--store {path}: no such org store (its active policy version decides)")
     if isinstance(path, Path) and not path.is_file():
         raise Trouble(
             f"--org {ref.value}: no org store at {path} to find org `{ref.value}` in "
             "(`authz org import FILE` makes one; or give --org a snapshot file's path)"
         )
-    try:
-        store = OrgStore(path)
-        try:
-            _, text = store.snapshot(ref.value)
-        finally:
-            store.close()
-    except AuthzError as exc:
-        raise Trouble(f"--org {ref.value}: {exc} (a snapshot file needs its path)") from None
-    return text, f"org `{ref.value}` in {store.where}"
+    return OrgStore(path)
 
 
 def load_org_ref(ref: OrgRef, store_path: StoreLocation | None, policies: PolicySet) -> Org:
@@ -102,15 +112,32 @@ def load_org_ref(ref: OrgRef, store_path: StoreLocation | None, policies: Policy
         raise Trouble(exc) from None
 
 
+def decision_ref(ref: OrgRef, policies: PolicyRef, store_path: StoreLocation | None) -> PolicyRef:
+    """The store's active version is a default only where a store is in play: an org named by
+    its id, or --store (or $AUTHZ_STORE) given; an org file alone decides with the shipped
+    set, as a sidecar over an empty store would."""
+    store_given = store_path is not None or bool(os.environ.get(STORE_ENV))
+    if policies.kind is Source.ACTIVE and ref.file is not None and not store_given:
+        return PolicyRef.shipped()
+    return policies
+
+
+def resolve_for(ref: OrgRef, policies: PolicyRef, store_path: StoreLocation | None) -> Resolved:
+    """The policy set a command decides `ref`'s requests with (see decision_ref)."""
+    chosen = decision_ref(ref, policies, store_path)
+    if chosen.kind not in (Source.ACTIVE, Source.STORED):
+        return resolve_policies(chosen)
+    store = open_store(ref, store_path)
+    try:
+        return resolve_policies(chosen, store)
+    finally:
+        store.close()
+
+
 def load_engine(
-    ref: OrgRef, policies_dir: Path | None, store_path: StoreLocation | None, backend: str = "cedar"
-) -> Engine:
-    try:
-        policies = load_policies(policies_dir)
-    except AuthzError as exc:
-        raise Trouble(exc) from None
-    org = load_org_ref(ref, store_path, policies)
-    try:
-        return Engine(policies, org, backend)
-    except AuthzError as exc:
-        raise Trouble(exc) from None
+    ref: OrgRef, policies: PolicyRef, store_path: StoreLocation | None, backend: str = "cedar"
+) -> tuple[Engine, Resolved]:
+    """The org's engine under the set `policies` names, and that set as resolved."""
+    resolved = resolve_for(ref, policies, store_path)
+    org = load_org_ref(ref, store_path, resolved.policies)
+    return Engine(resolved.policies, org, backend), resolved

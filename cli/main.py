@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from importlib.metadata import version
+from typing import Any
 
 import click
 
@@ -18,6 +21,7 @@ from suite_authz.cli.commands.store import store
 from suite_authz.cli.commands.test import test_command
 from suite_authz.cli.commands.validate import validate
 from suite_authz.cli.commands.verify import verify
+from suite_authz.cli.exits import INTERNAL, Trouble
 from suite_authz.engine import AuthzError, default_policies_dir
 
 
@@ -36,7 +40,38 @@ def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
     ctx.exit()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AuthzGroup(click.Group):
+    """The one place errors become exit codes: an engine error is its own (exits.py), any
+    other exception an internal error, exit 3, named in one line (the traceback with --debug
+    or AUTHZ_DEBUG=1). Never 1, which a script reads as a deny."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except AuthzError as exc:
+            raise Trouble(exc) from None
+        except Exception as exc:
+            if _debugging(ctx):
+                traceback.print_exc()
+                hint = ""
+            else:
+                hint = " (--debug or AUTHZ_DEBUG=1 prints the traceback)"
+            click.echo(f"authz: internal error: {type(exc).__name__}: {exc}{hint}", err=True)
+            ctx.exit(INTERNAL)
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get("AUTHZ_DEBUG", "") not in ("", "0")
+
+
+@click.group(cls=AuthzGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="On an internal error, print the traceback (also AUTHZ_DEBUG=1).",
+)
 @click.option(
     "--version",
     is_flag=True,
@@ -45,7 +80,7 @@ def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
     callback=_version,
     help="Show the version and where the shipped policies are, and exit.",
 )
-def cli() -> None:
+def cli(debug: bool) -> None:
     """suite-authz: who may do what when a CRM acts on finance-suite data, and as whom."""
 
 

@@ -11,74 +11,94 @@ import click
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.loading import ORG, ORG_RULE
-from suite_authz.engine import AuthzError, default_policies_dir, store_location
+from suite_authz.engine import PolicyRef, check_directory, store_location
 
-# What a command checks when it is not told: the policies/ of the directory it runs in (a
-# user's repository, where pre-commit runs its hooks). The shipped set only when asked for, or
-# when there is nothing else, said on stderr: a review that passed on the shipped set while
-# the user's own policies were broken would be a false green.
+# Which policy set a command works on, as a PolicyRef (engine/policy_ref.py resolves it).
+#
+# A review command (validate, lint, fmt, test, verify, crosscheck) checks --policies DIR,
+# --shipped, or the policies/ of the directory it runs in (a user's repository, where
+# pre-commit runs its hooks), and nothing else: with none of them it exits 2 saying what to
+# pass, since a review that passed on the shipped set while the user's own policies were
+# missing would be a false green.
+#
+# A command that decides as the sidecar does (explain, org import, migrate, serve) defaults to
+# what a sidecar over the store serves: the store's active version, else the shipped set; it
+# prints which in its output.
 HERE = Path("policies")
 
 
-def resolve_policies(explicit: Path | None, shipped: bool, *, fallback: bool = True) -> Path:
-    """The policy directory a command works on (see HERE)."""
+def review_ref(explicit: Path | None, shipped: bool) -> PolicyRef:
+    """The set a review command checks (see above); a named directory must exist and hold
+    .cedar files."""
     if explicit is not None and shipped:
         raise click.UsageError("--policies and --shipped name two sets: give one")
-    if explicit is not None:
-        return explicit
-    try:
-        if shipped:
-            return default_policies_dir()
-        if HERE.is_dir():
-            return HERE
-        if not fallback:
+    if shipped:
+        return PolicyRef.shipped()
+    if explicit is None:
+        if not HERE.is_dir():
             raise Trouble(
-                f"no policies/ here ({Path.cwd()}): pass --policies DIR, or run where your "
-                "policies/ is"
+                f"no policies/ here ({Path.cwd()}): pass --policies DIR, or --shipped for "
+                "the set shipped with authz"
             )
-        chosen = default_policies_dir()
-    except AuthzError as exc:
-        raise Trouble(exc) from None
-    click.echo(
-        f"authz: no policies/ here: using the shipped policy set at {chosen} "
-        "(--policies DIR checks yours)",
-        err=True,
-    )
-    return chosen
+        explicit = HERE
+    check_directory(explicit)
+    return PolicyRef.directory(explicit)
 
 
-def policy_choice_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--policies DIR and --shipped, as given: for a command that resolves them itself."""
-    f = click.option("--shipped", is_flag=True, help="Use the policy set shipped with authz.")(f)
-    return click.option(
-        "--policies",
-        "policies_dir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Policy directory (default: ./policies when there is one, else the shipped set, "
-        "said on stderr).",
-    )(f)
+def served_ref(explicit: Path | None, shipped: bool) -> PolicyRef:
+    """The set a deciding command uses: --policies DIR, --shipped, else the store's active
+    version (the shipped set while the store has none)."""
+    if explicit is not None and shipped:
+        raise click.UsageError("--policies and --shipped name two sets: give one")
+    if shipped:
+        return PolicyRef.shipped()
+    if explicit is not None:
+        check_directory(explicit)
+        return PolicyRef.directory(explicit)
+    return PolicyRef.active()
+
+
+def _policy_flags(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--shipped", is_flag=True, help="Use the policy set shipped with authz.")(
+            f
+        )
+        return click.option(
+            "--policies",
+            "policies_dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help=help,
+        )(f)
+
+    return decorate
 
 
 def policies_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--policies DIR and --shipped, resolved into the command's `policies_dir` (a Path)."""
+    """--policies DIR and --shipped for a review command, resolved into its `policies` (a
+    PolicyRef naming a directory or the shipped set)."""
 
-    @policy_choice_options
+    @_policy_flags("Policy directory (default: ./policies; none there is an error).")
     @functools.wraps(f)
     def wrapper(*args: Any, policies_dir: Path | None, shipped: bool, **kwargs: Any) -> Any:
-        return f(*args, policies_dir=resolve_policies(policies_dir, shipped), **kwargs)
+        return f(*args, policies=review_ref(policies_dir, shipped), **kwargs)
 
     return wrapper
 
 
-served_policies_option = click.option(
-    "--policies",
-    "policies_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Policy directory (default: what a server over the store serves: the active "
-    "published set, else the shipped one).",
-)
+def served_policies_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--policies DIR and --shipped for a command that decides as the sidecar does, resolved
+    into its `policies` (a PolicyRef; by default the store's active version)."""
+
+    @_policy_flags(
+        "Policy directory (default: what a sidecar over the store serves: its active "
+        "published version, else the shipped set; the output says which)."
+    )
+    @functools.wraps(f)
+    def wrapper(*args: Any, policies_dir: Path | None, shipped: bool, **kwargs: Any) -> Any:
+        return f(*args, policies=served_ref(policies_dir, shipped), **kwargs)
+
+    return wrapper
 
 
 class StoreType(click.ParamType):

@@ -15,7 +15,7 @@ def describe_request(request: Request, catalogue: Catalogue) -> str:
     return f"{request.subject} · {request.action} · {target}{fields} · {channel}"
 
 
-def render(decision: Decision, request: Request, catalogue: Catalogue) -> str:
+def render(decision: Decision, request: Request, catalogue: Catalogue, source: str = "") -> str:
     head = (
         coloured("ALLOW", "green", bold=True)
         if decision.allowed
@@ -45,5 +45,5 @@ def render(decision: Decision, request: Request, catalogue: Catalogue) -> str:
         row("error", error)
     if decision.rules:
         row("rules", ", ".join(decision.rules))
-    row("version", f"policy set {decision.policy_version}")
+    row("version", f"policy set {decision.policy_version}" + (f" ({source})" if source else ""))
     return "\n".join(lines)

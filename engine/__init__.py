@@ -18,7 +18,16 @@ from suite_authz.engine.diff import Group as DiffGroup
 from suite_authz.engine.diff import diff as semantic_diff
 from suite_authz.engine.diff import unexpected as unexpected_changes
 from suite_authz.engine.engine import BACKENDS, Engine
-from suite_authz.engine.errors import AuthzError, InvalidOrg, InvalidRequest, PolicyError, joined
+from suite_authz.engine.errors import (
+    AuthzError,
+    Conflict,
+    InvalidOrg,
+    InvalidRequest,
+    PolicyError,
+    Refused,
+    Unavailable,
+    joined,
+)
 from suite_authz.engine.fmt import unformatted
 from suite_authz.engine.inputs import read_file, strict_loads
 from suite_authz.engine.lint import lint as lint_policies
@@ -36,20 +45,24 @@ from suite_authz.engine.policies import (
 )
 from suite_authz.engine.policy_files import read_source
 from suite_authz.engine.policy_files import stamp as policy_stamp
-from suite_authz.engine.publication import activate as activate_policy_version
-from suite_authz.engine.publication import (
-    active_version,
-    served_catalogue,
-    served_set,
-    stored_source,
+from suite_authz.engine.policy_ref import (
+    PolicyRef,
+    Resolved,
+    Source,
+    check_directory,
+    history_names,
+    resolve_catalogue,
+    resolve_policies,
 )
+from suite_authz.engine.publication import activate as activate_policy_version
+from suite_authz.engine.publication import active_version, stored_source
 from suite_authz.engine.publication import publish as publish_policies
 from suite_authz.engine.publication import resolve as resolve_policy_version
 from suite_authz.engine.publication import versions as policy_versions
 from suite_authz.engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
-from suite_authz.engine.revisions import load_side
 from suite_authz.engine.search import search_page
 from suite_authz.engine.store import (
+    STORE_ENV,
     OrgStore,
     StaleSnapshot,
     StoreLocation,
@@ -68,11 +81,13 @@ __all__ = [
     "BACKENDS",
     "NEW_RECORD_ID",
     "RECORD_ACTIONS",
+    "STORE_ENV",
     "STORE_SCHEMA",
     "ActingAs",
     "AuthzError",
     "Catalogue",
     "ClassCacheStatus",
+    "Conflict",
     "Decision",
     "DecisionCache",
     "DecisionLog",
@@ -85,9 +100,13 @@ __all__ = [
     "Org",
     "OrgStore",
     "PolicyError",
+    "PolicyRef",
     "PolicySet",
     "PoolSettings",
+    "Refused",
     "Request",
+    "Resolved",
+    "Source",
     "StalePlan",
     "StaleSnapshot",
     "StoreError",
@@ -96,17 +115,20 @@ __all__ = [
     "StoreSchemaError",
     "StoreUnreachable",
     "SuiteRun",
+    "Unavailable",
     "activate_policy_version",
     "active_version",
     "apply_plan",
     "as_evaluation",
     "build_policies",
+    "check_directory",
     "check_store",
     "context_value",
     "decision_sink",
     "default_orgs",
     "default_policies_dir",
     "default_store_path",
+    "history_names",
     "is_installed_copy",
     "joined",
     "json_bytes",
@@ -116,7 +138,6 @@ __all__ = [
     "load_expected",
     "load_org",
     "load_policies",
-    "load_side",
     "migration_history",
     "parse_resource",
     "plan_org",
@@ -126,13 +147,13 @@ __all__ = [
     "publish_policies",
     "read_file",
     "read_source",
+    "resolve_catalogue",
+    "resolve_policies",
     "resolve_policy_version",
     "run_crosscheck",
     "run_suites",
     "search_page",
     "semantic_diff",
-    "served_catalogue",
-    "served_set",
     "space_size",
     "store_location",
     "stored_source",

@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite_authz.engine.catalogue import Catalogue, parse_catalogue
 from suite_authz.engine.engine import Engine
 from suite_authz.engine.errors import AuthzError, PolicyError, joined
 from suite_authz.engine.lint import lint_source
@@ -22,10 +21,8 @@ from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import (
     PolicySet,
     build_policies,
-    default_policies_dir,
-    load_policies,
 )
-from suite_authz.engine.policy_files import CATALOGUE_FILE, PolicySource, read_source
+from suite_authz.engine.policy_files import PolicySource
 from suite_authz.engine.store import OrgStore, now_iso
 from suite_authz.engine.store_db import StoreError, Tx
 
@@ -153,28 +150,3 @@ def versions(store: OrgStore) -> list[PolicyVersion]:
         files = len(data.get("cedar", {})) + len(data.get("polar", {})) + 2
         out.append(PolicyVersion(str(version), str(at), str(by), version == active, files))
     return out
-
-
-def served_catalogue(store: OrgStore, directory: Path | None = None) -> Catalogue:
-    """The module catalogue a server over this store serves with (`directory`'s when given,
-    else the active published set's, else the shipped one's): what an org imported into the
-    store must load under. Only the catalogue is parsed, not the whole set."""
-    version = None if directory is not None else _active(store)
-    if version is not None:
-        text, where = stored_source(store, version).catalogue, f"policy set {version}"
-    else:
-        source = read_source(directory or default_policies_dir())
-        text, where = source.catalogue, str(source.directory / CATALOGUE_FILE)
-    return parse_catalogue(text, where)
-
-
-def served_set(store: OrgStore, directory: Path | None = None) -> PolicySet:
-    """The policy set to decide with over this store: `directory` when given, else what a
-    server over the store serves (the active published set, else the shipped one), so that
-    a command and the sidecar decide the same way."""
-    if directory is not None:
-        return load_policies(directory)
-    version = _active(store)
-    if version is None:
-        return load_policies()
-    return build_policies(stored_source(store, version))

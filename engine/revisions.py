@@ -9,7 +9,6 @@ import tarfile
 from pathlib import Path
 
 from suite_authz.engine.errors import AuthzError
-from suite_authz.engine.policies import PolicySet, load_policies
 
 
 def policy_dir(spec: str, workdir: Path, repo: Path | None = None) -> Path:
@@ -50,7 +49,3 @@ def _git_said(exc: OSError | subprocess.CalledProcessError) -> str:
         said = said.decode("utf-8", "replace")
     lines = [x.strip() for x in said.splitlines() if x.strip()]
     return (lines[0] if lines else str(exc)).removeprefix("fatal: ")
-
-
-def load_side(spec: str, workdir: Path) -> PolicySet:
-    return load_policies(policy_dir(spec, workdir))

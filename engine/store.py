@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from suite_authz.engine.catalogue import Catalogue
+from suite_authz.engine.errors import Conflict
 from suite_authz.engine.model import Org, load_org
 from suite_authz.engine.store_db import (
     Database,
@@ -44,7 +45,7 @@ class StoreSchemaError(StoreError):
     """The store's schema is not the one this release reads: older (upgrade it) or newer."""
 
 
-class StaleSnapshot(StoreError):
+class StaleSnapshot(StoreError, Conflict):
     """An import of a snapshot the org held before: refused unless asked to replace."""
 
 

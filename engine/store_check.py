@@ -16,7 +16,8 @@ from typing import Any
 
 from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import load_org
-from suite_authz.engine.publication import active_version, served_catalogue, stored_source
+from suite_authz.engine.policy_ref import PolicyRef, resolve_catalogue
+from suite_authz.engine.publication import active_version, stored_source
 from suite_authz.engine.store import OrgStore
 from suite_authz.engine.store_schema import CURRENT
 
@@ -85,7 +86,7 @@ def _check_policies(store: OrgStore, report: StoreReport) -> None:
 
 def _check_orgs(store: OrgStore, report: StoreReport) -> None:
     try:
-        catalogue = served_catalogue(store)
+        catalogue = resolve_catalogue(PolicyRef.active(), store)
     except AuthzError as exc:
         report.problems.append(f"the served catalogue does not load: {exc}")
         catalogue = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.errors import AuthzError, Unavailable
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -31,7 +31,7 @@ class StoreError(AuthzError):
     """The store cannot be opened or does not hold what was asked for."""
 
 
-class StoreUnreachable(StoreError):
+class StoreUnreachable(StoreError, Unavailable):
     """The store's database did not answer (down, unreachable, or too slow): nothing was
     read or written. A server keeps answering from what it last loaded."""
 

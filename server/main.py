@@ -16,7 +16,15 @@ from urllib.parse import urlsplit
 from prometheus_client import multiprocess
 from starlette.types import ASGIApp
 
-from suite_authz.engine import AuthzError, DecisionLog, OrgStore, PoolSettings, store_location
+from suite_authz.engine import (
+    AuthzError,
+    DecisionLog,
+    OrgStore,
+    PolicyRef,
+    PoolSettings,
+    check_directory,
+    store_location,
+)
 from suite_authz.server.app import create_app
 from suite_authz.server.metrics import MULTIPROC_ENV, Metrics, multiprocess_mode
 from suite_authz.server.state import State
@@ -32,6 +40,8 @@ DEFAULT_CLASS_CACHE = 65_536
 @dataclass(frozen=True)
 class ServeConfig:
     store: str | None = None
+    # the set to serve: a directory (watched), SHIPPED_SET, or None for the store's active
+    # version (the shipped set while the store has none)
     policies: str | None = None
     orgs: tuple[str, ...] = ()
     backend: str = "cedar"
@@ -85,10 +95,22 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
     return create_app(state, metrics, config.token, log, config.public_url), state
 
 
+SHIPPED_SET = "shipped"
+
+
+def served_ref(policies: str | None) -> PolicyRef:
+    """ServeConfig.policies as the reference every door resolves (a directory must exist)."""
+    if policies is None:
+        return PolicyRef.active()
+    if policies == SHIPPED_SET:
+        return PolicyRef.shipped()
+    return PolicyRef.directory(check_directory(Path(policies)).resolve())
+
+
 def _state(config: ServeConfig, store: OrgStore, metrics: Metrics) -> State:
     return State(
         store,
-        Path(config.policies) if config.policies else None,
+        served_ref(config.policies),
         list(config.orgs) or None,
         config.backend,
         metrics,

@@ -39,16 +39,14 @@ from suite_authz.engine import (
     Engine,
     OrgStore,
     PolicyError,
+    PolicyRef,
     PolicySet,
+    Source,
     StoreUnreachable,
     active_version,
-    build_policies,
-    default_policies_dir,
     joined,
     load_org,
-    load_policies,
-    read_source,
-    stored_source,
+    resolve_policies,
 )
 from suite_authz.engine import policy_stamp as stamp
 from suite_authz.server.authzen import HttpError
@@ -57,7 +55,7 @@ from suite_authz.server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
 
-STORE, DIRECTORY, SHIPPED = "store", "directory", "shipped"
+STORE, DIRECTORY, SHIPPED = Source.ACTIVE.value, Source.DIRECTORY.value, Source.SHIPPED.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +75,7 @@ class State:
     def __init__(
         self,
         store: OrgStore,
-        policies_dir: Path | None,
+        policies: PolicyRef,
         orgs: list[str] | None,
         backend: str,
         metrics: Metrics,
@@ -86,14 +84,18 @@ class State:
         class_cache: int = 0,
         freeze_heap: bool = False,
     ) -> None:
-        """`policies_dir`: watch that directory (development) instead of the store's active
-        version. `settle`: take a changed directory only once two polls saw it the same (the
+        """`policies`: the set to serve, resolved as every door resolves it (engine/policy_ref.py):
+        the store's active version, or a directory watched (development), or the shipped set.
+        `settle`: take a changed directory only once two polls saw it the same (the
         default when a watcher polls; a caller that reloads by hand gets what is there)."""
         self.store = store
         self.cache_size = cache_size
         self.class_cache = class_cache
         self.freeze_heap = freeze_heap
-        self.policies_dir = policies_dir.resolve() if policies_dir is not None else None
+        self.policy_ref = policies
+        self.policies_dir = (
+            Path(policies.value).resolve() if policies.kind is Source.DIRECTORY else None
+        )
         self.backend = backend
         self.metrics = metrics
         self.settle = settle
@@ -132,16 +134,8 @@ class State:
 
     def _read_policies(self) -> tuple[PolicySet, str, object]:
         """The set to serve now, where it comes from, and the stamp it was read under."""
-        if self.policies_dir is not None:
-            before = stamp(self.policies_dir)
-            policies = build_policies(read_source(self.policies_dir))
-            if stamp(self.policies_dir) != before:
-                raise PolicyError(f"{self.policies_dir}: changed while being read")
-            return policies, DIRECTORY, before
-        version = active_version(self.store)
-        if version is None:
-            return load_policies(default_policies_dir()), SHIPPED, None
-        return build_policies(stored_source(self.store, version)), STORE, version
+        resolved = resolve_policies(self.policy_ref, self.store)
+        return resolved.policies, resolved.source.value, resolved.stamp
 
     def _org(self, policies: PolicySet, org_id: str) -> tuple[Engine, int]:
         """The org's engine under `policies`, and the version of the text it was built from
@@ -247,7 +241,7 @@ class State:
                 return False
             key = f"policy:{now}"
         else:
-            version = active_version(self.store)
+            version = active_version(self.store) if self.policy_ref.kind is Source.ACTIVE else None
             if version is None or (version, STORE) == (served.policies.version, served.source):
                 return False
             key = f"policy:{version}"

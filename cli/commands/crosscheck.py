@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import click
 
@@ -12,7 +11,14 @@ from suite_authz.cli.exits import ALLOW, DENY
 from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import Decision, Engine, StoreLocation, run_crosscheck, space_size
+from suite_authz.engine import (
+    Decision,
+    Engine,
+    PolicyRef,
+    StoreLocation,
+    run_crosscheck,
+    space_size,
+)
 
 
 def _answer(d: Decision) -> str:
@@ -29,10 +35,10 @@ def _answer(d: Decision) -> str:
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @format_option()
 def crosscheck(
-    org: OrgRef, store_path: StoreLocation | None, policies_dir: Path | None, quiet: bool, fmt: str
+    org: OrgRef, store_path: StoreLocation | None, policies: PolicyRef, quiet: bool, fmt: str
 ) -> None:
     """Ask the Cedar and the Polar encoding every request of an org and list disagreements."""
-    cedar = load_engine(org, policies_dir, store_path, "cedar")
+    cedar, _ = load_engine(org, policies, store_path, "cedar")
     polar = Engine(cedar.policies, cedar.org, "polar")
     total = space_size(cedar.org, cedar.policies)
     started = time.perf_counter()

@@ -15,12 +15,16 @@ from suite_authz.cli.render_diff import render_json, render_markdown, render_pro
 from suite_authz.cli.terminal import progress
 from suite_authz.engine import (
     AuthzError,
+    OrgStore,
+    PolicyRef,
+    PolicySet,
+    Source,
     StoreLocation,
     default_orgs,
     judged,
     load_expected,
-    load_side,
     proven_diff,
+    resolve_policies,
 )
 from suite_authz.engine import semantic_diff as diff
 from suite_authz.engine import unexpected_changes as unexpected
@@ -70,12 +74,14 @@ def diff_command(
     expect_file: Path | None,
     prove: bool,
 ) -> None:
-    """Compare two policy sets (directories, or git revisions of policies/) by decisions."""
+    """Compare two policy sets by decisions. BASE and HEAD are each a directory, a git
+    revision (its policies/), `shipped`, `history:NAME` (the shipped history), `active` (the
+    store's active version) or `store:VERSION` (a published one)."""
     started = time.perf_counter()
     try:
         expected = load_expected(expect_file) if expect_file else None
         with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
-            old, new = load_side(base, Path(work)), load_side(head, Path(work))
+            old, new = (_side(spec, store_path, Path(work)) for spec in (base, head))
             with progress("comparing decisions") as bar:
                 extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
                 report = diff(old, new, default_orgs(new, extra), base, head, bar)
@@ -94,3 +100,14 @@ def diff_command(
         f"compared {report.compared} requests in {time.perf_counter() - started:.1f} s", err=True
     )
     raise SystemExit(DENY if problems else ALLOW)
+
+
+def _side(spec: str, store_path: StoreLocation | None, work: Path) -> PolicySet:
+    ref = PolicyRef.parse(spec)
+    if ref.kind not in (Source.ACTIVE, Source.STORED):
+        return resolve_policies(ref, workdir=work).policies
+    store = OrgStore(store_path)
+    try:
+        return resolve_policies(ref, store).policies
+    finally:
+        store.close()

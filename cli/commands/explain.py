@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.loading import OrgRef, load_engine
-from suite_authz.cli.options import format_option, org_option, policies_option, store_option
+from suite_authz.cli.options import (
+    format_option,
+    org_option,
+    served_policies_option,
+    store_option,
+)
 from suite_authz.cli.render import render
 from suite_authz.engine import (
     BACKENDS,
     AuthzError,
+    PolicyRef,
     Request,
     StoreLocation,
     context_value,
@@ -60,7 +65,7 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
     help="acting_as, sender, product (enrolment), enrolments (migration).",
 )
 @format_option()
-@policies_option
+@served_policies_option
 @click.option(
     "--backend",
     type=click.Choice(BACKENDS),
@@ -78,11 +83,11 @@ def explain(
     fields: tuple[str, ...],
     pairs: tuple[str, ...],
     fmt: str,
-    policies_dir: Path | None,
+    policies: PolicyRef,
     backend: str,
 ) -> None:
     """Explain one decision: allow or deny, which rules and policies, what was missing, as whom."""
-    engine = load_engine(org, policies_dir, store_path, backend)
+    engine, resolved = load_engine(org, policies, store_path, backend)
     kind, rid = parse_resource(resource)
     request = Request(subject, action, kind, rid, channel, fields, _context(pairs))
     try:
@@ -90,7 +95,9 @@ def explain(
     except AuthzError as exc:
         raise Trouble(exc) from None
     if fmt == "json":
-        click.echo(json.dumps({"request": request.to_dict(), **decision.to_dict()}, indent=2))
+        out = {"request": request.to_dict(), **decision.to_dict()}
+        out["policy_source"] = resolved.source.value
+        click.echo(json.dumps(out, indent=2))
     else:
-        click.echo(render(decision, request, engine.policies.catalogue))
+        click.echo(render(decision, request, engine.policies.catalogue, resolved.describe()))
     raise SystemExit(ALLOW if decision.allowed else DENY)

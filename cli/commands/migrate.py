@@ -24,12 +24,13 @@ from suite_authz.engine import (
     DecisionLog,
     MigrationRefused,
     OrgStore,
+    PolicyRef,
     StoreLocation,
     apply_plan,
     decision_sink,
     migration_history,
     plan_org,
-    served_set,
+    resolve_policies,
     strict_loads,
 )
 
@@ -62,7 +63,7 @@ def migrate() -> None:
 def plan(
     org_id: str,
     store_path: StoreLocation | None,
-    policies_dir: Path | None,
+    policies: PolicyRef,
     usage: Path | None,
     as_of: datetime | None,
     impact: bool,
@@ -74,9 +75,9 @@ def plan(
     day = as_of.date() if as_of else datetime.now(UTC).date()
     try:
         store = OrgStore(store_path)
-        policies = served_set(store, policies_dir)
+        policy_set = resolve_policies(policies, store).policies
         with progress("planning") as bar:
-            made = plan_org(store, policies, org_id, usage, day, impact, bar)
+            made = plan_org(store, policy_set, org_id, usage, day, impact, bar)
     except AuthzError as exc:
         raise Trouble(exc) from None
     text = json.dumps(made, indent=2) + "\n"
@@ -88,7 +89,7 @@ def plan(
     if fmt == "json":
         click.echo(text, nl=False)
         return
-    click.echo(render_plan(made, policies.catalogue.label, out))
+    click.echo(render_plan(made, policy_set.catalogue.label, out))
     if impact:
         click.echo()
         click.echo(render_impact(made["impact"]))
@@ -111,7 +112,7 @@ def apply(
     plan_file: Path,
     actor: str,
     store_path: StoreLocation | None,
-    policies_dir: Path | None,
+    policies: PolicyRef,
     decision_log: Path | None,
     fmt: str,
 ) -> None:
@@ -137,7 +138,7 @@ def apply(
         raise Trouble(f"{decision_log}: cannot open the decision log: {exc.strerror}") from None
     try:
         store = OrgStore(store_path)
-        done = apply_plan(store, served_set(store, policies_dir), made, actor, sink)
+        done = apply_plan(store, resolve_policies(policies, store).policies, made, actor, sink)
     except MigrationRefused as exc:
         click.echo(f"authz: {exc}", err=True)
         raise SystemExit(DENY) from None

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import click
 
-from suite_authz.cli.exits import DENY, Trouble
+from suite_authz.cli.exits import Trouble
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, served_policies_option, store_option
 from suite_authz.engine import (
     AuthzError,
     InvalidOrg,
     OrgStore,
-    StaleSnapshot,
+    PolicyRef,
     StoreLocation,
     read_file,
-    served_catalogue,
+    resolve_catalogue,
 )
 
 
@@ -38,7 +38,7 @@ def org() -> None:
 @format_option()
 @served_policies_option
 def import_(
-    file: Path, store_path: StoreLocation | None, replace: bool, fmt: str, policies_dir: Path | None
+    file: Path, store_path: StoreLocation | None, replace: bool, fmt: str, policies: PolicyRef
 ) -> None:
     """Validate FILE whole, then store it as its org's next version.
 
@@ -50,13 +50,10 @@ def import_(
         store = OrgStore(store_path)
         # checked against what is served from this store, so a server never meets an org
         # that does not load under its policy set
-        catalogue = served_catalogue(store, policies_dir)
+        catalogue = resolve_catalogue(policies, store)
         stored = store.import_snapshot(
             text, catalogue, where=str(file), replace=replace, actor=_who()
         )
-    except StaleSnapshot as exc:
-        click.echo(f"authz: {exc}", err=True)
-        raise SystemExit(DENY) from None
     except AuthzError as exc:
         raise Trouble(exc) from None
     if fmt == "json":

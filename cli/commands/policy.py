@@ -10,7 +10,7 @@ import click
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.identity import who as _who
-from suite_authz.cli.options import format_option, resolve_policies, store_option
+from suite_authz.cli.options import format_option, review_ref, store_option
 from suite_authz.engine import (
     AuthzError,
     OrgStore,
@@ -52,23 +52,33 @@ def publish_(
     shipped: bool,
     fmt: str,
 ) -> None:
-    """Validate DIRECTORY (default: ./policies, else the shipped set, said on stderr) whole,
-    store it as a version, activate it.
+    """Validate DIRECTORY (default: ./policies; none there is an error) whole, store it as a
+    version, activate it.
 
     Refused, with nothing stored, when a file does not parse or validate against the schema,
     when lint finds a fault, or when an org in the store would not load under the set.
     """
-    chosen = resolve_policies(directory, shipped)
     try:
-        source = read_source(chosen)
+        source = read_source(review_ref(directory, shipped).path())
         store = OrgStore(store_path)
+        before = {v.version: v for v in versions(store)}
         version = publish(store, source, _who(actor), activate=not no_activate)
+        now = next(v for v in versions(store) if v.version == version)
     except AuthzError as exc:
         raise Trouble(exc) from None
-    state = "stored" if no_activate else "active"
+    state = "active" if now.active else "stored"
+    earlier = before.get(version)
     if fmt == "json":
         out = {"version": version, "from": str(source.directory), "state": state}
+        out["already_stored"] = earlier is not None
+        out["published_at"], out["published_by"] = now.published_at, now.published_by
         click.echo(json.dumps({**out, "store": str(store.where)}, indent=2))
+        return
+    if earlier is not None:  # nothing new was stored: say whose it is, not ours
+        click.echo(
+            f"policy set {version} from {source.directory} is already stored (published "
+            f"{earlier.published_at} by {earlier.published_by}); {state} in {store.where}"
+        )
         return
     click.echo(f"published policy set {version} from {source.directory} ({state}) in {store.where}")
 

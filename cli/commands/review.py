@@ -5,33 +5,27 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from pathlib import Path
 
 import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
-from suite_authz.cli.options import (
-    format_option,
-    policies_option,
-    policy_choice_options,
-    resolve_policies,
-)
-from suite_authz.engine import AuthzError, is_installed_copy, unformatted
+from suite_authz.cli.options import format_option, policies_option
+from suite_authz.engine import AuthzError, PolicyRef, is_installed_copy, unformatted
 from suite_authz.engine import lint_policies as lint_findings
 
 
 @click.command()
-@policy_choice_options
+@policies_option
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
 @click.option(
     "--diff", "show_diff", is_flag=True, help="Change nothing; print what would change (exit 1)."
 )
 @format_option()
-def fmt(policies_dir: Path | None, shipped: bool, check: bool, show_diff: bool, fmt: str) -> None:
+def fmt(policies: PolicyRef, check: bool, show_diff: bool, fmt: str) -> None:
     """Format the .cedar files with Cedar's own formatter. Writes only into your own tree:
     ./policies or --policies DIR, never the installed package."""
     check = check or show_diff
-    directory = resolve_policies(policies_dir, shipped, fallback=check)
+    directory = policies.path()
     if not check and is_installed_copy(directory):
         raise Trouble(
             f"{directory}: the policy set installed with authz is not yours to rewrite: "
@@ -61,10 +55,10 @@ def fmt(policies_dir: Path | None, shipped: bool, check: bool, show_diff: bool, 
 @click.command()
 @policies_option
 @format_option()
-def lint(policies_dir: Path, fmt: str) -> None:
+def lint(policies: PolicyRef, fmt: str) -> None:
     """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no
     permit without a condition on principal or resource, strict schema validation."""
-    findings = lint_findings(policies_dir)
+    findings = lint_findings(policies.path())
     if fmt == "json":
         click.echo(json.dumps({"findings": [_place(f) for f in findings]}, indent=2))
     else:

@@ -19,11 +19,12 @@ from suite_authz.cli.options import (
     store_option,
     stored_org_option,
 )
-from suite_authz.engine import BACKENDS, AuthzError, StoreLocation
+from suite_authz.engine import BACKENDS, AuthzError, PolicyRef, Source, StoreLocation
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from suite_authz.server.main import (
     DEFAULT_CLASS_CACHE,
     DEFAULT_DECISION_CACHE,
+    SHIPPED_SET,
     ServeConfig,
     build,
     shared_metrics_dir,
@@ -140,7 +141,7 @@ def serve(
     port: int,
     store_path: StoreLocation | None,
     org_ids: tuple[str, ...],
-    policies_dir: Path | None,
+    policies: PolicyRef,
     backend: str,
     token_file: Path | None,
     decision_log: Path | None,
@@ -173,7 +174,7 @@ def serve(
     pool_min, pool_max = _pool(store_pool)
     config = ServeConfig(
         store=str(store_path) if store_path else None,
-        policies=str(policies_dir) if policies_dir else None,
+        policies=_config_policies(policies),
         orgs=org_ids,
         backend=backend,
         token=token,
@@ -190,7 +191,7 @@ def serve(
         app, state = build(config)  # validate everything before binding, in this process too
     except AuthzError as exc:
         raise Trouble(exc) from None
-    _announce(state, policies_dir, f"{backend}) on http://{host}:{port}")
+    _announce(state, f"{backend}) on http://{host}:{port}")
     raise_descriptor_limit()
     _run(app, state, config, host, port, workers, idle_timeout)
 
@@ -233,20 +234,28 @@ def _pool(value: str) -> tuple[int, int]:
     return pool
 
 
-def _announce(state: State, policies_dir: Path | None, where: str) -> None:
-    """What is about to be served, on stderr: orgs, policy set, class cache."""
+def _config_policies(policies: PolicyRef) -> str | None:
+    if policies.kind is Source.SHIPPED:
+        return SHIPPED_SET
+    if policies.kind is Source.DIRECTORY:
+        return str(Path(policies.value).resolve())  # never read as SHIPPED_SET
+    return None
+
+
+def _announce(state: State, where: str) -> None:
+    """What is about to be served: orgs and policy set on stdout (what a user reads to know
+    which answer they will get), the rest on stderr."""
     served = state.served
     assert served is not None
-    if policies_dir is not None:
+    if state.policies_dir is not None:
         click.echo(
-            f"warning: watching {policies_dir} is for development; production serves the "
-            "store's published set (`authz policy publish`)",
+            f"warning: watching {state.policies_dir} is for development; production serves "
+            "the store's published set (`authz policy publish`)",
             err=True,
         )
     click.echo(
         f"serving orgs {', '.join(sorted(served.engines))} with policy set "
-        f"{served.policies.version} ({served.source}, {where}",
-        err=True,
+        f"{served.policies.version} ({served.source}, {where}"
     )
     how = "changes pushed as they commit" if state.store.engine == "postgres" else "polled"
     click.echo(f"store: {state.store.where} ({how})", err=True)

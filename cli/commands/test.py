@@ -13,10 +13,11 @@ from suite_authz.cli.options import format_option, policies_option
 from suite_authz.engine import (
     BACKENDS,
     AuthzError,
+    PolicyRef,
     PolicySet,
     SuiteRun,
     junit_xml,
-    load_policies,
+    resolve_policies,
     run_suites,
 )
 
@@ -46,7 +47,7 @@ from suite_authz.engine import (
 def test_command(
     fmt: str,
     paths: tuple[Path, ...],
-    policies_dir: Path | None,
+    policies: PolicyRef,
     backend: str,
     junit_file: Path | None,
     coverage: bool,
@@ -54,8 +55,8 @@ def test_command(
 ) -> None:
     """Run policy test suites (default: the policy set's tests/ directory)."""
     try:
-        policies = load_policies(policies_dir)
-        run = run_suites(list(paths) or [policies.directory / "tests"], policies, backend)
+        policy_set = resolve_policies(policies).policies
+        run = run_suites(list(paths) or [policy_set.directory / "tests"], policy_set, backend)
     except AuthzError as exc:
         raise Trouble(exc) from None
     if junit_file is not None:
@@ -66,7 +67,7 @@ def test_command(
     short = counted and min_coverage is not None and run.coverage < min_coverage
     passed = len(run.results) - len(run.failed)
     if fmt == "json":
-        click.echo(json.dumps(_summary(run, policies, counted, min_coverage, short), indent=2))
+        click.echo(json.dumps(_summary(run, policy_set, counted, min_coverage, short), indent=2))
         raise SystemExit(DENY if run.failed or short else ALLOW)
     for result in run.failed:
         click.echo(f"FAIL {result.case.where}: {result.case.name}: {'; '.join(result.problems)}")
@@ -77,7 +78,7 @@ def test_command(
             f"({total - len(run.uncovered)} of {total})"
         )
         for pid in run.uncovered:
-            info = policies.policies[pid]
+            info = policy_set.policies[pid]
             click.echo(f"  never determining: {info.file}:{info.line}: policy `{pid}`")
         if short:
             click.echo(f"coverage {run.coverage:.1f}% is below --min-coverage {min_coverage:g}%")

@@ -11,7 +11,7 @@ import click
 from suite_authz.cli.exits import TROUBLE, Trouble
 from suite_authz.cli.loading import OrgRef, org_source
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
-from suite_authz.engine import AuthzError, StoreLocation, load_org, load_policies
+from suite_authz.engine import AuthzError, PolicyRef, StoreLocation, load_org, resolve_policies
 
 
 @click.command()
@@ -20,25 +20,27 @@ from suite_authz.engine import AuthzError, StoreLocation, load_org, load_policie
 @store_option
 @format_option()
 def validate(
-    policies_dir: Path, org: OrgRef | None, store_path: StoreLocation | None, fmt: str
+    policies: PolicyRef, org: OrgRef | None, store_path: StoreLocation | None, fmt: str
 ) -> None:
     """Validate policies (file, line and policy id of each problem) and optionally an org.
     Every problem is reported, each with its place; exit 2 when there is any."""
     result: dict[str, Any] = {"valid": False, "policies": None, "org": None, "problems": []}
     try:
-        policies = load_policies(policies_dir)
-        permits = sum(1 for p in policies.policies.values() if p.effect == "permit")
+        loaded_set = resolve_policies(policies).policies
+        permits = sum(1 for p in loaded_set.policies.values() if p.effect == "permit")
         result["policies"] = {
-            "directory": str(policies.directory),
-            "version": policies.version,
-            "policies": len(policies.policies),
+            "directory": str(loaded_set.directory),
+            "version": loaded_set.version,
+            "policies": len(loaded_set.policies),
             "permits": permits,
-            "forbids": len(policies.policies) - permits,
-            "files": len(policies.texts),
+            "forbids": len(loaded_set.policies) - permits,
+            "files": len(loaded_set.texts),
         }
         if org is not None:
             source, where = org_source(org, store_path)
-            loaded = load_org(source, policies.catalogue, where if isinstance(source, str) else "")
+            loaded = load_org(
+                source, loaded_set.catalogue, where if isinstance(source, str) else ""
+            )
             result["org"] = {
                 "id": loaded.id,
                 "users": len(loaded.users),

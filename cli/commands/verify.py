@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.options import format_option, policies_option
-from suite_authz.engine import AuthzError, load_policies, verify_theorems
+from suite_authz.engine import AuthzError, PolicyRef, resolve_policies, verify_theorems
 
 
 @click.command()
 @policies_option
 @format_option()
-def verify(policies_dir: Path, fmt: str) -> None:
+def verify(policies: PolicyRef, fmt: str) -> None:
     """Prove the rule book's theorems (P1: no right derived from an admin's for a user who is a
     member of no product; D1, D2, D3, D5, D7, D8, D11, D12, R1) for every request of every org
     the model allows, with z3. A theorem that fails shows a counterexample org and request
     that Cedar allows (exit 1)."""
     started = time.perf_counter()
     try:
-        verdicts = verify_theorems(load_policies(policies_dir))
+        verdicts = verify_theorems(resolve_policies(policies).policies)
     except AuthzError as exc:
         raise Trouble(exc) from None
     failed = [v for v in verdicts if not v.holds]

@@ -24,8 +24,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest
-from suite_authz.server.authzen import HttpError, decision_body, parse_evaluation
+from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest, Source
+from suite_authz.server.authzen import decision_body, parse_evaluation
+from suite_authz.server.errors import HANDLED, error_headers, status_of
 from suite_authz.server.httpio import bounded, check_length
 from suite_authz.server.state import State
 from suite_authz.server.ui import views
@@ -88,10 +89,11 @@ class Ui:
             try:
                 template, values = await fn(request)
                 status = int(values.pop("status", 200))
-            except HttpError as exc:  # a body too large (413)
-                template, values, status = "error.html", {"message": str(exc)}, exc.status
-            except AuthzError as exc:
-                template, values, status = "error.html", {"message": str(exc)}, 400
+            except HANDLED as exc:  # as the API maps it: bad input 400, the store away 503
+                template, values, status = "error.html", {"message": str(exc)}, status_of(exc)
+                response = self.render(template, values, status)
+                response.headers.update(error_headers(status, exc))
+                return response
             return self.render(template, values, status)
 
         return handle
@@ -123,9 +125,8 @@ class Ui:
             return self.render("login.html", {"next": nxt, "error": None})
         try:
             form = await _form(request)
-        except (HttpError, AuthzError) as exc:
-            status = exc.status if isinstance(exc, HttpError) else 400
-            return self.render("error.html", {"message": str(exc)}, status)
+        except HANDLED as exc:
+            return self.render("error.html", {"message": str(exc)}, status_of(exc))
         given = form.get("token", "")
         if not hmac.compare_digest(given.encode(), (self.token or "").encode()):
             return self.render("login.html", {"next": nxt, "error": "That is not the token."}, 401)
@@ -149,6 +150,16 @@ class Ui:
         if served is None or org not in served.engines:
             raise AuthzError(f"org `{org}`: not served here")
         return served.engines[org]
+
+    def served_flags(self) -> list[str]:
+        """The flags that make `authz explain` decide with what this server serves."""
+        flags = ["--store", str(self.state.store.where)]  # a URL without its password
+        ref = self.state.policy_ref
+        if ref.kind is Source.DIRECTORY:
+            flags += ["--policies", ref.value]
+        elif ref.kind is Source.SHIPPED:
+            flags.append("--shipped")
+        return flags
 
     async def index(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
         served = self.state.served
@@ -184,7 +195,9 @@ class Ui:
         if asked.empty():
             return "explain.html", {**values, "result": None}
         body = asked.evaluation(org)
-        result = views.Explained(asked, json.dumps(body, indent=2), asked.command(org))
+        result = views.Explained(
+            asked, json.dumps(body, indent=2), asked.command(org, self.served_flags())
+        )
         try:
             request_, _ = parse_evaluation(body)
             decision = await run_in_threadpool(lambda: engine.decide(engine.validate(request_)))

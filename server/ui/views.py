@@ -20,16 +20,16 @@ from suite_authz.engine import (
     AuthzError,
     Engine,
     OrgStore,
+    PolicyRef,
     PolicySet,
     Request,
-    build_policies,
+    Source,
     default_orgs,
-    default_policies_dir,
-    load_policies,
+    history_names,
     plan_org,
     policy_versions,
+    resolve_policies,
     semantic_diff,
-    stored_source,
 )
 
 # Users per page of the matrix: a whole 1,000-user org for one module (9,000 decisions), a
@@ -208,10 +208,12 @@ class Asked:
             "context": context,
         }
 
-    def command(self, org: str) -> str:
-        """The same question as an `authz explain` command line."""
-        words = ["authz", "explain", "--org", org, "--subject", self.subject, "--action",
-                 self.action, "--resource", self.resource]  # fmt: skip
+    def command(self, org: str, served: list[str]) -> str:
+        """The same question as an `authz explain` command line, over the same store and
+        policy set as this server (`served`: the flags that name them), so that it answers
+        exactly what the page answered."""
+        words = ["authz", "explain", "--org", org, *served, "--subject", self.subject,
+                 "--action", self.action, "--resource", self.resource]  # fmt: skip
         if self.channel != "crm":
             words += ["--channel", self.channel]
         for f in (f.strip() for f in self.fields.split(",")):
@@ -246,13 +248,7 @@ class Side:
 
 def sides(store: OrgStore) -> list[Side]:
     out = [Side("shipped", "the set shipped with authz (current)")]
-    history = default_policies_dir() / "history"
-    if history.is_dir():
-        out += [
-            Side(f"history:{p.name}", f"shipped history: {p.name}")
-            for p in sorted(history.iterdir())
-            if p.is_dir()
-        ]
+    out += [Side(f"history:{name}", f"shipped history: {name}") for name in history_names()]
     for v in policy_versions(store):
         active = ", active" if v.active else ""
         out.append(Side(f"store:{v.version}", f"published {v.version} ({v.published_at}{active})"))
@@ -260,16 +256,12 @@ def sides(store: OrgStore) -> list[Side]:
 
 
 def side_set(store: OrgStore, key: str) -> PolicySet:
-    if key == "shipped":
-        return load_policies()
-    kind, _, name = key.partition(":")
-    if kind == "history":
-        history = default_policies_dir() / "history"
-        if name in {p.name for p in history.iterdir() if p.is_dir()}:
-            return load_policies(history / name)
-    if kind == "store" and name:
-        return build_policies(stored_source(store, name))
-    raise AuthzError(f"`{key}`: not a policy set to compare (pick one from the list)")
+    """A side the page offers (`shipped`, `history:NAME`, `store:VERSION`), resolved as every
+    door resolves a set; a directory or a git revision is not the page's to read."""
+    ref = PolicyRef.parse(key)
+    if ref.kind not in (Source.SHIPPED, Source.HISTORY, Source.STORED):
+        raise AuthzError(f"`{key}`: not a policy set to compare (pick one from the list)")
+    return resolve_policies(ref, store).policies
 
 
 @dataclass

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from suite_authz.engine import StoreUnreachable
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.store import OrgStore
 from suite_authz.server.main import ServeConfig, build
@@ -71,7 +72,9 @@ def test_the_worked_examples_show_as_the_rule_book_says(open_ui: TestClient) -> 
         "/ui/orgs/demo/explain?subject=chen&action=view&resource=item:item-1"
     ).text
     assert "✓ Allow" in explained and "cost_price" in explained
-    assert html.escape("authz explain --org demo --subject chen --action view") in explained
+    asked_again = re.search(r"authz explain --org demo --store (\S+) --subject chen --action view",
+                            html.unescape(explained))  # fmt: skip
+    assert asked_again is not None, "the command line names the server's store"
 
 
 def test_explain_names_what_is_wrong_with_did_you_mean(open_ui: TestClient) -> None:
@@ -99,13 +102,29 @@ def test_explain_of_an_unknown_id_says_which_known_one_is_close(open_ui: TestCli
         ("/ui/orgs/demo/matrix?channel=fax", "channel: `fax` is not one of crm, direct"),
         ("/ui/orgs/demo/matrix?module=widget", "module: `widget` is not a module"),
         ("/ui/orgs/demo/matrix?page=two", "page: `two` is not a number"),
-        ("/ui/diff?base=history:nope&head=shipped", "`history:nope`: not a policy set"),
+        ("/ui/diff?base=history:nope&head=shipped", "`history:nope`: no such set in the shipped"),
+        ("/ui/diff?base=/etc&head=shipped", "`/etc`: not a policy set to compare"),
         ("/ui/orgs/legacy/migration?as_of=soon", "as_of: `soon` is not a date"),
     ],
 )
 def test_bad_input_is_a_400_page_naming_it(open_ui: TestClient, path: str, message: str) -> None:
     page = open_ui.get(path)
     assert page.status_code == 400 and message in html.unescape(page.text)
+
+
+def test_a_store_that_does_not_answer_is_a_503_page_not_a_400(
+    open_ui: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the API answers it: nothing was wrong with what was asked, try again."""
+
+    def away(*_: object) -> None:
+        raise StoreUnreachable("postgresql://db/authz: cannot read the store: timeout")
+
+    monkeypatch.setattr("suite_authz.server.ui.views.sides", away)
+    page = open_ui.get("/ui/diff")
+    assert page.status_code == 503, page.status_code
+    assert page.headers["Retry-After"] == "5"
+    assert "cannot read the store" in html.unescape(page.text)
 
 
 def test_a_page_needs_the_token_and_the_login_sets_a_cookie_for_the_page_only(

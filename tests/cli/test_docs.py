@@ -5,13 +5,16 @@
   order, in a scratch directory holding a copy of the policies and its own store, and exits 0
   or with the code a trailing `# exit N` names. A block that cannot run offline (a server, make)
   says why on the line before it: `<!-- not run: WHY -->`; any other command is an error here;
-- every ```text block that shows `$ authz ...` shows what that command prints now;
+- every ```text block that shows `$ authz ...` shows what that command prints now, and so does
+  every ```text block right after a ```sh block (what its last command printed, run where the
+  document's commands run; a line `...` stands for any lines);
 - every relative link, and its #anchor, leads somewhere; the README stays short.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import shlex
 import shutil
@@ -96,6 +99,7 @@ def test_every_command_block_runs_or_says_why_not(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AUTHZ_STORE", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    shown = _shown_after(doc)
     for block in (b for b in _runnable() if b.doc == doc):
         for line, command in commands(block):
             code = _code(command)
@@ -110,6 +114,48 @@ def test_every_command_block_runs_or_says_why_not(
                 f"{where} exited {result.exit_code}, not {expected}:\n"
                 f"{result.stdout}{result.stderr}"
             )
+        if block.line in shown:
+            text = shown[block.line]
+            assert _printed_as_shown(result.stdout.splitlines(), text.lines), (
+                f"{_name(doc)}:{text.line}: the output shown is not what `{code}` prints:\n"
+                f"{result.stdout}"
+            )
+
+
+def _shown_after(doc: Path) -> dict[int, Block]:
+    """The ```text block right after each ```sh block (blank lines between at most), by the
+    sh block's line: what its last command prints."""
+    found = list(blocks(doc))
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    out = {}
+    for before, after in itertools.pairwise(found):
+        if before.info == "sh" and not before.not_run and after.info == "text":
+            between = lines[before.line + len(before.lines) + 1 : after.line - 1]
+            if not any(x.strip() for x in between):
+                out[before.line] = after
+    return out
+
+
+def _printed_as_shown(printed: list[str], shown: list[str]) -> bool:
+    """`printed` matches `shown` line for line, a shown `...` line standing for any lines."""
+    got = [_same_shape(x).rstrip() for x in printed]
+    want = [_same_shape(x).rstrip() for x in shown]
+
+    def match(i: int, j: int) -> bool:
+        if j == len(want):
+            return i == len(got)
+        if want[j].strip() == "...":
+            return any(match(k, j + 1) for k in range(i, len(got) + 1))
+        return i < len(got) and got[i] == want[j] and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+def test_shown_output_matching_can_fail() -> None:
+    assert _printed_as_shown(["a", "b", "c", "d"], ["a", "  ...", "d"])
+    assert not _printed_as_shown(["a", "b", "c"], ["a", "c"])
+    assert not _printed_as_shown(["a", "b"], ["a", "b", "c"])
+    assert _printed_as_shown(["plan_id 87dfca3f2358a1b2c3"], ["plan_id 0123456789abcdef99"])
 
 
 def test_the_documents_hold_commands_that_run() -> None:
@@ -148,6 +194,7 @@ def _shown_runs() -> Iterator[tuple[str, str, list[str]]]:
 def _same_shape(text: str) -> str:
     """A policy-set version and a duration vary from run to run; the words do not."""
     text = re.sub(r"\b[0-9a-f]{16}\b", "VERSION", text)
+    text = re.sub(r"\b[0-9a-f]{12,}(\.\.\.)?", "HEX", text)  # a plan id, a digest
     return re.sub(r"\b\d+\.\d+ s\b", "N s", text)
 
 

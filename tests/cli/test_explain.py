@@ -77,7 +77,7 @@ def test_json_output_matches_golden_file(args: list[str], golden: str) -> None:
 
 def test_json_has_every_documented_key() -> None:
     _, out, _ = explain("--subject", "asha", "--action", "view", "--resource", "estimate", "--json")
-    assert list(json.loads(out)) == ["request", *DECISION_KEYS]
+    assert list(json.loads(out)) == ["request", *DECISION_KEYS, "policy_source"]
 
 
 @pytest.mark.parametrize(

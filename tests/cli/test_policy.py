@@ -38,8 +38,15 @@ def test_publish_stores_an_active_version_and_says_which(store: str) -> None:
     [only] = _versions(store)
     assert only["active"] is True and only["published_by"] == "olivia"
     assert str(only["version"]) in out
-    again = run("policy", "publish", str(POLICIES), "--store", store)
+    again = run("policy", "publish", str(POLICIES), "--store", store, "--as", "ben")
     assert again[0] == 0 and len(_versions(store)) == 1  # the same set is one version
+    # nothing new was stored: it says so, and whose it is (not ben's)
+    assert "is already stored" in again[1] and "by olivia" in again[1], again[1]
+    asked = ["policy", "publish", str(POLICIES), "--store", store, "--as", "ben", "--json"]
+    code, out, _ = run(*asked)
+    said = json.loads(out)
+    assert code == 0 and said["already_stored"] is True and said["published_by"] == "olivia"
+    assert said["state"] == "active"
 
 
 def test_a_set_that_fails_validation_never_becomes_visible(store: str, tmp_path: Path) -> None:

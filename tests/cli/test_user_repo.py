@@ -14,7 +14,7 @@ import yaml
 
 from suite_authz.engine import is_installed_copy
 from tests.cli.runner import run
-from tests.conftest import POLICIES, ROOT
+from tests.conftest import DEMO, POLICIES, ROOT
 
 BIN = Path(sys.executable).parent
 AUTHZ = str(BIN / "authz")
@@ -147,15 +147,42 @@ def test_fmt_never_rewrites_the_installed_package(
     assert not is_installed_copy(POLICIES)
 
 
-def test_without_policies_here_the_shipped_set_is_used_and_said_so(
-    user_repo: tuple[Path, dict[str, str]], tmp_path: Path
+REVIEWS = (["validate"], ["lint"], ["fmt", "--check"], ["test"], ["verify"],
+           ["crosscheck", "--org", str(DEMO)])  # fmt: skip
+
+
+@pytest.mark.parametrize("review", REVIEWS, ids=lambda r: r[0])
+def test_without_policies_here_a_review_exits_2_saying_what_to_pass(
+    user_repo: tuple[Path, dict[str, str]], tmp_path: Path, review: list[str]
 ) -> None:
+    """No silent fallback to the shipped set: a review that passed on it while the user's
+    own policies were not there would be a false green."""
     _, env = user_repo
     elsewhere = tmp_path / "empty"
     elsewhere.mkdir()
-    lint = _run([AUTHZ, "lint"], elsewhere, env)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    assert "no policies/ here: using the shipped policy set" in lint.stderr
+    done = _run([AUTHZ, *review], elsewhere, env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert "no policies/ here" in done.stderr and "--policies DIR, or --shipped" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("review", REVIEWS, ids=lambda r: r[0])
+@pytest.mark.parametrize("bad", ["missing", "a-file", "empty"])
+def test_a_policies_path_that_is_no_policy_directory_exits_2(
+    tmp_path: Path, review: list[str], bad: str
+) -> None:
+    """A typo in a path is never a green build: a path that does not exist, is a file, or
+    holds no .cedar file is bad input, named."""
+    path = tmp_path / bad
+    if bad == "a-file":
+        path.write_text("permit (principal, action, resource);\n", encoding="utf-8")
+    elif bad == "empty":
+        path.mkdir()
+    done = _run([AUTHZ, *review, "--policies", str(path)], tmp_path, _env(tmp_path))
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = {"missing": "no such directory", "a-file": "not a directory", "empty": "no .cedar"}
+    assert f"authz: {path}: " in done.stderr and said[bad] in done.stderr, done.stderr
 
 
 @pytest.mark.slow
@@ -186,7 +213,9 @@ def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Pa
     refused = _run([*authz, "fmt", "--shipped"], nowhere, env)
     assert refused.returncode == 2 and "not yours to rewrite" in refused.stderr
     lint = _run([*authz, "lint"], nowhere, env)
-    assert lint.returncode == 0 and f"using the shipped policy set at {shipped}" in lint.stderr
+    assert lint.returncode == 2 and "no policies/ here" in lint.stderr
+    lint = _run([*authz, "lint", "--shipped"], nowhere, env)
+    assert lint.returncode == 0, lint.stderr
     version = _run([*authz, "--version"], nowhere, env)
     assert f"shipped policies: {shipped}\n" in version.stdout
     examples = _run([*authz, "policy", "path", "examples"], nowhere, env).stdout.strip()

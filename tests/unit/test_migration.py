@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Engine, PolicyError
+from suite_authz.engine import Engine, PolicyError, PolicyRef
 from suite_authz.engine.migration import MigrationError, MigrationRefused
 from suite_authz.engine.migration.apply import (
     APPLIED,
@@ -72,7 +72,7 @@ def test_the_sidecar_refuses_to_serve_the_legacy_set(tmp_path: Path, policies: P
 
     store = legacy_store(tmp_path, policies)
     with pytest.raises(PolicyError, match="never served"):
-        State(store, POLICIES / "legacy", None, "cedar", Metrics()).load()
+        State(store, PolicyRef.directory(POLICIES / "legacy"), None, "cedar", Metrics()).load()
 
 
 def test_old_model_lends_the_owner_s_rights_to_anyone_whose_profile_allows(
