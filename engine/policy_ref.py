@@ -113,7 +113,7 @@ class Resolved:
         if self.source is Source.ACTIVE:
             return "the store's active version"
         if self.ref.kind is Source.ACTIVE:
-            return "the shipped set (the store has no active version)"
+            return "the shipped set; the store has no active version"
         return {
             Source.SHIPPED: "the shipped set",
             Source.DIRECTORY: f"directory {self.ref.value}",

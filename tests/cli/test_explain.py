@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from suite_authz.engine import load_policies
 from tests.cli.runner import explain, run
 from tests.conftest import DATA, DECISION_KEYS, DEMO, POLICIES
 
@@ -229,3 +230,28 @@ def test_a_misspelt_action_type_field_channel_or_context_key_gets_a_did_you_mean
 ) -> None:
     code, _, err = explain(words)
     assert code == 2 and hint in err
+
+
+def test_over_a_store_explain_decides_with_its_active_version_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """As the sidecar serves it: the 2025-05 set published into the store decides, not the
+    shipped set or ./policies (the command once explained another version than the one
+    served)."""
+    store = str(tmp_path / "s.sqlite3")
+    assert run("org", "import", str(DEMO), "--store", store)[0] == 0
+    ask = ["--org", "demo", "--subject", "asha", "--action", "create", "--resource", "sales_order"]
+    shipped = run("explain", *ask, "--store", store, "--json")
+    assert shipped[0] == 0 and json.loads(shipped[1])["policy_source"] == "shipped"
+    older = str(POLICIES / "history" / "2025-05")
+    assert run("policy", "publish", older, "--store", store, "--as", "test")[0] == 0
+    code, out, _ = run("explain", *ask, "--store", store)
+    assert code == 1 and "(the store's active version)" in out
+    code, out, _ = run("explain", *ask, "--store", store, "--json")
+    said = json.loads(out)
+    assert said["policy_source"] == "store" and said["decision"] == "deny"
+    assert said["policy_version"] == load_policies(Path(older)).version
+    code, out, _ = run("explain", *ask, "--store", store, "--shipped")
+    assert code == 0 and "(the shipped set)" in out
+    code, out, _ = run("explain", *ask, "--store", store, "--policies", str(POLICIES))
+    assert code == 0 and f"(directory {POLICIES})" in out
