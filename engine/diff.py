@@ -43,6 +43,13 @@ class Group:
     # An allow that stays an allow but carries less (fewer fields hidden, another sender) widens
     # too; None: by the decisions alone.
     widens: bool | None = None
+    # The user's seats in words (`who` without "CRM admin, "): what a proof groups by
+    seats: str = ""
+    # Under --prove (engine/symbolic/review.py `judged`): whether the proof found this change
+    # (None: not a question the proof asks), and its counterexample when the example above is
+    # an enumerated one
+    proven: bool | None = None
+    counterexample: dict[str, Any] | None = None
 
     @property
     def widening(self) -> bool:
@@ -54,7 +61,7 @@ class Group:
         return (self.who, self.action, self.type, self.was, self.now)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "who": self.who,
             "action": self.action,
             "type": self.type,
@@ -66,6 +73,11 @@ class Group:
             "orgs": sorted(self.orgs),
             "example": self.example,
         }
+        if self.proven is not None:
+            out["proven"] = self.proven
+        if self.counterexample is not None and self.counterexample is not self.example:
+            out["counterexample"] = self.counterexample
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,9 @@ class DiffReport:
     compared: int
     orgs: tuple[str, ...]
     groups: tuple[Group, ...]  # widenings first, then narrowings; sorted within
+    # Under --prove: the enumerated changes the proof says cannot happen, one line each (an
+    # encoding error: exit 3)
+    contradictions: tuple[str, ...] = ()
 
     @property
     def widenings(self) -> tuple[Group, ...]:
@@ -93,6 +108,15 @@ def who(org: Org, user_id: str, action: str, policies: PolicySet) -> tuple[str, 
     """A user's kind in words, from their seats (and the admin flag, for the admin actions
     that read it); and whether they are a member of no product."""
     user = next(u for u in org.users if u.id == user_id)
+    kind = seat_words(org, user_id, policies)
+    if user.crm_admin and action not in RECORD_ACTIONS:
+        kind = f"CRM admin, {kind}"
+    return kind, not user.memberships
+
+
+def seat_words(org: Org, user_id: str, policies: PolicySet) -> str:
+    """A user's seats in words: what a proof tells one group of changes from another by."""
+    user = next(u for u in org.users if u.id == user_id)
     parts = []
     for prod in policies.catalogue.products:
         label = policies.catalogue.label(prod)
@@ -100,10 +124,7 @@ def who(org: Org, user_id: str, action: str, policies: PolicySet) -> tuple[str, 
             parts.append(f"member of {label}")
         elif any(e.product == prod for e in user.enrolments):
             parts.append(f"integration user of {label}")
-    kind = " and ".join(parts) or "user with no finance seat"
-    if user.crm_admin and action not in RECORD_ACTIONS:
-        kind = f"CRM admin, {kind}"
-    return kind, not user.memberships
+    return " and ".join(parts) or "user with no finance seat"
 
 
 def diff(
@@ -136,7 +157,15 @@ def diff(
             kind, non_member = who(org, request.subject, request.action, head)
             group = groups.setdefault(
                 (kind, request.action, request.resource_type, was, now),
-                Group(kind, request.action, request.resource_type, was, now, widens=widens),
+                Group(
+                    kind,
+                    request.action,
+                    request.resource_type,
+                    was,
+                    now,
+                    widens=widens,
+                    seats=seat_words(org, request.subject, head),
+                ),
             )
             group.count += 1
             group.orgs.add(name)
@@ -149,10 +178,13 @@ def diff(
                 group.example = {"org": name, **request.to_dict()}
     if progress is not None:
         progress(compared, total)
-    ordered = sorted(
-        groups.values(), key=lambda g: (not g.widening, g.who, _order(g.action), g.type)
-    )
+    ordered = sorted(groups.values(), key=group_order)
     return DiffReport(base_label, head_label, compared, tuple(names), tuple(ordered))
+
+
+def group_order(g: Group) -> tuple[bool, str, int, str]:
+    """Widenings first, then by who, action (in the catalogue's order) and type."""
+    return (not g.widening, g.who, _order(g.action), g.type)
 
 
 def carried_change(
@@ -218,12 +250,21 @@ def unexpected(
             what = "gains" if g.widening else "loses"
             problems.append(
                 f"undeclared: {g.who} {what} `{g.action}` on {g.type} "
-                f"({g.was} -> {g.now}, {g.count} requests)"
+                f"({g.was} -> {g.now}, {size(g)})"
             )
     happened = {g.key() for g in report.groups}
     for key in sorted(declared - happened):
         problems.append(f"declared but did not happen: {dict(zip(KEYS, key, strict=True))}")
     return problems
+
+
+def size(g: Group) -> str:
+    """How big a change is, in words: its enumerated requests, and whether the proof found it."""
+    if g.proven is None:
+        return f"{g.count} requests"
+    if not g.count:
+        return "proven; in no enumerated org"
+    return f"{g.count} requests, " + ("proven" if g.proven else "NOT proven")
 
 
 def load_expected(path: Path) -> list[dict[str, Any]]:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.exits import Trouble
 from suite_authz.cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from suite_authz.cli.options import format_option, store_option
-from suite_authz.cli.render_diff import render_json, render_markdown, render_proven, render_text
+from suite_authz.cli.render_diff import Verdict, render_json, render_markdown, render_text
 from suite_authz.cli.terminal import progress
 from suite_authz.engine import (
     AuthzError,
@@ -62,7 +62,14 @@ RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
     is_flag=True,
     help="Also prove, over every org the model allows and every request, what "
     "HEAD allows that BASE denies and the reverse, each with a counterexample Cedar confirms; "
-    "--fail-on and --expect then judge the proven changes too.",
+    "--fail-on and --expect then judge the proven and the enumerated changes together, and an "
+    "enumerated change the proof says cannot happen is an encoding error (exit 3).",
+)
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="One line per group (who, action, type, was, now) under each rolled-up line.",
 )
 def diff_command(
     base: str,
@@ -73,10 +80,13 @@ def diff_command(
     fail_on: str | None,
     expect_file: Path | None,
     prove: bool,
+    verbose: bool,
 ) -> None:
     """Compare two policy sets by decisions. BASE and HEAD are each a directory, a git
     revision (its policies/), `shipped`, `history:NAME` (the shipped history), `active` (the
-    store's active version) or `store:VERSION` (a published one)."""
+    store's active version) or `store:VERSION` (a published one). Exit 0 when no guard fails,
+    1 when one does, 2 on bad input or a set the proof refuses, 3 on an internal or encoding
+    error."""
     started = time.perf_counter()
     try:
         expected = load_expected(expect_file) if expect_file else None
@@ -88,18 +98,29 @@ def diff_command(
             proven = proven_diff(old, new, base, head)[0] if prove else None
     except AuthzError as exc:
         raise Trouble(exc) from None
-    if proven is None:
-        click.echo(RENDER[fmt](report))
-        problems = unexpected(report, fail_on, expected)
-    else:
-        click.echo(render_proven(report, proven, fmt))
-        problems = unexpected(judged(report, proven), fail_on, expected)
-    for problem in problems:
+    union = judged(report, proven) if proven is not None else None
+    guards = tuple(
+        guard
+        for guard, given in (
+            (f"--fail-on {fail_on}", fail_on),
+            (f"--expect {expect_file}", expect_file),
+        )
+        if given
+    )
+    verdict = Verdict(
+        guards,
+        tuple(unexpected(union or report, fail_on, expected)),
+        union.contradictions if union is not None else (),
+    )
+    click.echo(RENDER[fmt](report, proven, union, verbose, verdict))
+    for contradiction in verdict.contradictions:
+        click.echo(f"authz diff: encoding error: {contradiction}", err=True)
+    for problem in verdict.problems:
         click.echo(f"authz diff: {problem}", err=True)
     click.echo(
         f"compared {report.compared} requests in {time.perf_counter() - started:.1f} s", err=True
     )
-    raise SystemExit(DENY if problems else ALLOW)
+    raise SystemExit(verdict.exit_code)
 
 
 def _side(spec: str, store_path: StoreLocation | None, work: Path) -> PolicySet:

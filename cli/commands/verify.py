@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.options import format_option, policies_option
+from suite_authz.cli.render_diff import facts
 from suite_authz.engine import AuthzError, PolicyRef, resolve_policies, verify_theorems
 
 
@@ -19,7 +21,8 @@ def verify(policies: PolicyRef, fmt: str) -> None:
     """Prove the rule book's theorems (P1: no right derived from an admin's for a user who is a
     member of no product; D1, D2, D3, D5, D7, D8, D11, D12, R1) for every request of every org
     the model allows, with z3. A theorem that fails shows a counterexample org and request
-    that Cedar allows (exit 1)."""
+    that Cedar allows, and the org facts that decide it (exit 1). A set the proof refuses
+    exits 2; a counterexample Cedar does not confirm is an encoding error (exit 3)."""
     started = time.perf_counter()
     try:
         verdicts = verify_theorems(resolve_policies(policies).policies)
@@ -27,7 +30,7 @@ def verify(policies: PolicyRef, fmt: str) -> None:
         raise Trouble(exc) from None
     failed = [v for v in verdicts if not v.holds]
     if fmt == "json":
-        click.echo(json.dumps({"theorems": [v.to_dict() for v in verdicts]}, indent=2))
+        click.echo(json.dumps({"theorems": [_with_facts(v.to_dict()) for v in verdicts]}, indent=2))
     else:
         for v in verdicts:
             state = "holds" if v.holds else "FAILS"
@@ -36,7 +39,7 @@ def verify(policies: PolicyRef, fmt: str) -> None:
                 f"[{v.theorem.rule}] {v.theorem.statement}"
             )
             if v.counterexample is not None:
-                _, request, decision = v.counterexample
+                org, request, decision = v.counterexample
                 record = request.resource_type + (
                     f":{request.resource_id}" if request.resource_id else ""
                 )
@@ -48,8 +51,17 @@ def verify(policies: PolicyRef, fmt: str) -> None:
                     + f": Cedar says {decision.decision} ({', '.join(decision.policies)}); "
                     "--format json gives the org"
                 )
+                click.echo(f"      where {'; '.join(facts(org, request.to_dict()))}")
         click.echo(
             f"{len(verdicts)} theorems, {len(verdicts) - len(failed)} hold, over every org the "
             f"model allows, in {time.perf_counter() - started:.1f} s"
         )
     raise SystemExit(DENY if failed else ALLOW)
+
+
+def _with_facts(theorem: dict[str, Any]) -> dict[str, Any]:
+    """A failing theorem's counterexample, with the org facts that decide it in words."""
+    found = theorem.get("counterexample")
+    if found is not None:
+        theorem["counterexample"] = {**found, "facts": facts(found["org"], found["request"])}
+    return theorem

@@ -32,6 +32,8 @@ MAX_GROUPS = 1000
 class EncodingMismatch(AuthzError):
     """The symbolic encoding and the engines disagree on a request: a bug to report."""
 
+    exit_code, http_status = 3, 500  # an internal error, not bad input
+
 
 @dataclass(frozen=True)
 class Counterexample:

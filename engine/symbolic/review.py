@@ -1,9 +1,12 @@
 """`authz diff --prove`: the proven differences of two policy sets, as a diff report grouped
-like the enumerated one (who, action, type, was, now), each group with its counterexample."""
+like the enumerated one (who, action, type, was, now), each group with its counterexample;
+and the union of the two reports, which is what --prove reports and judges."""
 
 from __future__ import annotations
 
-from suite_authz.engine.diff import DiffReport, Group, who
+import dataclasses
+
+from suite_authz.engine.diff import DiffReport, Group, group_order, seat_words, who
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.symbolic.questions import Counterexample, Proof, narrowings, widenings
@@ -16,18 +19,78 @@ def proven_diff(
 ) -> tuple[DiffReport, list[Proof]]:
     proofs = [widenings(base, head), narrowings(base, head)]
     groups = [_group(e, head) for proof in proofs for e in proof.examples]
-    groups.sort(key=lambda g: (not g.widening, g.who, g.action, g.type))
+    groups.sort(key=group_order)
     report = DiffReport(base_label, head_label, 0, PROOF_ORGS, tuple(groups))
     return report, proofs
 
 
 def judged(enumerated: DiffReport, proven: DiffReport) -> DiffReport:
-    """What `--fail-on` and `--expect` judge under --prove: every proven group, and the
-    enumerated ones the proof does not ask about (an allow that now carries less: a redaction
-    dropped, another sender), which only the enumeration sees."""
-    carried = [g for g in enumerated.groups if g.widens is not None]  # allow -> allow, less
-    groups = (*proven.groups, *carried)
-    return DiffReport(proven.base, proven.head, enumerated.compared, proven.orgs, groups)
+    """What --prove reports, and what `--fail-on` and `--expect` judge: the union of the two
+    reports, so that adding the proof never passes what the enumeration fails. Every
+    enumerated change (`count` its requests) and every proven one (`proven`, with its
+    counterexample); a group only the proof found has no enumerated request.
+
+    An enumerated allow/deny change is a concrete org and request whose decision Cedar changes.
+    The proof groups its changes by the user's seats, action and record type, one
+    counterexample each, over every org the model allows: an enumerated change whose group the
+    proof does not have is one the proof says cannot happen. That is the encoding wrong, never
+    a pass: each is one line in `contradictions` (the CLI exits 3). The allows that now carry
+    less (a redaction dropped, another sender) are no allow/deny change for the proof to ask
+    about: they come from the enumeration alone (`proven` None)."""
+    exact = {p.key(): p for p in proven.groups}
+    covering: dict[tuple[str, ...], Group] = {}
+    for p in proven.groups:
+        covering.setdefault(_cover(p), p)
+    merged: dict[tuple[str, ...], Group] = {}
+    contradictions: list[str] = []
+    for g in enumerated.groups:
+        union = _copy(g)
+        if g.widens is None:  # allow <-> deny: a question the proof answers
+            found = exact.get(g.key()) or covering.get(_cover(g))
+            union.proven = found is not None
+            if found is None:
+                contradictions.append(_missed(g))
+            else:
+                union.counterexample = found.example
+                if found.key() == g.key():
+                    union.rules |= found.rules
+                    union.policies |= found.policies
+                    union.orgs |= found.orgs
+        merged[g.key()] = union
+    for p in proven.groups:
+        if p.key() not in merged:
+            only = _copy(p)
+            only.count, only.proven, only.counterexample = 0, True, only.example
+            merged[p.key()] = only
+    groups = tuple(sorted(merged.values(), key=group_order))
+    orgs = (*enumerated.orgs, *proven.orgs)
+    return DiffReport(
+        enumerated.base, enumerated.head, enumerated.compared, orgs, groups, tuple(contradictions)
+    )
+
+
+def _cover(g: Group) -> tuple[str, ...]:
+    """What one proven group stands for: a kind of seats, an action, a type, a direction."""
+    return (g.seats or g.who, g.action, g.type, g.was, g.now)
+
+
+def _copy(g: Group) -> Group:
+    return dataclasses.replace(g, rules=set(g.rules), policies=set(g.policies), orgs=set(g.orgs))
+
+
+def _missed(g: Group) -> str:
+    """One line: the request the proof missed, and what Cedar decides on it."""
+    e = g.example
+    res = e["resource_type"] + (f":{e['resource_id']}" if e.get("resource_id") else "")
+    where = f"org {e['org']}, channel {e['channel']}"
+    if e.get("fields"):
+        where += f", fields {' '.join(e['fields'])}"
+    where += "".join(f", {k} {v}" for k, v in sorted(e.get("context", {}).items()))
+    return (
+        f"the proof missed `{e['subject']} {e['action']} {res}` ({where}): Cedar decides "
+        f"{g.was} -> {g.now} there, where the proof says no {g.seats or g.who} goes {g.was} -> "
+        f"{g.now} on `{g.action}` {g.type} in any org; please report it with this request"
+    )
 
 
 def _group(example: Counterexample, head: PolicySet) -> Group:
@@ -42,6 +105,7 @@ def _group(example: Counterexample, head: PolicySet) -> Group:
         example.after.decision,
         count=1,
         non_member=non_member,
+        seats=seat_words(org, request.subject, head),
     )
     for decision in (example.after, example.before):
         group.rules.update(decision.rules)
