@@ -1,9 +1,12 @@
 """A policy set to a z3 formula: "this set allows the request", over every request of a world.
 
 Reads Cedar's JSON form of each policy (cedarpy's `policies_to_json_str`, kept by PolicySet as
-`deciding`) and evaluates it over symbolic values (values.py). Only what our policies use is
-encoded; anything else is refused by name (`Unsupported`), never guessed, so that no question
-is answered "holds" over a policy the encoding did not read.
+`deciding`) and evaluates it over symbolic values (values.py), as Cedar does: a policy applies
+when its scope matches, its conditions hold, and evaluating them raised no error (an attribute
+the entity does not have, read without `has`: Cedar skips such a policy, permit or forbid),
+with `&&`, `||` and `if` short-circuiting. Anything the encoding does not read is refused by
+name (`Unsupported`), never guessed, so that no question is answered "holds" over a policy the
+encoding did not read.
 """
 
 from __future__ import annotations
@@ -16,7 +19,11 @@ import z3
 from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.symbolic import values as v
-from suite_authz.engine.symbolic.world import RecordWorld, Unreadable
+from suite_authz.engine.symbolic.world import FIXED_TYPES, RecordWorld, Unreadable
+
+# The schema the world models (world.py, people.py): a set whose schema says otherwise is
+# refused, since the world would not hold what its entities hold.
+_MODELLED_SCHEMA = "schema.cedarschema"
 
 
 class Unsupported(AuthzError):
@@ -41,6 +48,62 @@ def string_literals(policies: PolicySet) -> frozenset[str]:
     return frozenset(found)
 
 
+def entity_literals(policies: PolicySet) -> dict[str, frozenset[str]]:
+    """Entity type -> every id of it a policy names (in its scope or its conditions)."""
+    found: dict[str, set[str]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            inner = node.get("__entity", node)
+            if (
+                isinstance(inner, dict)
+                and isinstance(inner.get("type"), str)
+                and isinstance(inner.get("id"), str)
+            ):
+                found.setdefault(inner["type"], set()).add(inner["id"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(list(policies.deciding.values()))
+    return {t: frozenset(ids) for t, ids in found.items()}
+
+
+def world_for(*sets: PolicySet) -> RecordWorld:
+    """The world every question over `sets` is asked in: each string and entity id any of
+    them names is a possible value. Refused when a set's schema is not the one modelled."""
+    modelled = _modelled_schema()
+    for policies in sets:
+        if _normal(policies.schema_text) != modelled:
+            raise Unsupported(
+                f"{policies.directory}: its schema differs from the one the symbolic world "
+                "models (engine/symbolic/world.py): the prover cannot read its entities"
+            )
+    strings: frozenset[str] = frozenset()
+    named: dict[str, frozenset[str]] = {}
+    for policies in sets:
+        strings |= string_literals(policies)
+        for kind, ids in entity_literals(policies).items():
+            named[kind] = named.get(kind, frozenset()) | ids
+    return RecordWorld(sets[0].catalogue, strings, named)
+
+
+def _modelled_schema() -> str:
+    from suite_authz.engine.policies import default_policies_dir
+
+    return _normal((default_policies_dir() / _MODELLED_SCHEMA).read_text(encoding="utf-8"))
+
+
+def _normal(schema: str) -> str:
+    """A schema's declarations, without comments and spacing (what Cedar reads of it)."""
+    import re
+
+    text = re.sub(r"//[^\n]*", "", schema)
+    return " ".join(text.split())
+
+
 def allows(policies: PolicySet, world: RecordWorld) -> Any:
     """The formula under which the set allows: some permit applies and no forbid does."""
     permits: list[Any] = []
@@ -60,6 +123,20 @@ class Compiler:
     def __init__(self, world: RecordWorld, policy: str) -> None:
         self.world = world
         self.policy_key = policy
+        self.path: list[Any] = []  # what holds where the expression at hand is evaluated
+        self.errors: list[Any] = []  # where evaluating the policy raises an error
+
+    def error_where(self, guard: Any) -> None:
+        """Cedar errors here (under the current path): the policy does not apply there."""
+        self.errors.append(z3.And(*self.path, guard))
+
+    def under(self, condition: Any, node: dict[str, Any]) -> Any:
+        """A boolean operand evaluated only where `condition` holds (short-circuiting)."""
+        self.path.append(condition)
+        try:
+            return self._bool(node)
+        finally:
+            self.path.pop()
 
     def refuse(self, what: str) -> Unsupported:
         return Unsupported(f"policy `{self.policy_key}`: {what} is outside the symbolic encoding")
@@ -73,10 +150,14 @@ class Compiler:
         if z3.is_false(z3.simplify(scope)):
             return z3.BoolVal(False)  # never applies here: its conditions need not be read
         parts = [scope]
+        self.path = [scope]
         for condition in est.get("conditions", []):
             body = self.boolean(self.expr(condition["body"]))
-            parts.append(body if condition["kind"] == "when" else z3.Not(body))
-        return z3.And(parts)
+            held = body if condition["kind"] == "when" else z3.Not(body)
+            parts.append(held)
+            self.path.append(held)  # the next condition is read only where this one held
+        self.path = []
+        return z3.And(*parts, z3.Not(z3.Or(self.errors or [z3.BoolVal(False)])))
 
     def scope(self, var: str, clause: dict[str, Any]) -> Any:
         op = clause["op"]
@@ -95,7 +176,7 @@ class Compiler:
 
     def entity(self, ref: dict[str, Any]) -> v.Choice:
         inner = ref.get("__entity", ref)
-        return v.literal((inner["type"], inner["id"]))
+        return v.Named({(inner["type"], inner["id"]): z3.BoolVal(True)})
 
     def boolean(self, value: v.Value) -> Any:
         if not isinstance(value, v.Bool):
@@ -117,10 +198,10 @@ class Compiler:
             "Record": lambda fields: v.Record({k: self.expr(e) for k, e in fields.items()}),
             ".": lambda a: self.attribute(self.expr(a["left"]), a["attr"]),
             "has": lambda a: v.Bool(self.has(self.expr(a["left"]), a["attr"])),
-            "==": lambda a: v.Bool(v.equal(self.expr(a["left"]), self.expr(a["right"]))),
-            "!=": lambda a: v.Bool(z3.Not(v.equal(self.expr(a["left"]), self.expr(a["right"])))),
-            "&&": lambda a: v.Bool(z3.And(self._bool(a["left"]), self._bool(a["right"]))),
-            "||": lambda a: v.Bool(z3.Or(self._bool(a["left"]), self._bool(a["right"]))),
+            "==": lambda a: v.Bool(self._equal(a)),
+            "!=": lambda a: v.Bool(z3.Not(self._equal(a))),
+            "&&": self._and,
+            "||": self._or,
             "!": lambda a: v.Bool(z3.Not(self._bool(a["arg"]))),
             "in": lambda a: v.Bool(self.within(self.expr(a["left"]), self.expr(a["right"]))),
             "is": self._is,
@@ -140,6 +221,21 @@ class Compiler:
 
     def _bool(self, node: dict[str, Any]) -> Any:
         return self.boolean(self.expr(node))
+
+    def _equal(self, arg: dict[str, Any]) -> Any:
+        left, right = self.expr(arg["left"]), self.expr(arg["right"])
+        try:
+            return v.equal(left, right)
+        except v.Incomparable as exc:
+            raise self.refuse(str(exc)) from None
+
+    def _and(self, arg: dict[str, Any]) -> v.Value:
+        left = self._bool(arg["left"])
+        return v.Bool(z3.And(left, self.under(left, arg["right"])))
+
+    def _or(self, arg: dict[str, Any]) -> v.Value:
+        left = self._bool(arg["left"])
+        return v.Bool(z3.Or(left, self.under(z3.Not(left), arg["right"])))
 
     def _set(self, node: dict[str, Any]) -> v.Set:
         value = self.expr(node)
@@ -167,10 +263,9 @@ class Compiler:
         )
 
     def _if(self, arg: dict[str, Any]) -> v.Value:
-        then, other = self.expr(arg["then"]), self.expr(arg["else"])
-        if not (isinstance(then, v.Bool) and isinstance(other, v.Bool)):
-            raise self.refuse("`if` yielding a value that is not a boolean")
-        return v.Bool(z3.If(self._bool(arg["if"]), then.formula, other.formula))
+        test = self._bool(arg["if"])
+        then, other = self.under(test, arg["then"]), self.under(z3.Not(test), arg["else"])
+        return v.Bool(z3.If(test, then, other))
 
     def value(self, literal: Any) -> v.Value:
         if isinstance(literal, bool):
@@ -188,38 +283,65 @@ class Compiler:
     def set_of(self, items: list[v.Value]) -> v.Set:
         members: dict[Any, list[Any]] = {}
         for item in items:
-            for key, guard in v.key_of(item).items():
+            try:
+                keys = v.key_of(item)
+            except v.Incomparable as exc:
+                raise self.refuse(str(exc)) from None
+            for key, guard in keys.items():
                 members.setdefault(key, []).append(guard)
         return v.Set({k: z3.Or(gs) for k, gs in members.items()})
 
     def attribute(self, of: v.Value, name: str) -> v.Value:
+        """`of.name`; where `of` lacks it (an optional attribute absent, an entity type
+        without it), Cedar errors, and the policy does not apply there."""
         if isinstance(of, v.Record):
             found: v.Value | None = of.attrs.get(name)
             if found is None:
-                raise self.refuse(f"the attribute `{name}`")
+                self.error_where(z3.BoolVal(True))
+                return _anything(name)
+            if name in of.present:
+                self.error_where(z3.Not(of.present[name]))
             return found
         if isinstance(of, v.Choice):
+            self._readable(of)
             alternatives = []
             for key, guard in of.options.items():
                 record = self._attributes(key)
-                if name in record.attrs:
-                    alternatives.append((guard, record.attrs[name]))
+                if name not in record.attrs:
+                    self.error_where(guard)
+                    continue
+                if name in record.present:
+                    self.error_where(z3.And(guard, z3.Not(record.present[name])))
+                alternatives.append((guard, record.attrs[name]))
             if not alternatives:
-                raise self.refuse(f"the attribute `{name}`")
-            return v.merge(alternatives)
+                return _anything(name)
+            try:
+                return v.merge(alternatives)
+            except v.Incomparable as exc:
+                raise self.refuse(str(exc)) from None
         raise self.refuse(f"an attribute of a {type(of).__name__}")
 
     def has(self, of: v.Value, name: str) -> Any:
         if isinstance(of, v.Record):
             return of.present.get(name, z3.BoolVal(name in of.attrs))
         if isinstance(of, v.Choice):
+            self._readable(of)
             parts = []
             for key, guard in of.options.items():
                 record = self._attributes(key)
                 present = record.present.get(name, z3.BoolVal(name in record.attrs))
                 parts.append(z3.And(guard, present))
-            return z3.Or(parts)
+            return z3.Or(parts or [z3.BoolVal(False)])
         raise self.refuse(f"`has` on a {type(of).__name__}")
+
+    def _readable(self, of: v.Choice) -> None:
+        """An entity named by a literal holds what the world holds only for the catalogue's
+        own (a module, a product, an action): another (a user, a role, a record) may be one
+        the world does not hold."""
+        if isinstance(of, v.Named):
+            for kind, eid in of.options:
+                if kind not in FIXED_TYPES:
+                    raise self.refuse(f"reading the named entity {kind}::{eid!r}")
 
     def _attributes(self, key: Any) -> v.Record:
         try:
@@ -231,6 +353,7 @@ class Compiler:
         """Cedar's `in`: the same entity, or one of its ancestors."""
         if not isinstance(left, v.Choice):
             raise self.refuse(f"`in` on a {type(left).__name__}")
+        self._readable(left)
         targets = right.members if isinstance(right, v.Set) else v.key_of(right)
         parts = []
         for key, guard in left.options.items():
@@ -244,3 +367,9 @@ class Compiler:
         if not isinstance(of, v.Choice):
             raise self.refuse(f"`is` on a {type(of).__name__}")
         return z3.Or([g for (t, _), g in of.options.items() if t == kind] or [z3.BoolVal(False)])
+
+
+def _anything(name: str) -> v.Value:
+    """The value of an attribute read only where reading it is an error: never looked at,
+    since the policy does not apply there; any boolean will do for the operators around it."""
+    return v.Bool(z3.Bool(f"#unread.{name}"))

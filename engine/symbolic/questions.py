@@ -22,7 +22,7 @@ from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
-from suite_authz.engine.symbolic.compile import allows, string_literals
+from suite_authz.engine.symbolic.compile import allows, world_for
 from suite_authz.engine.symbolic.world import RecordWorld
 
 # (action, record type, the user's seats) groups: 81 x 9 today; a bound, not a sample
@@ -102,7 +102,7 @@ def narrowings(base: PolicySet, head: PolicySet) -> Proof:
 def _differences(base: PolicySet, head: PolicySet, name: str, swap: bool = False) -> Proof:
     _same_catalogue(base, head)
     started = time.perf_counter()
-    world = RecordWorld(head.catalogue, string_literals(base) | string_literals(head))
+    world = world_for(head, base)
     question = z3.And(allows(head, world), z3.Not(allows(base, world)))
     proof = Proof(name)
     for model in _models(world, question, proof):

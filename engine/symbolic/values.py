@@ -33,6 +33,12 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Named(Choice):
+    """An entity a policy names by a literal (`User::"asha"`): it may be compared and be the
+    target of `in`, but what it holds is only known for the entities the catalogue fixes."""
+
+
+@dataclass(frozen=True)
 class Set:
     members: dict[Key, Any]
 
@@ -63,7 +69,16 @@ def equal(a: Value, b: Value) -> Any:
         return a.term == b.term
     if isinstance(a, Bool) and isinstance(b, Bool):
         return a.formula == b.formula
-    raise TypeError(f"== between {type(a).__name__} and {type(b).__name__}")
+    if isinstance(a, Set) and isinstance(b, Set):
+        keys = a.members.keys() | b.members.keys()
+        no = z3.BoolVal(False)
+        return z3.And([a.members.get(k, no) == b.members.get(k, no) for k in keys])
+    raise Incomparable(f"`==` between a {type(a).__name__} and a {type(b).__name__}")
+
+
+class Incomparable(Exception):
+    """A value the encoding does not read (a record compared, a number in a set, mixed
+    kinds): the policy reading it is refused by name, never a crash."""
 
 
 def key_of(value: Value) -> dict[Key, Any]:
@@ -80,7 +95,7 @@ def key_of(value: Value) -> dict[Key, Any]:
                 (*k, (name, pk)): z3.And(g, pg) for k, g in out.items() for pk, pg in part.items()
             }
         return out
-    raise TypeError(f"a {type(value).__name__} cannot be a set element here")
+    raise Incomparable(f"a {type(value).__name__} as a set element")
 
 
 def contains(s: Set, element: Value) -> Any:
@@ -123,7 +138,7 @@ def merge(alternatives: list[tuple[Any, Value]]) -> Value:
             for n in names
         }
         return Record(attrs, present)
-    raise TypeError(f"cannot merge {type(first).__name__}")
+    raise Incomparable(f"one of several {type(first).__name__} values")
 
 
 def _table(value: Value) -> dict[Key, Any]:
@@ -131,4 +146,4 @@ def _table(value: Value) -> dict[Key, Any]:
         return value.options
     if isinstance(value, Set):
         return value.members
-    raise TypeError(type(value).__name__)
+    raise Incomparable(f"a {type(value).__name__} as a set")

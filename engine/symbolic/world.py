@@ -1,19 +1,27 @@
-"""The symbolic world of a record action: one acting user, one record, one request, and every
-org our model allows around them, as z3 variables and the constraints an org snapshot obeys.
+"""The symbolic world of a request: one acting user, one record (or the user enrolled, or the
+org migrated), one request, and every org our model allows around them, as z3 variables and
+the constraints an org snapshot obeys.
 
-A Cedar decision on a record action reads the principal (its seats, roles, profile, org), the
-record (its module and that module's approval settings, status, submitter, folder, title) and
-the context (channel, fields, acting_as, sender). Anything else in an org (other users' seats,
-other records) cannot change it, so this world is every org that matters, up to renaming: a
-satisfying assignment decodes (`decode`) into a small org snapshot and a request that the real
-engines then answer.
+A Cedar decision reads the principal (id, email, admin flag, profile, seats and their roles,
+org), the resource (a record: its module and that module's approval settings, status,
+submitter, folder, title, each where its type has it; a user; the org) and the context
+(channel, fields, acting_as, sender, product, enrolments, each present only where the engine
+sets it). Anything else in an org cannot change it, so this world is every org that matters,
+up to renaming: a satisfying assignment decodes (`decode`) into a small org snapshot and a
+request that the real engines then answer.
 
-A second user, `other`, exists to be named: as the record's submitter, in `acting_as`.
+The world is total over what a policy can ask, or it refuses: every attribute of every entity
+the schema declares is a variable (people.py models the acting user and the other one, who is
+a submitter, the user enrolled, the one named in `acting_as`); presence (`has`) is a variable
+where the engine may leave an attribute out; every id a policy names is a possible value of
+the ids it can be compared with; and reading an entity the world does not hold (a record named
+by a literal, another user than these two) is refused by name (`Unreadable`), never guessed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import z3
@@ -30,33 +38,43 @@ from suite_authz.engine.model import (
     qualified_fields,
 )
 from suite_authz.engine.request import Request
+from suite_authz.engine.symbolic import values as v
+from suite_authz.engine.symbolic.people import Person, one_of, same_entities
 from suite_authz.engine.symbolic.values import Bool, Choice, Long, Record, Set, Value, literal
 
 PRINCIPAL = "u"
-OTHER = "v"
+OTHER = "v"  # the record's submitter, the user enrolled
+THIRD = "w"  # the user `acting_as` names, when neither of the two
 ORG = "proof"
 RECORD = "r"
-EMAILS = {PRINCIPAL: "u@proof.example", OTHER: "v@proof.example"}
+NEW_ID = ""  # engine/entities.py NEW_RECORD_ENTITY_ID: the id of "a new record of this type"
+EMAILS = {t: f"{t}@proof.example" for t in (PRINCIPAL, OTHER, THIRD)}
 OTHER_STRING = "#other"  # any string no policy names: they all decide alike
 STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
 DATA_CENTRES: tuple[str, ...] = DataCentre.__args__  # type: ignore[attr-defined]
 EDITIONS: tuple[str, ...] = Edition.__args__  # type: ignore[attr-defined]
 CHANNELS = ("crm", "direct")
+_ID = re.compile(r"^[^#\x00-\x1f][^\x00-\x1f]*$")  # engine/model.py Id
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")  # engine/model.py Email
+# the entity types whose ids a policy may name and the world offers as values
+NAMED_TYPES = ("User", "Profile", "Role", "Org")
+# entity types the catalogue fixes: a named one is what it is in every org
+FIXED_TYPES = ("Product", "Module", "Action")
 
 
-def _one_of(name: str, options: tuple[Any, ...]) -> tuple[Any, dict[Any, Any]]:
-    """An integer variable over `options`, and the formula for each option."""
-    var = z3.Int(name)
-    return var, {o: var == i for i, o in enumerate(options)}
+def valid_id(value: str) -> bool:
+    return 0 < len(value) <= 256 and bool(_ID.match(value))
 
 
 @dataclass
 class RecordWorld:
     """`strings`: every string literal the policies compare with, so that each can be the
-    value of a folder, a title, a sender (plus OTHER_STRING, standing for all the others)."""
+    value of a folder, a title, an email, a sender (plus OTHER_STRING, standing for all the
+    others). `named`: entity type -> the ids the policies name."""
 
     catalogue: Catalogue
     strings: frozenset[str]
+    named: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         cat = self.catalogue
@@ -66,54 +84,69 @@ class RecordWorld:
         self.actions = ACTIONS  # the record actions, then the admin actions of D12
         self.constraints: list[Any] = []
         add = self.constraints.append
-        self.action_var, self.action = _one_of("action", self.actions)
-        self.module_var, self.module = _one_of("module", self.modules)
-        add(z3.And(self.action_var >= 0, self.action_var < len(self.actions)))
-        add(z3.And(self.module_var >= 0, self.module_var < len(self.modules)))
+        self.entity_of = {m: cat.modules[m].entity for m in self.modules}
+        self.record_types = tuple(dict.fromkeys(self.entity_of.values()))
+        self.ids = {
+            t: tuple(sorted(i for i in self.named.get(t, ()) if valid_id(i)))
+            for t in (*NAMED_TYPES, *self.record_types)
+        }
+        self.action_var, self.action = one_of("action", self.actions, add)
+        self.module_var, self.module = one_of("module", self.modules, add)
         self.module_products = {m: tuple(cat.modules[m].products) for m in self.modules}
         self.fields = {m: tuple(f"{m}.{f}" for f in cat.modules[m].fields) for m in self.modules}
         self.on_record = z3.Or([self.action[a] for a in self.record_actions])
         # an admin action has no record: its module is fixed, so that it makes one group
         add(z3.Implies(z3.Not(self.on_record), self.module_var == 0))
-        self._seats()
+        texts = tuple(sorted(self.strings | {OTHER_STRING, ""}))
+        self.texts = texts
+        emails = tuple(s for s in texts if _EMAIL.match(s) and s not in EMAILS.values())
+        self._people(emails)
         self._org()
         self._record()
         self._context()
         self._admin()
 
-    # -- the acting user ----------------------------------------------------------------
-    def _seats(self) -> None:
+    # -- the two users ----------------------------------------------------------------------
+    def _people(self, emails: tuple[str, ...]) -> None:
         add = self.constraints.append
-        self.seat = {p: z3.Bool(f"seat.{p}") for p in self.products}
-        self.member = {p: z3.Bool(f"member.{p}") for p in self.products}
-        self.grants: dict[str, dict[tuple[str, str], Any]] = {}
-        self.hidden: dict[str, dict[str, Any]] = {}
-        self.readonly: dict[str, dict[str, Any]] = {}
-        for p in self.products:
-            mine = [m for m in self.modules if p in self.module_products[m]]
-            self.grants[p] = {
-                (m, a): z3.Bool(f"grant.{p}.{m}.{a}") for m in mine for a in self.record_actions
-            }
-            fields = [f for m in mine for f in self.fields[m]]
-            self.hidden[p] = {f: z3.Bool(f"hidden.{p}.{f}") for f in fields}
-            self.readonly[p] = {f: z3.Bool(f"readonly.{p}.{f}") for f in fields}
-            for f in fields:  # a field has one access or none
-                add(z3.Not(z3.And(self.hidden[p][f], self.readonly[p][f])))
-            # integration users' grants are policy (D4, D10): their role holds none
-            add(z3.Implies(z3.Not(self.member[p]), z3.Not(z3.Or(list(self.grants[p].values())))))
-            add(z3.Implies(z3.Not(self.seat[p]), z3.Not(self.member[p])))
-        self.allows = {
-            (m, a): z3.Bool(f"allows.{m}.{a}") for m in self.modules for a in self.record_actions
+        modules_of = {
+            p: [m for m in self.modules if p in self.module_products[m]] for p in self.products
         }
-        self.crm_admin = z3.Bool("crm_admin")
+        fields_of = {p: [f for m in modules_of[p] for f in self.fields[m]] for p in self.products}
+        named = {t: self.ids[t] for t in NAMED_TYPES}
+        self.u, self.v, self.w = (
+            Person(
+                tag,
+                tag,
+                EMAILS[tag],
+                self.products,
+                modules_of,
+                fields_of,
+                self.record_actions,
+                self.modules,
+                named,
+                emails,
+                add,
+            )
+            for tag in (PRINCIPAL, OTHER, THIRD)
+        )
+        self.people = (self.u, self.v, self.w)
+        for n, a in enumerate(self.people):
+            for b in self.people[n + 1 :]:
+                same_entities(a, b, add)
+        # the acting user's variables by the names the theorems read
+        u = self.u
+        self.seat, self.member, self.grants = u.seat, u.member, u.grants
+        self.hidden, self.readonly, self.allows = u.hidden, u.readonly, u.allows
+        self.crm_admin = u.crm_admin
+        self.other_seat, self.other_member = self.v.seat, self.v.member
 
     def _org(self) -> None:
-        self.data_centre_var, self.data_centre = _one_of("data_centre", DATA_CENTRES)
-        self.edition_var, self.edition = _one_of("edition", EDITIONS)
-        self.new_org = z3.Bool("new_org")
         add = self.constraints.append
-        add(z3.And(self.data_centre_var >= 0, self.data_centre_var < len(DATA_CENTRES)))
-        add(z3.And(self.edition_var >= 0, self.edition_var < len(EDITIONS)))
+        self.data_centre_var, self.data_centre = one_of("data_centre", DATA_CENTRES, add)
+        self.edition_var, self.edition = one_of("edition", EDITIONS, add)
+        self.org_var, self.org_id = one_of("org.id", (ORG, *self.ids["Org"]), add)
+        self.new_org = z3.Bool("new_org")
         self.approval_by = {
             m: {p: z3.Bool(f"approval.{p}.{m}") for p in self.module_products[m]}
             for m in self.modules
@@ -124,16 +157,13 @@ class RecordWorld:
         add = self.constraints.append
         cat = self.catalogue
         self.new = z3.Bool("record.new")
-        self.status_var, self.status = _one_of("record.status", STATUSES)
-        add(z3.And(self.status_var >= 0, self.status_var < len(STATUSES)))
+        self.status_var, self.status = one_of("record.status", STATUSES, add)
+        named = tuple(sorted({i for t in self.record_types for i in self.ids[t]}))
+        self.record_id_var, self.record_id = one_of("record.id", (RECORD, *named), add)
         self.submitted = z3.Bool("record.submitted")
         self.submitted_by_self = z3.Bool("record.submitted_by_self")
-        texts = tuple(sorted(self.strings | {OTHER_STRING, ""}))
-        self.texts = texts
-        self.folder_var, self.folder = _one_of("record.folder", texts)
-        self.title_var, self.title = _one_of("record.title", texts)
-        add(z3.And(self.folder_var >= 0, self.folder_var < len(texts)))
-        add(z3.And(self.title_var >= 0, self.title_var < len(texts)))
+        self.folder_var, self.folder = one_of("record.folder", self.texts, add)
+        self.title_var, self.title = one_of("record.title", self.texts, add)
         for m in self.modules:
             here = self.module[m]
             new_status = "draft" if cat.modules[m].transaction else "active"
@@ -142,24 +172,33 @@ class RecordWorld:
             add(z3.Implies(z3.And(here, self.new), self.status[new_status]))
             # a record pending approval needs approval on for its module (the model's check)
             add(z3.Implies(z3.And(here, self.status["pending_approval"]), approval_on))
-            if cat.modules[m].entity in ("Report", "Dashboard"):  # no submitter attribute
+            if self.entity_of[m] in ("Report", "Dashboard"):  # no submitter attribute
                 add(z3.Implies(here, z3.Not(self.submitted)))
-        add(z3.Implies(self.new, z3.And(z3.Not(self.submitted), self.folder[""], self.title[""])))
+        add(
+            z3.Implies(
+                self.new,
+                z3.And(
+                    z3.Not(self.submitted), self.folder[""], self.title[""], self.record_id[RECORD]
+                ),
+            )
+        )
 
     # -- the request's context ------------------------------------------------------------
     def _context(self) -> None:
         add = self.constraints.append
-        self.channel_var, self.channel = _one_of("channel", CHANNELS)
-        add(z3.And(self.channel_var >= 0, self.channel_var < len(CHANNELS)))
+        self.channel_var, self.channel = one_of("channel", CHANNELS, add)
         every = {f: m for m in self.modules for f in self.fields[m]}
         self.touched = {f: z3.Bool(f"touched.{f}") for f in every}
         for f, m in every.items():  # R4: only the record's module's fields; only an edit
             add(z3.Implies(self.touched[f], z3.And(self.module[m], self.action["edit"])))
         self.acting = z3.Bool("context.has_acting_as")
         self.acting_self = z3.Bool("context.acting_as_self")
+        self.acting_other = z3.Bool("context.acting_as_other")  # else the third user
         self.sending = z3.Bool("context.has_sender")
-        self.sender_var, self.sender = _one_of("context.sender", (*self.texts, *EMAILS.values()))
-        add(z3.And(self.sender_var >= 0, self.sender_var < len(self.texts) + len(EMAILS)))
+        senders = (*self.texts, *EMAILS.values())
+        self.sender_var, self.sender = one_of("context.sender", senders, add)
+        # D11's question: is the sender the acting user's own address
+        self.sender_is_own = v.equal(Choice(dict(self.sender)), self._email(self.u))
 
     def _admin(self) -> None:
         """D12's admin actions: the user enrolled (the acting one, or another with seats of
@@ -167,12 +206,7 @@ class RecordWorld:
         enrolments."""
         add = self.constraints.append
         self.target_self = z3.Bool("target.self")
-        self.other_seat = {p: z3.Bool(f"other.seat.{p}") for p in self.products}
-        self.other_member = {p: z3.Bool(f"other.member.{p}") for p in self.products}
-        for p in self.products:
-            add(z3.Implies(z3.Not(self.other_seat[p]), z3.Not(self.other_member[p])))
-        self.product_var, self.product = _one_of("context.product", self.products)
-        add(z3.And(self.product_var >= 0, self.product_var < len(self.products)))
+        self.product_var, self.product = one_of("context.product", self.products, add)
         self.enrolments = z3.Int("context.enrolments")
         self.limit = z3.Int("org.integration_user_limit")
         self.integration_users = z3.Int("org.integration_users")
@@ -180,10 +214,10 @@ class RecordWorld:
         # R1: the count holds every user enrolled anywhere: the acting user and the other one
         # among them when they are integration users (filler users make up the rest)
         enrolled = [z3.And(self.seat[p], z3.Not(self.member[p])) for p in self.products]
-        other = [z3.And(self.other_seat[p], z3.Not(self.other_member[p])) for p in self.products]
-        self.fillers = (
-            self.integration_users - z3.If(z3.Or(enrolled), 1, 0) - z3.If(z3.Or(other), 1, 0)
-        )
+        self.fillers = self.integration_users - z3.If(z3.Or(enrolled), 1, 0)
+        for x in (self.v, self.w):
+            theirs = [z3.And(x.seat[p], z3.Not(x.member[p])) for p in self.products]
+            self.fillers = self.fillers - z3.If(z3.Or(theirs), 1, 0)
         add(self.fillers >= 0)
         # a mail's sender and an edit's fields belong to record actions
         add(z3.Implies(z3.Not(self.on_record), z3.Not(self.sending)))
@@ -198,7 +232,13 @@ class RecordWorld:
         """The choices a readable counterexample makes as few of as it can."""
         out = [self.crm_admin, self.new_org, self.acting, self.sending, self.submitted]
         out += [self.integration_users > 1, self.limit > 1, self.enrolments > 1]
+        # fresh ids and addresses unless a named one is what the question needs
+        out += [z3.Not(self.org_id[ORG]), z3.Not(self.record_id[RECORD])]
+        for person in self.people:
+            out += [z3.Not(person.id[person.fresh_id]), z3.Not(person.email[person.fresh_email])]
+            out += [z3.Not(person.profile[f"profile.{person.tag}"]), person.crm_admin]
         out += [*self.other_seat.values(), *self.other_member.values()]
+        out += [*self.w.seat.values(), *self.w.member.values()]
         for p in self.products:
             out += [self.seat[p], self.member[p], *self.grants[p].values()]
             out += [*self.hidden[p].values(), *self.readonly[p].values()]
@@ -208,61 +248,106 @@ class RecordWorld:
         return out
 
     # -- entities as the policies see them --------------------------------------------------
+    def person_ref(self, is_u: Any) -> Choice:
+        """A user that is the acting one where `is_u` holds, else the other: by their ids."""
+        return self.people_ref([(self.u, is_u), (self.v, z3.Not(is_u))])
+
+    def _acting_as(self) -> list[tuple[Person, Any]]:
+        not_self = z3.Not(self.acting_self)
+        return [
+            (self.u, self.acting_self),
+            (self.v, z3.And(not_self, self.acting_other)),
+            (self.w, z3.And(not_self, z3.Not(self.acting_other))),
+        ]
+
+    def people_ref(self, who: list[tuple[Person, Any]]) -> Choice:
+        """A user who is each person where their guard holds: by their ids."""
+        options: dict[Any, Any] = {}
+        for person, guard in who:
+            for uid, f in person.id.items():
+                key = ("User", uid)
+                options[key] = z3.Or(options.get(key, z3.BoolVal(False)), z3.And(guard, f))
+        return Choice(options)
+
     def var(self, name: str) -> Value:
         if name == "principal":
-            return literal(("User", PRINCIPAL))
+            return Choice({("User", uid): f for uid, f in self.u.id.items()})
         if name == "action":
             return Choice({("Action", a): f for a, f in self.action.items()})
         if name == "resource":
-            enrol, migrate = self.action["enrol_integration_user"], self.action["run_migration"]
-            options = {
-                (self.catalogue.modules[m].entity, RECORD): z3.And(self.on_record, f)
-                for m, f in self.module.items()
-            }
-            options[("User", PRINCIPAL)] = z3.And(enrol, self.target_self)
-            options[("User", OTHER)] = z3.And(enrol, z3.Not(self.target_self))
-            options[("Org", ORG)] = migrate
-            return Choice(options)
+            return self._resource_ref()
         if name == "context":
-            user = self._user_choice(self.acting_self)
             return Record(
                 {
                     "channel": Choice(dict(self.channel)),
                     "fields": Set(dict(self.touched)),
-                    "acting_as": user,
+                    "acting_as": self.people_ref(self._acting_as()),
                     "sender": Choice(dict(self.sender)),
                     "product": Choice({("Product", p): f for p, f in self.product.items()}),
                     "enrolments": Long(self.enrolments),
                 },
-                {"acting_as": self.acting, "sender": self.sending},
+                # present only where the engine sets it (backends/cedar.py cedar_request)
+                {
+                    "fields": self.on_record,
+                    "acting_as": self.acting,
+                    "sender": self.sending,
+                    "product": self.action["enrol_integration_user"],
+                    "enrolments": self.action["run_migration"],
+                },
             )
         raise KeyError(name)
 
-    def _user_choice(self, is_self: Any) -> Choice:
-        return Choice({("User", PRINCIPAL): is_self, ("User", OTHER): z3.Not(is_self)})
+    def _resource_ref(self) -> Choice:
+        enrol, migrate = self.action["enrol_integration_user"], self.action["run_migration"]
+        options: dict[Any, Any] = {}
+
+        def put(key: Any, guard: Any) -> None:
+            options[key] = z3.Or(options.get(key, z3.BoolVal(False)), guard)
+
+        for m, here in self.module.items():
+            kind = self.entity_of[m]
+            on = z3.And(self.on_record, here)
+            put((kind, NEW_ID), z3.And(on, self.new))
+            for rid, f in self.record_id.items():
+                put((kind, rid), z3.And(on, z3.Not(self.new), f))
+        for key, guard in self.person_ref(self.target_self).options.items():
+            put(key, z3.And(enrol, guard))
+        for oid, f in self.org_id.items():
+            put(("Org", oid), z3.And(migrate, f))
+        return Choice(options)
 
     def ancestors(self, entity: tuple[str, str]) -> dict[tuple[str, str], Any]:
         """The entities `entity` is `in` (itself excluded), each with its formula."""
         kind, eid = entity
-        if kind == "User" and eid == PRINCIPAL:
-            return {("Product", p): self.seat[p] for p in self.products}
-        if kind == "User" and eid == OTHER:
-            return {("Product", p): self.other_seat[p] for p in self.products}
+        if kind == "User":
+            return {
+                ("Product", p): z3.Or(
+                    [z3.And(x.id[eid], x.seat[p]) for x in self.people if eid in x.id]
+                    or [z3.BoolVal(False)]
+                )
+                for p in self.products
+            }
         if kind == "Action":
             return {("Action", "record_action"): z3.BoolVal(eid in self.record_actions)}
         return {}
 
     def attributes(self, entity: tuple[str, str]) -> Record:
         kind, eid = entity
-        if kind == "User" and eid == PRINCIPAL:
-            return self._principal()
-        if kind == "User" and eid == OTHER:
-            return self._other()
-        if kind == "Role" and eid.startswith("role."):
-            return self._role(eid.removeprefix("role."))
+        if kind == "User":
+            found = [(x.id[eid], self._person(x)) for x in self.people if eid in x.id]
+            return self._merged(found, entity)
+        if kind == "Role":
+            found = [
+                (x.role[p][eid], self._role(x, p))
+                for x in self.people
+                for p in self.products
+                if eid in x.role[p]
+            ]
+            return self._merged(found, entity)
         if kind == "Profile":
-            return Record({"allows": Set({_grant(m, a): f for (m, a), f in self.allows.items()})})
-        if kind == "Org":
+            found = [(x.profile[eid], self._profile(x)) for x in self.people if eid in x.profile]
+            return self._merged(found, entity)
+        if kind == "Org" and eid in self.org_id:
             return Record(
                 {
                     "data_centre": Choice(dict(self.data_centre)),
@@ -272,43 +357,50 @@ class RecordWorld:
                     "integration_users": Long(self.integration_users),
                 }
             )
-        if kind == "Module":
+        if kind == "Module" and eid in self.module:
             return self._module(eid)
-        if eid == RECORD:
-            return self._resource()
+        if kind in ("Product", "Action"):
+            return Record({})  # the schema gives them no attributes
+        if kind in self.record_types and (eid == NEW_ID or eid in self.record_id):
+            return self._resource(kind)
         raise Unreadable(f"the attributes of {kind}::{eid!r}")
 
-    def _principal(self) -> Record:
+    def _merged(self, found: list[tuple[Any, Record]], entity: tuple[str, str]) -> Record:
+        if not found:
+            raise Unreadable(f"the attributes of {entity[0]}::{entity[1]!r}")
+        merged = v.merge(list[tuple[Any, Value]](found))
+        assert isinstance(merged, Record)
+        return merged
+
+    def _email(self, person: Person) -> Choice:
+        return Choice(dict(person.email))
+
+    def _person(self, x: Person) -> Record:
         attrs: dict[str, Value] = {
-            "org": literal(("Org", ORG)),
-            "email": literal(EMAILS[PRINCIPAL]),
-            "crm_admin": Bool(self.crm_admin),
-            "profile": literal(("Profile", "profile")),
+            "org": Choice({("Org", oid): f for oid, f in self.org_id.items()}),
+            "email": self._email(x),
+            "crm_admin": Bool(x.crm_admin),
+            "profile": Choice({("Profile", pid): f for pid, f in x.profile.items()}),
         }
         for p in self.products:
             attrs[p] = Record(
-                {"member": Bool(self.member[p]), "role": literal(("Role", f"role.{p}"))}
+                {
+                    "member": Bool(x.member[p]),
+                    "role": Choice({("Role", rid): f for rid, f in x.role[p].items()}),
+                }
             )
-        return Record(attrs, {p: self.seat[p] for p in self.products})
+        return Record(attrs, {p: x.seat[p] for p in self.products})
 
-    def _other(self) -> Record:
-        """The other user, as far as a policy may read them: their seats (D12: enrolling them).
-        Their role's grants and field rules are not modelled: reading them is refused."""
-        attrs: dict[str, Value] = {
-            p: Record(
-                {"member": Bool(self.other_member[p]), "role": literal(("Role", f"other.{p}"))}
-            )
-            for p in self.products
-        }
-        return Record(attrs, dict(self.other_seat))
+    def _profile(self, x: Person) -> Record:
+        return Record({"allows": Set({_grant(m, a): f for (m, a), f in x.allows.items()})})
 
-    def _role(self, product: str) -> Record:
+    def _role(self, x: Person, product: str) -> Record:
         return Record(
             {
                 "product": literal(("Product", product)),
-                "grants": Set({_grant(m, a): f for (m, a), f in self.grants[product].items()}),
-                "hidden_fields": Set(dict(self.hidden[product])),
-                "readonly_fields": Set(dict(self.readonly[product])),
+                "grants": Set({_grant(m, a): f for (m, a), f in x.grants[product].items()}),
+                "hidden_fields": Set(dict(x.hidden[product])),
+                "readonly_fields": Set(dict(x.readonly[product])),
             }
         )
 
@@ -324,54 +416,121 @@ class RecordWorld:
             }
         )
 
-    def _resource(self) -> Record:
-        return Record(
-            {
-                "module": Choice({("Module", m): f for m, f in self.module.items()}),
-                "status": Choice(dict(self.status)),
-                "submitted_by": self._user_choice(self.submitted_by_self),
-                "folder": Choice(dict(self.folder)),
-                "title": Choice(dict(self.title)),
-            },
-            {"submitted_by": self.submitted},
-        )
+    def _resource(self, kind: str) -> Record:
+        """A record of entity type `kind`, with the attributes the engine gives that type
+        (engine/entities.py _record_entity)."""
+        attrs: dict[str, Value] = {
+            "module": Choice(
+                {("Module", m): f for m, f in self.module.items() if self.entity_of[m] == kind}
+            ),
+            "status": Choice(dict(self.status)),
+        }
+        present: dict[str, Any] = {}
+        if kind == "Report":
+            attrs["folder"] = Choice(dict(self.folder))
+            attrs["title"] = Choice(dict(self.title))
+        elif kind == "Dashboard":
+            attrs["title"] = Choice(dict(self.title))
+        else:
+            attrs["submitted_by"] = self.person_ref(self.submitted_by_self)
+            present["submitted_by"] = self.submitted
+        return Record(attrs, present)
 
     # -- a concrete org and request, as values of the world (the encoding's own test) ---------
     def pin(self, org: Org, request: Request) -> list[Any]:
         """Constraints that fix the world to one request of one org, for comparing what the
-        encoding decides with what Cedar decides (tests/property/test_symbolic.py)."""
-        user = next(u for u in org.users if u.id == request.subject)
+        encoding decides with what Cedar decides (tests/property/test_symbolic.py). The acting
+        user is `u`; the other user, where the request names one, is `v`."""
+        users = {x.id: x for x in org.users}
+        user = users[request.subject]
         acting = request.context.get("acting_as")
         out = [
             self.action[request.action],
-            self.crm_admin == user.crm_admin,
             self.data_centre[org.data_centre],
             self.edition[org.edition],
             self.new_org == org.new_org,
+            self._pick(self.org_id, org.id, ORG),
             self.channel[request.channel],
             self.acting == (acting is not None),
             self.acting_self == (acting == user.id),
-            *self._pin_seats(org, user),
+            *self._pin_person(self.u, org, user),
         ]
+        other = None  # v: the submitter, or the user enrolled
         if request.action not in self.record_actions:
-            return out + self._pin_admin(org, user, request)
+            out += self._pin_admin(org, user, request)
+            if request.action == "enrol_integration_user" and request.resource_id != user.id:
+                other = users[str(request.resource_id)]
+            return out + self._pin_acting(org, user, other, acting)
         out.append(self.module[request.resource_type])
-        profile = next(p for p in org.profiles if p.id == user.profile)
-        allowed = {(m, a) for m, acts in profile.allows.items() for a in expand(acts)}
-        out += [f == ((m, a) in allowed) for (m, a), f in self.allows.items()]
         out += [
             f == (p in org.approval_products(m))
             for m, by in self.approval_by.items()
             for p, f in by.items()
         ]
-        out += self._pin_record(org, request)
+        record_pins, submitter = self._pin_record(org, request)
+        out += record_pins
+        if submitter is not None and submitter is not user:
+            other = submitter
+            out += self._pin_person(self.v, org, other)
+        out += self._pin_acting(org, user, other, acting)
         touched = {f"{request.resource_type}.{f}" for f in request.fields}
         out += [f == (name in touched) for name, f in self.touched.items()]
         sender = request.context.get("sender")
         out.append(self.sending == (sender is not None))
         if sender is not None:
-            text = EMAILS[PRINCIPAL] if sender == user.email else sender
-            out.append(self.sender[text if text in self.sender else OTHER_STRING])
+            if sender == user.email and sender not in self.sender:  # a fresh address
+                out.append(self.sender[self.u.fresh_email])
+            else:
+                out.append(self._pick(self.sender, str(sender), OTHER_STRING))
+        return out
+
+    def _pin_acting(self, org: Org, user: User, other: User | None, acting: Any) -> list[Any]:
+        """`acting_as`: the acting user, the other one (v), or a third (w)."""
+        if acting is None or acting == user.id:
+            return []
+        named = next(x for x in org.users if x.id == acting)
+        if other is not None and named is other:
+            return [self.acting_other]
+        return [z3.Not(self.acting_other), *self._pin_person(self.w, org, named)]
+
+    def _pick(self, table: dict[Any, Any], value: Any, fresh: Any) -> Any:
+        return table[value] if value in table else table[fresh]
+
+    def _pin_person(self, person: Person, org: Org, user: User) -> list[Any]:
+        out = [
+            self._pick(person.id, user.id, person.fresh_id),
+            self._pick(person.email, user.email, person.fresh_email),
+            person.crm_admin == user.crm_admin,
+            self._pick(person.profile, user.profile, f"profile.{person.tag}"),
+        ]
+        profile = next(p for p in org.profiles if p.id == user.profile)
+        allowed = {(m, a) for m, acts in profile.allows.items() for a in expand(acts)}
+        out += [f == ((m, a) in allowed) for (m, a), f in person.allows.items()]
+        roles = {r.id: r for r in org.roles}
+        for p in self.products:
+            member = next((m for m in user.memberships if m.product == p), None)
+            enrolled = any(e.product == p for e in user.enrolments)
+            role = roles[member.role] if member is not None else None
+            out += [
+                person.seat[p] == (member is not None or enrolled),
+                person.member[p] == (member is not None),
+            ]
+            if member is not None:
+                out.append(self._pick(person.role[p], member.role, f"role.{person.tag}.{p}"))
+            grants = (
+                set()
+                if role is None
+                else {(m, a) for m, acts in role.grants.items() for a in expand(acts)}
+            )
+            out += [f == (key in grants) for key, f in person.grants[p].items()]
+            if role is not None:
+                rules = role.fields
+            else:
+                rules = org.integration_user_fields.get(p, {}) if enrolled else {}  # type: ignore[call-overload]
+            hidden = set(qualified_fields(rules, "hidden"))
+            readonly = set(qualified_fields(rules, "read_only"))
+            out += [f == (name in hidden) for name, f in person.hidden[p].items()]
+            out += [f == (name in readonly) for name, f in person.readonly[p].items()]
         return out
 
     def _pin_admin(self, org: Org, user: User, request: Request) -> list[Any]:
@@ -384,59 +543,32 @@ class RecordWorld:
         target = next(u for u in org.users if u.id == request.resource_id)
         out += [self.product[str(request.context["product"])], self.target_self == (target is user)]
         if target is not user:
-            for p in self.products:
-                member = any(m.product == p for m in target.memberships)
-                enrolled = any(e.product == p for e in target.enrolments)
-                out += [self.other_seat[p] == (member or enrolled), self.other_member[p] == member]
+            out += self._pin_person(self.v, org, target)
         return out
 
-    def _pin_seats(self, org: Org, user: User) -> list[Any]:
-        out = []
-        roles = {r.id: r for r in org.roles}
-        for p in self.products:
-            member = next((roles[m.role] for m in user.memberships if m.product == p), None)
-            enrolled = any(e.product == p for e in user.enrolments)
-            out += [
-                self.seat[p] == (member is not None or enrolled),
-                self.member[p] == (member is not None),
-            ]
-            grants = (
-                set()
-                if member is None
-                else {(m, a) for m, acts in member.grants.items() for a in expand(acts)}
-            )
-            out += [f == (key in grants) for key, f in self.grants[p].items()]
-            if member is not None:
-                rules = member.fields
-            else:
-                rules = org.integration_user_fields.get(p, {}) if enrolled else {}  # type: ignore[call-overload]
-            hidden = set(qualified_fields(rules, "hidden"))
-            readonly = set(qualified_fields(rules, "read_only"))
-            out += [f == (name in hidden) for name, f in self.hidden[p].items()]
-            out += [f == (name in readonly) for name, f in self.readonly[p].items()]
-        return out
-
-    def _pin_record(self, org: Org, request: Request) -> list[Any]:
+    def _pin_record(self, org: Org, request: Request) -> tuple[list[Any], User | None]:
         if request.resource_id is None:
-            return [self.new]
+            return [self.new], None
         record = next(
             r
             for r in org.records
             if r.type == request.resource_type and r.id == request.resource_id
         )
-        kind = self.catalogue.modules[record.type].entity
+        kind = self.entity_of[record.type]
         submitted = record.submitted_by is not None and kind not in ("Report", "Dashboard")
+        submitter = next((x for x in org.users if x.id == record.submitted_by), None)
         return [
             z3.Not(self.new),
+            self._pick(self.record_id, record.id, RECORD),
             self.status[default_status(record, self.catalogue)],
             self.submitted == submitted,
             self.submitted_by_self == (record.submitted_by == request.subject),
-            self.folder[self._text(record.folder or "")],
-            self.title[self._text(record.title or "")],
-        ]
+            self._text(self.folder, record.folder or ""),
+            self._text(self.title, record.title or ""),
+        ], submitter if submitted else None
 
-    def _text(self, value: str) -> str:
-        return value if value in self.folder else OTHER_STRING
+    def _text(self, table: dict[str, Any], value: str) -> Any:
+        return table[value] if value in table else table[OTHER_STRING]
 
     # -- a model back into an org snapshot and a request -------------------------------------
     def decode(self, model: Any) -> tuple[dict[str, Any], Request]:
@@ -447,11 +579,6 @@ class RecordWorld:
             return next(k for k, f in table.items() if true(f))
 
         module, action = pick(self.module), pick(self.action)
-        roles, memberships, enrolments, integration_fields = self._decoded_seats(true)
-        allows: dict[str, list[str]] = {}
-        for (m, a), f in self.allows.items():
-            if true(f):
-                allows.setdefault(m, []).append(a)
         approval: dict[str, list[str]] = {}
         for m, by in self.approval_by.items():
             for p, f in by.items():
@@ -459,136 +586,139 @@ class RecordWorld:
                     approval.setdefault(p, []).append(m)
         admin = action not in self.record_actions
         new = true(self.new)
-        records = [] if new or admin else [self._decoded_record(module, model)]
-        others = self._decoded_others(model, roles)
+        ids = {x.tag: pick(x.id) for x in self.people}
+        roles: dict[str, dict[str, Any]] = {}
+        profiles: dict[str, dict[str, Any]] = {}
+        integration_fields: dict[str, Any] = {}
+        users = [
+            self._decoded_person(x, ids[x.tag], true, pick, roles, profiles, integration_fields)
+            for x in self.people
+        ]
+        records = [] if new or admin else [self._decoded_record(module, ids, true, pick)]
         org = {
-            "id": ORG,
+            "id": pick(self.org_id),
             "data_centre": pick(self.data_centre),
             "edition": pick(self.edition),
             "new_org": true(self.new_org),
             "migration": {"limit": model.eval(self.limit, model_completion=True).as_long()},
             "approval": approval,
             "integration_user_fields": integration_fields,
-            "profiles": [{"id": "profile", "allows": allows}],
-            "roles": roles,
-            "users": [
-                {
-                    "id": PRINCIPAL,
-                    "email": EMAILS[PRINCIPAL],
-                    "crm_admin": true(self.crm_admin),
-                    "profile": "profile",
-                    "memberships": memberships,
-                    "enrolments": enrolments,
-                },
-                *others,
-            ],
+            "profiles": list(profiles.values()),
+            "roles": list(roles.values()),
+            "users": [*users, *self._fillers(model, set(ids.values()))],
             "records": records,
         }
         context: dict[str, Any] = {}
         if true(self.acting):
-            context["acting_as"] = PRINCIPAL if true(self.acting_self) else OTHER
+            context["acting_as"] = next(ids[x.tag] for x, g in self._acting_as() if true(g))
         if true(self.sending):
             sender = pick(self.sender)
             context["sender"] = "someone@elsewhere.example" if sender == OTHER_STRING else sender
-        touched = tuple(f.split(".", 1)[1] for f, v in self.touched.items() if true(v))
-        if admin:
-            return org, self._admin_request(model, action, context)
-        request = Request(
-            PRINCIPAL,
-            action,
-            module,
-            None if new else RECORD,
-            pick(self.channel),
-            touched,
-            context,
-        )
-        return org, request
+        touched = tuple(f.split(".", 1)[1] for f, val in self.touched.items() if true(val))
+        channel = pick(self.channel)
+        subject = ids[PRINCIPAL]
+        if action == "run_migration":
+            enrolments = model.eval(self.enrolments, model_completion=True).as_long()
+            return org, Request(
+                subject,
+                action,
+                "org",
+                org["id"],
+                channel,
+                (),
+                {**context, "enrolments": enrolments},
+            )
+        if action == "enrol_integration_user":
+            target = ids[PRINCIPAL] if true(self.target_self) else ids[OTHER]
+            return org, Request(
+                subject,
+                action,
+                "user",
+                target,
+                channel,
+                (),
+                {**context, "product": pick(self.product)},
+            )
+        rid = None if new else pick(self.record_id)
+        return org, Request(subject, action, module, rid, channel, touched, context)
 
-    def _decoded_seats(
-        self, true: Any
-    ) -> tuple[list[dict[str, Any]], list[dict[str, str]], list[dict[str, str]], dict[str, Any]]:
-        """The acting user's roles, memberships, enrolments and integration field rules."""
-        roles: list[dict[str, Any]] = []
-        memberships: list[dict[str, str]] = []
-        enrolments: list[dict[str, str]] = []
-        integration_fields: dict[str, Any] = {}
+    def _decoded_person(
+        self,
+        x: Person,
+        uid: str,
+        true: Any,
+        pick: Any,
+        roles: dict[str, dict[str, Any]],
+        profiles: dict[str, dict[str, Any]],
+        integration_fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One user of the counterexample org, adding their profile and roles to the org's."""
+        profile = pick(x.profile)
+        allows: dict[str, list[str]] = {}
+        for (m, a), f in x.allows.items():
+            if true(f):
+                allows.setdefault(m, []).append(a)
+        profiles.setdefault(profile, {"id": profile, "allows": allows})
+        memberships, enrolments = [], []
         for p in self.products:
-            if not true(self.seat[p]):
+            if not true(x.seat[p]):
                 continue
             fields = _field_rules(
-                {f for f, v in self.hidden[p].items() if true(v)},
-                {f for f, v in self.readonly[p].items() if true(v)},
+                {f for f, val in x.hidden[p].items() if true(val)},
+                {f for f, val in x.readonly[p].items() if true(val)},
             )
-            if true(self.member[p]):
+            if true(x.member[p]):
                 grants: dict[str, list[str]] = {}
-                for (m, a), f in self.grants[p].items():
+                for (m, a), f in x.grants[p].items():
                     if true(f):
                         grants.setdefault(m, []).append(a)
-                roles.append({"id": f"role.{p}", "product": p, "grants": grants, "fields": fields})
-                memberships.append({"product": p, "role": f"role.{p}"})
+                rid = pick(x.role[p])
+                roles.setdefault(rid, {"id": rid, "product": p, "grants": grants, "fields": fields})
+                memberships.append({"product": p, "role": rid})
             else:
                 enrolments.append({"product": p})
                 if fields:
                     integration_fields[p] = fields
-        return roles, memberships, enrolments, integration_fields
-
-    def _decoded_others(self, model: Any, roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The other user with their seats, and as many enrolled filler users as the org's
-        integration-user count needs beside the two (R1)."""
-        memberships, enrolments = [], []
-        for p in self.products:
-            if z3.is_true(model.eval(self.other_member[p], model_completion=True)):
-                roles.append({"id": f"other.{p}", "product": p})
-                memberships.append({"product": p, "role": f"other.{p}"})
-            elif z3.is_true(model.eval(self.other_seat[p], model_completion=True)):
-                enrolments.append({"product": p})
-        other = {
-            "id": OTHER,
-            "email": EMAILS[OTHER],
-            "profile": "profile",
+        return {
+            "id": uid,
+            "email": pick(x.email),
+            "crm_admin": true(x.crm_admin),
+            "profile": profile,
             "memberships": memberships,
             "enrolments": enrolments,
         }
+
+    def _fillers(self, model: Any, taken: set[str]) -> list[dict[str, Any]]:
+        """As many enrolled filler users as the org's integration-user count needs beside the
+        two (R1)."""
         fillers = model.eval(self.fillers, model_completion=True).as_long()
-        return [other] + [
+        names = (f"filler-{n}" for n in range(fillers + len(taken)))
+        return [
             {
-                "id": f"filler-{n}",
-                "email": f"filler-{n}@proof.example",
-                "profile": "profile",
+                "id": name,
+                "email": f"{name}@proof.example",
+                "profile": f"profile.{PRINCIPAL}",
                 "enrolments": [{"product": self.products[0]}],
             }
-            for n in range(fillers)
+            for name in [n for n in names if n not in taken][:fillers]
         ]
 
-    def _admin_request(self, model: Any, action: str, context: dict[str, Any]) -> Request:
-        channel = next(c for c, f in self.channel.items() if z3.is_true(model.eval(f, True)))
-        if action == "run_migration":
-            enrolments = model.eval(self.enrolments, model_completion=True).as_long()
-            return Request(
-                PRINCIPAL, action, "org", ORG, channel, (), {**context, "enrolments": enrolments}
-            )
-        product = next(p for p, f in self.product.items() if z3.is_true(model.eval(f, True)))
-        target = PRINCIPAL if z3.is_true(model.eval(self.target_self, True)) else OTHER
-        return Request(
-            PRINCIPAL, action, "user", target, channel, (), {**context, "product": product}
-        )
-
-    def _decoded_record(self, module: str, model: Any) -> dict[str, Any]:
-        def true(f: Any) -> bool:
-            return bool(z3.is_true(model.eval(f, model_completion=True)))
-
-        def pick(table: dict[Any, Any]) -> Any:
-            return next(k for k, f in table.items() if true(f))
-
-        record: dict[str, Any] = {"id": RECORD, "type": module, "status": pick(self.status)}
-        kind = self.catalogue.modules[module].entity
+    def _decoded_record(
+        self, module: str, ids: dict[str, str], true: Any, pick: Any
+    ) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": pick(self.record_id),
+            "type": module,
+            "status": pick(self.status),
+        }
+        kind = self.entity_of[module]
         if kind == "Report":
             record["folder"] = _text(pick(self.folder))
             record["title"] = _text(pick(self.title))
         elif kind == "Dashboard":
             record["title"] = _text(pick(self.title))
         elif true(self.submitted):
-            record["submitted_by"] = PRINCIPAL if true(self.submitted_by_self) else OTHER
+            record["submitted_by"] = ids[PRINCIPAL] if true(self.submitted_by_self) else ids[OTHER]
         return record
 
 

@@ -14,13 +14,12 @@ from suite_authz.engine import Engine, Request
 from suite_authz.engine.crosscheck import request_space
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import load_policies
-from suite_authz.engine.symbolic.compile import allows, string_literals
-from suite_authz.engine.symbolic.world import RecordWorld
+from suite_authz.engine.symbolic.compile import allows, world_for
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import orgs, record_requests
 
 POLICY_SET = load_policies(POLICIES)
-WORLD = RecordWorld(POLICY_SET.catalogue, string_literals(POLICY_SET))
+WORLD = world_for(POLICY_SET)
 ALLOWS = allows(POLICY_SET, WORLD)
 
 
