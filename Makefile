@@ -112,6 +112,7 @@ unit: $(STAMP)
 prove: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
 	$(PY) bench/bench_crosscheck.py --full
+	AUTHZ_MUTANTS=2000 $(PY) -m pytest -q tests/property/test_prover_mutants.py
 
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
