@@ -11,6 +11,7 @@ encoding did not read.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -119,10 +120,71 @@ def applying(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
     return {key: Compiler(world, key).policy(est) for key, est in policies.deciding.items()}
 
 
+def redactions(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
+    """Qualified field -> where an allowed view of its module hides it from the acting user
+    (D7), as the engine works it out (engine/backends/cedar_obligations.py): the set's
+    @obligation policies asked about a view of the module as a whole (its new record) with
+    `context.fields` holding that field alone, for each field some field rule of the org names;
+    a field a `redact` permit applies to, and no obligation forbid, is hidden."""
+    infos = policies.policies
+    out: dict[str, Any] = {}
+    for m in world.modules:
+        key, record = world.asked_about(m)
+        # compiled once per module over "which field is asked", then read per field
+        asked = {f: z3.Bool(f"#asked.{f}") for f in world.fields[m]}
+        bindings: dict[str, v.Value] = {
+            "action": v.literal(("Action", "view")),
+            "resource": v.Choice({key: z3.BoolVal(True)}),
+            "context": v.Record(
+                {"channel": v.Choice(dict(world.channel)), "fields": v.Set(dict(asked))}
+            ),
+        }
+        redact, forbids = [], []
+        for pid, est in policies.obligations.items():
+            applies = Compiler(world, pid, bindings, {key: record}).policy(est)
+            if est["effect"] != "permit":
+                forbids.append(applies)
+            elif infos[pid].obligation == "redact":
+                redact.append(applies)
+        hidden = z3.And(
+            z3.Or(redact or [z3.BoolVal(False)]), z3.Not(z3.Or(forbids or [z3.BoolVal(False)]))
+        )
+        for f in world.fields[m]:
+            only = [(a, z3.BoolVal(g == f)) for g, a in asked.items()]
+            out[f] = z3.And(world.rule_names(f), z3.simplify(z3.substitute(hidden, *only)))
+    return out
+
+
+def same_redactions(base: PolicySet, head: PolicySet) -> bool:
+    """The two sets hide the same fields wherever both allow a view: their @obligation
+    policies that can hide (redact permits) or forbid are the same, text for text."""
+
+    def hiding(policies: PolicySet) -> list[Any]:
+        return sorted(
+            (
+                json.dumps(est, sort_keys=True)
+                for pid, est in policies.obligations.items()
+                if est["effect"] != "permit" or policies.policies[pid].obligation == "redact"
+            ),
+        )
+
+    return hiding(base) == hiding(head)
+
+
 class Compiler:
-    def __init__(self, world: RecordWorld, policy: str) -> None:
+    def __init__(
+        self,
+        world: RecordWorld,
+        policy: str,
+        bindings: dict[str, v.Value] | None = None,
+        entities: dict[Any, v.Record] | None = None,
+    ) -> None:
+        """`bindings`, `entities`: variables and entities that stand otherwise than in the
+        world's request (an obligation's question about the module as a whole)."""
         self.world = world
         self.policy_key = policy
+        self.bindings = bindings or {}
+        self.entities = entities or {}
         self.path: list[Any] = []  # what holds where the expression at hand is evaluated
         self.errors: list[Any] = []  # where evaluating the policy raises an error
 
@@ -161,7 +223,7 @@ class Compiler:
 
     def scope(self, var: str, clause: dict[str, Any]) -> Any:
         op = clause["op"]
-        here = self.world.var(var)
+        here = self.var(var)
         if op == "All":
             return z3.BoolVal(True)
         if op == "==":
@@ -179,6 +241,8 @@ class Compiler:
         return v.Named({(inner["type"], inner["id"]): z3.BoolVal(True)})
 
     def boolean(self, value: v.Value) -> Any:
+        if isinstance(value, v.Undefined):
+            return z3.BoolVal(False)
         if not isinstance(value, v.Bool):
             raise self.refuse(f"a condition of type {type(value).__name__}")
         return value.formula
@@ -193,7 +257,7 @@ class Compiler:
     def _handlers(self) -> dict[str, Callable[[Any], v.Value]]:
         return {
             "Value": self.value,
-            "Var": self.world.var,
+            "Var": self.var,
             "Set": lambda items: self.set_of([self.expr(i) for i in items]),
             "Record": lambda fields: v.Record({k: self.expr(e) for k, e in fields.items()}),
             ".": lambda a: self.attribute(self.expr(a["left"]), a["attr"]),
@@ -239,12 +303,16 @@ class Compiler:
 
     def _set(self, node: dict[str, Any]) -> v.Set:
         value = self.expr(node)
+        if isinstance(value, v.Undefined):
+            return v.Set({})
         if not isinstance(value, v.Set):
             raise self.refuse(f"a set operation on a {type(value).__name__}")
         return value
 
     def _long(self, node: dict[str, Any]) -> Any:
         value = self.expr(node)
+        if isinstance(value, v.Undefined):
+            return z3.IntVal(0)
         if not isinstance(value, v.Long):
             raise self.refuse(f"arithmetic on a {type(value).__name__}")
         return value.term
@@ -298,7 +366,7 @@ class Compiler:
             found: v.Value | None = of.attrs.get(name)
             if found is None:
                 self.error_where(z3.BoolVal(True))
-                return _anything(name)
+                return v.Undefined()
             if name in of.present:
                 self.error_where(z3.Not(of.present[name]))
             return found
@@ -314,11 +382,13 @@ class Compiler:
                     self.error_where(z3.And(guard, z3.Not(record.present[name])))
                 alternatives.append((guard, record.attrs[name]))
             if not alternatives:
-                return _anything(name)
+                return v.Undefined()
             try:
                 return v.merge(alternatives)
             except v.Incomparable as exc:
                 raise self.refuse(str(exc)) from None
+        if isinstance(of, v.Undefined):
+            return of
         raise self.refuse(f"an attribute of a {type(of).__name__}")
 
     def has(self, of: v.Value, name: str) -> Any:
@@ -332,6 +402,8 @@ class Compiler:
                 present = record.present.get(name, z3.BoolVal(name in record.attrs))
                 parts.append(z3.And(guard, present))
             return z3.Or(parts or [z3.BoolVal(False)])
+        if isinstance(of, v.Undefined):
+            return z3.BoolVal(False)
         raise self.refuse(f"`has` on a {type(of).__name__}")
 
     def _readable(self, of: v.Choice) -> None:
@@ -343,7 +415,13 @@ class Compiler:
                 if kind not in FIXED_TYPES:
                     raise self.refuse(f"reading the named entity {kind}::{eid!r}")
 
+    def var(self, name: str) -> v.Value:
+        found = self.bindings.get(name)
+        return found if found is not None else self.world.var(name)
+
     def _attributes(self, key: Any) -> v.Record:
+        if key in self.entities:
+            return self.entities[key]
         try:
             return self.world.attributes(key)
         except Unreadable as exc:
@@ -351,10 +429,15 @@ class Compiler:
 
     def within(self, left: v.Value, right: v.Value) -> Any:
         """Cedar's `in`: the same entity, or one of its ancestors."""
+        if isinstance(left, v.Undefined):
+            return z3.BoolVal(False)
         if not isinstance(left, v.Choice):
             raise self.refuse(f"`in` on a {type(left).__name__}")
         self._readable(left)
-        targets = right.members if isinstance(right, v.Set) else v.key_of(right)
+        try:
+            targets = right.members if isinstance(right, v.Set) else v.key_of(right)
+        except v.Incomparable as exc:
+            raise self.refuse(str(exc)) from None
         parts = []
         for key, guard in left.options.items():
             above = {key: z3.BoolVal(True), **self.world.ancestors(key)}
@@ -364,12 +447,8 @@ class Compiler:
         return z3.Or(parts)
 
     def is_type(self, of: v.Value, kind: str) -> Any:
+        if isinstance(of, v.Undefined):
+            return z3.BoolVal(False)
         if not isinstance(of, v.Choice):
             raise self.refuse(f"`is` on a {type(of).__name__}")
         return z3.Or([g for (t, _), g in of.options.items() if t == kind] or [z3.BoolVal(False)])
-
-
-def _anything(name: str) -> v.Value:
-    """The value of an attribute read only where reading it is an error: never looked at,
-    since the policy does not apply there; any boolean will do for the operators around it."""
-    return v.Bool(z3.Bool(f"#unread.{name}"))

@@ -22,7 +22,7 @@ from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
-from suite_authz.engine.symbolic.compile import allows, world_for
+from suite_authz.engine.symbolic.compile import allows, redactions, same_redactions, world_for
 from suite_authz.engine.symbolic.world import RecordWorld
 
 # (action, record type, the user's seats) groups: 81 x 9 today; a bound, not a sample
@@ -113,6 +113,41 @@ def _differences(base: PolicySet, head: PolicySet, name: str, swap: bool = False
             before, after = after, before
             polar = None if polar is None else (polar[1], polar[0])
         proof.examples.append(Counterexample(org, request, before, after, polar))
+    proof.seconds = time.perf_counter() - started
+    return proof
+
+
+def redaction_changes(base: PolicySet, head: PolicySet) -> Proof:
+    """Every allowed view under both sets whose fields hidden differ (D7's obligation), one
+    confirmed example per action, record type and kind of user."""
+    _same_catalogue(base, head)
+    started = time.perf_counter()
+    proof = Proof("redaction")
+    if same_redactions(base, head):  # the same formulas: nothing to ask
+        proof.seconds = time.perf_counter() - started
+        return proof
+    world = world_for(head, base)
+    before_hidden, after_hidden = redactions(base, world), redactions(head, world)
+    differs = [
+        z3.And(world.module[m], before_hidden[f] != after_hidden[f])
+        for m in world.modules
+        for f in world.fields[m]
+    ]
+    question = z3.And(
+        allows(head, world), allows(base, world), world.action["view"], z3.Or(differs)
+    )
+    for model in _models(world, question, proof):
+        org, request = world.decode(model)
+        before = decide_on(base, org, request, "cedar")
+        after = decide_on(head, org, request, "cedar")
+        if not (before.allowed and after.allowed) or before.redact_fields == after.redact_fields:
+            raise EncodingMismatch(
+                f"the symbolic encoding found fields hidden differently that Cedar does not "
+                f"confirm (before: {before.decision} hiding {list(before.redact_fields)}, "
+                f"after: {after.decision} hiding {list(after.redact_fields)}) for {request}: "
+                "an encoding bug; please report it with this request"
+            )
+        proof.examples.append(Counterexample(org, request, before, after))
     proof.seconds = time.perf_counter() - started
     return proof
 

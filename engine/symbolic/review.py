@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import dataclasses
 
-from suite_authz.engine.diff import DiffReport, Group, group_order, seat_words, who
+from suite_authz.engine.diff import (
+    DiffReport,
+    Group,
+    carried_change,
+    group_order,
+    seat_words,
+    who,
+)
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.symbolic.questions import Counterexample, Proof, narrowings, widenings
+from suite_authz.engine.symbolic.questions import (
+    Counterexample,
+    Proof,
+    narrowings,
+    redaction_changes,
+    widenings,
+)
 
 PROOF_ORGS = ("every org the model allows",)
 
@@ -17,7 +30,7 @@ PROOF_ORGS = ("every org the model allows",)
 def proven_diff(
     base: PolicySet, head: PolicySet, base_label: str = "base", head_label: str = "head"
 ) -> tuple[DiffReport, list[Proof]]:
-    proofs = [widenings(base, head), narrowings(base, head)]
+    proofs = [widenings(base, head), narrowings(base, head), redaction_changes(base, head)]
     groups = [_group(e, head) for proof in proofs for e in proof.examples]
     groups.sort(key=group_order)
     report = DiffReport(base_label, head_label, 0, PROOF_ORGS, tuple(groups))
@@ -97,14 +110,19 @@ def _group(example: Counterexample, head: PolicySet) -> Group:
     org = load_org(example.org, head.catalogue, "counterexample org")
     request = example.request
     kind, non_member = who(org, request.subject, request.action, head)
+    was, now, widens = example.before.decision, example.after.decision, None
+    carried = carried_change(org, request, example.before, example.after)
+    if example.before.allowed and example.after.allowed and carried is not None:
+        was, now, widens = carried  # an allow that carries other obligations
     group = Group(
         kind,
         request.action,
         request.resource_type,
-        example.before.decision,
-        example.after.decision,
+        was,
+        now,
         count=1,
         non_member=non_member,
+        widens=widens,
         seats=seat_words(org, request.subject, head),
     )
     for decision in (example.after, example.before):

@@ -18,7 +18,7 @@ import z3
 from suite_authz.engine.decision import Decision
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
-from suite_authz.engine.symbolic.compile import allows, world_for
+from suite_authz.engine.symbolic.compile import allows, redactions, world_for
 from suite_authz.engine.symbolic.questions import EncodingMismatch, decide_on
 from suite_authz.engine.symbolic.world import RecordWorld
 
@@ -33,6 +33,8 @@ class Theorem:
     statement: str
     violation: Callable[[RecordWorld], Any]
     on_records: bool = True  # a promise about record actions (not D12's admin actions)
+    # what Cedar's answer on a counterexample must show besides the allow (an obligation)
+    confirm: Callable[[dict[str, Any], Request, Decision], bool] | None = None
 
 
 def _owned_by(w: RecordWorld, seat: dict[str, Any]) -> Any:
@@ -63,6 +65,32 @@ def _d7(w: RecordWorld) -> Any:
                 reach = z3.And(w.seat[p], w.module[module])
                 restricted.append(z3.And(touched, reach, z3.Or(w.hidden[p][f], w.readonly[p][f])))
     return z3.And(w.action["edit"], z3.Or(restricted))
+
+
+def _d7_view(w: RecordWorld) -> Any:
+    shown = [
+        z3.And(w.module[m], w.seat[p], w.hidden[p][f], z3.Not(w.redacted[f]))
+        for m in w.modules
+        for f in w.fields[m]
+        for p in w.module_products[m]
+        if f in w.hidden[p]
+    ]
+    return z3.And(w.action["view"], z3.Or(shown))
+
+
+def _shows_a_hidden_field(org: dict[str, Any], request: Request, decision: Decision) -> bool:
+    """Cedar's answer shows a field that a role of one of the user's seats hides."""
+    user = next(u for u in org["users"] if u["id"] == request.subject)
+    roles = {r["id"]: r for r in org["roles"]}
+    module = request.resource_type
+    hidden: set[str] = set()
+    for seat in user.get("memberships", []):
+        rules = roles[seat["role"]].get("fields", {}).get(module, {})
+        hidden |= {f for f, access in rules.items() if access == "hidden"}
+    for seat in user.get("enrolments", []):
+        rules = org.get("integration_user_fields", {}).get(seat["product"], {}).get(module, {})
+        hidden |= {f for f, access in rules.items() if access == "hidden"}
+    return bool(hidden - set(decision.redact_fields))
 
 
 def _d8(w: RecordWorld) -> Any:
@@ -132,6 +160,14 @@ THEOREMS = (
         "product that owns the record",
         _d7,
     ),
+    Theorem(
+        "D7v",
+        "D7",
+        "no allowed view shows a field that a role of the user hides, in a product that owns "
+        "the record (the view's redaction)",
+        _d7_view,
+        confirm=_shows_a_hidden_field,
+    ),
     Theorem("D8", "D8", "no one approves their own submission", _d8),
     Theorem("D11", "D11", "no mail is allowed from an address other than the user's own", _d11),
     Theorem(
@@ -184,6 +220,7 @@ class Verdict:
 def verify(policies: PolicySet, theorems: tuple[Theorem, ...] = THEOREMS) -> list[Verdict]:
     world = world_for(policies)
     allowed = allows(policies, world)
+    world.redacted = redactions(policies, world)
     out = []
     for theorem in theorems:
         started = time.perf_counter()
@@ -199,7 +236,8 @@ def verify(policies: PolicySet, theorems: tuple[Theorem, ...] = THEOREMS) -> lis
         if solver.check() == z3.sat:
             org, request = world.decode(solver.model())
             decision = decide_on(policies, org, request)
-            if not decision.allowed:
+            shown = theorem.confirm is None or theorem.confirm(org, request, decision)
+            if not decision.allowed or not shown:
                 raise EncodingMismatch(
                     f"theorem {theorem.id}: the encoding allows {request} and Cedar does not: "
                     "an encoding bug; please report it with this request"

@@ -54,14 +54,27 @@ class Record:
     present: dict[str, Any] = field(default_factory=dict)  # optional attribute -> formula
 
 
-Value = Bool | Choice | Set | Long | Record
+@dataclass(frozen=True)
+class Undefined:
+    """What an expression stands for where evaluating it is a Cedar error (an attribute the
+    entity does not have): never looked at, since the policy does not apply there; every
+    operation on it yields another value nobody looks at."""
+
+
+Value = Bool | Choice | Set | Long | Record | Undefined
 
 
 def literal(key: Key) -> Choice:
     return Choice({key: z3.BoolVal(True)})
 
 
+def literal_set(*keys: Key) -> Set:
+    return Set({k: z3.BoolVal(True) for k in keys})
+
+
 def equal(a: Value, b: Value) -> Any:
+    if isinstance(a, Undefined) or isinstance(b, Undefined):
+        return z3.BoolVal(False)
     if isinstance(a, Choice) and isinstance(b, Choice):
         common = a.options.keys() & b.options.keys()
         return z3.Or([z3.And(a.options[k], b.options[k]) for k in common])
@@ -83,6 +96,8 @@ class Incomparable(Exception):
 
 def key_of(value: Value) -> dict[Key, Any]:
     """The value as guarded concrete keys, so that it can be looked up in a set."""
+    if isinstance(value, Undefined):
+        return {}
     if isinstance(value, Choice):
         return value.options
     if isinstance(value, Record):

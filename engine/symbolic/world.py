@@ -83,6 +83,7 @@ class RecordWorld:
         self.record_actions = RECORD_ACTIONS
         self.actions = ACTIONS  # the record actions, then the admin actions of D12
         self.constraints: list[Any] = []
+        self.redacted: dict[str, Any] = {}  # field -> hidden on a view (compile.redactions)
         add = self.constraints.append
         self.entity_of = {m: cat.modules[m].entity for m in self.modules}
         self.record_types = tuple(dict.fromkeys(self.entity_of.values()))
@@ -147,6 +148,11 @@ class RecordWorld:
         self.edition_var, self.edition = one_of("edition", EDITIONS, add)
         self.org_var, self.org_id = one_of("org.id", (ORG, *self.ids["Org"]), add)
         self.new_org = z3.Bool("new_org")
+        # a field rule of a role no one of the request holds (it makes the field a candidate
+        # for redaction: engine/backends/cedar_obligations.py _restricted_fields)
+        self.rule_elsewhere = {
+            f: z3.Bool(f"org.rule_elsewhere.{f}") for m in self.modules for f in self.fields[m]
+        }
         self.approval_by = {
             m: {p: z3.Bool(f"approval.{p}.{m}") for p in self.module_products[m]}
             for m in self.modules
@@ -245,6 +251,7 @@ class RecordWorld:
         out += list(self.allows.values())
         out += [f for by in self.approval_by.values() for f in by.values()]
         out += list(self.touched.values())
+        out += list(self.rule_elsewhere.values())
         return out
 
     # -- entities as the policies see them --------------------------------------------------
@@ -403,6 +410,28 @@ class RecordWorld:
                 "readonly_fields": Set(dict(x.readonly[product])),
             }
         )
+
+    def asked_about(self, module: str) -> tuple[tuple[str, str], Record]:
+        """The new record of `module`, as an obligation's question asks about the module as a
+        whole: its key and its attributes (engine/entities.py _new_record)."""
+        kind = self.entity_of[module]
+        status = "draft" if self.catalogue.modules[module].transaction else "active"
+        attrs: dict[str, Value] = {"module": literal(("Module", module)), "status": literal(status)}
+        if kind == "Report":
+            attrs["folder"] = literal("")
+        if kind in ("Report", "Dashboard"):
+            attrs["title"] = literal("")
+        return (kind, NEW_ID), Record(attrs)
+
+    def rule_names(self, qualified: str) -> Any:
+        """Some field rule of the org names this field (hidden or read-only): a role of one
+        of the people, the integration rules of a product, or a role nobody here holds."""
+        named = [self.rule_elsewhere[qualified]]
+        for x in self.people:
+            for p in self.products:
+                if qualified in x.hidden[p]:
+                    named += [x.hidden[p][qualified], x.readonly[p][qualified]]
+        return z3.Or(named)
 
     def _module(self, module: str) -> Record:
         by = self.approval_by[module]
@@ -604,7 +633,7 @@ class RecordWorld:
             "approval": approval,
             "integration_user_fields": integration_fields,
             "profiles": list(profiles.values()),
-            "roles": list(roles.values()),
+            "roles": [*roles.values(), *self._unheld_roles(true)],
             "users": [*users, *self._fillers(model, set(ids.values()))],
             "records": records,
         }
@@ -687,6 +716,19 @@ class RecordWorld:
             "memberships": memberships,
             "enrolments": enrolments,
         }
+
+    def _unheld_roles(self, true: Any) -> list[dict[str, Any]]:
+        """A role per product, held by no one, for the field rules `rule_elsewhere` names."""
+        fields: dict[str, dict[str, dict[str, str]]] = {}
+        for qualified, f in self.rule_elsewhere.items():
+            if true(f):
+                module, name = qualified.split(".", 1)
+                product = self.module_products[module][0]
+                fields.setdefault(product, {}).setdefault(module, {})[name] = "hidden"
+        return [
+            {"id": f"rules.{p}", "product": p, "grants": {}, "fields": rules}
+            for p, rules in fields.items()
+        ]
 
     def _fillers(self, model: Any, taken: set[str]) -> list[dict[str, Any]]:
         """As many enrolled filler users as the org's integration-user count needs beside the

@@ -438,10 +438,6 @@ def test_the_dropped_redaction_is_real(shipped: PolicySet, tmp_path: Path) -> No
     assert before.redact_fields == ("price",) and after.redact_fields == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"issue 28: redaction miss: {REDACTION_HOLE.why}",
-)
 def test_the_prover_sees_the_dropped_redaction(shipped: PolicySet, tmp_path: Path) -> None:
     head = load_policies(_edit(_copy(tmp_path / "head"), REDACTION_HOLE.edit))
     report = _proven(REDACTION_HOLE, shipped, head)
