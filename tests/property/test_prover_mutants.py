@@ -3,8 +3,8 @@
 tests/mutants.py makes seeded random edits of the shipped set over Cedar's JSON form: added
 and dropped conjuncts, presence tests, comparisons with named entities and literals,
 negations, paths through related entities, scope changes, new permits and forbids. For each
-one that loads and lints, `proven_diff(shipped, mutant)` must either refuse by name (an
-AuthzError other than EncodingMismatch, within REFUSAL_SECONDS), or:
+one that loads and lints, `proven_diff(shipped, mutant)` must either refuse by name
+(`Unsupported` or `Refused`, within REFUSAL_SECONDS), or:
 
 (a) confirm every counterexample it reports: Cedar answers its org and request before and
     after as reported (the prover checks this itself; an EncodingMismatch is a failure here);
@@ -51,10 +51,11 @@ from suite_authz.engine import Engine
 from suite_authz.engine.coverage_org import coverage_org
 from suite_authz.engine.decision import Decision
 from suite_authz.engine.diff import DiffReport, who
-from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.errors import AuthzError, Refused
 from suite_authz.engine.model import Org, load_org
 from suite_authz.engine.policies import PolicySet, load_policies
 from suite_authz.engine.request import Request
+from suite_authz.engine.symbolic.compile import Unsupported
 from suite_authz.engine.symbolic.questions import EncodingMismatch, Proof, decide_on
 from suite_authz.engine.symbolic.review import proven_diff
 from tests.conftest import POLICIES
@@ -88,6 +89,9 @@ SECONDS = None if _ASKED else DEFAULT_SECONDS
 SEED = int(os.environ.get("AUTHZ_MUTANT_SEED", "28"))
 REVERSE = os.environ.get("AUTHZ_MUTANT_REVERSE", "") == "1"  # also prove head -> base
 REFUSAL_SECONDS = 3.0
+# A refusal by name: the encoding does not read a construct (or the engine refuses the
+# question). Any other error, an InvalidOrg of a counterexample it decoded included, fails.
+REFUSALS = (Unsupported, Refused)
 GENERATED_ORGS = 12  # from tests/strategies.py `orgs`, shared by every mutant
 PLANTED_ORGS = 3  # per mutant: the demo org and two generated ones, holding its literals
 SAMPLE_CAP = {"coverage": 1500, "demo": 800, "planted": 600, "other": 250}  # requests per org
@@ -270,7 +274,7 @@ def _prove(
     except EncodingMismatch as exc:
         out.verdict = "failed"
         out.failures.append((f"{tag}encoding mismatch", f"EncodingMismatch: {exc}"))
-    except AuthzError as exc:
+    except REFUSALS as exc:
         taken = time.perf_counter() - started
         out.verdict = "refused"
         out.refusal = f"{type(exc).__name__}: {exc}"
@@ -278,6 +282,9 @@ def _prove(
             out.failures.append(
                 (f"{tag}slow refusal", f"refused after {taken:.1f} s: {out.refusal}")
             )
+    except AuthzError as exc:  # an engine error that is no refusal: an org it decoded, ...
+        out.verdict = "failed"
+        out.failures.append((f"{tag}prover error", f"{type(exc).__name__}: {exc}"))
     except Exception as exc:  # the prover's own failure, not a refusal by name
         out.verdict = "failed"
         out.failures.append((f"{tag}crash", f"{type(exc).__name__}: {exc}"))
