@@ -104,7 +104,7 @@ screenshot: $(STAMP)
 	$(PY) tools/screenshot.py
 
 test: lint $(AXE)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not prove"
