@@ -634,7 +634,7 @@ class RecordWorld:
             "integration_user_fields": integration_fields,
             "profiles": list(profiles.values()),
             "roles": [*roles.values(), *self._unheld_roles(true)],
-            "users": [*users, *self._fillers(model, set(ids.values()))],
+            "users": [*users, *self._fillers(model, set(ids.values()), users[0]["profile"])],
             "records": records,
         }
         context: dict[str, Any] = {}
@@ -730,7 +730,7 @@ class RecordWorld:
             for p, rules in fields.items()
         ]
 
-    def _fillers(self, model: Any, taken: set[str]) -> list[dict[str, Any]]:
+    def _fillers(self, model: Any, taken: set[str], profile: str) -> list[dict[str, Any]]:
         """As many enrolled filler users as the org's integration-user count needs beside the
         two (R1)."""
         fillers = model.eval(self.fillers, model_completion=True).as_long()
@@ -739,7 +739,7 @@ class RecordWorld:
             {
                 "id": name,
                 "email": f"{name}@proof.example",
-                "profile": f"profile.{PRINCIPAL}",
+                "profile": profile,  # one the org has (the acting user's)
                 "enrolments": [{"product": self.products[0]}],
             }
             for name in [n for n in names if n not in taken][:fillers]

@@ -487,3 +487,19 @@ def test_under_prove_the_guard_still_fails(
         assert f"gains `{action}` on {kind}" in err, err
     else:  # a refusal by name, not an encoding bug (which exits 2 today too)
         assert hole.policy in err and "encoding bug" not in err, err
+
+
+def test_a_counterexample_with_filler_users_and_a_named_profile_is_a_valid_org(
+    shipped: PolicySet, tmp_path: Path
+) -> None:
+    """The org a counterexample decodes into loads: its filler integration users hold a
+    profile the org has, also when the acting user's is one a policy names (fails on
+    bc199a2 with InvalidOrg: the fillers named a profile the org did not have)."""
+    grant = (
+        '\n@id("named-profile-deletes")\n@rule("D6")\n@reason("a mutant")\n'
+        'permit (principal, action == Action::"delete", resource is Estimate)\n'
+        'when { principal.profile == Profile::"sales" && principal.org.integration_users > 2 };\n'
+    )
+    head = load_policies(_edit(_copy(tmp_path / "head"), ("enrolment.cedar", "", grant)))
+    report, _ = proven_diff(shipped, head)
+    assert any(g.action == "delete" and g.widening for g in report.groups), report
