@@ -106,13 +106,71 @@ def _normal(schema: str) -> str:
 
 
 def allows(policies: PolicySet, world: RecordWorld) -> Any:
-    """The formula under which the set allows: some permit applies and no forbid does."""
+    """The formula under which the set allows, as the engine decides: some permit applies and
+    no forbid does, and what the allow carries can be worked out (a mail's sender is one
+    address; asking the @obligation policies raises no error)."""
     permits: list[Any] = []
     forbids: list[Any] = []
     for key, est in policies.deciding.items():
         applies = Compiler(world, key).policy(est)
         (permits if est["effect"] == "permit" else forbids).append(applies)
-    return z3.And(z3.Or(permits or [z3.BoolVal(False)]), z3.Not(z3.Or(forbids)))
+    decided = z3.And(z3.Or(permits or [z3.BoolVal(False)]), z3.Not(z3.Or(forbids)))
+    return z3.And(decided, z3.Not(_obligations_fail(policies, world)))
+
+
+def _obligations_fail(policies: PolicySet, world: RecordWorld) -> Any:
+    """Where an allow becomes a deny after the @obligation policies are asked
+    (engine/backends/cedar_obligations.py): asking them about the request errs, or a mail has
+    not exactly one sender among its candidate addresses (the acting user's, the integration
+    owner's, the one claimed), or asking about a candidate errs. (Errors of the redaction
+    questions are not modelled: those policies read only the module and the user's roles.)"""
+    held_errors = _asked(policies, world, {})[1]
+    context = world.var("context")
+    assert isinstance(context, v.Record)
+    has_owner, owner = world.owner_email()
+    claimed = context.attrs["sender"]
+    candidates = [
+        (z3.BoolVal(True), world.var("principal_email")),
+        (has_owner, owner),
+        (context.present["sender"], claimed),
+    ]
+    passes, errors = [], [held_errors]
+    for _, address in candidates:
+        bound = v.Record(
+            {**context.attrs, "sender": address}, {**context.present, "sender": z3.BoolVal(True)}
+        )
+        ok, err = _asked(policies, world, {"context": bound}, "sender")
+        passes.append(ok)
+        errors.append(err)
+    # the candidates as the engine lists them: once each, in order, the absent left out
+    distinct = []
+    for n, (present, address) in enumerate(candidates):
+        earlier = [z3.And(candidates[k][0], v.equal(candidates[k][1], address)) for k in range(n)]
+        distinct.append(z3.And(present, z3.Not(z3.Or(earlier or [z3.BoolVal(False)]))))
+    senders = z3.Sum([z3.If(z3.And(d, p), 1, 0) for d, p in zip(distinct, passes, strict=True)])
+    mail = world.action["send_email"]
+    sender_errors = z3.Or([z3.And(d, e) for d, e in zip(distinct, errors[1:], strict=True)])
+    return z3.Or(held_errors, z3.And(mail, z3.Or(senders != 1, sender_errors)))
+
+
+def _asked(
+    policies: PolicySet, world: RecordWorld, bindings: dict[str, v.Value], kind: str = ""
+) -> tuple[Any, Any]:
+    """The @obligation policies asked with `bindings`: where a `kind` permit applies and no
+    obligation forbid does, and where asking them errs."""
+    infos = policies.policies
+    permits, forbids, errors = [], [], []
+    for pid, est in policies.obligations.items():
+        compiler = Compiler(world, pid, bindings)
+        applies = compiler.policy(est)
+        errors += compiler.errors
+        if est["effect"] != "permit":
+            forbids.append(applies)
+        elif infos[pid].obligation == kind:
+            permits.append(applies)
+    no = z3.BoolVal(False)
+    passes = z3.And(z3.Or(permits or [no]), z3.Not(z3.Or(forbids or [no])))
+    return passes, z3.Or(errors or [no])
 
 
 def applying(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:

@@ -45,6 +45,8 @@ from suite_authz.engine.symbolic.values import Bool, Choice, Long, Record, Set, 
 PRINCIPAL = "u"
 OTHER = "v"  # the record's submitter, the user enrolled
 THIRD = "w"  # the user `acting_as` names, when neither of the two
+OWNER = "x"  # the integration owner, when none of the three
+OWNER_EMAIL = "x@proof.example"
 ORG = "proof"
 RECORD = "r"
 NEW_ID = ""  # engine/entities.py NEW_RECORD_ENTITY_ID: the id of "a new record of this type"
@@ -201,8 +203,17 @@ class RecordWorld:
         self.acting_self = z3.Bool("context.acting_as_self")
         self.acting_other = z3.Bool("context.acting_as_other")  # else the third user
         self.sending = z3.Bool("context.has_sender")
-        senders = (*self.texts, *EMAILS.values())
+        senders = (*self.texts, *EMAILS.values(), OWNER_EMAIL)
         self.sender_var, self.sender = one_of("context.sender", senders, add)
+        # the org's integration owner, whose address is a candidate sender of every mail
+        # (engine/backends/cedar_obligations.py _senders): none, one of the three, or another
+        # user, known by nothing but their address
+        _, self.owner = one_of("org.owner", ("none", PRINCIPAL, OTHER, THIRD, OWNER), add)
+        emails = (
+            OWNER_EMAIL,
+            *(s for s in self.texts if _EMAIL.match(s) and s not in EMAILS.values()),
+        )
+        _, self.owner_email_of_own = one_of("org.owner.email", emails, add)
         # D11's question: is the sender the acting user's own address
         self.sender_is_own = v.equal(Choice(dict(self.sender)), self._email(self.u))
 
@@ -252,6 +263,7 @@ class RecordWorld:
         out += [f for by in self.approval_by.values() for f in by.values()]
         out += list(self.touched.values())
         out += list(self.rule_elsewhere.values())
+        out += [z3.Not(self.owner["none"])]
         return out
 
     # -- entities as the policies see them --------------------------------------------------
@@ -283,6 +295,8 @@ class RecordWorld:
             return Choice({("Action", a): f for a, f in self.action.items()})
         if name == "resource":
             return self._resource_ref()
+        if name == "principal_email":  # not Cedar's: the acting user's address, for D11
+            return self._email(self.u)
         if name == "context":
             return Record(
                 {
@@ -381,6 +395,14 @@ class RecordWorld:
 
     def _email(self, person: Person) -> Choice:
         return Choice(dict(person.email))
+
+    def owner_email(self) -> tuple[Any, Choice]:
+        """Whether the org has an integration owner, and their address."""
+        found: list[tuple[Any, Value]] = [(self.owner[x.tag], self._email(x)) for x in self.people]
+        found.append((self.owner[OWNER], Choice(dict(self.owner_email_of_own))))
+        merged = v.merge(found)
+        assert isinstance(merged, Choice)
+        return z3.Not(self.owner["none"]), merged
 
     def _person(self, x: Person) -> Record:
         attrs: dict[str, Value] = {
@@ -484,6 +506,7 @@ class RecordWorld:
             self.acting_self == (acting == user.id),
             *self._pin_person(self.u, org, user),
         ]
+        out += self._pin_owner(org, user, request)
         other = None  # v: the submitter, or the user enrolled
         if request.action not in self.record_actions:
             out += self._pin_admin(org, user, request)
@@ -512,6 +535,16 @@ class RecordWorld:
             else:
                 out.append(self._pick(self.sender, str(sender), OTHER_STRING))
         return out
+
+    def _pin_owner(self, org: Org, user: User, request: Request) -> list[Any]:
+        """The owner as u, or as the fourth address (a v or w the request names is pinned
+        elsewhere; an owner who is them is taken as another user with their address)."""
+        if org.integration_owner is None:
+            return [self.owner["none"]]
+        if org.integration_owner == user.id:
+            return [self.owner[PRINCIPAL]]
+        owner = next(x for x in org.users if x.id == org.integration_owner)
+        return [self.owner[OWNER], self._pick(self.owner_email_of_own, owner.email, OWNER_EMAIL)]
 
     def _pin_acting(self, org: Org, user: User, other: User | None, acting: Any) -> list[Any]:
         """`acting_as`: the acting user, the other one (v), or a third (w)."""
@@ -624,17 +657,27 @@ class RecordWorld:
             for x in self.people
         ]
         records = [] if new or admin else [self._decoded_record(module, ids, true, pick)]
+        owner = pick(self.owner)
+        if owner == OWNER:
+            name = next(
+                n for n in (OWNER, *(f"owner-{k}" for k in range(9))) if n not in ids.values()
+            )
+            ids[OWNER] = name
+            users.append(
+                {"id": name, "email": pick(self.owner_email_of_own), "profile": users[0]["profile"]}
+            )
         org = {
             "id": pick(self.org_id),
             "data_centre": pick(self.data_centre),
             "edition": pick(self.edition),
             "new_org": true(self.new_org),
             "migration": {"limit": model.eval(self.limit, model_completion=True).as_long()},
+            "integration_owner": None if owner == "none" else ids[owner],
             "approval": approval,
             "integration_user_fields": integration_fields,
             "profiles": list(profiles.values()),
             "roles": [*roles.values(), *self._unheld_roles(true)],
-            "users": [*users, *self._fillers(model, set(ids.values()), users[0]["profile"])],
+            "users": [*users, *self._fillers(model, set(ids.values()), str(users[0]["profile"]))],
             "records": records,
         }
         context: dict[str, Any] = {}

@@ -503,3 +503,24 @@ def test_a_counterexample_with_filler_users_and_a_named_profile_is_a_valid_org(
     head = load_policies(_edit(_copy(tmp_path / "head"), ("enrolment.cedar", "", grant)))
     report, _ = proven_diff(shipped, head)
     assert any(g.action == "delete" and g.widening for g in report.groups), report
+
+
+def test_the_prover_sees_a_sender_policy_that_turns_mails_into_denies(
+    shipped: PolicySet, tmp_path: Path
+) -> None:
+    """An allowed mail becomes a deny when the @obligation policies name no sender for it
+    (D11: exactly one candidate address): the proof asks what the engine decides, obligations
+    included (on a016d59, "no decision changes"; found by the mutant test)."""
+    edit = (
+        "obligations.cedar",
+        "when { context has sender && context.sender == principal.email };",
+        "when { context has sender && context.sender == principal.email && "
+        "resource.module.approval };",
+    )
+    head = load_policies(_edit(_copy(tmp_path / "head"), edit))
+    report, proofs = proven_diff(shipped, head)
+    lost = [g for g in report.groups if g.action == "send_email" and g.now == "deny"]
+    assert lost, report
+    for proof in proofs:  # each confirmed by Cedar before it was reported
+        for e in proof.examples:
+            assert e.before.allowed != e.after.allowed or e.before != e.after
