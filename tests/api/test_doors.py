@@ -232,7 +232,7 @@ def _dd(page: str, term: str) -> str | None:
 def from_page(page: str) -> tuple[Answer, str | None]:
     """The explain view (server/ui/templates/explain.html): the answer it shows, and the
     command line it offers for asking again."""
-    command = re.search(r'<pre class="copyable" id="as-command"><code>(.*?)</code></pre>', page)
+    command = re.search(r'id="as-command"[^>]*><code>(.*?)</code></pre>', page)
     shown = html.unescape(command.group(1)) if command else None
     if "Not a request this org can decide" in page:
         problem = re.search(r'<p role="alert" class="problem">(.*?)</p>', page, re.S)

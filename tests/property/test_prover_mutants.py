@@ -468,7 +468,6 @@ def failures_text(outcomes: list[Outcome], limit: int = 20) -> str:
     return "\n".join(shown)
 
 
-@pytest.mark.skip(reason="issue 28: enabled once the world is total")
 def test_the_prover_is_sound_on_random_mutants(tmp_path: Path) -> None:
     started = time.perf_counter()
     tally = Tally()
@@ -489,7 +488,10 @@ def test_the_prover_is_sound_on_random_mutants(tmp_path: Path) -> None:
 KNOWN = known_holes(shipped_files())
 
 
-@pytest.mark.skip(reason="issue 28: enabled once the world is total")
+@pytest.mark.skip(
+    reason="issue 28: acting_as (which product an allow acts in) is not proven yet, and H1 "
+    "changes it; each hole's decision change is tests/unit/test_prover_holes.py's"
+)
 @pytest.mark.parametrize("mutant", KNOWN, ids=[m.name for m in KNOWN])
 def test_the_prover_is_sound_on_issue_28s_holes(mutant: Mutant, tmp_path: Path) -> None:
     built = build(mutant, tmp_path / "sets", shipped_files(), shipped_set())
