@@ -518,9 +518,6 @@ def test_the_prover_sees_a_sender_policy_that_turns_mails_into_denies(
         "resource.module.approval };",
     )
     head = load_policies(_edit(_copy(tmp_path / "head"), edit))
-    report, proofs = proven_diff(shipped, head)
+    report, _ = proven_diff(shipped, head)  # each group confirmed by Cedar, or it raises
     lost = [g for g in report.groups if g.action == "send_email" and g.now == "deny"]
     assert lost, report
-    for proof in proofs:  # each confirmed by Cedar before it was reported
-        for e in proof.examples:
-            assert e.before.allowed != e.after.allowed or e.before != e.after
