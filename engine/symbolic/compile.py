@@ -12,7 +12,7 @@ encoding did not read.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import z3
@@ -31,44 +31,37 @@ class Unsupported(AuthzError):
     """A policy uses a construct the symbolic encoding does not cover."""
 
 
+def _nodes(policies: PolicySet) -> Iterator[dict[str, Any]]:
+    """Every JSON object of every policy the proof reads: the deciding ones and the
+    @obligation ones (what the engine decides after an allow reads those)."""
+    stack: list[Any] = [*policies.deciding.values(), *policies.obligations.values()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            yield node
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def string_literals(policies: PolicySet) -> frozenset[str]:
     """Every string a policy compares with: the values a symbolic string must be able to take."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "Value" in node and isinstance(node["Value"], str):
-                found.add(node["Value"])
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(list(policies.deciding.values()))
-    return frozenset(found)
+    return frozenset(
+        n["Value"] for n in _nodes(policies) if "Value" in n and isinstance(n["Value"], str)
+    )
 
 
 def entity_literals(policies: PolicySet) -> dict[str, frozenset[str]]:
     """Entity type -> every id of it a policy names (in its scope or its conditions)."""
     found: dict[str, set[str]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            inner = node.get("__entity", node)
-            if (
-                isinstance(inner, dict)
-                and isinstance(inner.get("type"), str)
-                and isinstance(inner.get("id"), str)
-            ):
-                found.setdefault(inner["type"], set()).add(inner["id"])
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(list(policies.deciding.values()))
+    for node in _nodes(policies):
+        inner = node.get("__entity", node)
+        if (
+            isinstance(inner, dict)
+            and isinstance(inner.get("type"), str)
+            and isinstance(inner.get("id"), str)
+        ):
+            found.setdefault(inner["type"], set()).add(inner["id"])
     return {t: frozenset(ids) for t, ids in found.items()}
 
 
