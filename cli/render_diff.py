@@ -111,7 +111,8 @@ def render_text(
         lines.append(_rollup_line(r, shown is not report))
         if verbose:
             for g in r.groups:
-                lines.append(f"{INDENT}· {g.type}: {_size(g)}; rules {_rules(g)}; e.g. {_said(g)}")
+                said = f"{g.type}: {g.extent()}; rules {_rules(g)}; e.g. {_said(g)}"
+                lines.append(f"{INDENT}· {said}")
         else:
             lines += _example_lines(_example_of(r.groups))
     if (note := _polar_note(shown.groups)) is not None:
@@ -149,14 +150,6 @@ def _proof_state(groups: list[Group]) -> str:
     if states == {None}:
         return ", kept obligations only the enumeration compares"
     return ", proven but for the obligations"
-
-
-def _size(g: Group) -> str:
-    if g.proven is None:
-        return f"{g.count} requests"
-    if not g.count:
-        return "proven; in no enumerated org"
-    return f"{g.count} requests, " + ("proven" if g.proven else "NOT proven")
 
 
 def _rules(g: Group) -> str:

@@ -60,6 +60,15 @@ class Group:
     def key(self) -> tuple[str, ...]:
         return (self.who, self.action, self.type, self.was, self.now)
 
+    def extent(self) -> str:
+        """How big the change is, in words: its enumerated requests, and whether the proof
+        found it."""
+        if self.proven is None:
+            return f"{self.count} requests"
+        if not self.count:
+            return "proven; in no enumerated org"
+        return f"{self.count} requests, " + ("proven" if self.proven else "NOT proven")
+
     def to_dict(self) -> dict[str, Any]:
         out = {
             "who": self.who,
@@ -250,21 +259,12 @@ def unexpected(
             what = "gains" if g.widening else "loses"
             problems.append(
                 f"undeclared: {g.who} {what} `{g.action}` on {g.type} "
-                f"({g.was} -> {g.now}, {size(g)})"
+                f"({g.was} -> {g.now}, {g.extent()})"
             )
     happened = {g.key() for g in report.groups}
     for key in sorted(declared - happened):
         problems.append(f"declared but did not happen: {dict(zip(KEYS, key, strict=True))}")
     return problems
-
-
-def size(g: Group) -> str:
-    """How big a change is, in words: its enumerated requests, and whether the proof found it."""
-    if g.proven is None:
-        return f"{g.count} requests"
-    if not g.count:
-        return "proven; in no enumerated org"
-    return f"{g.count} requests, " + ("proven" if g.proven else "NOT proven")
 
 
 def load_expected(path: Path) -> list[dict[str, Any]]:
