@@ -145,11 +145,7 @@ def _proof_state(groups: list[Group]) -> str:
     if False in states:
         missed = ", ".join(g.type for g in groups if g.proven is False)
         return f", NOT proven on {missed}: an encoding error"
-    if states == {True}:
-        return ", proven"
-    if states == {None}:
-        return ", kept obligations only the enumeration compares"
-    return ", proven but for the obligations"
+    return ", proven"
 
 
 def _rules(g: Group) -> str:
@@ -194,16 +190,23 @@ def request_words(e: dict[str, Any]) -> str:
 
 
 def _summary(report: DiffReport) -> str:
+    orgs = f"{len(report.orgs)} orgs ({', '.join(report.orgs)})"
     if not report.groups:
-        return (
-            f"no change in any decision: {report.compared} requests compared over "
-            f"{len(report.orgs)} orgs ({', '.join(report.orgs)})"
+        return f"no change in any decision: {report.compared} requests compared over {orgs}" + (
+            _asked(report)
         )
     return (
         f"{len(report.widenings)} widenings and {len(report.narrowings)} narrowings "
         f"({sum(g.count for g in report.groups)} of {report.compared} requests changed, "
-        f"over {len(report.orgs)} orgs: {', '.join(report.orgs)})"
+        f"over {orgs}){_asked(report)}"
     )
+
+
+def _asked(report: DiffReport) -> str:
+    """Where the enumeration pruned: how many requests both sets were asked."""
+    if report.asked >= report.compared:
+        return ""
+    return f"; {report.asked} asked of both sets, the others matched by no changed policy's scope"
 
 
 def _proof_summary(proven: DiffReport) -> str:
@@ -220,21 +223,15 @@ def _agreement(union: DiffReport) -> list[str]:
     """One line: proof and enumeration agree; or one line per change the proof missed."""
     if union.contradictions:
         return [f"ENCODING ERROR (exit 3): {c}" for c in union.contradictions]
-    decided = [g for g in union.groups if g.count and g.proven is not None]
+    decided = [g for g in union.groups if g.count]
     only = [g for g in union.groups if g.proven and not g.count]
-    kept = [g for g in union.groups if g.proven is None]
     line = "proof and enumeration agree: " + (
-        f"each of the {len(decided)} allow/deny changes enumerated is proven"
+        f"each of the {len(decided)} changes enumerated is proven"
         if decided
-        else "the enumeration found no allow/deny change"
+        else "the enumeration found no change"
     )
     if only:
         line += f"; {len(only)} more proven in orgs the enumeration does not hold"
-    if kept:
-        line += (
-            f"; {len(kept)} changes of what an allow carries (redactions, sender) are the "
-            "enumeration's alone"
-        )
     return [line]
 
 

@@ -1,7 +1,9 @@
 """Semantic diff of two policy sets: who gains or loses what, by decisions, not text.
 
-Both sets answer every request of each org (`crosscheck.request_space`): the demo org, any
-orgs given, and the built-in coverage org. Requests whose answer changed are grouped by kind
+Every request of each org (`crosscheck.request_space`) is compared: the demo org, any orgs
+given, and the built-in coverage org. Both sets are asked the requests some differing policy's
+scope can match (engine/scope.py); on the others they answer alike, which is known without
+asking. Requests whose answer changed are grouped by kind
 of user, action, resource type and direction, each group with the policies and rules
 responsible and one concrete example.
 """
@@ -23,6 +25,7 @@ from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import Org, load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
+from suite_authz.engine.scope import Changed
 
 KEYS = ("who", "action", "type", "was", "now")
 
@@ -99,6 +102,8 @@ class DiffReport:
     # Under --prove: the enumerated changes the proof says cannot happen, one line each (an
     # encoding error: exit 3)
     contradictions: tuple[str, ...] = ()
+    # Of `compared`, those both sets were asked (the others no differing scope matches)
+    asked: int = 0
 
     @property
     def widenings(self) -> tuple[Group, ...]:
@@ -146,17 +151,21 @@ def diff(
 ) -> DiffReport:
     """`progress(done, total)`: called every PROGRESS_EVERY requests and at the end."""
     groups: dict[tuple[str, ...], Group] = {}
-    compared = 0
+    compared = asked = 0
+    touched = Changed(base, head)
     loaded = [(name, load_org(source, head.catalogue)) for name, source in orgs]
     names = [name for name, _ in loaded]
     total = sum(space_size(org, head) for _, org in loaded) if progress is not None else 0
     for name, org in loaded:
         before, after = Engine(base, org), Engine(head, org)
         for request in request_space(org, head):
-            old, new = before.decide(request, probe=False), after.decide(request, probe=False)
             compared += 1
             if progress is not None and compared % PROGRESS_EVERY == 0:
                 progress(compared, total)
+            if not touched.may_change(request):
+                continue
+            asked += 1
+            old, new = before.decide(request, probe=False), after.decide(request, probe=False)
             if old.allowed != new.allowed:
                 was, now, widens = old.decision, new.decision, None
             elif old.allowed and (changed := carried_change(org, request, old, new)):
@@ -188,7 +197,7 @@ def diff(
     if progress is not None:
         progress(compared, total)
     ordered = sorted(groups.values(), key=group_order)
-    return DiffReport(base_label, head_label, compared, tuple(names), tuple(ordered))
+    return DiffReport(base_label, head_label, compared, tuple(names), tuple(ordered), asked=asked)
 
 
 def group_order(g: Group) -> tuple[bool, str, int, str]:
@@ -199,14 +208,18 @@ def group_order(g: Group) -> tuple[bool, str, int, str]:
 def carried_change(
     org: Org, request: Request, old: Decision, new: Decision
 ) -> tuple[str, str, bool] | None:
-    """Two allows that carry different obligations, in words, and whether the new one widens
-    (hides fewer fields, or mails from an address that is not the user's own)."""
-    if (old.redact_fields, old.sender) == (new.redact_fields, new.sender):
+    """Two allows that carry different obligations, in words, and whether the new one widens:
+    it hides fewer fields, mails from an address that is not the user's own, or runs in another
+    product (D1: whose rights and audit trail the action lands in; a guard must see it)."""
+    if _carried(old) == _carried(new):
         return None
     own = next((u.email for u in org.users if u.id == request.subject), None)
+    moved = _product(old) != _product(new)
 
     def words(d: Decision) -> str:
         parts = ["allow"]
+        if moved:
+            parts.append(f"acting in {_product(d)}")
         if request.action == "view":
             parts.append("hiding " + (", ".join(d.redact_fields) or "nothing"))
         if request.action == "send_email":
@@ -218,7 +231,15 @@ def carried_change(
     was, now = words(old), words(new)
     if was == now:  # a sender that changed between two addresses not the user's own
         now += " (changed)"
-    return was, now, hides_less or other_sender
+    return was, now, hides_less or other_sender or moved
+
+
+def _carried(d: Decision) -> tuple[Any, ...]:
+    return (d.redact_fields, d.sender, _product(d))
+
+
+def _product(d: Decision) -> str | None:
+    return d.acting_as.product if d.acting_as is not None else None
 
 
 def _order(action: str) -> int:

@@ -43,7 +43,7 @@ from typing import Any
 
 import cedarpy
 
-from suite_authz.engine.catalogue import ACTIONS, ADMIN_ACTIONS, RECORD_ACTIONS, Catalogue
+from suite_authz.engine.catalogue import ACTIONS, RECORD_ACTIONS, Catalogue
 from suite_authz.engine.crosscheck import request_space
 from suite_authz.engine.errors import PolicyError
 from suite_authz.engine.lint import lint_source
@@ -51,6 +51,7 @@ from suite_authz.engine.model import Org
 from suite_authz.engine.policies import RULES, PolicySet, load_policies
 from suite_authz.engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE
 from suite_authz.engine.request import Request
+from suite_authz.engine.scope import scope_actions
 
 Est = dict[str, Any]  # one policy, as Cedar's JSON (EST)
 Expr = dict[str, Any]  # one expression of a policy's condition, as Cedar's JSON
@@ -828,7 +829,7 @@ class Mutator:
         rng = self.rng
         if not always and rng.random() < 0.5:
             return {"op": "All"}
-        acts = _scope_actions(action)
+        acts = scope_actions(action)
         if acts <= {"enrol_integration_user"}:
             types: tuple[str, ...] = ("User",)
         elif acts <= {"run_migration"}:
@@ -891,21 +892,6 @@ class Mutator:
             "annotations": annotations,
         }
         return est, "+".join(sorted(set(whats)))
-
-
-def _scope_actions(action: dict[str, Any]) -> set[str]:
-    """The actions an action scope can match."""
-    op = action["op"]
-    if op == "All":
-        return set(ACTIONS)
-    refs = [action["entity"]] if "entity" in action else list(action.get("entities", []))
-    out: set[str] = set()
-    for ref in refs:
-        if ref["id"] == "record_action" and op == "in":
-            out |= set(RECORD_ACTIONS)
-        else:
-            out.add(str(ref["id"]))
-    return out
 
 
 def _scope_text(est: Est, var: str) -> str:
@@ -1281,53 +1267,3 @@ def requests_for(org: Org, policies: PolicySet, emails: tuple[str, ...] = ()) ->
                                context={"enrolments": 1, "acting_as": other}))  # fmt: skip
     unique = {json.dumps(r.to_dict(), sort_keys=True): r for r in out}
     return list(unique.values())
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a policy's scope can match: actions, resource entity types (None: any), a
-    resource id and a principal id where it names one. A superset: `in` is not narrowed."""
-
-    actions: frozenset[str]
-    types: frozenset[str] | None
-    resource_id: str | None
-    principal: str | None
-
-    @classmethod
-    def of(cls, est: Est) -> Scope:
-        resource, principal = est["resource"], est["principal"]
-        types: frozenset[str] | None = None
-        rid = None
-        if resource["op"] == "is":
-            types = frozenset((str(resource["entity_type"]),))
-        elif resource["op"] == "==":
-            types = frozenset((str(resource["entity"]["type"]),))
-            rid = str(resource["entity"]["id"])
-        who = str(principal["entity"]["id"]) if principal["op"] == "==" else None
-        return cls(frozenset(_scope_actions(est["action"])), types, rid, who)
-
-
-def request_key(request: Request, entity_of: dict[str, str]) -> tuple[str, str]:
-    """(action, resource entity type) of a request."""
-    kind = ADMIN_ACTIONS.get(request.action)
-    rtype = {"user": "User", "org": "Org"}[kind] if kind else entity_of[request.resource_type]
-    return request.action, rtype
-
-
-def in_scope(scopes: list[Scope], requests: list[Request], entity_of: dict[str, str]) -> list[int]:
-    """The positions of the requests some scope can match."""
-    out = []
-    for n, request in enumerate(requests):
-        action, rtype = request_key(request, entity_of)
-        for scope in scopes:
-            if action not in scope.actions or (
-                scope.types is not None and rtype not in scope.types
-            ):
-                continue
-            if scope.resource_id is not None and (request.resource_id or "") != scope.resource_id:
-                continue
-            if scope.principal is not None and request.subject != scope.principal:
-                continue
-            out.append(n)
-            break
-    return out

@@ -104,20 +104,70 @@ def allows(policies: PolicySet, world: RecordWorld) -> Any:
     address; asking the @obligation policies raises no error)."""
     permits: list[Any] = []
     forbids: list[Any] = []
-    for key, est in policies.deciding.items():
-        applies = Compiler(world, key).policy(est)
-        (permits if est["effect"] == "permit" else forbids).append(applies)
+    for key, applies in applying(policies, world).items():
+        (permits if policies.deciding[key]["effect"] == "permit" else forbids).append(applies)
     decided = z3.And(z3.Or(permits or [z3.BoolVal(False)]), z3.Not(z3.Or(forbids)))
     return z3.And(decided, z3.Not(_obligations_fail(policies, world)))
+
+
+def applying(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
+    """Each deciding policy's key -> the formula under which it applies; compiled once per world
+    and policy text, so that the two sets of a diff pay for the policies they share once."""
+    out = {}
+    for key, est in policies.deciding.items():
+        memo = ("deciding", key, json.dumps(est, sort_keys=True))
+        found = world.compiled.get(memo)
+        if found is None:
+            found = world.compiled[memo] = Compiler(world, key).policy(est)
+        out[key] = found
+    return out
+
+
+def acting_products(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
+    """Product -> where an allow runs in it (D1's `acting_as`), as the engine works it out
+    (engine/backends `acting_product`): the first product, in the catalogue's order, of a permit
+    that applies (a permit with no @product runs in "crm", after the catalogue's products)."""
+    order = list(world.products)
+    by_product: dict[str, list[Any]] = {}
+    for key, applies in applying(policies, world).items():
+        info = policies.policies[key]
+        if policies.deciding[key]["effect"] == "permit" and info.rules:
+            by_product.setdefault(info.product or "crm", []).append(applies)
+    unranked = sorted(p for p in by_product if p not in order)
+    if len(unranked) > 1:
+        raise Unsupported(
+            f"permits of products the catalogue does not order ({', '.join(unranked)}): "
+            "which one an allow runs in is Cedar's order of its reasons, which the proof does "
+            "not model"
+        )
+    out: dict[str, Any] = {}
+    earlier: list[Any] = []
+    for product in [*(p for p in order if p in by_product), *unranked]:
+        grants = z3.Or(by_product[product])
+        out[product] = z3.And(grants, z3.Not(z3.Or(earlier or [z3.BoolVal(False)])))
+        earlier.append(grants)
+    return out
 
 
 def _obligations_fail(policies: PolicySet, world: RecordWorld) -> Any:
     """Where an allow becomes a deny after the @obligation policies are asked
     (engine/backends/cedar_obligations.py): asking them about the request errs, or a mail has
-    not exactly one sender among its candidate addresses (the acting user's, the integration
-    owner's, the one claimed), or asking about a candidate errs. (Errors of the redaction
-    questions are not modelled: those policies read only the module and the user's roles.)"""
-    held_errors = _asked(policies, world, {})[1]
+    not exactly one sender among its candidate addresses, or asking about a candidate errs, or
+    a view's question about a field to hide errs."""
+    held_errors = _asked(policies, world, {}, "held")[1]
+    distinct, passes, errors = senders(policies, world)
+    one = z3.Sum([z3.If(z3.And(d, p), 1, 0) for d, p in zip(distinct, passes, strict=True)])
+    mail = world.action["send_email"]
+    sender_errors = z3.Or([z3.And(d, e) for d, e in zip(distinct, errors, strict=True)])
+    redaction_errors = z3.And(world.action["view"], _redaction_questions(policies, world)[1])
+    return z3.Or(held_errors, z3.And(mail, z3.Or(one != 1, sender_errors)), redaction_errors)
+
+
+def senders(policies: PolicySet, world: RecordWorld) -> tuple[list[Any], list[Any], list[Any]]:
+    """A mail's candidate senders as the engine lists them (the acting user's address, the
+    integration owner's, the one claimed: once each, in order, the absent left out): for each,
+    where it is listed, where the `sender` @obligation permits it, and where asking errs. The
+    sender is the one listed candidate permitted; listed candidates differ in address."""
     context = world.var("context")
     assert isinstance(context, v.Record)
     has_owner, owner = world.owner_email()
@@ -127,36 +177,41 @@ def _obligations_fail(policies: PolicySet, world: RecordWorld) -> Any:
         (has_owner, owner),
         (context.present["sender"], claimed),
     ]
-    passes, errors = [], [held_errors]
-    for _, address in candidates:
+    passes, errors = [], []
+    for n, (_, address) in enumerate(candidates):
         bound = v.Record(
             {**context.attrs, "sender": address}, {**context.present, "sender": z3.BoolVal(True)}
         )
-        ok, err = _asked(policies, world, {"context": bound}, "sender")
+        ok, err = _asked(policies, world, {"context": bound}, "sender", f"sender {n}")
         passes.append(ok)
         errors.append(err)
-    # the candidates as the engine lists them: once each, in order, the absent left out
     distinct = []
     for n, (present, address) in enumerate(candidates):
         earlier = [z3.And(candidates[k][0], v.equal(candidates[k][1], address)) for k in range(n)]
         distinct.append(z3.And(present, z3.Not(z3.Or(earlier or [z3.BoolVal(False)]))))
-    senders = z3.Sum([z3.If(z3.And(d, p), 1, 0) for d, p in zip(distinct, passes, strict=True)])
-    mail = world.action["send_email"]
-    sender_errors = z3.Or([z3.And(d, e) for d, e in zip(distinct, errors[1:], strict=True)])
-    return z3.Or(held_errors, z3.And(mail, z3.Or(senders != 1, sender_errors)))
+    return distinct, passes, errors
 
 
 def _asked(
-    policies: PolicySet, world: RecordWorld, bindings: dict[str, v.Value], kind: str = ""
+    policies: PolicySet,
+    world: RecordWorld,
+    bindings: dict[str, v.Value],
+    kind: str,
+    asked: str = "",
 ) -> tuple[Any, Any]:
-    """The @obligation policies asked with `bindings`: where a `kind` permit applies and no
-    obligation forbid does, and where asking them errs."""
+    """The @obligation policies asked with `bindings` (`asked` names them, for the memo):
+    where a `kind` permit applies and no obligation forbid does, and where asking them errs."""
     infos = policies.policies
     permits, forbids, errors = [], [], []
     for pid, est in policies.obligations.items():
-        compiler = Compiler(world, pid, bindings)
-        applies = compiler.policy(est)
-        errors += compiler.errors
+        memo = (asked or kind, pid, json.dumps(est, sort_keys=True))
+        found = world.compiled.get(memo)
+        if found is None:
+            compiler = Compiler(world, pid, bindings)
+            applied = compiler.policy(est)
+            found = world.compiled[memo] = (applied, z3.Or(compiler.errors or [z3.BoolVal(False)]))
+        applies, erring = found
+        errors.append(erring)
         if est["effect"] != "permit":
             forbids.append(applies)
         elif infos[pid].obligation == kind:
@@ -166,19 +221,22 @@ def _asked(
     return passes, z3.Or(errors or [no])
 
 
-def applying(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
-    """Each deciding policy's key -> the formula under which it applies."""
-    return {key: Compiler(world, key).policy(est) for key, est in policies.deciding.items()}
-
-
 def redactions(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
     """Qualified field -> where an allowed view of its module hides it from the acting user
     (D7), as the engine works it out (engine/backends/cedar_obligations.py): the set's
     @obligation policies asked about a view of the module as a whole (its new record) with
     `context.fields` holding that field alone, for each field some field rule of the org names;
     a field a `redact` permit applies to, and no obligation forbid, is hidden."""
+    return _redaction_questions(policies, world)[0]
+
+
+def _redaction_questions(policies: PolicySet, world: RecordWorld) -> tuple[dict[str, Any], Any]:
+    """`redactions`, and where asking one of those questions errs on a view (the engine then
+    denies: what the allow carries cannot be worked out)."""
     infos = policies.policies
-    out: dict[str, Any] = {}
+    hidden: dict[str, Any] = {}
+    errs: list[Any] = []
+    no = z3.BoolVal(False)
     for m in world.modules:
         key, record = world.asked_about(m)
         # compiled once per module over "which field is asked", then read per field
@@ -190,36 +248,59 @@ def redactions(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
                 {"channel": v.Choice(dict(world.channel)), "fields": v.Set(dict(asked))}
             ),
         }
-        redact, forbids = [], []
+        redact, forbids, erring = [], [], []
         for pid, est in policies.obligations.items():
-            applies = Compiler(world, pid, bindings, {key: record}).policy(est)
+            memo = (f"redact {m}", pid, json.dumps(est, sort_keys=True))
+            found = world.compiled.get(memo)
+            if found is None:
+                compiler = Compiler(world, pid, bindings, {key: record})
+                applies = compiler.policy(est)
+                found = world.compiled[memo] = (applies, z3.Or(compiler.errors or [no]))
+            applies, error = found
+            erring.append(error)
             if est["effect"] != "permit":
                 forbids.append(applies)
             elif infos[pid].obligation == "redact":
                 redact.append(applies)
-        hidden = z3.And(
-            z3.Or(redact or [z3.BoolVal(False)]), z3.Not(z3.Or(forbids or [z3.BoolVal(False)]))
-        )
+        hides = z3.And(z3.Or(redact or [no]), z3.Not(z3.Or(forbids or [no])))
+        error = z3.Or(erring or [no])
         for f in world.fields[m]:
             only = [(a, z3.BoolVal(g == f)) for g, a in asked.items()]
-            out[f] = z3.And(world.rule_names(f), z3.simplify(z3.substitute(hidden, *only)))
-    return out
+            named = world.rule_names(f)
+            hidden[f] = z3.And(named, z3.simplify(z3.substitute(hides, *only)))
+            errs.append(z3.And(world.module[m], named, z3.simplify(z3.substitute(error, *only))))
+    return hidden, z3.Or(errs or [no])
 
 
-def same_redactions(base: PolicySet, head: PolicySet) -> bool:
-    """The two sets hide the same fields wherever both allow a view: their @obligation
-    policies that can hide (redact permits) or forbid are the same, text for text."""
+def same_obligations(base: PolicySet, head: PolicySet, kind: str) -> bool:
+    """The two sets carry the same `kind` of obligation wherever both allow: their @obligation
+    policies of that kind and their obligation forbids are the same, text for text."""
 
-    def hiding(policies: PolicySet) -> list[Any]:
+    def asked(policies: PolicySet) -> list[str]:
         return sorted(
-            (
-                json.dumps(est, sort_keys=True)
-                for pid, est in policies.obligations.items()
-                if est["effect"] != "permit" or policies.policies[pid].obligation == "redact"
-            ),
+            json.dumps(est, sort_keys=True)
+            for pid, est in policies.obligations.items()
+            if est["effect"] != "permit" or policies.policies[pid].obligation == kind
         )
 
-    return hiding(base) == hiding(head)
+    return asked(base) == asked(head)
+
+
+def same_permits(base: PolicySet, head: PolicySet) -> bool:
+    """The two sets' deciding permits are the same, text and product: wherever both allow, the
+    same permits apply, so the action runs in the same product."""
+
+    def permits(policies: PolicySet) -> list[str]:
+        return sorted(
+            json.dumps(
+                [policies.policies[key].product, policies.policies[key].rules, est],
+                sort_keys=True,
+            )
+            for key, est in policies.deciding.items()
+            if est["effect"] == "permit"
+        )
+
+    return permits(base) == permits(head)
 
 
 class Compiler:

@@ -22,7 +22,15 @@ from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
-from suite_authz.engine.symbolic.compile import allows, redactions, same_redactions, world_for
+from suite_authz.engine.symbolic.compile import (
+    acting_products,
+    allows,
+    redactions,
+    same_obligations,
+    same_permits,
+    senders,
+    world_for,
+)
 from suite_authz.engine.symbolic.world import RecordWorld
 
 # (action, record type, the user's seats) groups: 81 x 9 today; a bound, not a sample
@@ -89,20 +97,27 @@ class Proof:
         return not self.examples
 
 
-def widenings(base: PolicySet, head: PolicySet) -> Proof:
+def widenings(base: PolicySet, head: PolicySet, world: RecordWorld | None = None) -> Proof:
     """Everything `head` allows that `base` denies, one confirmed example per action, record
-    type and kind of user (their seats): a proof that nothing else widens."""
-    return _differences(base, head, "widening")
+    type and kind of user (their seats): a proof that nothing else widens. `world`: one already
+    made for both sets (world_for), so that questions about them share what it compiled."""
+    return _differences(base, head, "widening", world=world)
 
 
-def narrowings(base: PolicySet, head: PolicySet) -> Proof:
-    return _differences(head, base, "narrowing", swap=True)
+def narrowings(base: PolicySet, head: PolicySet, world: RecordWorld | None = None) -> Proof:
+    return _differences(head, base, "narrowing", swap=True, world=world)
 
 
-def _differences(base: PolicySet, head: PolicySet, name: str, swap: bool = False) -> Proof:
+def _differences(
+    base: PolicySet,
+    head: PolicySet,
+    name: str,
+    swap: bool = False,
+    world: RecordWorld | None = None,
+) -> Proof:
     _same_catalogue(base, head)
     started = time.perf_counter()
-    world = world_for(head, base)
+    world = world or world_for(head, base)
     question = z3.And(allows(head, world), z3.Not(allows(base, world)))
     proof = Proof(name)
     for model in _models(world, question, proof):
@@ -117,39 +132,77 @@ def _differences(base: PolicySet, head: PolicySet, name: str, swap: bool = False
     return proof
 
 
-def redaction_changes(base: PolicySet, head: PolicySet) -> Proof:
-    """Every allowed view under both sets whose fields hidden differ (D7's obligation), one
-    confirmed example per action, record type and kind of user."""
+def carried_changes(base: PolicySet, head: PolicySet, world: RecordWorld | None = None) -> Proof:
+    """Every request both sets allow where what the allow carries differs: the fields a view
+    hides (D7), the product the action runs in (D1's `acting_as`), the address a mail leaves
+    from (D11); one confirmed example per action, record type and kind of user."""
     _same_catalogue(base, head)
     started = time.perf_counter()
-    proof = Proof("redaction")
-    if same_redactions(base, head):  # the same formulas: nothing to ask
+    proof = Proof("carried")
+    world = world or world_for(head, base)
+    differs = []
+    if not same_obligations(base, head, "redact"):
+        before_hidden, after_hidden = redactions(base, world), redactions(head, world)
+        differs.append(
+            z3.And(
+                world.action["view"],
+                z3.Or(
+                    [
+                        z3.And(world.module[m], before_hidden[f] != after_hidden[f])
+                        for m in world.modules
+                        for f in world.fields[m]
+                    ]
+                ),
+            )
+        )
+    if not same_permits(base, head):
+        before_acts, after_acts = acting_products(base, world), acting_products(head, world)
+        no = z3.BoolVal(False)
+        differs += [
+            before_acts.get(p, no) != after_acts.get(p, no) for p in {*before_acts, *after_acts}
+        ]
+    if not same_obligations(base, head, "sender"):
+        listed, before_sends, _ = senders(base, world)
+        after_sends = senders(head, world)[1]
+        differs.append(
+            z3.And(
+                world.action["send_email"],
+                z3.Or(
+                    [
+                        z3.And(d, b, z3.Not(a))
+                        for d, b, a in zip(listed, before_sends, after_sends, strict=True)
+                    ]
+                ),
+            )
+        )
+    if not differs:  # the same formulas: nothing to ask
         proof.seconds = time.perf_counter() - started
         return proof
-    world = world_for(head, base)
-    before_hidden, after_hidden = redactions(base, world), redactions(head, world)
-    differs = [
-        z3.And(world.module[m], before_hidden[f] != after_hidden[f])
-        for m in world.modules
-        for f in world.fields[m]
-    ]
-    question = z3.And(
-        allows(head, world), allows(base, world), world.action["view"], z3.Or(differs)
-    )
+    question = z3.And(allows(head, world), allows(base, world), z3.Or(differs))
     for model in _models(world, question, proof):
         org, request = world.decode(model)
         before = decide_on(base, org, request, "cedar")
         after = decide_on(head, org, request, "cedar")
-        if not (before.allowed and after.allowed) or before.redact_fields == after.redact_fields:
+        if not (before.allowed and after.allowed) or _carried(before) == _carried(after):
             raise EncodingMismatch(
-                f"the symbolic encoding found fields hidden differently that Cedar does not "
-                f"confirm (before: {before.decision} hiding {list(before.redact_fields)}, "
-                f"after: {after.decision} hiding {list(after.redact_fields)}) for {request}: "
-                "an encoding bug; please report it with this request"
+                f"the symbolic encoding found an allow that carries otherwise, which Cedar does "
+                f"not confirm (before: {_carries(before)}; after: {_carries(after)}) for "
+                f"{request}: an encoding bug; please report it with this request"
             )
         proof.examples.append(Counterexample(org, request, before, after))
     proof.seconds = time.perf_counter() - started
     return proof
+
+
+def _carried(d: Decision) -> tuple[Any, ...]:
+    return (d.redact_fields, d.sender, d.acting_as.product if d.acting_as else None)
+
+
+def _carries(d: Decision) -> str:
+    if not d.allowed:
+        return d.decision
+    hidden, sender, product = _carried(d)
+    return f"allow in {product}, hiding {list(hidden)}, sender {sender}"
 
 
 def _models(world: RecordWorld, question: Any, proof: Proof) -> Iterator[Any]:

@@ -16,11 +16,12 @@ from suite_authz.engine.diff import (
 )
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.symbolic.compile import world_for
 from suite_authz.engine.symbolic.questions import (
     Counterexample,
     Proof,
+    carried_changes,
     narrowings,
-    redaction_changes,
     widenings,
 )
 
@@ -30,7 +31,12 @@ PROOF_ORGS = ("every org the model allows",)
 def proven_diff(
     base: PolicySet, head: PolicySet, base_label: str = "base", head_label: str = "head"
 ) -> tuple[DiffReport, list[Proof]]:
-    proofs = [widenings(base, head), narrowings(base, head), redaction_changes(base, head)]
+    world = world_for(head, base)  # one world: the three questions share what it compiles
+    proofs = [
+        widenings(base, head, world),
+        narrowings(base, head, world),
+        carried_changes(base, head, world),
+    ]
     groups = [_group(e, head) for proof in proofs for e in proof.examples]
     groups.sort(key=group_order)
     report = DiffReport(base_label, head_label, 0, PROOF_ORGS, tuple(groups))
@@ -43,13 +49,12 @@ def judged(enumerated: DiffReport, proven: DiffReport) -> DiffReport:
     enumerated change (`count` its requests) and every proven one (`proven`, with its
     counterexample); a group only the proof found has no enumerated request.
 
-    An enumerated allow/deny change is a concrete org and request whose decision Cedar changes.
-    The proof groups its changes by the user's seats, action and record type, one
-    counterexample each, over every org the model allows: an enumerated change whose group the
-    proof does not have is one the proof says cannot happen. That is the encoding wrong, never
-    a pass: each is one line in `contradictions` (the CLI exits 3). The allows that now carry
-    less (a redaction dropped, another sender) are no allow/deny change for the proof to ask
-    about: they come from the enumeration alone (`proven` None)."""
+    An enumerated change is a concrete org and request whose decision Cedar changes, or whose
+    allow carries otherwise (the fields hidden, the sender, the product it runs in). The proof
+    groups its changes by the user's seats, action and record type, one counterexample each,
+    over every org the model allows: an enumerated change whose group the proof does not have
+    is one the proof says cannot happen. That is the encoding wrong, never a pass: each is one
+    line in `contradictions` (the CLI exits 3)."""
     exact = {p.key(): p for p in proven.groups}
     covering: dict[tuple[str, ...], Group] = {}
     for p in proven.groups:
@@ -58,17 +63,16 @@ def judged(enumerated: DiffReport, proven: DiffReport) -> DiffReport:
     contradictions: list[str] = []
     for g in enumerated.groups:
         union = _copy(g)
-        if g.widens is None:  # allow <-> deny: a question the proof answers
-            found = exact.get(g.key()) or covering.get(_cover(g))
-            union.proven = found is not None
-            if found is None:
-                contradictions.append(_missed(g))
-            else:
-                union.counterexample = found.example
-                if found.key() == g.key():
-                    union.rules |= found.rules
-                    union.policies |= found.policies
-                    union.orgs |= found.orgs
+        found = exact.get(g.key()) or covering.get(_cover(g))
+        union.proven = found is not None
+        if found is None:
+            contradictions.append(_missed(g))
+        else:
+            union.counterexample = found.example
+            if found.key() == g.key():
+                union.rules |= found.rules
+                union.policies |= found.policies
+                union.orgs |= found.orgs
         merged[g.key()] = union
     for p in proven.groups:
         if p.key() not in merged:
@@ -78,12 +82,22 @@ def judged(enumerated: DiffReport, proven: DiffReport) -> DiffReport:
     groups = tuple(sorted(merged.values(), key=group_order))
     orgs = (*enumerated.orgs, *proven.orgs)
     return DiffReport(
-        enumerated.base, enumerated.head, enumerated.compared, orgs, groups, tuple(contradictions)
+        enumerated.base,
+        enumerated.head,
+        enumerated.compared,
+        orgs,
+        groups,
+        tuple(contradictions),
+        asked=enumerated.asked,
     )
 
 
 def _cover(g: Group) -> tuple[str, ...]:
-    """What one proven group stands for: a kind of seats, an action, a type, a direction."""
+    """What one proven group stands for: a kind of seats, an action, a type, and a direction
+    (allow/deny) or "carried" (an allow that carries otherwise: which fields, sender or
+    product is the example's, and differs from request to request)."""
+    if g.was != g.now and g.was.startswith("allow") and g.now.startswith("allow"):
+        return (g.seats or g.who, g.action, g.type, "carried")
     return (g.seats or g.who, g.action, g.type, g.was, g.now)
 
 

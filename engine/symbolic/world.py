@@ -86,6 +86,10 @@ class RecordWorld:
         self.actions = ACTIONS  # the record actions, then the admin actions of D12
         self.constraints: list[Any] = []
         self.redacted: dict[str, Any] = {}  # field -> hidden on a view (compile.redactions)
+        # what is worked out once per world: an entity's attributes, and each policy's formula
+        # by its text (the two sets of a diff share most of their policies)
+        self._attributes: dict[tuple[str, str], Record] = {}
+        self.compiled: dict[tuple[str, str, str], Any] = {}
         add = self.constraints.append
         self.entity_of = {m: cat.modules[m].entity for m in self.modules}
         self.record_types = tuple(dict.fromkeys(self.entity_of.values()))
@@ -353,6 +357,12 @@ class RecordWorld:
         return {}
 
     def attributes(self, entity: tuple[str, str]) -> Record:
+        found = self._attributes.get(entity)
+        if found is None:
+            found = self._attributes[entity] = self._attributes_of(entity)
+        return found
+
+    def _attributes_of(self, entity: tuple[str, str]) -> Record:
         kind, eid = entity
         if kind == "User":
             found = [(x.id[eid], self._person(x)) for x in self.people if eid in x.id]

@@ -107,16 +107,23 @@ def test_the_guards_judge_the_union_and_a_missed_change_is_a_contradiction() -> 
     proven_both.example.update(org="counterexample", subject="u")
     only = _group("member of Subscriptions", "edit", "invoice", "deny", "allow", count=1)
     only.example.update(org="counterexample", subject="u")
-    proven = DiffReport("base", "head", 0, PROOF_ORGS, (proven_both, only))
+    # the proof's example of the same kind of user, action and type carrying otherwise, in
+    # other words (other fields): it covers the enumerated one
+    proven_carried = _group(
+        "member of Books", "view", "item", "allow, hiding cost_price, price", "allow, hiding price"
+    )
+    proven_carried.example.update(org="counterexample", subject="u")
+    proven = DiffReport("base", "head", 0, PROOF_ORGS, (proven_both, only, proven_carried))
 
     union = judged(enumerated, proven)
     by_key = {g.key(): g for g in union.groups}
-    assert set(by_key) == {g.key() for g in (gain, both, carried, only)}
+    assert set(by_key) == {g.key() for g in (gain, both, carried, only, proven_carried)}
     assert by_key[gain.key()].proven is False and by_key[gain.key()].count == 3
     assert by_key[both.key()].proven is True and by_key[both.key()].count == 5
     assert by_key[both.key()].counterexample == proven_both.example
     assert by_key[only.key()].proven is True and by_key[only.key()].count == 0
-    assert by_key[carried.key()].proven is None  # not a question the proof asks
+    assert by_key[carried.key()].proven is True
+    assert by_key[carried.key()].counterexample == proven_carried.example
     # the one enumerated allow/deny change the proof has no group for: named by its request
     [missed] = union.contradictions
     assert missed.startswith("the proof missed `asha delete estimate` (org demo, channel crm)")
@@ -124,6 +131,27 @@ def test_the_guards_judge_the_union_and_a_missed_change_is_a_contradiction() -> 
     assert any("gains `delete` on estimate" in p for p in problems)  # enumerated only
     assert any("member of Subscriptions gains `edit`" in p for p in problems)  # proven only
     assert any("`view` on item" in p for p in problems)  # a redaction dropped
+
+
+def test_an_enumerated_change_of_what_an_allow_carries_is_judged_against_the_proof() -> None:
+    """The proof asks what an allow carries too (fields hidden, sender, the product it runs
+    in): an enumerated such change with no proven group of its seats, action and type is a
+    contradiction; the proof's group of another action does not cover it."""
+    carried = _group(
+        "member of Books", "view", "item", "allow, hiding cost_price", "allow, hiding nothing"
+    )
+    carried.count, carried.widens = 2, True
+    elsewhere = _group(
+        "member of Books", "view", "invoice", "allow, hiding cost_price", "allow, hiding nothing"
+    )
+    elsewhere.example.update(org="counterexample", subject="u")
+    union = judged(
+        DiffReport("base", "head", 10, ("demo",), (carried,)),
+        DiffReport("base", "head", 0, PROOF_ORGS, (elsewhere,)),
+    )
+    [missed] = union.contradictions
+    assert "asha view item" in missed and "allow, hiding cost_price -> allow" in missed
+    assert {g.key(): g.proven for g in union.groups}[carried.key()] is False
 
 
 def test_a_crm_admin_s_change_is_covered_by_the_proof_of_their_seats() -> None:
@@ -172,8 +200,8 @@ def test_when_proof_and_enumeration_agree_the_text_says_so_in_one_line(demo_only
     assert code == 0, out + err
     agree = [line for line in out.splitlines() if line.startswith("proof and enumeration")]
     assert agree == [
-        "proof and enumeration agree: each of the 12 allow/deny changes enumerated is proven; "
-        "6 more proven in orgs the enumeration does not hold"
+        "proof and enumeration agree: each of the 12 changes enumerated is proven; "
+        "8 more proven in orgs the enumeration does not hold"
     ]
 
 

@@ -55,6 +55,7 @@ from suite_authz.engine.errors import AuthzError, Refused
 from suite_authz.engine.model import Org, load_org
 from suite_authz.engine.policies import PolicySet, load_policies
 from suite_authz.engine.request import Request
+from suite_authz.engine.scope import Changed, changed_policies
 from suite_authz.engine.symbolic.compile import Unsupported
 from suite_authz.engine.symbolic.questions import EncodingMismatch, Proof, decide_on
 from suite_authz.engine.symbolic.review import proven_diff
@@ -65,12 +66,10 @@ from tests.mutants import (
     Mutant,
     Mutator,
     PolicyFiles,
-    Scope,
     Tally,
     Vocabulary,
     build,
     example_orgs,
-    in_scope,
     known_holes,
     plant,
     requests_for,
@@ -208,16 +207,6 @@ class Outcome:
     refusal: str = ""  # the refusal's class and words, where it refused
 
 
-def changed_policies(base: PolicySet, head: PolicySet) -> list[dict[str, Any]]:
-    """Both versions of each policy the mutant changed, added or dropped."""
-    out = []
-    for mine, theirs in ((base.deciding, head.deciding), (base.obligations, head.obligations)):
-        for key in mine.keys() | theirs.keys():
-            if mine.get(key) != theirs.get(key):
-                out += [e for e in (mine.get(key), theirs.get(key)) if e is not None]
-    return out
-
-
 def seats(org: Org, request: Request, policies: PolicySet) -> str:
     return who(org, request.subject, request.action, policies)[0].removeprefix("CRM admin, ")
 
@@ -338,12 +327,11 @@ def sample(built: Built, rng: random.Random) -> tuple[list[Difference], int]:
     changed policy's scope can match, up to SAMPLE_CAP per org."""
     base, head = built.base, built.head
     ests = changed_policies(base, head)
-    entity_of = {m: i.entity for m, i in head.catalogue.modules.items()}
+    touched = Changed(base, head)
     asked = 0
     found: list[Difference] = []
-    scopes = list({Scope.of(e) for e in ests})
     for place in [*pool(), *planted(Literals.of(ests), rng)]:
-        chosen = in_scope(scopes, place.requests, entity_of)
+        chosen = [n for n, r in enumerate(place.requests) if touched.may_change(r)]
         cap = SAMPLE_CAP.get(place.name.split("-")[0].split(" ")[0], SAMPLE_CAP["other"])
         if len(chosen) > cap:
             chosen = sorted(rng.sample(chosen, cap))

@@ -31,7 +31,22 @@ def test_2025_05_to_now_is_exactly_the_d4_widening(widening: object) -> None:
 
     assert isinstance(widening, DiffReport)
     assert widening.groups and not widening.narrowings
-    for g in widening.groups:
+    decided = [g for g in widening.groups if g.was == "deny"]
+    # D1: where a Subscriptions member's role already allowed an invoice, the action now runs
+    # in Books, the first product (catalogue order) whose grant applies: what it carries moved
+    moved = [g for g in widening.groups if g.was != "deny"]
+    assert {(g.who, g.action, g.type, g.was, g.now) for g in moved} == {
+        (
+            "integration user of Books and member of Subscriptions",
+            a,
+            "invoice",
+            "allow, acting in subscriptions",
+            "allow, acting in books",
+        )
+        for a in ("create", "edit")
+    }
+    assert all(g.widening for g in moved)
+    for g in decided:
         assert "integration user of Books" in g.who, g.who
         assert (g.action, g.type, g.was, g.now) in {
             (a, t, "deny", "allow") for a in ("create", "edit") for t in D4_TYPES
@@ -75,8 +90,17 @@ def test_same_policies_change_nothing(policies: PolicySet) -> None:
 def test_narrowing_is_reported_as_a_loss(policies: PolicySet) -> None:
     old = load_policies(HISTORY)
     report = diff(policies, old, default_orgs(policies, []))
-    assert report.groups and not report.widenings
-    assert unexpected(report, "any-widening", None) == []
+    decided = [g for g in report.groups if g.now == "deny"]
+    assert decided and not any(g.widening for g in decided)
+    # what stays allowed moves back to Subscriptions (D1): another product's identity, which
+    # `any-widening` fails on (a guard must see it), as the way there does
+    moved = [g for g in report.groups if g.now != "deny"]
+    assert {(g.action, g.was, g.now) for g in moved} == {
+        (a, "allow, acting in books", "allow, acting in subscriptions") for a in ("create", "edit")
+    }
+    assert all(g.widening for g in moved) and report.widenings == tuple(moved)
+    assert len(unexpected(report, "any-widening", None)) == len(moved)
+    assert unexpected(report, "non-member-gain", None) == []
     assert unexpected(report, None, []) != []  # an expectation file that declares nothing
 
 
