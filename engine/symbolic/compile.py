@@ -20,6 +20,7 @@ import z3
 from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.symbolic import values as v
+from suite_authz.engine.symbolic.values import all_of, any_of
 from suite_authz.engine.symbolic.world import FIXED_TYPES, RecordWorld, Unreadable
 
 # The schema the world models (world.py, people.py): a set whose schema says otherwise is
@@ -106,8 +107,8 @@ def allows(policies: PolicySet, world: RecordWorld) -> Any:
     forbids: list[Any] = []
     for key, applies in applying(policies, world).items():
         (permits if policies.deciding[key]["effect"] == "permit" else forbids).append(applies)
-    decided = z3.And(z3.Or(permits or [z3.BoolVal(False)]), z3.Not(z3.Or(forbids)))
-    return z3.And(decided, z3.Not(_obligations_fail(policies, world)))
+    decided = all_of(any_of(permits or [z3.BoolVal(False)]), z3.Not(any_of(forbids)))
+    return all_of(decided, z3.Not(_obligations_fail(policies, world)))
 
 
 def applying(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
@@ -143,8 +144,8 @@ def acting_products(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
     out: dict[str, Any] = {}
     earlier: list[Any] = []
     for product in [*(p for p in order if p in by_product), *unranked]:
-        grants = z3.Or(by_product[product])
-        out[product] = z3.And(grants, z3.Not(z3.Or(earlier or [z3.BoolVal(False)])))
+        grants = any_of(by_product[product])
+        out[product] = all_of(grants, z3.Not(any_of(earlier or [z3.BoolVal(False)])))
         earlier.append(grants)
     return out
 
@@ -156,11 +157,11 @@ def _obligations_fail(policies: PolicySet, world: RecordWorld) -> Any:
     a view's question about a field to hide errs."""
     held_errors = _asked(policies, world, {}, "held")[1]
     distinct, passes, errors = senders(policies, world)
-    one = z3.Sum([z3.If(z3.And(d, p), 1, 0) for d, p in zip(distinct, passes, strict=True)])
+    one = z3.Sum([z3.If(all_of(d, p), 1, 0) for d, p in zip(distinct, passes, strict=True)])
     mail = world.action["send_email"]
-    sender_errors = z3.Or([z3.And(d, e) for d, e in zip(distinct, errors, strict=True)])
-    redaction_errors = z3.And(world.action["view"], _redaction_questions(policies, world)[1])
-    return z3.Or(held_errors, z3.And(mail, z3.Or(one != 1, sender_errors)), redaction_errors)
+    sender_errors = any_of([all_of(d, e) for d, e in zip(distinct, errors, strict=True)])
+    redaction_errors = all_of(world.action["view"], _redaction_questions(policies, world)[1])
+    return any_of(held_errors, all_of(mail, any_of(one != 1, sender_errors)), redaction_errors)
 
 
 def senders(policies: PolicySet, world: RecordWorld) -> tuple[list[Any], list[Any], list[Any]]:
@@ -187,8 +188,8 @@ def senders(policies: PolicySet, world: RecordWorld) -> tuple[list[Any], list[An
         errors.append(err)
     distinct = []
     for n, (present, address) in enumerate(candidates):
-        earlier = [z3.And(candidates[k][0], v.equal(candidates[k][1], address)) for k in range(n)]
-        distinct.append(z3.And(present, z3.Not(z3.Or(earlier or [z3.BoolVal(False)]))))
+        earlier = [all_of(candidates[k][0], v.equal(candidates[k][1], address)) for k in range(n)]
+        distinct.append(all_of(present, z3.Not(any_of(earlier or [z3.BoolVal(False)]))))
     return distinct, passes, errors
 
 
@@ -209,7 +210,7 @@ def _asked(
         if found is None:
             compiler = Compiler(world, pid, bindings)
             applied = compiler.policy(est)
-            found = world.compiled[memo] = (applied, z3.Or(compiler.errors or [z3.BoolVal(False)]))
+            found = world.compiled[memo] = (applied, any_of(compiler.errors or [z3.BoolVal(False)]))
         applies, erring = found
         errors.append(erring)
         if est["effect"] != "permit":
@@ -217,8 +218,8 @@ def _asked(
         elif infos[pid].obligation == kind:
             permits.append(applies)
     no = z3.BoolVal(False)
-    passes = z3.And(z3.Or(permits or [no]), z3.Not(z3.Or(forbids or [no])))
-    return passes, z3.Or(errors or [no])
+    passes = all_of(any_of(permits or [no]), z3.Not(any_of(forbids or [no])))
+    return passes, any_of(errors or [no])
 
 
 def redactions(policies: PolicySet, world: RecordWorld) -> dict[str, Any]:
@@ -255,21 +256,21 @@ def _redaction_questions(policies: PolicySet, world: RecordWorld) -> tuple[dict[
             if found is None:
                 compiler = Compiler(world, pid, bindings, {key: record})
                 applies = compiler.policy(est)
-                found = world.compiled[memo] = (applies, z3.Or(compiler.errors or [no]))
+                found = world.compiled[memo] = (applies, any_of(compiler.errors or [no]))
             applies, error = found
             erring.append(error)
             if est["effect"] != "permit":
                 forbids.append(applies)
             elif infos[pid].obligation == "redact":
                 redact.append(applies)
-        hides = z3.And(z3.Or(redact or [no]), z3.Not(z3.Or(forbids or [no])))
-        error = z3.Or(erring or [no])
+        hides = all_of(any_of(redact or [no]), z3.Not(any_of(forbids or [no])))
+        error = any_of(erring or [no])
         for f in world.fields[m]:
             only = [(a, z3.BoolVal(g == f)) for g, a in asked.items()]
             named = world.rule_names(f)
-            hidden[f] = z3.And(named, z3.simplify(z3.substitute(hides, *only)))
-            errs.append(z3.And(world.module[m], named, z3.simplify(z3.substitute(error, *only))))
-    return hidden, z3.Or(errs or [no])
+            hidden[f] = all_of(named, z3.simplify(z3.substitute(hides, *only)))
+            errs.append(all_of(world.module[m], named, z3.simplify(z3.substitute(error, *only))))
+    return hidden, any_of(errs or [no])
 
 
 def same_obligations(base: PolicySet, head: PolicySet, kind: str) -> bool:
@@ -322,7 +323,7 @@ class Compiler:
 
     def error_where(self, guard: Any) -> None:
         """Cedar errors here (under the current path): the policy does not apply there."""
-        self.errors.append(z3.And(*self.path, guard))
+        self.errors.append(all_of(*self.path, guard))
 
     def under(self, condition: Any, node: dict[str, Any]) -> Any:
         """A boolean operand evaluated only where `condition` holds (short-circuiting)."""
@@ -336,7 +337,7 @@ class Compiler:
         return Unsupported(f"policy `{self.policy_key}`: {what} is outside the symbolic encoding")
 
     def policy(self, est: dict[str, Any]) -> Any:
-        scope = z3.And(
+        scope = all_of(
             self.scope("principal", est["principal"]),
             self.scope("action", est["action"]),
             self.scope("resource", est["resource"]),
@@ -351,7 +352,7 @@ class Compiler:
             parts.append(held)
             self.path.append(held)  # the next condition is read only where this one held
         self.path = []
-        return z3.And(*parts, z3.Not(z3.Or(self.errors or [z3.BoolVal(False)])))
+        return all_of(*parts, z3.Not(any_of(self.errors or [z3.BoolVal(False)])))
 
     def scope(self, var: str, clause: dict[str, Any]) -> Any:
         op = clause["op"]
@@ -363,7 +364,7 @@ class Compiler:
         if op == "in" and "entity" in clause:
             return self.within(here, self.entity(clause["entity"]))
         if op == "in" and "entities" in clause:
-            return z3.Or([self.within(here, self.entity(e)) for e in clause["entities"]])
+            return any_of([self.within(here, self.entity(e)) for e in clause["entities"]])
         if op == "is" and "in" not in clause:
             return self.is_type(here, clause["entity_type"])
         raise self.refuse(f"the {var} scope `{op}`")
@@ -427,11 +428,11 @@ class Compiler:
 
     def _and(self, arg: dict[str, Any]) -> v.Value:
         left = self._bool(arg["left"])
-        return v.Bool(z3.And(left, self.under(left, arg["right"])))
+        return v.Bool(all_of(left, self.under(left, arg["right"])))
 
     def _or(self, arg: dict[str, Any]) -> v.Value:
         left = self._bool(arg["left"])
-        return v.Bool(z3.Or(left, self.under(z3.Not(left), arg["right"])))
+        return v.Bool(any_of(left, self.under(z3.Not(left), arg["right"])))
 
     def _set(self, node: dict[str, Any]) -> v.Set:
         value = self.expr(node)
@@ -457,7 +458,7 @@ class Compiler:
     def _contains_all(self, arg: dict[str, Any]) -> v.Value:
         a, b = self._set(arg["left"]), self._set(arg["right"])
         return v.Bool(
-            z3.And(
+            all_of(
                 [z3.Implies(f, a.members.get(k, z3.BoolVal(False))) for k, f in b.members.items()]
             )
         )
@@ -489,7 +490,7 @@ class Compiler:
                 raise self.refuse(str(exc)) from None
             for key, guard in keys.items():
                 members.setdefault(key, []).append(guard)
-        return v.Set({k: z3.Or(gs) for k, gs in members.items()})
+        return v.Set({k: any_of(gs) for k, gs in members.items()})
 
     def attribute(self, of: v.Value, name: str) -> v.Value:
         """`of.name`; where `of` lacks it (an optional attribute absent, an entity type
@@ -511,7 +512,7 @@ class Compiler:
                     self.error_where(guard)
                     continue
                 if name in record.present:
-                    self.error_where(z3.And(guard, z3.Not(record.present[name])))
+                    self.error_where(all_of(guard, z3.Not(record.present[name])))
                 alternatives.append((guard, record.attrs[name]))
             if not alternatives:
                 return v.Undefined()
@@ -532,8 +533,8 @@ class Compiler:
             for key, guard in of.options.items():
                 record = self._attributes(key)
                 present = record.present.get(name, z3.BoolVal(name in record.attrs))
-                parts.append(z3.And(guard, present))
-            return z3.Or(parts or [z3.BoolVal(False)])
+                parts.append(all_of(guard, present))
+            return any_of(parts or [z3.BoolVal(False)])
         if isinstance(of, v.Undefined):
             return z3.BoolVal(False)
         raise self.refuse(f"`has` on a {type(of).__name__}")
@@ -575,12 +576,12 @@ class Compiler:
             above = {key: z3.BoolVal(True), **self.world.ancestors(key)}
             for target, tguard in targets.items():
                 if target in above:
-                    parts.append(z3.And(guard, tguard, above[target]))
-        return z3.Or(parts)
+                    parts.append(all_of(guard, tguard, above[target]))
+        return any_of(parts)
 
     def is_type(self, of: v.Value, kind: str) -> Any:
         if isinstance(of, v.Undefined):
             return z3.BoolVal(False)
         if not isinstance(of, v.Choice):
             raise self.refuse(f"`is` on a {type(of).__name__}")
-        return z3.Or([g for (t, _), g in of.options.items() if t == kind] or [z3.BoolVal(False)])
+        return any_of([g for (t, _), g in of.options.items() if t == kind] or [z3.BoolVal(False)])

@@ -15,14 +15,25 @@ from typing import Any
 
 import z3
 
+from suite_authz.engine.symbolic.values import all_of, any_of
+
 INTEGRATION_ROLE = "#integration:"  # engine/entities.py: the role an integration user holds
 
 
-def one_of(name: str, options: tuple[Any, ...], add: Any) -> tuple[Any, dict[Any, Any]]:
+class Options(dict[Any, Any]):
+    """Option -> the formula under which it is the one: `var == n` for the n-th of `order`, so
+    that a model's choice is read with one evaluation (world.decode), not one per option."""
+
+    def __init__(self, var: Any, order: tuple[Any, ...]) -> None:
+        super().__init__((o, var == i) for i, o in enumerate(order))
+        self.var, self.order = var, order
+
+
+def one_of(name: str, options: tuple[Any, ...], add: Any) -> tuple[Any, Options]:
     """An integer variable over `options` (kept in range), and the formula for each option."""
     var = z3.Int(name)
-    add(z3.And(var >= 0, var < len(options)))
-    return var, {o: var == i for i, o in enumerate(options)}
+    add(all_of(var >= 0, var < len(options)))
+    return var, Options(var, options)
 
 
 @dataclass
@@ -64,7 +75,7 @@ class Person:
             fresh = f"role.{t}.{p}"
             options = (fresh, INTEGRATION_ROLE + p, *self.named["Role"])
             _, self.role[p] = one_of(f"{t}.role.{p}", options, add)
-            integration = z3.And(self.seat[p], z3.Not(self.member[p]))
+            integration = all_of(self.seat[p], z3.Not(self.member[p]))
             add(self.role[p][INTEGRATION_ROLE + p] == integration)
             add(z3.Implies(z3.Not(self.seat[p]), self.role[p][fresh]))  # no seat: no role
             self.grants[p] = {
@@ -75,15 +86,15 @@ class Person:
             self.hidden[p] = {f: z3.Bool(f"{t}.hidden.{p}.{f}") for f in self.fields_of[p]}
             self.readonly[p] = {f: z3.Bool(f"{t}.readonly.{p}.{f}") for f in self.fields_of[p]}
             for f in self.fields_of[p]:  # a field has one access or none
-                add(z3.Not(z3.And(self.hidden[p][f], self.readonly[p][f])))
+                add(z3.Not(all_of(self.hidden[p][f], self.readonly[p][f])))
             # integration users' grants are policy (D4, D10): their role holds none
-            add(z3.Implies(z3.Not(self.member[p]), z3.Not(z3.Or(list(self.grants[p].values())))))
+            add(z3.Implies(z3.Not(self.member[p]), z3.Not(any_of(list(self.grants[p].values())))))
             add(z3.Implies(z3.Not(self.seat[p]), z3.Not(self.member[p])))
             # a seat's fields only where there is a seat, so two people compare fairly
             add(
                 z3.Implies(
                     z3.Not(self.seat[p]),
-                    z3.Not(z3.Or([*self.hidden[p].values(), *self.readonly[p].values()])),
+                    z3.Not(any_of([*self.hidden[p].values(), *self.readonly[p].values()])),
                 )
             )
 
@@ -100,10 +111,10 @@ def same_entities(a: Person, b: Person, add: Any) -> None:
     """Two people who name one entity (a profile, a role, the integration role of a product)
     see one entity: its attributes are the same for both. Also: two people are two users."""
     for uid in a.id.keys() & b.id.keys():
-        add(z3.Not(z3.And(a.id[uid], b.id[uid])))
+        add(z3.Not(all_of(a.id[uid], b.id[uid])))
     for pid in a.profile.keys() & b.profile.keys():
-        both = z3.And(a.profile[pid], b.profile[pid])
-        add(z3.Implies(both, z3.And([a.allows[k] == b.allows[k] for k in a.allows])))
+        both = all_of(a.profile[pid], b.profile[pid])
+        add(z3.Implies(both, all_of([a.allows[k] == b.allows[k] for k in a.allows])))
     people = (a, b)
     for x in people:
         for y in people:
@@ -113,9 +124,9 @@ def same_entities(a: Person, b: Person, add: Any) -> None:
                         continue
                     shared = x.role[p].keys() & y.role[q].keys()
                     for rid in shared:  # named roles, and a product's integration role
-                        both = z3.And(x.role[p][rid], y.role[q][rid])
+                        both = all_of(x.role[p][rid], y.role[q][rid])
                         if p != q:  # a role belongs to one product
                             add(z3.Not(both))
                             continue
                         xs, ys = x.seat_values(p), y.seat_values(q)
-                        add(z3.Implies(both, z3.And([xs[k] == ys[k] for k in xs])))
+                        add(z3.Implies(both, all_of([xs[k] == ys[k] for k in xs])))

@@ -20,6 +20,7 @@ from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
 from suite_authz.engine.symbolic.compile import allows, redactions, world_for
 from suite_authz.engine.symbolic.questions import EncodingMismatch, decide_on
+from suite_authz.engine.symbolic.values import all_of, any_of
 from suite_authz.engine.symbolic.world import RecordWorld
 
 # D4 and D10: all an integration user is ever granted, and only from the CRM
@@ -39,13 +40,13 @@ class Theorem:
 
 def _owned_by(w: RecordWorld, seat: dict[str, Any]) -> Any:
     """Under which the record's module belongs to a product where `seat` holds."""
-    return z3.Or([z3.And(w.module[m], seat[p]) for m in w.modules for p in w.module_products[m]])
+    return any_of([all_of(w.module[m], seat[p]) for m in w.modules for p in w.module_products[m]])
 
 
 def _p1(w: RecordWorld) -> Any:
-    no_member = z3.And([z3.Not(w.member[p]) for p in w.products])
-    beyond = z3.Or(z3.Not(z3.Or([w.action[a] for a in INTEGRATION_ACTIONS])), w.channel["direct"])
-    return z3.And(no_member, beyond)
+    no_member = all_of([z3.Not(w.member[p]) for p in w.products])
+    beyond = any_of(z3.Not(any_of([w.action[a] for a in INTEGRATION_ACTIONS])), w.channel["direct"])
+    return all_of(no_member, beyond)
 
 
 def _d2(w: RecordWorld) -> Any:
@@ -53,7 +54,7 @@ def _d2(w: RecordWorld) -> Any:
 
 
 def _d5(w: RecordWorld) -> Any:
-    return z3.And(w.channel["direct"], z3.Not(_owned_by(w, w.member)))
+    return all_of(w.channel["direct"], z3.Not(_owned_by(w, w.member)))
 
 
 def _d7(w: RecordWorld) -> Any:
@@ -62,20 +63,20 @@ def _d7(w: RecordWorld) -> Any:
         for f, touched in w.touched.items():
             if f in w.hidden[p]:
                 module = f.split(".", 1)[0]
-                reach = z3.And(w.seat[p], w.module[module])
-                restricted.append(z3.And(touched, reach, z3.Or(w.hidden[p][f], w.readonly[p][f])))
-    return z3.And(w.action["edit"], z3.Or(restricted))
+                reach = all_of(w.seat[p], w.module[module])
+                restricted.append(all_of(touched, reach, any_of(w.hidden[p][f], w.readonly[p][f])))
+    return all_of(w.action["edit"], any_of(restricted))
 
 
 def _d7_view(w: RecordWorld) -> Any:
     shown = [
-        z3.And(w.module[m], w.seat[p], w.hidden[p][f], z3.Not(w.redacted[f]))
+        all_of(w.module[m], w.seat[p], w.hidden[p][f], z3.Not(w.redacted[f]))
         for m in w.modules
         for f in w.fields[m]
         for p in w.module_products[m]
         if f in w.hidden[p]
     ]
-    return z3.And(w.action["view"], z3.Or(shown))
+    return all_of(w.action["view"], any_of(shown))
 
 
 def _shows_a_hidden_field(org: dict[str, Any], request: Request, decision: Decision) -> bool:
@@ -94,45 +95,45 @@ def _shows_a_hidden_field(org: dict[str, Any], request: Request, decision: Decis
 
 
 def _d8(w: RecordWorld) -> Any:
-    return z3.And(w.action["approve"], w.submitted, w.submitted_by_self)
+    return all_of(w.action["approve"], w.submitted, w.submitted_by_self)
 
 
 def _d11(w: RecordWorld) -> Any:
-    return z3.And(w.action["send_email"], w.sending, z3.Not(w.sender_is_own))
+    return all_of(w.action["send_email"], w.sending, z3.Not(w.sender_is_own))
 
 
 def _d1(w: RecordWorld) -> Any:
-    return z3.And(w.acting, z3.Not(w.acting_self))
+    return all_of(w.acting, z3.Not(w.acting_self))
 
 
 def _d12(w: RecordWorld) -> Any:
-    admin = z3.Or(w.action["enrol_integration_user"], w.action["run_migration"])
-    return z3.And(admin, z3.Not(w.crm_admin))
+    admin = any_of(w.action["enrol_integration_user"], w.action["run_migration"])
+    return all_of(admin, z3.Not(w.crm_admin))
 
 
 def _r1(w: RecordWorld) -> Any:
     """Past the limit: an enrolment that adds an integration user, or a migration that would."""
 
     def integration(seat: dict[str, Any], member: dict[str, Any]) -> Any:
-        return z3.Or([z3.And(seat[p], z3.Not(member[p])) for p in w.products])
+        return any_of([all_of(seat[p], z3.Not(member[p])) for p in w.products])
 
     target_counted = z3.If(
         w.target_self, integration(w.seat, w.member), integration(w.other_seat, w.other_member)
     )
-    enrol = z3.And(
+    enrol = all_of(
         w.action["enrol_integration_user"],
         w.integration_users >= w.limit,
         z3.Not(target_counted),
     )
-    migrate = z3.And(
+    migrate = all_of(
         w.action["run_migration"], w.enrolments > 0, w.integration_users + w.enrolments > w.limit
     )
-    return z3.Or(enrol, migrate)
+    return any_of(enrol, migrate)
 
 
 def _d3(w: RecordWorld) -> Any:
-    profile = z3.Or([z3.And(w.module[m], w.action[a], f) for (m, a), f in w.allows.items()])
-    return z3.And(w.channel["crm"], z3.Not(profile))
+    profile = any_of([all_of(w.module[m], w.action[a], f) for (m, a), f in w.allows.items()])
+    return all_of(w.channel["crm"], z3.Not(profile))
 
 
 THEOREMS = (

@@ -21,6 +21,7 @@ by a literal, another user than these two) is refused by name (`Unreadable`), ne
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,18 @@ from suite_authz.engine.model import (
 )
 from suite_authz.engine.request import Request
 from suite_authz.engine.symbolic import values as v
-from suite_authz.engine.symbolic.people import Person, one_of, same_entities
-from suite_authz.engine.symbolic.values import Bool, Choice, Long, Record, Set, Value, literal
+from suite_authz.engine.symbolic.people import Options, Person, one_of, same_entities
+from suite_authz.engine.symbolic.values import (
+    Bool,
+    Choice,
+    Long,
+    Record,
+    Set,
+    Value,
+    all_of,
+    any_of,
+    literal,
+)
 
 PRINCIPAL = "u"
 OTHER = "v"  # the record's submitter, the user enrolled
@@ -90,6 +101,9 @@ class RecordWorld:
         # by its text (the two sets of a diff share most of their policies)
         self._attributes: dict[tuple[str, str], Record] = {}
         self.compiled: dict[tuple[str, str, str], Any] = {}
+        # the formulas decode reads, packed into one bit-vector (_reader), and those not yet
+        self._packed: tuple[Any, tuple[Any, ...]] = (None, ())
+        self._unpacked: dict[int, Any] = {}
         add = self.constraints.append
         self.entity_of = {m: cat.modules[m].entity for m in self.modules}
         self.record_types = tuple(dict.fromkeys(self.entity_of.values()))
@@ -101,7 +115,7 @@ class RecordWorld:
         self.module_var, self.module = one_of("module", self.modules, add)
         self.module_products = {m: tuple(cat.modules[m].products) for m in self.modules}
         self.fields = {m: tuple(f"{m}.{f}" for f in cat.modules[m].fields) for m in self.modules}
-        self.on_record = z3.Or([self.action[a] for a in self.record_actions])
+        self.on_record = any_of([self.action[a] for a in self.record_actions])
         # an admin action has no record: its module is fixed, so that it makes one group
         add(z3.Implies(z3.Not(self.on_record), self.module_var == 0))
         texts = tuple(sorted(self.strings | {OTHER_STRING, ""}))
@@ -179,17 +193,17 @@ class RecordWorld:
         for m in self.modules:
             here = self.module[m]
             new_status = "draft" if cat.modules[m].transaction else "active"
-            approval_on = z3.Or(list(self.approval_by[m].values()) or [z3.BoolVal(False)])
+            approval_on = any_of(list(self.approval_by[m].values()) or [z3.BoolVal(False)])
             # a new record (id "#new") is a draft, or active where there is no approval cycle
-            add(z3.Implies(z3.And(here, self.new), self.status[new_status]))
+            add(z3.Implies(all_of(here, self.new), self.status[new_status]))
             # a record pending approval needs approval on for its module (the model's check)
-            add(z3.Implies(z3.And(here, self.status["pending_approval"]), approval_on))
+            add(z3.Implies(all_of(here, self.status["pending_approval"]), approval_on))
             if self.entity_of[m] in ("Report", "Dashboard"):  # no submitter attribute
                 add(z3.Implies(here, z3.Not(self.submitted)))
         add(
             z3.Implies(
                 self.new,
-                z3.And(
+                all_of(
                     z3.Not(self.submitted), self.folder[""], self.title[""], self.record_id[RECORD]
                 ),
             )
@@ -202,7 +216,7 @@ class RecordWorld:
         every = {f: m for m in self.modules for f in self.fields[m]}
         self.touched = {f: z3.Bool(f"touched.{f}") for f in every}
         for f, m in every.items():  # R4: only the record's module's fields; only an edit
-            add(z3.Implies(self.touched[f], z3.And(self.module[m], self.action["edit"])))
+            add(z3.Implies(self.touched[f], all_of(self.module[m], self.action["edit"])))
         self.acting = z3.Bool("context.has_acting_as")
         self.acting_self = z3.Bool("context.acting_as_self")
         self.acting_other = z3.Bool("context.acting_as_other")  # else the third user
@@ -231,14 +245,14 @@ class RecordWorld:
         self.enrolments = z3.Int("context.enrolments")
         self.limit = z3.Int("org.integration_user_limit")
         self.integration_users = z3.Int("org.integration_users")
-        add(z3.And(self.enrolments >= 0, self.limit >= 0))
+        add(all_of(self.enrolments >= 0, self.limit >= 0))
         # R1: the count holds every user enrolled anywhere: the acting user and the other one
         # among them when they are integration users (filler users make up the rest)
-        enrolled = [z3.And(self.seat[p], z3.Not(self.member[p])) for p in self.products]
-        self.fillers = self.integration_users - z3.If(z3.Or(enrolled), 1, 0)
+        enrolled = [all_of(self.seat[p], z3.Not(self.member[p])) for p in self.products]
+        self.fillers = self.integration_users - z3.If(any_of(enrolled), 1, 0)
         for x in (self.v, self.w):
-            theirs = [z3.And(x.seat[p], z3.Not(x.member[p])) for p in self.products]
-            self.fillers = self.fillers - z3.If(z3.Or(theirs), 1, 0)
+            theirs = [all_of(x.seat[p], z3.Not(x.member[p])) for p in self.products]
+            self.fillers = self.fillers - z3.If(any_of(theirs), 1, 0)
         add(self.fillers >= 0)
         # a mail's sender and an edit's fields belong to record actions
         add(z3.Implies(z3.Not(self.on_record), z3.Not(self.sending)))
@@ -279,8 +293,8 @@ class RecordWorld:
         not_self = z3.Not(self.acting_self)
         return [
             (self.u, self.acting_self),
-            (self.v, z3.And(not_self, self.acting_other)),
-            (self.w, z3.And(not_self, z3.Not(self.acting_other))),
+            (self.v, all_of(not_self, self.acting_other)),
+            (self.w, all_of(not_self, z3.Not(self.acting_other))),
         ]
 
     def people_ref(self, who: list[tuple[Person, Any]]) -> Choice:
@@ -289,7 +303,7 @@ class RecordWorld:
         for person, guard in who:
             for uid, f in person.id.items():
                 key = ("User", uid)
-                options[key] = z3.Or(options.get(key, z3.BoolVal(False)), z3.And(guard, f))
+                options[key] = any_of(options.get(key, z3.BoolVal(False)), all_of(guard, f))
         return Choice(options)
 
     def var(self, name: str) -> Value:
@@ -327,18 +341,18 @@ class RecordWorld:
         options: dict[Any, Any] = {}
 
         def put(key: Any, guard: Any) -> None:
-            options[key] = z3.Or(options.get(key, z3.BoolVal(False)), guard)
+            options[key] = any_of(options.get(key, z3.BoolVal(False)), guard)
 
         for m, here in self.module.items():
             kind = self.entity_of[m]
-            on = z3.And(self.on_record, here)
-            put((kind, NEW_ID), z3.And(on, self.new))
+            on = all_of(self.on_record, here)
+            put((kind, NEW_ID), all_of(on, self.new))
             for rid, f in self.record_id.items():
-                put((kind, rid), z3.And(on, z3.Not(self.new), f))
+                put((kind, rid), all_of(on, z3.Not(self.new), f))
         for key, guard in self.person_ref(self.target_self).options.items():
-            put(key, z3.And(enrol, guard))
+            put(key, all_of(enrol, guard))
         for oid, f in self.org_id.items():
-            put(("Org", oid), z3.And(migrate, f))
+            put(("Org", oid), all_of(migrate, f))
         return Choice(options)
 
     def ancestors(self, entity: tuple[str, str]) -> dict[tuple[str, str], Any]:
@@ -346,8 +360,8 @@ class RecordWorld:
         kind, eid = entity
         if kind == "User":
             return {
-                ("Product", p): z3.Or(
-                    [z3.And(x.id[eid], x.seat[p]) for x in self.people if eid in x.id]
+                ("Product", p): any_of(
+                    [all_of(x.id[eid], x.seat[p]) for x in self.people if eid in x.id]
                     or [z3.BoolVal(False)]
                 )
                 for p in self.products
@@ -463,7 +477,7 @@ class RecordWorld:
             for p in self.products:
                 if qualified in x.hidden[p]:
                     named += [x.hidden[p][qualified], x.readonly[p][qualified]]
-        return z3.Or(named)
+        return any_of(named)
 
     def _module(self, module: str) -> Record:
         by = self.approval_by[module]
@@ -472,7 +486,7 @@ class RecordWorld:
                 "products": Set(
                     {("Product", p): z3.BoolVal(True) for p in self.module_products[module]}
                 ),
-                "approval": Bool(z3.Or(list(by.values()) or [z3.BoolVal(False)])),
+                "approval": Bool(any_of(list(by.values()) or [z3.BoolVal(False)])),
                 "approval_by": Set({("Product", p): f for p, f in by.items()}),
             }
         )
@@ -643,11 +657,47 @@ class RecordWorld:
         return table[value] if value in table else table[OTHER_STRING]
 
     # -- a model back into an org snapshot and a request -------------------------------------
-    def decode(self, model: Any) -> tuple[dict[str, Any], Request]:
+    def _reader(self, model: Any) -> Callable[[Any], bool]:
+        """`true(formula)` in `model`. A counterexample reads ~700 formulas, mostly the same
+        ones for every model of a world: those packed (`_pack`) are evaluated in one call, as
+        one bit-vector, instead of one z3 call each (7 s of a proof with 342 groups)."""
+        packed, order = self._packed
+        known: dict[int, bool] = {}
+        if packed is not None:
+            bits = model.eval(packed, model_completion=True).as_long()
+            top = len(order) - 1
+            known = {id(f): bool(bits >> (top - n) & 1) for n, f in enumerate(order)}
+
         def true(f: Any) -> bool:
-            return bool(z3.is_true(model.eval(f, model_completion=True)))
+            found = known.get(id(f))
+            if found is None:
+                found = known[id(f)] = bool(z3.is_true(model.eval(f, model_completion=True)))
+                self._unpacked[id(f)] = f  # kept alive, so that its id names it alone
+            return found
+
+        return true
+
+    def _pack(self) -> None:
+        """Pack the formulas read one by one once they are a quarter of those packed: a few
+        packings per world, not one per model."""
+        order = self._packed[1]
+        if len(self._unpacked) * 4 > len(order) and len(order) + len(self._unpacked) > 1:
+            order = (*order, *self._unpacked.values())
+            one, zero = z3.BitVecVal(1, 1), z3.BitVecVal(0, 1)
+            self._packed = (z3.Concat([z3.If(f, one, zero) for f in order]), order)
+            self._unpacked = {}
+
+    def decode(self, model: Any) -> tuple[dict[str, Any], Request]:
+        try:
+            return self._decode(model, self._reader(model))
+        finally:
+            self._pack()
+
+    def _decode(self, model: Any, true: Callable[[Any], bool]) -> tuple[dict[str, Any], Request]:
 
         def pick(table: dict[Any, Any]) -> Any:
+            if isinstance(table, Options):
+                return table.order[model.eval(table.var, model_completion=True).as_long()]
             return next(k for k, f in table.items() if true(f))
 
         module, action = pick(self.module), pick(self.action)
