@@ -190,15 +190,16 @@ def request_words(e: dict[str, Any]) -> str:
 
 
 def _summary(report: DiffReport) -> str:
-    orgs = f"{len(report.orgs)} orgs ({', '.join(report.orgs)})"
+    names = ", ".join(report.orgs)
     if not report.groups:
-        return f"no change in any decision: {report.compared} requests compared over {orgs}" + (
-            _asked(report)
+        return (
+            f"no change in any decision: {report.compared} requests compared over "
+            f"{len(report.orgs)} orgs ({names}){_asked(report)}"
         )
     return (
         f"{len(report.widenings)} widenings and {len(report.narrowings)} narrowings "
         f"({sum(g.count for g in report.groups)} of {report.compared} requests changed, "
-        f"over {orgs}){_asked(report)}"
+        f"over {len(report.orgs)} orgs: {names}){_asked(report)}"
     )
 
 
