@@ -7,6 +7,14 @@ concurrent imports of one org get distinct versions and two applies of one plan 
 apply. A change is announced with NOTIFY inside the transaction, so listeners hear of it only
 once it has committed, and never of one that rolled back.
 
+A listening connection that stays open can still stop delivering (its backend hung, a network
+path that drops every packet without a reset): nothing fails, notices just stop. So the
+listener also LISTENs on a channel of its own, and `heartbeat` sends a notice there through
+the pool: PostgreSQL delivers notices in commit order across channels, so a heartbeat heard
+back proves every change committed before it was sent was heard too. Deciding when a
+heartbeat is late is the caller's (server/change_feed.py). The listening connection has TCP
+keepalives and a statement timeout of its own as well, for the faults the kernel can see.
+
 Every failure to reach the database (refused, dropped, a statement timed out, no connection
 free in time) is a StoreUnreachable naming the store, never a psycopg exception: callers fail
 closed on it and a server keeps what it has loaded.
@@ -17,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -24,6 +33,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from suite_authz.engine.store_db import (
@@ -40,6 +51,16 @@ CHANNEL = "authz_store"
 # per outage) says it once
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+# libpq settings for the listening connection, unless the URL sets them: a peer gone without a
+# FIN or RST is found by the kernel within about 11 s (idle 5 s, then 3 probes 2 s apart),
+# and data the server never acknowledges fails the connection after 10 s
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",
+}
 
 
 def redacted(url: str) -> str:
@@ -76,7 +97,10 @@ class PostgresDatabase:
         # the listening connection, in a box the finalizer can see without holding self
         self._box: list[psycopg.Connection[Any]] = []
         self._listen_lock = threading.Lock()
+        # this process's own heartbeat channel: a random name, never one from outside
+        self.beat_channel = f"authz_beat_{uuid.uuid4().hex[:16]}"
         timeout_ms = max(1, int(settings.statement_timeout * 1000))
+        self._timeout_ms = str(timeout_ms)
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout_ms),))
@@ -146,27 +170,29 @@ class PostgresDatabase:
 
     def changes(self, timeout: float) -> list[dict[str, Any]]:
         """The changes to this store announced within `timeout` seconds (an empty list when
-        none were). Opens the listening connection on first use; StoreUnreachable when it
-        cannot, or when it drops (the caller polls meanwhile and calls again to reconnect)."""
+        none were), and this process's heartbeats heard back (`{"heartbeat": n}`). Opens the
+        listening connection on first use, or after `drop_listener`, and then answers
+        `[{"reconnected": True}]` at once; StoreUnreachable when it cannot open it, or when it
+        drops (the caller polls meanwhile and calls again to reconnect)."""
         with self._listen_lock:
             conn = self._box[0] if self._box else None
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(
-                        self.url,
-                        autocommit=True,
-                        connect_timeout=max(1, int(self.settings.connect_timeout)),
-                    )
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self._box[:] = [conn]
+                    self._box[:] = [self._listen()]
                     return [{"reconnected": True}]  # what changed while not listening is unknown
                 # back at the first notice (others wait for the next call), not at the timeout
-                heard = [n.payload for n in conn.notifies(timeout=timeout, stop_after=1)]
+                heard = [
+                    (n.channel, n.payload) for n in conn.notifies(timeout=timeout, stop_after=1)
+                ]
             except psycopg.Error as exc:
                 self._drop_listener()
                 raise StoreUnreachable(f"{self.where}: not listening for changes: {exc}") from None
-        out = []
-        for payload in heard:
+        out: list[dict[str, Any]] = []
+        for channel, payload in heard:
+            if channel == self.beat_channel:
+                if payload.isdigit():
+                    out.append({"heartbeat": int(payload)})
+                continue
             try:
                 change = json.loads(payload)
             except ValueError:
@@ -174,6 +200,37 @@ class PostgresDatabase:
             if isinstance(change, dict) and change.get("schema") == self.schema:
                 out.append(change)
         return out
+
+    def _listen(self) -> psycopg.Connection[Any]:
+        params = conninfo_to_dict(self.url)
+        extra = {k: v for k, v in KEEPALIVES.items() if k not in params}
+        conn = psycopg.connect(
+            make_conninfo(self.url, **extra),
+            autocommit=True,
+            connect_timeout=max(1, int(self.settings.connect_timeout)),
+        )
+        try:
+            # a statement on a backend that is stuck gives up rather than waiting for ever;
+            # LISTEN stays the last statement, which is how an operator finds the listener in
+            # pg_stat_activity
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (self._timeout_ms,))
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.beat_channel)))
+            conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error:
+            conn.close()
+            raise
+        return conn
+
+    def heartbeat(self, n: int) -> None:
+        """Send heartbeat `n` to this process's own listener, through the pool (another
+        backend): `changes` hands it back once the listening connection has delivered it."""
+        self.read("SELECT pg_notify(?, ?)", (self.beat_channel, str(n)))
+
+    def drop_listener(self) -> None:
+        """Close the listening connection (one found silent): the next `changes` opens a new
+        one, on a new backend."""
+        with self._listen_lock:
+            self._drop_listener()
 
     def _drop_listener(self) -> None:
         _close_all(self._box)

@@ -344,13 +344,21 @@ class State:
         return self.watching and time.monotonic() - self.last_poll > limit
 
     def store_status(self) -> dict[str, object]:
-        """For /readyz: which store, whether it answers, whether changes are pushed."""
+        """For /readyz: which store, whether it answers, whether changes are pushed. On a store
+        that pushes them: "pushed" only while a heartbeat heard back proves the listener
+        delivers, else "polling" and why; and how often the listener was lost, and why last."""
         feed = self.feed
         out: dict[str, object] = {
             "engine": self.store.engine,
             "reachable": self.degraded_since is None,
-            "changes": "pushed" if feed and feed.pushed and feed.listening else "polled",
+            "changes": "polled",
         }
+        if feed is not None and feed.pushed:
+            out["changes"] = "pushed" if feed.live else "polling"
+            if not feed.live:
+                out["polling_because"] = feed.why_polling
+            out["listener_lost"] = feed.drops
+            out["listener_last_lost"] = feed.lost_why
         if self.degraded_since is not None:
             out["degraded_since"] = datetime.fromtimestamp(self.degraded_since, UTC).isoformat(
                 timespec="seconds"
@@ -374,7 +382,7 @@ class State:
         engines = list(served.engines.values()) if served is not None else []
         self.metrics.store_state(
             self.degraded_since is None,
-            bool(self.feed and self.feed.pushed and self.feed.listening),
+            bool(self.feed and self.feed.pushed and self.feed.live),
         )
         self.metrics.sync(self.caches(), [(e, e.class_cache()) for e in engines])
 
