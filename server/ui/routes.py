@@ -1,17 +1,20 @@
 """The admin page under /ui/: server-rendered HTML (Jinja2, autoescaped), read-only.
 
 Access follows the API's token: with `--token-file`, a page needs the token, as a bearer
-header or as the session cookie that /ui/login sets after checking it (an HMAC of the token,
-HttpOnly, SameSite=Strict, for /ui only: it opens the page, never the API). Nothing is fetched
-from another host: the stylesheet and the script are served from /ui/static.
+header or as the session cookie that /ui/login sets after checking it (sessions.py: signed,
+one per login, idle and absolute expiry, ended by /ui/logout; HttpOnly, SameSite=Strict, for
+/ui only: it opens the page, never the API). Before that nothing of what is served is shown,
+not even the org ids or the policy version. Nothing is fetched from another host: the
+stylesheet and the script are served from /ui/static.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -30,20 +33,35 @@ from suite_authz.server.errors import HANDLED, error_headers, status_of
 from suite_authz.server.httpio import bounded, check_length
 from suite_authz.server.state import State
 from suite_authz.server.ui import views
+from suite_authz.server.ui.diffs import RETRY_SECONDS, DiffJobs, Pending
+from suite_authz.server.ui.sessions import Clock, LoginLimit, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "authz_ui"
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Who is looking, once let in: `session` is None on an open page or with a bearer header
+    (nothing to refresh or sign out of)."""
+
+    session: Session | None = None
+
+
 class Ui:
-    def __init__(self, state: State, token: str | None) -> None:
+    def __init__(
+        self,
+        state: State,
+        token: str | None,
+        *,
+        clock: Clock = time.time,
+        diffs: DiffJobs | None = None,
+    ) -> None:
         self.state = state
         self.token = token
-        self.session = (
-            hmac.new(token.encode(), b"authz-ui-session", hashlib.sha256).hexdigest()
-            if token
-            else None
-        )
+        self.sessions = Sessions(state.store.secret("ui-session"), token, clock) if token else None
+        self.limit = LoginLimit(clock)
+        self.diffs = diffs or DiffJobs(views.policy_change)
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),
             autoescape=select_autoescape(default=True),
@@ -58,6 +76,7 @@ class Ui:
         return [
             Mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
             Route("/ui/login", self.login, methods=["GET", "POST"]),
+            Route("/ui/logout", self.logout, methods=["POST"]),
             Route("/ui", _to("/ui/")),
             Route("/ui/", page(self.index)),
             Route("/ui/orgs/{org}/", self.org_home),
@@ -69,40 +88,54 @@ class Ui:
 
     # -- access ---------------------------------------------------------------------------
 
-    def allowed(self, request: HttpRequest) -> bool:
-        if self.session is None:
-            return True
+    def access(self, request: HttpRequest) -> Access | None:
+        """None: not let in (no token, a wrong one, or no live session)."""
+        if self.sessions is None:
+            return Access()
         given = request.headers.get("authorization", "").encode("latin-1")
         if hmac.compare_digest(given, f"Bearer {self.token}".encode()):
-            return True
-        return hmac.compare_digest(request.cookies.get(COOKIE, ""), self.session)
+            return Access()
+        session = self.sessions.read(request.cookies.get(COOKIE, ""))
+        return None if session is None else Access(session)
 
     def page(
         self, fn: Callable[[HttpRequest], Awaitable[tuple[str, dict[str, Any]]]]
     ) -> Callable[[HttpRequest], Awaitable[Response]]:
         async def handle(request: HttpRequest) -> Response:
-            if not self.allowed(request):
+            access = self.access(request)
+            if access is None:
                 target = quote(
                     request.url.path + ("?" + request.url.query if request.url.query else "")
                 )
                 return RedirectResponse(f"/ui/login?next={target}", status_code=303)
+            headers: dict[str, str] = {}
             try:
                 template, values = await fn(request)
                 status = int(values.pop("status", 200))
+                headers = values.pop("headers", {})
             except HANDLED as exc:  # as the API maps it: bad input 400, the store away 503
                 template, values, status = "error.html", {"message": str(exc)}, status_of(exc)
-                response = self.render(template, values, status)
-                response.headers.update(error_headers(status, exc))
-                return response
-            return self.render(template, values, status)
+                headers = error_headers(status, exc)
+            response = self.render(template, values, status, access)
+            response.headers.update(headers)
+            if access.session is not None and self.sessions is not None:
+                # each use restarts the idle clock; a copy not used since still idles out
+                self._set_session(response, request, self.sessions.issue(access.session))
+            return response
 
         return handle
 
-    def render(self, template: str, values: dict[str, Any], status: int = 200) -> HTMLResponse:
-        served = self.state.served
+    def render(
+        self, template: str, values: dict[str, Any], status: int, access: Access | None
+    ) -> HTMLResponse:
+        """A page; what is served (org ids, the policy version) only for who is let in."""
+        served = self.state.served if access is not None else None
+        session = access.session if access is not None else None
         common = {
+            "signed_in": access is not None,
             "orgs": sorted(served.engines) if served else [],
             "policy_version": served.policies.version if served else "",
+            "csrf": self.sessions.csrf(session) if self.sessions and session else None,
         }
         html = self.templates.get_template(template).render(**common, **values)
         response = HTMLResponse(html, status_code=status)
@@ -115,27 +148,64 @@ class Ui:
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    def _set_session(self, response: Response, request: HttpRequest, value: str) -> None:
+        response.set_cookie(
+            COOKIE, value, httponly=True, samesite="strict", path="/ui",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+
     async def login(self, request: HttpRequest) -> Response:
         nxt = request.query_params.get("next", "/ui/")
         if not nxt.startswith("/ui/") or nxt.startswith("//"):
             nxt = "/ui/"  # never off this site
-        if self.session is None:
+        if self.sessions is None:
             return RedirectResponse(nxt, status_code=303)
         if request.method == "GET":
-            return self.render("login.html", {"next": nxt, "error": None})
+            return self.render("login.html", {"next": nxt, "error": None}, 200, None)
         try:
             form = await _form(request)
         except HANDLED as exc:
-            return self.render("error.html", {"message": str(exc)}, status_of(exc))
-        given = form.get("token", "")
-        if not hmac.compare_digest(given.encode(), (self.token or "").encode()):
-            return self.render("login.html", {"next": nxt, "error": "That is not the token."}, 401)
+            return self.render("error.html", {"message": str(exc)}, status_of(exc), None)
+        address = request.client.host if request.client else None
+        wait = self.limit.wait(address)
+        if wait:  # before the token is looked at: a refused guess says nothing of it
+            error = f"Too many wrong tokens from this address: try again in {wait} s."
+            refused = self.render("login.html", {"next": nxt, "error": error}, 429, None)
+            refused.headers["Retry-After"] = str(wait)
+            return refused
+        if not hmac.compare_digest(form.get("token", "").encode(), (self.token or "").encode()):
+            self.limit.wrong(address)
+            error = "That is not the token."
+            return self.render("login.html", {"next": nxt, "error": error}, 401, None)
+        self.limit.right(address)
         response = RedirectResponse(nxt, status_code=303)
-        response.set_cookie(
-            COOKIE, self.session or "", httponly=True, samesite="strict", path="/ui",
+        self._set_session(response, request, self.sessions.issue())
+        return response
+
+    async def logout(self, request: HttpRequest) -> Response:
+        """POST only, with the session's own CSRF value: another site can neither send the
+        cookie (SameSite=Strict) nor know the value."""
+        done = RedirectResponse("/ui/login", status_code=303)
+        done.delete_cookie(
+            COOKIE, path="/ui", httponly=True, samesite="strict",
             secure=request.url.scheme == "https",
         )  # fmt: skip
-        return response
+        if self.sessions is None:
+            return RedirectResponse("/ui/", status_code=303)
+        try:
+            form = await _form(request)
+        except HANDLED as exc:
+            return self.render("error.html", {"message": str(exc)}, status_of(exc), None)
+        session = self.sessions.read(request.cookies.get(COOKIE, ""))
+        if session is None:
+            return done  # no live session: nothing to end
+        given = form.get("csrf", "")
+        if not hmac.compare_digest(given.encode(), self.sessions.csrf(session).encode()):
+            problem = "missing" if not given else "not this session's"
+            message = f"csrf: {problem} (sign out with the page's own button)"
+            return self.render("error.html", {"message": message}, 400, Access(session))
+        self.sessions.end(session)
+        return done
 
     # -- pages ----------------------------------------------------------------------------
 
@@ -175,6 +245,8 @@ class Ui:
         filters = {k: q[k] for k in ("product", "seat", "role", "profile") if q.get(k)}
         module = q.get("module", next(iter(engine.policies.catalogue.modules)))
         page = _int(q.get("page", "1"), "page")
+        if page < 1:
+            raise AuthzError(f"page: `{page}` is not a page (they are numbered from 1)")
         made = await run_in_threadpool(
             views.matrix, engine, q.get("channel", "crm"), filters, module or None, page
         )
@@ -194,6 +266,10 @@ class Ui:
         values["fragment"] = q.get("fragment") == "1"
         if asked.empty():
             return "explain.html", {**values, "result": None}
+        problem = asked.problem()
+        if problem is not None:  # named as the form names it, before any JSON is made
+            result = views.Explained(asked, "", "", error=problem)
+            return "explain.html", {**values, "result": result, "status": 400}
         body = asked.evaluation(org)
         result = views.Explained(
             asked, json.dumps(body, indent=2), asked.command(org, self.served_flags())
@@ -212,15 +288,27 @@ class Ui:
         store = self.state.store
         q = request.query_params
         sides = await run_in_threadpool(views.sides, store)
-        base, head = q.get("base", ""), q.get("head", "")
-        values: dict[str, Any] = {"sides": sides, "base": base, "head": head, "change": None}
-        if base and head:
-            served = self.state.served
-            ids = sorted(served.engines) if served else []
-            texts = await run_in_threadpool(views.served_texts, store, ids)
-            values["change"] = await run_in_threadpool(
-                views.policy_change, store, base, head, texts
-            )
+        base, head = q.get("base", "").strip(), q.get("head", "").strip()
+        values: dict[str, Any] = {"sides": sides, "base": base, "head": head}
+        values.update(change=None, pending=None)
+        if not (base or head):
+            return "diff.html", values
+        for name, given, which in (("base", base, "from"), ("head", head, "to")):
+            if not given:
+                raise AuthzError(f"{name}: missing (choose the policy set to compare {which})")
+        served = self.state.served
+        ids = sorted(served.engines) if served else []
+        asked = await run_in_threadpool(views.diff_question, store, base, head, ids)
+        made = await self.diffs.ask(asked)
+        if isinstance(made, Pending):
+            values["pending"] = made
+            if made.theirs:  # one comparison at a time: this one waits its turn
+                values["status"] = 503
+                values["headers"] = {"Retry-After": str(RETRY_SECONDS)}
+            else:
+                values["status"] = 202
+        else:
+            values["change"] = made
         return "diff.html", values
 
     async def migration(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:

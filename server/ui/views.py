@@ -9,6 +9,7 @@ page asks what would be decided, nobody acts on it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -95,6 +96,15 @@ def _filter_choices(engine: Engine) -> dict[str, list[str]]:
     }
 
 
+def _check_filters(engine: Engine, filters: dict[str, str]) -> None:
+    """A filter value the org cannot hold is a typo, not an empty matrix: named."""
+    choices = _filter_choices(engine)
+    for name, value in sorted(filters.items()):
+        if value not in choices[name]:
+            known = ", ".join(choices[name]) or "none"
+            raise AuthzError(f"{name}: `{value}` is not one of {known} in org `{engine.org.id}`")
+
+
 def _matches(user: Any, filters: dict[str, str]) -> bool:
     products = {m.product for m in user.memberships} | {e.product for e in user.enrolments}
     if filters.get("product") and filters["product"] not in products:
@@ -118,6 +128,7 @@ def matrix(
         raise AuthzError(
             f"module: `{module}` is not a module (known: {', '.join(catalogue.modules)})"
         )
+    _check_filters(engine, filters)
     records = _representative(engine)
     shown = [module] if module else list(catalogue.modules)
     columns = [
@@ -188,6 +199,22 @@ class Asked:
 
     def empty(self) -> bool:
         return not (self.subject or self.action or self.resource)
+
+    def problem(self) -> str | None:
+        """What is missing or malformed in the form, named by its field (the AuthZEN JSON
+        paths it would make are not what the admin typed)."""
+        for name in ("subject", "action", "resource"):
+            if not getattr(self, name):
+                return f"{name}: missing (a user, an action and a record are needed)"
+        kind, sep, ident = self.resource.partition(":")
+        if not kind or (sep and not ident):
+            return (
+                f"resource: `{self.resource}` is not a record (TYPE:ID, as `estimate:est-1`) "
+                "nor a type for a new one (`estimate`)"
+            )
+        if self.channel not in CHANNELS:
+            return f"channel: `{self.channel}` is not one of {', '.join(CHANNELS)}"
+        return None
 
     def evaluation(self, org: str) -> dict[str, Any]:
         kind, _, ident = self.resource.partition(":")
@@ -275,12 +302,40 @@ class PolicyChange:
     any_widening: bool = False
 
 
-def policy_change(store: OrgStore, base: str, head: str, orgs: dict[str, str]) -> PolicyChange:
-    """`authz diff`'s report between two sets, over the demo org, the served orgs (`orgs`:
-    id -> snapshot text) and the coverage org."""
+@dataclass(frozen=True)
+class DiffQuestion:
+    """Two sides to compare, resolved, with the served orgs' snapshots (id -> text), and the
+    key under which their comparison is kept: whatever could change the answer."""
+
+    base: str
+    head: str
+    old: PolicySet
+    new: PolicySet
+    orgs: dict[str, str]
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        digests = tuple(
+            (org, hashlib.sha256(text.encode()).hexdigest())
+            for org, text in sorted(self.orgs.items())
+        )
+        return (self.base, self.head, self.old.version, self.new.version, digests)
+
+
+def diff_question(store: OrgStore, base: str, head: str, served: list[str]) -> DiffQuestion:
+    """The sides resolved (cheap: tens of ms) and the served orgs' current text read: bad
+    input is named here, before anything costly is started."""
     old, new = side_set(store, base), side_set(store, head)
-    report = semantic_diff(old, new, default_orgs(new, sorted(orgs.items())), base, head)
-    out = PolicyChange(base, head, report.compared)
+    return DiffQuestion(base, head, old, new, served_texts(store, served))
+
+
+def policy_change(asked: DiffQuestion) -> PolicyChange:
+    """`authz diff`'s report between two sets, over the demo org, the served orgs and the
+    coverage org."""
+    new = asked.new
+    orgs = default_orgs(new, sorted(asked.orgs.items()))
+    report = semantic_diff(asked.old, new, orgs, asked.base, asked.head)
+    out = PolicyChange(asked.base, asked.head, report.compared)
     for group in report.groups:
         row = {
             **group.to_dict(),

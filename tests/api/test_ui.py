@@ -10,12 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from suite_authz.engine import StoreUnreachable
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.store import OrgStore
 from suite_authz.server.main import ServeConfig, build
+from suite_authz.server.ui import views
+from suite_authz.server.ui.diffs import DiffJobs
+from suite_authz.server.ui.routes import Ui
 from tests.api.conftest import evaluation
 from tests.conftest import DEMO
 from tests.migration_support import LEGACY, USAGE
@@ -24,11 +28,16 @@ TOKEN = "ui-token-0123456789abcdef"
 CELL = re.compile(r'<td class="(allow|deny)" data-cell="([^"]+)"><a href="([^"]+)"')
 
 
-def _client(tmp_path: Path, token: str | None, *orgs: str) -> Iterator[TestClient]:
+def _store(tmp_path: Path, *orgs: str) -> Path:
     store = tmp_path / "orgs.sqlite3"
     catalogue = load_policies().catalogue
     for text in orgs or (DEMO.read_text(), LEGACY.read_text()):
         OrgStore(store).import_snapshot(text, catalogue)
+    return store
+
+
+def _client(tmp_path: Path, token: str | None, *orgs: str) -> Iterator[TestClient]:
+    store = _store(tmp_path, *orgs)
     app, _ = build(ServeConfig(store=str(store), token=token, reload_interval=0))
     with TestClient(app) as client:
         yield client
@@ -183,9 +192,14 @@ def test_what_an_org_holds_is_escaped_and_nothing_loads_from_elsewhere(tmp_path:
     assert client.get("/ui/static/ui.css").status_code == 200
 
 
-def test_the_policy_change_page_finds_the_d4_widening(open_ui: TestClient) -> None:
-    page = open_ui.get("/ui/diff")
-    assert page.status_code == 200 and "history:2025-05" in page.text
+def test_the_policy_change_page_finds_the_d4_widening(tmp_path: Path) -> None:
+    """The page alone, waiting for the comparison it starts (a server shows a progress page
+    after a second and a half: tests/api/test_ui_diff.py)."""
+    _, state = build(ServeConfig(store=str(_store(tmp_path)), reload_interval=0))
+    ui = Ui(state, None, diffs=DiffJobs(views.policy_change, patience=None))
+    open_ui = TestClient(Starlette(routes=ui.routes()))
+    offered = open_ui.get("/ui/diff")
+    assert offered.status_code == 200 and "history:2025-05" in offered.text
     page = open_ui.get("/ui/diff?base=history:2025-05&head=shipped").text
     assert "non-member-gain</strong>: a user with no finance membership gains" in page
     gains = page.split('id="gains"')[1].split('id="losses"')[0]
