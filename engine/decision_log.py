@@ -3,11 +3,16 @@ the answer leaves: once a client has its answer, the line is in the kernel, and 
 the server cannot lose it.
 
 Masking rule: in the logged request, the values of `sender` and `acting_as` (addresses and
-identities a caller claimed), and of any key whose name contains `token`, `secret`,
-`password` or `email`, are replaced by `sha256:` and 16 hex digits of an HMAC-SHA256 under the
-deployment's key: equal values stay comparable within a deployment, and without the key a
-dictionary of likely names (`asha`, `olivia@...`) cannot be hashed to match them, as a plain
-hash could.
+identities a caller claimed), of any key whose name contains `token`, `secret`, `password`,
+`email`, `authorization`, `cookie`, `bearer`, `credential` or `api_key`, and any string that
+looks like a credential wherever it is (`Bearer ...`, `Basic ...`, a JWT), are replaced by
+`sha256:` and 16 hex digits of an HMAC-SHA256 under the deployment's key: equal values stay
+comparable within a deployment, and without the key a dictionary of likely names (`asha`,
+`olivia@...`) cannot be hashed to match them, as a plain hash could. A caller pasting its
+`Authorization` header into a body is a mistake the log must not keep (issue 29, B4).
+
+A search page that found nothing has no decision to log: it gets one line of its own (with
+`search`, and `decision` null), so that every answered request is in the log.
 
 A write that fails raises (the caller answers nothing unlogged) and marks the log unhealthy
 until a write succeeds. The file is reopened on `reopen()` (SIGHUP) and, checked at most once
@@ -22,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +40,15 @@ from suite_authz.engine.decision import Decision
 from suite_authz.engine.request import NEW_RECORD_ID, Request
 
 MASKED_KEYS = ("sender", "acting_as")
-MASKED_PARTS = ("token", "secret", "password", "email")
+MASKED_PARTS = (
+    "token", "secret", "password", "email", "authorization", "cookie", "bearer", "credential",
+    "api_key", "apikey",
+)  # fmt: skip
+# an HTTP credential (RFC 7235: a scheme, spaces, the credentials) or a JWT's first two parts
+_CREDENTIAL = re.compile(
+    r"^\s*(?:bearer|basic|digest)\s+[\w.~+/=-]+\s*$|bearer\s+[\w~+/-]+[.=]|eyJ[\w-]+\.[\w-]+",
+    re.IGNORECASE,
+)
 
 
 def mask(value: Any, key: bytes) -> Any:
@@ -49,7 +63,7 @@ def mask(value: Any, key: bytes) -> Any:
                 _hashed(v, key)
                 if _sensitive(k)
                 else mask(v, key)
-                if isinstance(v, dict | list)
+                if isinstance(v, dict | list | str)
                 else v
             )
             if new is not v:
@@ -60,6 +74,8 @@ def mask(value: Any, key: bytes) -> Any:
     if isinstance(value, list):
         items = [mask(v, key) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, str) and _CREDENTIAL.search(value):
+        return _hashed(value, key)
     return value
 
 
@@ -155,6 +171,20 @@ class DecisionLog:
             b"".join(_line(self.key, request_id, r, d, v, latency_ms) for r, d, v in entries)
         )
 
+    def write_search(
+        self,
+        request_id: str | None,
+        request: Any,
+        kind: str,
+        version: str,
+        latency_ms: float,
+    ) -> None:
+        """A search page that found nothing: the search itself, `decision` null."""
+        search = {"kind": kind, "results": 0}
+        self._append(
+            _line(self.key, request_id, request, {"decision": None}, version, latency_ms, search)
+        )
+
     def _append(self, data: bytes) -> None:
         """Raises OSError when the line cannot be written: the caller must not answer."""
         with self._lock:
@@ -205,18 +235,17 @@ def _line(
     decision: dict[str, Any],
     version: str,
     latency: float,
+    search: dict[str, Any] | None = None,
 ) -> bytes:
-    return (
-        dumps(
-            {
-                "time": time.time(),
-                "request_id": request_id,
-                "request": mask(request, key),
-                "decision": decision.get("decision"),
-                "rules": decision.get("context", {}).get("rules", []),
-                "policy_version": version,
-                "latency_ms": round(latency, 3),
-            }
-        )
-        + b"\n"
-    )
+    line = {
+        "time": time.time(),
+        "request_id": request_id,
+        "request": mask(request, key),
+        "decision": decision.get("decision"),
+        "rules": decision.get("context", {}).get("rules", []),
+        "policy_version": version,
+        "latency_ms": round(latency, 3),
+    }
+    if search is not None:
+        line["search"] = search
+    return dumps(line) + b"\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -31,7 +31,7 @@ from suite_authz.server.migration import migration_routes
 from suite_authz.server.openapi import openapi
 from suite_authz.server.pages import PageTokens
 from suite_authz.server.recording import Recorder
-from suite_authz.server.search import PAGE_SECONDS, search_routes
+from suite_authz.server.search import MAX_SEARCHES, PAGE_SECONDS, SearchGate, search_routes
 from suite_authz.server.state import State
 from suite_authz.server.ui.routes import Ui
 
@@ -47,10 +47,12 @@ def create_app(
     decision_log: DecisionLog | None = None,
     public_url: str | None = None,
     page_seconds: float = PAGE_SECONDS,
+    max_searches: int = MAX_SEARCHES,
 ) -> ASGIApp:
     """`public_url`: the base URL the metadata document names; by default the address the
-    server is bound to (never the request's Host header, which any caller can set)."""
-    return Sidecar(state, metrics, token, decision_log, public_url, page_seconds)
+    server is bound to (never the request's Host header, which any caller can set).
+    `max_searches`: search pages computed at once in this worker (server/search.py)."""
+    return Sidecar(state, metrics, token, decision_log, public_url, page_seconds, max_searches)
 
 
 class Sidecar:
@@ -65,18 +67,26 @@ class Sidecar:
         decision_log: DecisionLog | None,
         public_url: str | None,
         page_seconds: float,
+        max_searches: int = MAX_SEARCHES,
     ) -> None:
         self.state = state
         self.metrics = metrics
         self.public_url = public_url
-        self.expected = f"Bearer {token}".encode() if token is not None else None
+        self.expected = token.encode() if token is not None else None
         self.recorder = Recorder(metrics, decision_log)
         self.evaluator = Evaluator(state, self.recorder)
         tokens = PageTokens(state.store.secret("page-tokens"))
+        self.searches = SearchGate(max_searches)
         endpoint = self.endpoint
         routes = [
             *search_routes(
-                state, self.searched_engine, endpoint, self.recorder, tokens, page_seconds
+                state,
+                self.searched_engine,
+                endpoint,
+                self.recorder,
+                tokens,
+                page_seconds,
+                self.searches,
             ),
             Route(
                 "/.well-known/authzen-configuration",
@@ -123,7 +133,8 @@ class Sidecar:
         answer = self.for_org.get(f"/{tail}") if sep and head else None
         if answer is None:
             return None
-        org = unquote(head)
+        # the ASGI path is decoded once already (B7: a second decoding made `%2564emo` `demo`)
+        org = head
 
         def bound(body: dict[str, Any], rid: str) -> dict[str, Any]:
             return answer(body, rid, self.served_org(org))
@@ -131,8 +142,16 @@ class Sidecar:
         return bound
 
     def check_token(self, given: bytes) -> None:
-        if self.expected is not None and not hmac.compare_digest(given, self.expected):
+        if self.expected is not None and not self.authorized(given):
             raise HttpError(401, "a valid `Authorization: Bearer` token is required")
+
+    def authorized(self, given: bytes) -> bool:
+        """The header names the bearer scheme, in any case (RFC 7235 2.1), and this token."""
+        if self.expected is None:
+            return True
+        scheme, _, credentials = given.partition(b" ")
+        ok = hmac.compare_digest(credentials.lstrip(b" "), self.expected)
+        return ok and scheme.lower() == b"bearer"
 
     def failure(self, exc: Exception, rid: str) -> Response:
         status = status_of(exc)
@@ -180,8 +199,13 @@ class Sidecar:
 
     async def tenant_configuration(self, request: HttpRequest, rid: str) -> dict[str, Any]:
         """AuthZEN 9.2: one identifier per tenant, `{base}/{org}`, its metadata at
-        /.well-known/authzen-configuration/{org}."""
-        org = self.served_org(request.path_params["org"])
+        /.well-known/authzen-configuration/{org}. Behind a token, a caller without it gets
+        the same document for any org id, served or not: a 404 would tell anyone which org
+        ids exist (issue 29); what the routes answer for an unserved org still needs the
+        token to learn."""
+        org = request.path_params["org"]
+        if self.authorized(request.headers.get("authorization", "").encode("latin-1")):
+            org = self.served_org(org)
         return _metadata(f"{self.base_url(request)}/{quote(org, safe='')}")
 
     async def healthz(self, request: HttpRequest, rid: str) -> dict[str, Any]:

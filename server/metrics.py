@@ -86,6 +86,7 @@ class Metrics:
             "authz_batch_decisions", "Decisions answered per batch or search page.", ["kind"],
             buckets=BATCH_SIZES, registry=reg,
         )  # fmt: skip
+        self._search_pages = _search_pages(reg)
         self._reloads = Counter("authz_reloads", "Policy or org reloads swapped in.", registry=reg)
         self._reload_failures = Counter(
             "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
@@ -154,6 +155,9 @@ class Metrics:
             self._child(self._batch_seconds, (batch,)).observe(seconds)
             self._child(self._batch_size, (batch,)).observe(len(answers))
 
+    def search_page(self, kind: str, found: int) -> None:
+        self._child(self._search_pages, (kind, "some" if found else "none")).inc()
+
     def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
         key = (id(metric), labels)
         child = self._children.get(key)
@@ -210,6 +214,16 @@ class Metrics:
         every_worker = CollectorRegistry()
         multiprocess.MultiProcessCollector(every_worker)  # type: ignore[no-untyped-call]
         return generate_latest(every_worker)
+
+
+def _search_pages(reg: CollectorRegistry | None) -> Counter:
+    return Counter(
+        "authz_search_pages",
+        "Search pages answered, by kind, and whether they found anything (a page that found "
+        "nothing holds no decision to count).",
+        ["kind", "found"],
+        registry=reg,
+    )
 
 
 class _CacheMetrics:

@@ -2,11 +2,23 @@
 
 A search runs in a worker thread with a deadline per page, and the engine asks about
 candidates in small batches (engine/search.py), so evaluations keep being answered while it
-runs. Each result is an allowed decision, logged and counted like an evaluation's.
+runs. Each result is an allowed decision, logged and counted like an evaluation's; a page that
+found nothing is logged as a search of its own, so that no answered search goes unseen.
+
+At most `max_searches` pages are computed at a time in a worker (SearchGate): each holds the
+GIL in its batches, and two at once took single evaluations' p99 from 2 to 90.7 ms (issue 29).
+The rest wait their turn a short while, then get a 503 with Retry-After.
+
+A page token is bound to the request, the search kind and the org that answered (path or
+context): one issued by `/demo/.../search/subject` never pages through another org's or
+another kind's candidates (issue 29, B6), whose cursors count something else.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +29,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
 from suite_authz.engine import Engine, Request, as_evaluation, search_page
-from suite_authz.server.authzen import decision_body, parse_evaluation
+from suite_authz.server.authzen import HttpError, decision_body, parse_evaluation
 from suite_authz.server.httpio import body_of
 from suite_authz.server.pages import PageTokens, page_spec, request_key
 from suite_authz.server.recording import Recorder
@@ -25,6 +37,9 @@ from suite_authz.server.state import State
 from suite_authz.server.wire import ActionSearch, ResourceSearch, SubjectSearch
 
 PAGE_SECONDS = 1.0  # a page is cut short after this; its token goes on from there
+MAX_SEARCHES = 1  # pages computed at once per worker (`authz serve --max-searches`)
+QUEUE_SECONDS = 2.0  # how long a search beyond them waits for its turn before a 503
+MAX_QUEUED = 16  # searches waiting at once per worker; past them, a 503 straight away
 
 Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
 
@@ -49,6 +64,58 @@ def _result(kind: str, template: Request, found_id: str) -> dict[str, Any]:
     return {"name": found_id}
 
 
+class SearchGate:
+    """At most `limit` search pages computed at once in this worker; `queue_seconds`: how
+    long one beyond them waits for a turn (0: a 503 at once)."""
+
+    def __init__(self, limit: int = MAX_SEARCHES, queue_seconds: float = QUEUE_SECONDS) -> None:
+        if limit < 1:
+            raise ValueError(f"max searches: {limit}; at least 1")
+        self.limit = limit
+        self.queue_seconds = queue_seconds
+        self.queued = 0
+        self._slots = asyncio.Semaphore(limit)
+
+    def busy(self) -> bool:
+        return self._slots.locked()
+
+    async def take(self) -> None:
+        await self._slots.acquire()
+
+    def give(self) -> None:
+        self._slots.release()
+
+    async def enter(self) -> None:
+        """A turn, or HttpError 503 when none comes in time."""
+        if not self.busy():
+            await self.take()
+            return
+        if self.queue_seconds <= 0 or self.queued >= MAX_QUEUED:
+            raise _busy(self.limit)
+        self.queued += 1
+        try:
+            await asyncio.wait_for(self.take(), self.queue_seconds)
+        except TimeoutError:
+            raise _busy(self.limit) from None
+        finally:
+            self.queued -= 1
+
+
+def _busy(limit: int) -> HttpError:
+    return HttpError(
+        503,
+        f"search: {limit} already running in this worker, try again shortly",
+        {"Retry-After": "1"},
+    )
+
+
+def _page_key(body: dict[str, Any], kind: str, path_org: str | None, org: str) -> str:
+    """What a token pages through: the request, and the search kind and org it was asked of
+    (the path's, None on the root paths, and the one that answered)."""
+    bound = json.dumps([request_key(body), kind, path_org, org])
+    return hashlib.sha256(bound.encode()).hexdigest()[:16]
+
+
 def search_routes(
     state: State,
     engine_of: Callable[[dict[str, Any], str | None], Engine],
@@ -56,32 +123,50 @@ def search_routes(
     recorder: Recorder,
     tokens: PageTokens,
     page_seconds: float = PAGE_SECONDS,
+    gate: SearchGate | None = None,
 ) -> list[Route]:
+    turns = gate if gate is not None else SearchGate()
+
     def version_of(engine: Engine, org: object) -> str:
         served = state.served
         org_version = served.org_versions.get(engine.org.id) if served else None
         return f"{engine.policies.version}/{org}/{org_version}"
 
-    def route(kind: str) -> Endpoint:
-        async def search(request: HttpRequest, rid: str) -> dict[str, Any]:
-            body = await body_of(request)
-            template, context = _template(body, kind)
-            engine = engine_of(context, request.path_params.get("org"))
-            limit, token = page_spec(body)
-            key, version = request_key(body), version_of(engine, context.get("org"))
-            start = 0 if token is None else tokens.read(token, key, version)
+    async def page_of(
+        engine: Engine, kind: str, template: Request, start: int, limit: int
+    ) -> tuple[Any, float]:
+        await turns.enter()
+        try:
             started = time.monotonic()
             page = await run_in_threadpool(
                 search_page, engine, kind, template, start, limit, started + page_seconds
             )
-            elapsed = time.monotonic() - started
+            return page, time.monotonic() - started
+        finally:
+            turns.give()
+
+    def route(kind: str) -> Endpoint:
+        async def search(request: HttpRequest, rid: str) -> dict[str, Any]:
+            body = await body_of(request)
+            template, context = _template(body, kind)
+            path_org = request.path_params.get("org")
+            engine = engine_of(context, path_org)
+            limit, token = page_spec(body)
+            key = _page_key(body, kind, path_org, engine.org.id)
+            version = version_of(engine, context.get("org"))
+            start = 0 if token is None else tokens.read(token, key, version)
+            page, elapsed = await page_of(engine, kind, template, start, limit)
             org = {"org": context["org"]} if "org" in context else {}
             entries = []
             for f in page.found:
                 asked = as_evaluation(f.request)
                 asked["context"].update(org)
                 entries.append((asked, decision_body(f.decision, False), f.decision.policy_version))
-            recorder.record(rid, entries, elapsed, f"search_{kind}")
+            if entries:
+                recorder.record(rid, entries, elapsed, f"search_{kind}")
+            else:
+                _record_empty(recorder, rid, body, kind, engine.policies.version, elapsed)
+            recorder.metrics.search_page(kind, len(entries))
             next_token = "" if page.cursor is None else tokens.issue(key, page.cursor, version)
             return {
                 "page": {"next_token": next_token, "count": len(page.found)},
@@ -96,3 +181,19 @@ def search_routes(
         # one base URL per org (AuthZEN 9.2): the path names the org
         *(Route(f"/{{org}}/access/v1/search/{k}", wrap(route(k)), methods=["POST"]) for k in kinds),
     ]
+
+
+def _record_empty(
+    recorder: Recorder, rid: str, body: dict[str, Any], kind: str, version: str, seconds: float
+) -> None:
+    """A page that found nothing, logged as the search it was (no decision was answered) and
+    timed as a page of none; a line that cannot be written answers nothing, as for results."""
+    if recorder.log is not None:
+        try:
+            recorder.log.write_search(rid, body, kind, version, seconds * 1000)
+        except OSError:
+            recorder.metrics.log_failed()
+            raise HttpError(
+                503, "the decision log cannot be written: no search is answered unlogged"
+            ) from None
+    recorder.metrics.decisions_of([], seconds, f"search_{kind}")

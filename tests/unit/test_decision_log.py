@@ -85,3 +85,25 @@ def test_reopen_starts_a_new_file_at_the_next_line(tmp_path: Path) -> None:
     log.reopen()
     log.write("after", {}, {"decision": True}, "v", 0.1)
     assert '"after"' in path.read_text() and '"after"' not in (tmp_path / "d.jsonl.1").read_text()
+
+
+def test_credentials_are_hashed_by_their_key_name_or_by_their_look() -> None:
+    """Issue 29 B4: an `Authorization: Bearer` pasted into a body was logged in clear."""
+    request = {
+        "context": {
+            "Authorization": "Bearer abc",
+            "set-cookie": "sid=1",
+            "x_bearer": "abc",
+            "note": "bearer abc.def",
+            "basic": "Basic dXNlcjpwYXNz",
+            "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+            "list": ["Bearer abc", "plain"],
+            "channel": "crm",
+            "reason": "a bearer of good news",
+        }
+    }
+    out = mask(request, KEY)["context"]
+    for k in ("Authorization", "set-cookie", "x_bearer", "note", "basic", "jwt"):
+        assert out[k].startswith("sha256:"), k
+    assert out["list"][0].startswith("sha256:") and out["list"][1] == "plain"
+    assert out["channel"] == "crm" and out["reason"] == "a bearer of good news"
