@@ -148,6 +148,9 @@ def _outage_and_catch_up(url: str, proxy: Proxy, ports: list[int], asha: dict[st
         until(ports, lambda p: call(p, "/readyz")[1]["status"] == "degraded", "degraded")
         ready = call(ports[0], "/readyz")
         assert ready[0] == 200 and ready[1]["store"]["reachable"] is False
+        # the listener went with the rest: polled meanwhile, and /readyz says so and why
+        until(ports, lambda p: call(p, "/readyz")[1]["store"]["changes"] == "polling", "polling")
+        assert call(ports[0], "/readyz")[1]["store"]["polling_because"]
         assert ready[1]["store"]["degraded_since"] and ready[1]["orgs"]["demo"] == 2
         scrape = urllib.request.Request(f"http://127.0.0.1:{ports[0]}/metrics", headers=AUTH)
         with urllib.request.urlopen(scrape, timeout=10) as resp:

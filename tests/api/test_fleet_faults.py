@@ -51,7 +51,8 @@ class Fleet:
     def readyz(self, port: int) -> dict[str, Any]:
         status, body = call(port, "/readyz")
         assert status == 200, body
-        return body
+        found: dict[str, Any] = body
+        return found
 
     def store(self, port: int) -> dict[str, Any]:
         found: dict[str, Any] = self.readyz(port)["store"]
