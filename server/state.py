@@ -104,7 +104,8 @@ class State:
         self._stop = threading.Event()
         self._pending: object = None  # the directory stamp seen on the last poll
         self._seen: object = None  # the stamp of the served (or refused) directory texts
-        self._refused_keys: set[str] = set()  # what was refused, counted once each
+        # the refusal ledger: each refused text (by key), counted once, and why
+        self._refused_keys: dict[str, str] = {}
         self.watching = False
         self.interval = 0.0
         self.last_poll = time.monotonic()  # the watcher's last turn (a poll, or a wait heard)
@@ -235,6 +236,7 @@ class State:
         if self.policies_dir is not None:
             now = stamp(self.policies_dir)
             if now == self._seen:
+                self._policy_current()  # the served texts are back (a refused edit undone)
                 return False
             if self.settle and now != self._pending:
                 self._pending = now  # changed since the last poll: maybe still being written
@@ -243,14 +245,17 @@ class State:
         else:
             version = active_version(self.store) if self.policy_ref.kind is Source.ACTIVE else None
             if version is None or (version, STORE) == (served.policies.version, served.source):
+                self._policy_current()
                 return False
             key = f"policy:{version}"
         if key in self._refused_keys:
+            self._policy_refused(self._refused_keys[key])  # refused before, current again
             return False
         try:
             policies, source, seen = self._read_policies()
             if (policies.version, source) == (served.policies.version, served.source):
                 self._seen = seen  # touched, not changed
+                self._policy_current()
                 return False
         except StoreUnreachable:
             raise
@@ -304,12 +309,24 @@ class State:
         policy's and the store's are recorded here; an org's by the caller, with its swap."""
         if key in self._refused_keys:
             return
-        self._refused_keys.add(key)
+        self._refused_keys[key] = message
         self.metrics.reload_failed()
-        served = self.served
         log.error("reload of %s refused: %s", what, message)
-        if not what.startswith("org:") and served is not None:
-            self._swap(replace(served, refused={**served.refused, what: message}))
+        if not what.startswith("org:"):
+            self._policy_refused(message)
+
+    def _policy_refused(self, message: str) -> None:
+        served = self.served
+        if served is not None and served.refused.get("policy") != message:
+            self._swap(replace(served, refused={**served.refused, "policy": message}))
+
+    def _policy_current(self) -> None:
+        """What is served is what the source holds now: a refusal of a later text is history,
+        not a problem /readyz should go on reporting (issue 29: it stayed after a restore)."""
+        served = self.served
+        if served is not None and "policy" in served.refused:
+            refused = {k: v for k, v in served.refused.items() if k != "policy"}
+            self._swap(replace(served, refused=refused))
 
     # -- the watcher ------------------------------------------------------------------------
 
