@@ -51,9 +51,10 @@ CHANNEL = "authz_store"
 # per outage) says it once
 logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
-# libpq settings for the listening connection, unless the URL sets them: a peer gone without a
-# FIN or RST is found by the kernel within about 11 s (idle 5 s, then 3 probes 2 s apart),
-# and data the server never acknowledges fails the connection after 10 s
+# libpq settings for every connection (the listening one and the pool's), unless the URL sets
+# them: a peer gone without a FIN or RST is found by the kernel within about 11 s (idle 5 s,
+# then 3 probes 2 s apart), and a statement the server never acknowledges fails after 10 s
+# instead of waiting out TCP's retransmissions (minutes) with the reload watcher stuck on it
 KEEPALIVES = {
     "keepalives": "1",
     "keepalives_idle": "5",
@@ -101,6 +102,7 @@ class PostgresDatabase:
         self.beat_channel = f"authz_beat_{uuid.uuid4().hex[:16]}"
         timeout_ms = max(1, int(settings.statement_timeout * 1000))
         self._timeout_ms = str(timeout_ms)
+        self._keepalives = _keepalives(url)
 
         def configure(conn: psycopg.Connection[Any]) -> None:
             conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(timeout_ms),))
@@ -109,7 +111,11 @@ class PostgresDatabase:
             url,
             min_size=settings.min_size,
             max_size=max(settings.min_size, settings.max_size),
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(settings.connect_timeout))},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(settings.connect_timeout)),
+                **self._keepalives,
+            },
             configure=configure,
             check=ConnectionPool.check_connection,  # a restarted server leaves dead ones behind
             timeout=settings.connect_timeout,
@@ -202,10 +208,8 @@ class PostgresDatabase:
         return out
 
     def _listen(self) -> psycopg.Connection[Any]:
-        params = conninfo_to_dict(self.url)
-        extra = {k: v for k, v in KEEPALIVES.items() if k not in params}
         conn = psycopg.connect(
-            make_conninfo(self.url, **extra),
+            make_conninfo(self.url, **self._keepalives),
             autocommit=True,
             connect_timeout=max(1, int(self.settings.connect_timeout)),
         )
@@ -238,6 +242,14 @@ class PostgresDatabase:
     def close(self) -> None:
         with self._listen_lock:
             self._closer()
+
+
+def _keepalives(url: str) -> dict[str, str]:
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error:
+        return {}  # a malformed URL: opening the pool says what is wrong with it
+    return {k: v for k, v in KEEPALIVES.items() if k not in given}
 
 
 def _close_all(box: list[psycopg.Connection[Any]], pool: ConnectionPool | None = None) -> None:

@@ -139,6 +139,8 @@ def test_a_heartbeat_is_heard_back_by_its_own_listener_only(postgres_url: str) -
     params = conn.info.get_parameters()
     assert params["keepalives"] == "1" and params["keepalives_idle"] == "5"
     assert conn.execute("SHOW statement_timeout").fetchone() == ("5s",)
+    with listener.db._pool.connection() as pooled:  # type: ignore[attr-defined]
+        assert pooled.info.get_parameters()["tcp_user_timeout"] == "10000"
     listener.db.drop_listener()  # type: ignore[attr-defined]
     assert listener.db.changes(0.1) == [{"reconnected": True}]  # type: ignore[attr-defined]
     listener.db.heartbeat(8)  # type: ignore[attr-defined]
