@@ -3,7 +3,9 @@ nothing of what is served shown before the token is given. Time is a clock the t
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +181,42 @@ def test_a_login_page_names_no_org_and_no_policy_version(guarded: TestClient) ->
         assert "Policy set" not in text
     inside = guarded.get("/ui/", headers={"Authorization": f"Bearer {TOKEN}"}).text
     assert "demo" in inside and "Policy set" in inside  # what the test looks for is there
+
+
+def test_a_forged_or_edited_cookie_opens_nothing(guarded: TestClient, clock: Clock) -> None:
+    cookie = _sign_in(guarded)
+    payload, mac = cookie.split(".")
+    raw = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    raw["s"] += 3600  # a session made to look fresher than it is
+    edited = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    for forged in (f"{edited}.{mac}", f"{payload}.{mac[:-2]}AA", "", ".", "x" * 600, "a.b.c"):
+        assert not _in(guarded, forged), forged
+    assert _in(guarded, cookie)
+
+
+def test_a_new_token_ends_every_session(clock: Clock) -> None:
+    from suite_authz.server.ui.sessions import Sessions
+
+    secret = b"s" * 32
+    cookie = Sessions(secret, "old-token", clock).issue()
+    assert Sessions(secret, "old-token", clock).read(cookie) is not None
+    assert Sessions(secret, "new-token", clock).read(cookie) is None
+    assert Sessions(b"t" * 32, "old-token", clock).read(cookie) is None  # another store
+
+
+def test_the_login_limit_holds_a_v6_client_by_its_64_and_refuses_when_full(clock: Clock) -> None:
+    """An IPv6 host holds a /64: counting by address would give it 2**64 buckets. A table
+    full of buckets still refilling refuses a new address rather than forget an old one."""
+    from suite_authz.server.ui.sessions import LoginLimit
+
+    limit = LoginLimit(clock, burst=1, refill=10.0, clients=2)
+    limit.wrong("2001:db8:1:2::1")
+    assert limit.wait("2001:db8:1:2::ffff") == 10, "the same /64 is the same client"
+    assert limit.wait("2001:db8:1:3::1") == 0
+    limit.wrong("192.0.2.1")
+    assert limit.wait("::ffff:192.0.2.1") == 10, "an IPv4 client however it is written"
+    assert limit.wait("198.51.100.9") == 10, "a third client while two are held: refused"
+    clock.now += 10
+    assert limit.wait("198.51.100.9") == 0, "refilled buckets are forgotten to make room"
+    limit.right("192.0.2.1")
+    assert limit.wait("192.0.2.1") == 0
