@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Iterator, Sequence
@@ -62,6 +64,29 @@ KEEPALIVES = {
     "keepalives_count": "3",
     "tcp_user_timeout": "10000",
 }
+
+
+# what a server answers that every retry would get again: the pool would only wait out its
+# timeout and then hide it behind "pool initialization incomplete" (issue 29, B10)
+_DEFINITE = re.compile(
+    r'FATAL:\s+((?:database|role) "[^"\n]*" does not exist'
+    r"|password authentication failed[^\n]*|no pg_hba\.conf entry[^\n]*)"
+)
+
+
+def _refusal(url: str, timeout: float) -> float:
+    """One connection before the pool's: a server that answers and refuses for good (a
+    missing database or role, a wrong password) is a StoreError in the server's own words
+    at once. Anything else (not answering, starting up) is left to the pool to wait for, in
+    what is left of `timeout`, which is returned."""
+    started = time.monotonic()
+    try:
+        psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout))).close()
+    except psycopg.Error as exc:
+        definite = _DEFINITE.search(str(exc))
+        if definite is not None:
+            raise StoreError(f"{redacted(url)}: the server refused: {definite.group(1)}") from None
+    return timeout - (time.monotonic() - started)
 
 
 def redacted(url: str) -> str:
@@ -127,7 +152,8 @@ class PostgresDatabase:
         )
         self._closer = weakref.finalize(self, _close_all, self._box, self._pool)
         try:
-            self._pool.open(wait=True, timeout=settings.connect_timeout)
+            left = _refusal(url, settings.connect_timeout)
+            self._pool.open(wait=True, timeout=max(0.1, left))
             self.schema = str(self.read("SELECT current_schema()")[0][0])
         except (PoolTimeout, psycopg.Error) as exc:
             self._closer()
