@@ -4,7 +4,9 @@ the file's path (or the caller's name for the text) first, then what went wrong.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +17,91 @@ from suite_authz.engine.errors import AuthzError
 # An org of 100,000 users and 100,000 records is about 30 MB; a file far beyond that is a
 # mistake that would take minutes and gigabytes to refuse later (1,000,000 users: 10.8 GB).
 MAX_INPUT_BYTES = 64 << 20
+_CHUNK = 1 << 20
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
-def read_file(path: Path, what: str, error: type[AuthzError]) -> str:
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words for a message."""
+    return next((word for test, word in _KINDS if test(mode)), "not a regular file")
+
+
+def read_limited(
+    path: Path,
+    what: str,
+    error: type[AuthzError],
+    limit: int = MAX_INPUT_BYTES,
+    *,
+    private: bool = False,
+) -> bytes:
+    """A regular file's bytes, at most `limit` of them; anything else is `error` naming it.
+
+    The size stat() reports is no bound: /dev/zero and a FIFO report 0 and never end, and a
+    file can grow while it is read. So a FIFO, device or socket is refused by its kind (seen
+    by stat(2), which never opens it, and again on the open descriptor, which a swap between
+    the two cannot fool), and the read stops one chunk past `limit`. O_NONBLOCK: opening a
+    FIFO must not wait for a writer. `private`: refuse a file any other user may read (a
+    secret, such as a bearer token)."""
     try:
-        if path.stat().st_size > MAX_INPUT_BYTES:
-            raise error(f"{path}: {what} is larger than {MAX_INPUT_BYTES >> 20} MiB")
-        return path.read_text(encoding="utf-8")
+        kind = os.stat(path).st_mode
+        if not stat.S_ISREG(kind):
+            raise error(f"{path}: {what} is {file_kind(kind)}, not a regular file: refused")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"{path}: {what} is {file_kind(info.st_mode)}, not a regular file: refused")
+        if private and info.st_mode & 0o077:
+            raise error(f"{path}: {what} is {_exposed(info.st_mode)}; chmod 600 {path}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise error(f"{path}: {what} is larger than {_size(limit)}")
+    return b"".join(chunks)
+
+
+def _exposed(mode: int) -> str:
+    """Who else may touch a secret, for a message: a group is other users too."""
+    who = "every user" if mode & 0o006 else "its group" if mode & 0o060 else "other users"
+    verb = "readable" if mode & 0o044 else "writable"
+    return f"{verb} by {who} (mode {stat.S_IMODE(mode):04o}, only 0600 is accepted)"
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit} bytes"
+
+
+def read_file(
+    path: Path,
+    what: str,
+    error: type[AuthzError],
+    limit: int = MAX_INPUT_BYTES,
+    *,
+    private: bool = False,
+) -> str:
+    """read_limited, as UTF-8 text: the one way the engine and its doors read a file."""
+    data = read_limited(path, what, error, limit, private=private)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from None
 

@@ -20,9 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from suite_authz.engine.catalogue import Catalogue
-from suite_authz.engine.errors import Conflict
-from suite_authz.engine.model import Org, load_org
+from suite_authz.engine.errors import Conflict, InvalidOrg, joined
+from suite_authz.engine.inputs import decode_json
+from suite_authz.engine.model import Org, load_org, pydantic_problems
 from suite_authz.engine.store_db import (
     Database,
     PoolSettings,
@@ -80,6 +83,17 @@ class AuditEntry:
         }
 
 
+def _shape(text: str, where: str) -> Org:
+    """The checks an org snapshot passes with no policy set: JSON, and the org's shape."""
+    prefix = f"{where}: " if where else ""
+    data = decode_json(text, prefix, InvalidOrg)
+    try:
+        return Org.model_validate(data)
+    except ValidationError as exc:
+        problems = [prefix + p for p in pydantic_problems(exc)]
+        raise InvalidOrg(joined("invalid org", problems), tuple(problems)) from None
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -104,13 +118,15 @@ class OrgStore:
         pool: PoolSettings | None = None,
         *,
         schema_check: bool = True,
+        read_only: bool = False,
     ) -> None:
         """Open the store at `location` (default: $AUTHZ_STORE, else .authz/orgs.sqlite3). A
         store with no tables is created at the current schema; one at another schema version
         is refused (StoreSchemaError) unless `schema_check` is off (`authz store upgrade` and
-        `authz store check` open it so)."""
+        `authz store check` open it so). `read_only`: the store must exist, and nothing is
+        created or written (`authz store check`)."""
         self.location = store_location(location) if location is not None else default_store_path()
-        self.db: Database = open_database(self.location, pool)
+        self.db: Database = open_database(self.location, pool, read_only=read_only)
         self.where = self.db.where
         if schema_check:
             try:
@@ -217,7 +233,7 @@ class OrgStore:
     def import_snapshot(
         self,
         text: str,
-        catalogue: Catalogue,
+        catalogue: Catalogue | None,
         where: str = "",
         *,
         replace: bool = False,
@@ -227,8 +243,13 @@ class OrgStore:
 
         The same text as the stored version changes nothing (`unchanged`). A text the org held
         before (an older version: re-importing it would quietly undo what came after, such as
-        a migration) is refused with StaleSnapshot unless `replace`."""
-        org = load_org(text, catalogue, where)
+        a migration) is refused with StaleSnapshot unless `replace`.
+
+        `catalogue` None: no policy set could be loaded to check the org against (the
+        store's active version is corrupt), so only what needs none is checked, the JSON and
+        the org's shape. A revocation must land even then (issue 29, B13): refusing it would
+        leave the revoked user allowed by every server still holding the older org."""
+        org = load_org(text, catalogue, where) if catalogue is not None else _shape(text, where)
         digest = hashlib.sha256(text.encode()).hexdigest()
         now = now_iso()
         with self.transaction() as db:

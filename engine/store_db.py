@@ -14,15 +14,19 @@ or machine runs them), and a change notice sent when that transaction commits.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from suite_authz.engine.errors import AuthzError, Unavailable
+from suite_authz.engine.inputs import file_kind
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -91,25 +95,58 @@ class SqliteDatabase:
     engine = "sqlite"
     timeout = 5.0  # busy_timeout
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """`read_only`: the store must exist, and nothing is created or written (`authz
+        store check`); else a missing store is created, its owner's alone."""
         self.path = path
         self.where = str(path)
+        self.read_only = read_only
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._regular_file():
+                if read_only:
+                    raise StoreError(f"{path}: no store there (nothing was created)")
+                self._create()
             self._connection()
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open the org store: {exc.strerror}") from None
+        except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the org store: {exc}") from None
+
+    def _regular_file(self) -> bool:
+        """Whether a store file is there; a directory, device, FIFO or socket in its place is
+        refused by name (SQLite would fail on it later, with a message naming none)."""
+        try:
+            mode = os.stat(self.path).st_mode
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(mode):
+            raise StoreError(f"{self.path}: not a store: {file_kind(mode)}, not a regular file")
+        return True
+
+    def _create(self) -> None:
+        """The store holds the masking, page-token and plan-signing keys: made 0600 (and its
+        directories 0700) before SQLite opens it, since SQLite makes a new file 0644 less the
+        umask. SQLite gives the -wal and -shm files the database file's own mode."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+        with suppress(FileExistsError):  # made meanwhile by another process: theirs stands
+            os.close(os.open(self.path, flags, 0o600))
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection: one shared connection would let a reader on one thread
         see another thread's transaction before it commits."""
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
+            if self.read_only:
+                # mode=ro: SQLite neither creates the file nor writes to it
+                uri = f"file:{quote(str(self.path.absolute()))}?mode=ro"
+                db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=5000")
             self._local.db = db
             with self._lock:
@@ -169,7 +206,11 @@ class SqliteDatabase:
         self._local = threading.local()
 
 
-def open_database(location: str | Path, pool: PoolSettings | None = None) -> Database:
+def open_database(
+    location: str | Path, pool: PoolSettings | None = None, *, read_only: bool = False
+) -> Database:
+    """`read_only`: a SQLite store must exist and is opened read-only (a PostgreSQL store is
+    only read by its callers, and connecting creates nothing)."""
     if is_postgres(location):
         from suite_authz.engine.store_postgres import PostgresDatabase
 
@@ -178,4 +219,4 @@ def open_database(location: str | Path, pool: PoolSettings | None = None) -> Dat
         raise StoreError(
             f"--store {location}: not a store: give a SQLite file's path or a postgresql:// URL"
         )
-    return SqliteDatabase(Path(location))
+    return SqliteDatabase(Path(location), read_only=read_only)

@@ -30,6 +30,7 @@ from suite_authz.engine import (
     decision_sink,
     migration_history,
     plan_org,
+    read_file,
     resolve_policies,
     strict_loads,
 )
@@ -119,9 +120,9 @@ def apply(
     """Apply a plan in one transaction: all of it or nothing. A plan made against an older
     version of the org is refused; the same plan twice changes nothing the second time."""
     try:
-        made = strict_loads(plan_file.read_bytes())
-    except OSError as exc:
-        raise Trouble(f"{plan_file}: cannot read the plan: {exc.strerror}") from None
+        made = strict_loads(read_file(plan_file, "the plan", AuthzError))
+    except AuthzError as exc:
+        raise Trouble(exc) from None
     except json.JSONDecodeError as exc:
         raise Trouble(f"{plan_file}: not JSON: {exc.msg} at line {exc.lineno}") from None
     except ValueError as exc:  # not UTF-8, a duplicate key, too deep, a giant integer

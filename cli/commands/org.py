@@ -13,10 +13,13 @@ from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, served_policies_option, store_option
 from suite_authz.engine import (
     AuthzError,
+    Catalogue,
     InvalidOrg,
     OrgStore,
     PolicyRef,
+    Source,
     StoreLocation,
+    Unavailable,
     read_file,
     resolve_catalogue,
 )
@@ -44,13 +47,13 @@ def import_(
 
     The snapshot already stored changes nothing (exit 0). A snapshot the org held before is
     refused (exit 1), since storing it again would quietly undo what came after it, such as a
-    migration; --replace stores it anyway."""
+    migration; --replace stores it anyway. FILE is checked against the set served from the
+    store; if the store's active version does not load, only as JSON and an org's shape, and
+    stored all the same, saying so: a revocation must land."""
     try:
         text = read_file(file, "org snapshot", InvalidOrg)
         store = OrgStore(store_path)
-        # checked against what is served from this store, so a server never meets an org
-        # that does not load under its policy set
-        catalogue = resolve_catalogue(policies, store)
+        catalogue = _served_catalogue(policies, store, file)
         stored = store.import_snapshot(
             text, catalogue, where=str(file), replace=replace, actor=_who()
         )
@@ -69,6 +72,28 @@ def import_(
         f"imported org `{stored.id}` version {stored.version} ({stored.users} users, "
         f"{stored.records} records) into {store.where}"
     )
+
+
+def _served_catalogue(policies: PolicyRef, store: OrgStore, file: Path) -> Catalogue | None:
+    """What an import is checked against: what is served from this store, so a server never
+    meets an org that does not load under its policy set. None when that is the store's
+    active version and it does not load: the org is then checked for what needs no policy
+    set and stored all the same, saying so, since refusing it would keep a revoked user
+    allowed (issue 29, B13). A set named by --policies that does not load is refused."""
+    try:
+        return resolve_catalogue(policies, store)
+    except Unavailable:
+        raise
+    except AuthzError as exc:
+        if policies.kind is not Source.ACTIVE:
+            raise
+        click.echo(
+            f"authz: warning: the store's active policy version does not load ({exc}): {file} "
+            "is checked as JSON and as an org's shape only, not against a policy set, and "
+            "stored; `authz store check` says what is wrong with the version",
+            err=True,
+        )
+        return None
 
 
 @org.command()

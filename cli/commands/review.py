@@ -10,7 +10,7 @@ import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.options import format_option, policies_option
-from suite_authz.engine import AuthzError, PolicyRef, is_installed_copy, unformatted
+from suite_authz.engine import AuthzError, PolicyRef, is_installed_copy, read_file, unformatted
 from suite_authz.engine import lint_policies as lint_findings
 
 
@@ -39,7 +39,7 @@ def fmt(policies: PolicyRef, check: bool, show_diff: bool, fmt: str) -> None:
         if not check:
             path.write_text(text, encoding="utf-8")
         if show_diff and fmt == "text":
-            before = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            before = read_file(path, "a policy file", AuthzError).splitlines(keepends=True)
             after = text.splitlines(keepends=True)
             click.echo("".join(difflib.unified_diff(before, after, str(path), str(path))), nl=False)
         elif fmt == "text":

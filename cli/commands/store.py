@@ -53,9 +53,10 @@ def upgrade(store_path: StoreLocation | None, fmt: str) -> None:
 def check(store_path: StoreLocation | None, fmt: str) -> None:
     """Check the store read-only: schema version, the database's integrity, every org
     (digest, JSON, loads under the served catalogue), every policy version (its hash), the
-    active one, the audit. Exit 0 when whole, 1 when anything is wrong, 2 if unreadable."""
+    active one, the audit. Exit 0 when whole, 1 when anything is wrong, 2 if unreadable or
+    not there: it creates nothing (a SQLite store is opened read-only)."""
     try:
-        opened = OrgStore(store_path, schema_check=False)
+        opened = OrgStore(store_path, schema_check=False, read_only=True)
         try:
             report = check_store(opened)
         finally:

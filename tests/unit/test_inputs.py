@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from suite_authz.engine.inputs import MAX_DEPTH, JsonRefused, strict_loads
@@ -58,3 +60,39 @@ def test_what_orjson_refuses_is_refused(raw: bytes) -> None:
 def test_an_integer_beyond_64_bits_is_never_an_integer() -> None:
     """orjson reads it as a float: a request's `enrolments` refuses it (must be int)."""
     assert isinstance(strict_loads(b'{"a": ' + b"9" * 30 + b"}")["a"], float)
+
+
+# -- issue 29, B1: bounded reads --------------------------------------------------------------
+
+
+def test_read_limited_stops_one_chunk_past_the_limit(tmp_path: Path) -> None:
+    from suite_authz.engine.errors import InvalidOrg
+    from suite_authz.engine.inputs import read_limited
+
+    path = tmp_path / "big"
+    path.write_bytes(b"x" * 11)
+    assert read_limited(path, "a file", InvalidOrg, limit=11) == b"x" * 11
+    with pytest.raises(InvalidOrg, match="larger than 10 bytes"):
+        read_limited(path, "a file", InvalidOrg, limit=10)
+
+
+@pytest.mark.parametrize(("where", "kind"), [("/dev/null", "character device"), ("/", "directory")])
+def test_read_file_refuses_what_is_not_a_regular_file_by_name(where: str, kind: str) -> None:
+    from suite_authz.engine.errors import InvalidOrg
+    from suite_authz.engine.inputs import read_file
+
+    with pytest.raises(InvalidOrg, match=f"{where}: org snapshot is a {kind}"):
+        read_file(Path(where), "org snapshot", InvalidOrg)
+
+
+def test_read_limited_private_refuses_a_file_the_group_may_read(tmp_path: Path) -> None:
+    from suite_authz.engine.errors import AuthzError
+    from suite_authz.engine.inputs import read_limited
+
+    path = tmp_path / "secret"
+    path.write_bytes(b"s")
+    path.chmod(0o640)
+    with pytest.raises(AuthzError, match="0640"):
+        read_limited(path, "the token", AuthzError, 4096, private=True)
+    path.chmod(0o600)
+    assert read_limited(path, "the token", AuthzError, 4096, private=True) == b"s"
