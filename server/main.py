@@ -27,6 +27,7 @@ from suite_authz.engine import (
 )
 from suite_authz.server.app import create_app
 from suite_authz.server.metrics import MULTIPROC_ENV, Metrics, multiprocess_mode
+from suite_authz.server.search import MAX_SEARCHES
 from suite_authz.server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
@@ -57,6 +58,7 @@ class ServeConfig:
     store_pool_min: int = 1
     store_pool_max: int = 4
     store_timeout: float = 5.0
+    max_searches: int = MAX_SEARCHES  # search pages computed at once per worker
 
 
 def check_public_url(url: str) -> str:
@@ -92,7 +94,10 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
         else None
     )
     state.decision_log = log
-    return create_app(state, metrics, config.token, log, config.public_url), state
+    app = create_app(
+        state, metrics, config.token, log, config.public_url, max_searches=config.max_searches
+    )
+    return app, state
 
 
 SHIPPED_SET = "shipped"

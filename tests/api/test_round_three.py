@@ -15,8 +15,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from click.testing import CliRunner
 from starlette.testclient import TestClient
 
+from suite_authz.cli.main import cli
 from suite_authz.engine import search_page
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.store import OrgStore
@@ -316,3 +318,12 @@ def test_readyz_drops_a_policy_refusal_once_the_file_is_restored(
     target.write_text(good + "\npermit (principal, action, resource) when { oops };\n")
     assert state.reload_if_changed() is False  # the same bad text again: shown again
     assert "policy" in client.get("/readyz").json()["refused"]
+
+
+def test_max_searches_is_configured_per_worker(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite3"
+    OrgStore(store).import_snapshot(DEMO.read_text(), load_policies().catalogue)
+    app, _ = build(ServeConfig(store=str(store), reload_interval=0, max_searches=3))
+    assert app.searches.limit == 3  # type: ignore[attr-defined]
+    r = CliRunner().invoke(cli, ["serve", "--store", str(store), "--max-searches", "0"])
+    assert r.exit_code == 2 and "--max-searches" in r.output
