@@ -6,7 +6,6 @@ import errno
 import ipaddress
 import signal
 import socket
-import stat
 from pathlib import Path
 
 import click
@@ -19,7 +18,14 @@ from suite_authz.cli.options import (
     store_option,
     stored_org_option,
 )
-from suite_authz.engine import BACKENDS, AuthzError, PolicyRef, Source, StoreLocation
+from suite_authz.engine import (
+    BACKENDS,
+    AuthzError,
+    PolicyRef,
+    Source,
+    StoreLocation,
+    read_file,
+)
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from suite_authz.server.main import (
     DEFAULT_CLASS_CACHE,
@@ -36,19 +42,17 @@ from suite_authz.server.state import State
 MIN_REMOTE_TOKEN = 16
 
 
+# a bearer token is a line; anything longer is not one
+MAX_TOKEN_FILE = 4096
+
+
 def read_token(path: Path, remote: bool) -> str:
-    """The bearer token, refusing a file others may read and, beyond loopback, a short one."""
+    """The bearer token, refusing a file any other user may read (0600 only: the docs refuse
+    "readable by other users", and a group is other users) and, beyond loopback, a short one."""
     try:
-        mode = path.stat().st_mode
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise Trouble(f"{path}: cannot read the token: {exc.strerror}") from None
-    if mode & stat.S_IROTH:
-        raise Trouble(f"{path}: the token file is readable by every user; chmod o-r {path}")
-    try:
-        token = raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise Trouble(f"{path}: the token file is not UTF-8 text") from None
+        token = read_file(path, "the token file", AuthzError, MAX_TOKEN_FILE, private=True).strip()
+    except AuthzError as exc:
+        raise Trouble(exc) from None
     if not token:
         raise Trouble(f"{path}: the token file is empty")
     if remote and len(token) < MIN_REMOTE_TOKEN:
@@ -70,7 +74,13 @@ def _loopback(host: str) -> bool:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8181, show_default=True, type=int)
+@click.option(
+    "--port",
+    default=8181,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="The TCP port to listen on, 0 to 65535; 0 means any free port, the kernel's choice.",
+)
 @store_option
 @stored_org_option(
     "serving",
@@ -202,7 +212,8 @@ def serve(
         app, state = build(config)  # validate everything before binding, in this process too
     except AuthzError as exc:
         raise Trouble(exc) from None
-    _announce(state, f"{backend}) on http://{host}:{port}")
+    anywhere = " (port 0: any free port, the kernel's choice)" if port == 0 else ""
+    _announce(state, f"{backend}) on http://{host}:{port}{anywhere}")
     raise_descriptor_limit()
     _run(app, state, config, host, port, workers, idle_timeout)
 
