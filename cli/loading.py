@@ -78,8 +78,9 @@ ORG = OrgRefType()
 def org_source(ref: OrgRef, store_path: StoreLocation | None) -> tuple[Path | str, str]:
     """The snapshot to load (a file's path, or the stored text) and where it came from."""
     if ref.file is not None:
-        if not ref.file.is_file():
+        if not ref.file.exists():
             raise Trouble(f"--org {ref.value}: no such snapshot file")
+        # a FIFO or device is there, and refused by name when read (engine/inputs.py)
         return ref.file, str(ref.file)
     store = open_store(ref, store_path)
     try:

@@ -239,3 +239,12 @@ def test_a_revocation_that_is_not_an_org_is_still_refused_with_a_corrupt_version
     code, _, err = run("org", "import", str(bad), "--store", str(store))
     assert code == 2 and "invalid org" in err, err
     assert OrgStore(store).version("demo") == 1
+
+
+@pytest.mark.parametrize("command", ["explain", "validate"])
+def test_an_org_file_that_is_a_device_is_named_as_one(command: str) -> None:
+    """`--org /dev/null` said `no such snapshot file` on 3b794ea: it is there, and a device."""
+    extra = ["--subject", "asha", "--action", "view", "--resource", "estimate"]
+    args = [command, "--org", "/dev/null", "--shipped", *(extra if command == "explain" else [])]
+    code, _, err = run(*args)
+    _one_line(code, err, "/dev/null", "character device")
