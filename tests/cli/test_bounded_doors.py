@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -101,11 +102,18 @@ def _fifo_refused(fifo: Path, *args: str) -> tuple[int, str]:
         ),
         ("diff", "shipped", "shipped", "--expect", "{fifo}"),
         ("serve", "--store", "{tmp}/s", "--token-file", "{fifo}"),
+        ("test", "--shipped", "{tmp}"),
+        ("fmt", "--check", "--policies", "{tmp}/policies"),
     ],
-    ids=["org-import", "migrate-plan", "diff-expect", "token-file"],
+    ids=["org-import", "migrate-plan", "diff-expect", "token-file", "suite", "fmt"],
 )
 def test_a_fifo_is_refused_by_name_not_waited_on(tmp_path: Path, argv: tuple[str, ...]) -> None:
     fifo = tmp_path / "pipe.json"
+    if "test" in argv:
+        fifo = tmp_path / "suite.yaml"
+    if "fmt" in argv:
+        shutil.copytree(POLICIES, tmp_path / "policies", ignore=shutil.ignore_patterns("history"))
+        fifo = tmp_path / "policies" / "zz.cedar"
     os.mkfifo(fifo)
     if "migrate" in argv:
         assert run("org", "import", str(DEMO), "--store", str(tmp_path / "s"))[0] == 0
