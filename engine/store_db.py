@@ -121,6 +121,8 @@ class SqliteDatabase:
         try:
             mode = os.stat(self.path).st_mode
         except FileNotFoundError:
+            if os.path.islink(self.path):  # SQLite would make its target, 0644
+                raise StoreError(f"{self.path}: not a store: a symlink to a missing file") from None
             return False
         if not stat.S_ISREG(mode):
             raise StoreError(f"{self.path}: not a store: {file_kind(mode)}, not a regular file")

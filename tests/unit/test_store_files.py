@@ -99,3 +99,11 @@ def test_revocation_stored_with_no_catalogue_checks_the_structure(tmp_path: Path
         assert store.version("demo") == 1
     finally:
         store.close()
+
+
+def test_a_dangling_symlink_as_store_is_refused_not_followed(tmp_path: Path) -> None:
+    link = tmp_path / "orgs.sqlite3"
+    link.symlink_to(tmp_path / "elsewhere.sqlite3")
+    with pytest.raises(StoreError, match="symlink to a missing file"):
+        OrgStore(link)
+    assert not (tmp_path / "elsewhere.sqlite3").exists()
