@@ -51,6 +51,24 @@ def candidates(engine: Engine, kind: str, template: Request) -> list[str]:
     return sorted(engine.index.records.get(template.resource_type, {}))
 
 
+def _nothing_to_find(engine: Engine, kind: str, template: Request) -> bool:
+    """An id the search holds fixed is not in the org: every candidate is denied for it alike,
+    and each such deny works out a did-you-mean (engine/hints.py), which made a page about an
+    unknown record ~30x dearer than one about a real one (1.1 s against 40 ms on 3,000 users;
+    issue 29). The answer is known without asking: nothing."""
+    index = engine.index
+    if kind != "subject" and template.subject not in index.users:
+        return True
+    rid, kind_of_record = template.resource_id, template.resource_type
+    if kind == "resource" or rid is None:
+        return False
+    if kind_of_record == "user":
+        return rid not in index.users
+    if kind_of_record == "org":
+        return rid != index.org.id
+    return rid not in index.records.get(kind_of_record, {})
+
+
 def _asked(kind: str, template: Request, candidate: str) -> Request:
     if kind == "subject":
         return _with(template, subject=candidate)
@@ -86,6 +104,8 @@ def search_page(
     page short after the batch that passes it; the cursor then says where to go on."""
     if kind not in KINDS:
         raise ValueError(f"search kind `{kind}` is not one of {', '.join(KINDS)}")
+    if _nothing_to_find(engine, kind, template):
+        return SearchPage((), None, 0)
     pool = candidates(engine, kind, template)
     found: list[Found] = []
     at = max(start, 0)

@@ -75,3 +75,26 @@ def test_every_result_carries_the_decision_that_allowed_it(engine: Engine) -> No
     page = search_page(engine, "action", Request("olivia", "view", "estimate", "est-1"))
     assert page.found and all(f.decision.allowed for f in page.found)
     assert all(f.request.action == f.id for f in page.found)
+
+
+@pytest.mark.parametrize(
+    ("kind", "template"),
+    [
+        ("subject", Request("?", "view", "invoice", "inv-nosuch")),
+        ("subject", Request("?", "enrol_integration_user", "user", "nosuch")),
+        ("resource", Request("nosuch", "view", "invoice", None)),
+        ("action", Request("asha", "view", "invoice", "inv-nosuch")),
+        ("action", Request("nosuch", "view", "invoice", "inv-1")),
+    ],
+)
+def test_a_search_fixing_an_unknown_id_asks_no_candidate(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, kind: str, template: Request
+) -> None:
+    """Issue 29: every candidate is denied for the same unknown id, and each deny worked out
+    a did-you-mean: a page about an unknown record took 1.1 s on 3,000 users (40 ms before
+    the hints). Nothing can be found, so nothing is asked."""
+    full = _walk(engine, kind, template, 1000)
+    asked: list[int] = []
+    monkeypatch.setattr(engine, "decide_many", lambda rs, probe: asked.append(len(rs)) or [])
+    page = search_page(engine, kind, template)
+    assert full == [] and page.found == () and page.cursor is None and asked == []
