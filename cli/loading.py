@@ -8,7 +8,6 @@ ends in `.json`, holds a `/`, or names an existing file is a file; anything else
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,30 +28,8 @@ from suite_authz.engine import (
     StoreLocation,
     default_store_path,
     load_org,
-    read_file,
     resolve_policies,
 )
-
-
-def read_first(paths: Iterable[Path], what: str) -> None:
-    """Each file read bounded, a FIFO or device refused by name (issue 29, B1), before an
-    engine reader that still reads it whole with read_text (engine/fmt.py, engine/suites.py:
-    a FIFO among the .cedar or suite files blocked them forever). Once those use read_file,
-    this goes."""
-    for path in paths:
-        read_file(path, what, AuthzError)
-
-
-def suite_paths(paths: list[Path]) -> list[Path]:
-    """The suite files `authz test` will read: those named, and *.yaml, *.yml under named
-    directories (what engine/suites.suite_files finds)."""
-    return [
-        found
-        for path in paths
-        for found in ([*path.rglob("*.yaml"), *path.rglob("*.yml")] if path.is_dir() else [path])
-        if found.exists()
-    ]
-
 
 ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
 

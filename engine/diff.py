@@ -22,6 +22,7 @@ from suite_authz.engine.crosscheck import request_space, space_size
 from suite_authz.engine.decision import Decision
 from suite_authz.engine.engine import Engine
 from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.inputs import read_file
 from suite_authz.engine.model import Org, load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
@@ -289,9 +290,10 @@ def unexpected(
 
 
 def load_expected(path: Path) -> list[dict[str, Any]]:
+    text = read_file(path, "the expected changes", AuthzError)  # bounded; a FIFO refused
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(text)
+    except ValueError as exc:
         raise AuthzError(f"{path}: cannot read the expected changes: {exc}") from None
     if not isinstance(data, list) or not all(isinstance(e, dict) for e in data):
         raise AuthzError(f"{path}: expected changes are a JSON list of groups")

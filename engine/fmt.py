@@ -8,6 +8,7 @@ from pathlib import Path
 import cedarpy
 
 from suite_authz.engine.errors import PolicyError
+from suite_authz.engine.inputs import read_file
 
 LINE_WIDTH = 100
 INDENT = 2
@@ -31,7 +32,7 @@ def unformatted(directory: Path) -> dict[Path, str]:
     """Files whose text differs from Cedar's format, with the formatted text."""
     out = {}
     for path in sorted(directory.glob("*.cedar")):
-        text = path.read_text(encoding="utf-8")
+        text = read_file(path, "a policy file", PolicyError)
         new = formatted(path, text)
         if new != text:
             out[path] = new

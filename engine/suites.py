@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from suite_authz.engine.decision import Decision
 from suite_authz.engine.engine import Engine
 from suite_authz.engine.errors import AuthzError, joined
+from suite_authz.engine.inputs import read_file
 from suite_authz.engine.model import load_org, pydantic_problems
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request, parse_resource
@@ -80,9 +81,10 @@ class Suite:
 
 def load_suite(path: Path) -> Suite:
     """Read and check a suite whole: every problem, each with its path, or a Suite."""
+    text = read_file(path, "a policy test suite", AuthzError)  # bounded; a FIFO refused
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise AuthzError(f"{path}: cannot read suite: {exc}") from None
     try:
         spec = _SuiteSpec.model_validate(raw)

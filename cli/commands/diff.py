@@ -24,7 +24,6 @@ from suite_authz.engine import (
     judged,
     load_expected,
     proven_diff,
-    read_file,
     resolve_policies,
 )
 from suite_authz.engine import semantic_diff as diff
@@ -90,10 +89,6 @@ def diff_command(
     error."""
     started = time.perf_counter()
     try:
-        if expect_file:
-            # read bounded first, refusing a FIFO or device by name (issue 29, B1): the
-            # engine's reader of this file is a plain read_text, which a FIFO blocks forever
-            read_file(expect_file, "the expected changes", AuthzError)
         expected = load_expected(expect_file) if expect_file else None
         with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
             old, new = (_side(spec, store_path, Path(work)) for spec in (base, head))

@@ -9,7 +9,6 @@ import re
 import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
-from suite_authz.cli.loading import read_first
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.engine import AuthzError, PolicyRef, is_installed_copy, read_file, unformatted
 from suite_authz.engine import lint_policies as lint_findings
@@ -33,7 +32,6 @@ def fmt(policies: PolicyRef, check: bool, show_diff: bool, fmt: str) -> None:
             "copy it into your repository's policies/"
         )
     try:
-        read_first(sorted(directory.glob("*.cedar")), "a policy file")
         changes = unformatted(directory)
     except AuthzError as exc:
         raise Trouble(exc) from None

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
-from suite_authz.cli.loading import read_first, suite_paths
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.engine import (
     BACKENDS,
@@ -57,9 +56,7 @@ def test_command(
     """Run policy test suites (default: the policy set's tests/ directory)."""
     try:
         policy_set = resolve_policies(policies).policies
-        named = list(paths) or [policy_set.directory / "tests"]
-        read_first(suite_paths(named), "a policy test suite")
-        run = run_suites(named, policy_set, backend)
+        run = run_suites(list(paths) or [policy_set.directory / "tests"], policy_set, backend)
     except AuthzError as exc:
         raise Trouble(exc) from None
     if junit_file is not None:
