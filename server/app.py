@@ -8,7 +8,6 @@ httpio.py bounds what is read. This module wires them and answers the small rout
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +24,7 @@ from suite_authz.server.authzen import HttpError
 from suite_authz.server.errors import HANDLED, error_body, error_headers, status_of
 from suite_authz.server.evaluation import Evaluator
 from suite_authz.server.fastpath import answer_raw
-from suite_authz.server.httpio import body_of, json_response, request_id
+from suite_authz.server.httpio import bearer_matches, body_of, json_response, request_id
 from suite_authz.server.metrics import CONTENT_TYPE, Metrics
 from suite_authz.server.migration import migration_routes
 from suite_authz.server.openapi import openapi
@@ -146,12 +145,7 @@ class Sidecar:
             raise HttpError(401, "a valid `Authorization: Bearer` token is required")
 
     def authorized(self, given: bytes) -> bool:
-        """The header names the bearer scheme, in any case (RFC 7235 2.1), and this token."""
-        if self.expected is None:
-            return True
-        scheme, _, credentials = given.partition(b" ")
-        ok = hmac.compare_digest(credentials.lstrip(b" "), self.expected)
-        return ok and scheme.lower() == b"bearer"
+        return self.expected is None or bearer_matches(given, self.expected)
 
     def failure(self, exc: Exception, rid: str) -> Response:
         status = status_of(exc)

@@ -4,6 +4,7 @@ is cut off by the connection's deadline (server/connections.py), not here."""
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import os
 import re
@@ -95,3 +96,11 @@ def json_response(
         media_type="application/json",
         headers={"X-Request-ID": rid, **(headers or {})},
     )
+
+
+def bearer_matches(given: bytes, expected: bytes) -> bool:
+    """An `Authorization` header that names the bearer scheme, in any case (RFC 7235 2.1), and
+    this token; compared in constant time. One check for the API and the admin page."""
+    scheme, _, credentials = given.partition(b" ")
+    ok = hmac.compare_digest(credentials.lstrip(b" "), expected)
+    return ok and scheme.lower() == b"bearer"

@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest, Source
 from suite_authz.server.authzen import decision_body, parse_evaluation
 from suite_authz.server.errors import HANDLED, error_headers, status_of
-from suite_authz.server.httpio import bounded, check_length
+from suite_authz.server.httpio import bearer_matches, bounded, check_length
 from suite_authz.server.state import State
 from suite_authz.server.ui import views
 from suite_authz.server.ui.diffs import RETRY_SECONDS, DiffJobs, Pending
@@ -93,7 +93,7 @@ class Ui:
         if self.sessions is None:
             return Access()
         given = request.headers.get("authorization", "").encode("latin-1")
-        if hmac.compare_digest(given, f"Bearer {self.token}".encode()):
+        if self.token and bearer_matches(given, self.token.encode()):
             return Access()
         session = self.sessions.read(request.cookies.get(COOKIE, ""))
         return None if session is None else Access(session)

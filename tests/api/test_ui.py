@@ -219,3 +219,18 @@ def test_the_migration_page_shows_plan_impact_and_the_command_and_changes_nothin
     assert "authz migrate apply --org legacy --plan plan.json" in text
     ready = open_ui.get("/readyz").json()
     assert ready["orgs"]["legacy"] == 1  # still as it was
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_page_reads_the_bearer_scheme_in_any_case_as_the_api_does(
+    guarded: TestClient, scheme: str
+) -> None:
+    """RFC 7235 2.1: the scheme is case-insensitive; the API and the page share one check."""
+    page = guarded.get("/ui/", headers={"Authorization": f"{scheme} {TOKEN}"})
+    assert page.status_code == 200
+    wrong = guarded.get(
+        "/ui/", headers={"Authorization": f"{scheme} {TOKEN}x"}, follow_redirects=False
+    )
+    assert wrong.status_code == 303  # to the login page
+    other = guarded.get("/ui/", headers={"Authorization": f"Basic {TOKEN}"}, follow_redirects=False)
+    assert other.status_code == 303
