@@ -226,8 +226,12 @@ def test_the_page_reads_the_bearer_scheme_in_any_case_as_the_api_does(
     guarded: TestClient, scheme: str
 ) -> None:
     """RFC 7235 2.1: the scheme is case-insensitive; the API and the page share one check."""
-    page = guarded.get("/ui/", headers={"Authorization": f"{scheme} {TOKEN}"})
-    assert page.status_code == 200
+    page = guarded.get(
+        "/ui/orgs/demo/matrix",
+        headers={"Authorization": f"{scheme} {TOKEN}"},
+        follow_redirects=False,
+    )
+    assert page.status_code == 200 and "asha" in page.text
     wrong = guarded.get(
         "/ui/", headers={"Authorization": f"{scheme} {TOKEN}x"}, follow_redirects=False
     )
