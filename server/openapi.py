@@ -144,6 +144,16 @@ def _get(summary: str, model: type[BaseModel] | None = None, org: bool = False) 
     return {"get": operation}
 
 
+# A search beyond `authz serve --max-searches` that found no turn in time (server/search.py)
+_SEARCH_ERRORS = (
+    (
+        503,
+        "searches at their limit on this worker, or the decision log cannot be written "
+        "(Retry-After)",
+    ),
+)
+
+
 def _authzen(org: bool) -> dict[str, Any]:
     """The five AuthZEN routes, at the root or under one org's base path (AuthZEN 9.2)."""
     base = "/{org}" if org else ""
@@ -158,15 +168,22 @@ def _authzen(org: bool) -> dict[str, Any]:
             _EVALUATION_ERRORS,
         ),
         f"{base}/access/v1/search/subject": _post(
-            "Who may act on this record", _ref(wire.SubjectSearch), _SEARCH_RESPONSE
+            "Who may act on this record",
+            _ref(wire.SubjectSearch),
+            _SEARCH_RESPONSE,
+            _SEARCH_ERRORS,
         ),
         f"{base}/access/v1/search/resource": _post(
             "Which records of a type this user may act on",
             _ref(wire.ResourceSearch),
             _SEARCH_RESPONSE,
+            _SEARCH_ERRORS,
         ),
         f"{base}/access/v1/search/action": _post(
-            "What this user may do to this record", _ref(wire.ActionSearch), _SEARCH_RESPONSE
+            "What this user may do to this record",
+            _ref(wire.ActionSearch),
+            _SEARCH_RESPONSE,
+            _SEARCH_ERRORS,
         ),
     }
     if org:

@@ -106,6 +106,10 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
     assert ready["status"] == "ready" and ready["orgs"] == {"demo": 1}
     spec = client.get("/openapi.json").json()
     assert "/access/v1/evaluations" in spec["paths"]
+    # a search can be turned away (authz serve --max-searches): the spec says so
+    for kind in ("subject", "resource", "action"):
+        for path in (f"/access/v1/search/{kind}", f"/{{org}}/access/v1/search/{kind}"):
+            assert "503" in spec["paths"][path]["post"]["responses"], path
 
 
 def test_metrics_count_each_decision_once_and_each_rule_that_shaped_it(
