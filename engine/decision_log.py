@@ -22,12 +22,15 @@ file nobody reads.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import hmac
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +40,8 @@ from typing import Any
 import orjson
 
 from suite_authz.engine.decision import Decision
+from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.inputs import file_kind
 from suite_authz.engine.request import NEW_RECORD_ID, Request
 
 MASKED_KEYS = ("sender", "acting_as")
@@ -126,11 +131,33 @@ class DecisionLog:
         self._lock = threading.Lock()
         self._reopen = False
         self._checked = time.monotonic()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = self._open()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = self._open()
+        except OSError as exc:  # bad input, named: a server must not start without its log
+            raise AuthzError(
+                f"{path}: cannot open the decision log: {exc.strerror or exc}"
+            ) from None
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        """The log file, appended to. A regular file only: opening a FIFO for writing waits for
+        a reader (it hung `authz serve` at start), and a device or socket is no log that
+        rotation (its inode) or `decision_log_failures` can reason about. O_NONBLOCK so that a
+        FIFO is refused, never waited on; then the kind is read off the open descriptor."""
+        with contextlib.suppress(FileNotFoundError):  # made below
+            self._refuse_unless_regular(os.stat(self.path).st_mode)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o640)
+        try:
+            self._refuse_unless_regular(os.fstat(fd).st_mode)  # swapped in since the stat
+        except OSError:
+            os.close(fd)
+            raise
+        os.set_blocking(fd, True)  # a regular file's writes block anyway: as it was
+        return fd
+
+    def _refuse_unless_regular(self, mode: int) -> None:
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_kind(mode)})", str(self.path))
 
     def reopen(self) -> None:
         """Reopen before the next write (SIGHUP; safe from a signal handler)."""

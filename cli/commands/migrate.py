@@ -135,8 +135,8 @@ def apply(
             if decision_log
             else None
         )
-    except OSError as exc:
-        raise Trouble(f"{decision_log}: cannot open the decision log: {exc.strerror}") from None
+    except AuthzError as exc:
+        raise Trouble(exc) from None
     try:
         store = OrgStore(store_path)
         done = apply_plan(store, resolve_policies(policies, store).policies, made, actor, sink)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from suite_authz.engine.decision_log import DecisionLog, mask
+from suite_authz.engine.errors import AuthzError
 
 KEY = b"k" * 32
 
@@ -107,3 +109,33 @@ def test_credentials_are_hashed_by_their_key_name_or_by_their_look() -> None:
         assert out[k].startswith("sha256:"), k
     assert out["list"][0].startswith("sha256:") and out["list"][1] == "plain"
     assert out["channel"] == "crm" and out["reason"] == "a bearer of good news"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_log_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
+    """Opening a FIFO for writing waits for a reader: `authz serve --decision-log FIFO` hung at
+    start (issue 29). It is refused by what it is, before anything is answered."""
+    path = tmp_path / "decisions.jsonl"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+    done = threading.Event()
+    raised: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            DecisionLog(path, b"k")
+        except BaseException as exc:
+            raised.append(exc)
+        done.set()
+
+    threading.Thread(target=open_it, daemon=True).start()
+    finished = done.wait(30)
+    if not finished and kind == "fifo":  # release the blocked open before failing
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    assert finished, "opening the decision log waited on a FIFO"
+    assert raised and isinstance(raised[0], AuthzError)
+    assert str(raised[0]).startswith(f"{path}: cannot open the decision log: not a regular file")
+    if kind == "fifo":
+        assert "a FIFO" in str(raised[0])
