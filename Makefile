@@ -10,13 +10,14 @@ STORE := .authz/orgs.sqlite3
 # suite_authz/ holds links to the directories below: name them, never it, or files count twice
 PYSRC := suite_authz/__init__.py engine cli server client tests bench tools/cli_reference.py tools/screenshot.py
 
-.PHONY: help install run test unit lint fmt docs screenshot prove bench bench-serve bench-paired clean
+.PHONY: help install run test unit lint fmt docs screenshot prove soak bench bench-serve bench-paired clean
 BASE ?= 8e2ee62
 
 help:
 	@echo "make run     set up, explain worked examples, import the demo org and serve it on :8181"
 	@echo "make test    set up, lint, and run the whole test suite"
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property; the 1,000-user crosscheck"
+	@echo "make soak    three sidecars on a PostgreSQL of their own under traffic and faults (about 3 min; AUTHZ_SOAK_SECONDS)"
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck, migration, search and fleet (PostgreSQL) timings"
 	@echo "make bench-serve  authz serve and Cerbos under wrk on three realistic traces (about 15 min)"
 	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
@@ -107,12 +108,16 @@ test: lint $(AXE)
 	$(PY) -m pytest -q -n 2
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -m "not slow and not prove"
+	$(PY) -m pytest -q -m "not slow and not prove and not soak"
 
 prove: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
 	$(PY) bench/bench_crosscheck.py --full
 	AUTHZ_MUTANTS=2000 $(PY) -m pytest -q tests/property/test_prover_mutants.py
+
+# the figures it prints go into docs/operations.md's "Fleet soak"
+soak: $(STAMP)
+	$(PY) -m pytest -q -s -p no:cacheprovider -m soak tests/api/test_fleet_soak.py
 
 bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
