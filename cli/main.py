@@ -12,6 +12,7 @@ import click
 from suite_authz.cli.commands.crosscheck import crosscheck
 from suite_authz.cli.commands.diff import diff_command
 from suite_authz.cli.commands.explain import explain
+from suite_authz.cli.commands.keys import keys
 from suite_authz.cli.commands.migrate import migrate
 from suite_authz.cli.commands.org import org
 from suite_authz.cli.commands.policy import policy
@@ -87,6 +88,7 @@ def cli(debug: bool) -> None:
 cli.add_command(crosscheck)
 cli.add_command(diff_command)
 cli.add_command(explain)
+cli.add_command(keys)
 cli.add_command(migrate)
 cli.add_command(org)
 cli.add_command(policy)

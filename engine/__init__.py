@@ -55,12 +55,26 @@ from suite_authz.engine.policy_ref import (
     resolve_policies,
 )
 from suite_authz.engine.publication import activate as activate_policy_version
-from suite_authz.engine.publication import active_version, stored_source
+from suite_authz.engine.publication import (
+    active_version,
+    check_signed,
+    policy_signature,
+    stored_source,
+)
 from suite_authz.engine.publication import publish as publish_policies
 from suite_authz.engine.publication import resolve as resolve_policy_version
 from suite_authz.engine.publication import versions as policy_versions
 from suite_authz.engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
 from suite_authz.engine.search import search_page
+from suite_authz.engine.signing import (
+    KeyFileError,
+    Signer,
+    UnverifiedRow,
+    Verifier,
+    generate_keys,
+    load_signer,
+    load_verifier,
+)
 from suite_authz.engine.store import (
     STORE_ENV,
     OrgStore,
@@ -96,6 +110,7 @@ __all__ = [
     "Engine",
     "InvalidOrg",
     "InvalidRequest",
+    "KeyFileError",
     "MigrationRefused",
     "Org",
     "OrgStore",
@@ -106,6 +121,7 @@ __all__ = [
     "Refused",
     "Request",
     "Resolved",
+    "Signer",
     "Source",
     "StalePlan",
     "StaleSnapshot",
@@ -116,18 +132,22 @@ __all__ = [
     "StoreUnreachable",
     "SuiteRun",
     "Unavailable",
+    "UnverifiedRow",
+    "Verifier",
     "activate_policy_version",
     "active_version",
     "apply_plan",
     "as_evaluation",
     "build_policies",
     "check_directory",
+    "check_signed",
     "check_store",
     "context_value",
     "decision_sink",
     "default_orgs",
     "default_policies_dir",
     "default_store_path",
+    "generate_keys",
     "history_names",
     "is_installed_copy",
     "joined",
@@ -138,9 +158,12 @@ __all__ = [
     "load_expected",
     "load_org",
     "load_policies",
+    "load_signer",
+    "load_verifier",
     "migration_history",
     "parse_resource",
     "plan_org",
+    "policy_signature",
     "policy_stamp",
     "policy_versions",
     "proven_diff",

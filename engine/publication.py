@@ -23,6 +23,7 @@ from suite_authz.engine.policies import (
     build_policies,
 )
 from suite_authz.engine.policy_files import PolicySource
+from suite_authz.engine.signing import Signer, Verifier, policy_text
 from suite_authz.engine.store import OrgStore, now_iso
 from suite_authz.engine.store_db import StoreError, Tx
 
@@ -68,18 +69,29 @@ def check_servable(store: OrgStore, source: PolicySource) -> PolicySet:
     return policies
 
 
-def publish(store: OrgStore, source: PolicySource, actor: str, activate: bool = True) -> str:
+def publish(
+    store: OrgStore,
+    source: PolicySource,
+    actor: str,
+    activate: bool = True,
+    signer: Signer | None = None,
+) -> str:
     """Validate and store the set as a version (its content hash); activate it unless told
-    not to. Publishing a set already stored stores nothing new. Returns the version."""
+    not to. Publishing a set already stored stores nothing new, but its signature when
+    `signer` is given (a version published before keys were used gets signed so). Returns
+    the version."""
     policies = check_servable(store, source)
-    text = json.dumps(source.to_json(), sort_keys=True)
+    text = policy_text(source)
+    signature = signer.sign_policy(policies.version, text) if signer is not None else None
     now = now_iso()
     with store.transaction() as db:
+        # an unsigned publication never takes a signature away
+        keep = "UPDATE SET signature = excluded.signature" if signer is not None else "NOTHING"
         db.execute(
-            "INSERT INTO policy_sets (version, source, published_at, published_by, seq) "
-            "SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1 FROM policy_sets WHERE true "
-            "ON CONFLICT (version) DO NOTHING",
-            (policies.version, text, now, actor),
+            "INSERT INTO policy_sets (version, source, published_at, published_by, seq, "
+            "signature) SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ? FROM policy_sets "
+            f"WHERE true ON CONFLICT (version) DO {keep}",
+            (policies.version, text, now, actor, signature),
         )
         if activate and _active(store, db) != policies.version:
             _activation(store, db, policies.version, now, actor)
@@ -101,6 +113,20 @@ def activate(store: OrgStore, version: str, actor: str) -> str:
     with store.transaction() as db:
         _activation(store, db, full, now_iso(), actor)
     return full
+
+
+def policy_signature(store: OrgStore, version: str) -> str | None:
+    rows = store.read("SELECT signature FROM policy_sets WHERE version = ?", (version,))
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+def check_signed(store: OrgStore, policies: PolicySet, verifier: Verifier) -> None:
+    """UnverifiedRow unless the stored version `policies` was built from is signed by one of
+    `verifier`'s keys over the very texts it was built from."""
+    if policies.source is None:
+        raise StoreError(f"policy version {policies.version}: built from no texts to verify")
+    signature = policy_signature(store, policies.version)
+    verifier.check_policy(policies.version, policy_text(policies.source), signature)
 
 
 def active_version(store: OrgStore) -> str | None:

@@ -26,6 +26,7 @@ from suite_authz.engine.catalogue import Catalogue
 from suite_authz.engine.errors import Conflict, InvalidOrg, joined
 from suite_authz.engine.inputs import decode_json
 from suite_authz.engine.model import Org, load_org, pydantic_problems
+from suite_authz.engine.signing import Signer, UnverifiedRow, Verifier
 from suite_authz.engine.store_db import (
     Database,
     PoolSettings,
@@ -61,6 +62,27 @@ class StoredOrg:
     users: int
     records: int
     unchanged: bool = False  # an import of the text already stored: nothing was written
+    signed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRow:
+    """An org's row as a server reads it, in one read: what it serves, and what vouches."""
+
+    id: str
+    version: int
+    text: str
+    sha256: str
+    signature: str | None
+
+    def check(self, verifier: Verifier | None) -> None:
+        """UnverifiedRow unless the text is the one its hash (and, given keys, its
+        signature) names: a row edited behind the store's back is never served."""
+        where = f"org `{self.id}` version {self.version}"
+        if hashlib.sha256(self.text.encode()).hexdigest() != self.sha256:
+            raise UnverifiedRow(f"{where}: its text does not match its sha256: not served")
+        if verifier is not None:
+            verifier.check_org(self.id, self.version, self.text, self.signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +260,7 @@ class OrgStore:
         *,
         replace: bool = False,
         actor: str = "import",
+        signer: Signer | None = None,
     ) -> StoredOrg:
         """Validate, then store as the org's next version. Raises InvalidOrg untouched.
 
@@ -248,36 +271,44 @@ class OrgStore:
         `catalogue` None: no policy set could be loaded to check the org against (the
         store's active version is corrupt), so only what needs none is checked, the JSON and
         the org's shape. A revocation must land even then (issue 29, B13): refusing it would
-        leave the revoked user allowed by every server still holding the older org."""
+        leave the revoked user allowed by every server still holding the older org.
+
+        `signer`: the row is stored with its signature. The text already stored but not signed
+        by this key is stored again as the next version, signed: a server that refused the
+        unsigned version retries only a new one."""
         org = load_org(text, catalogue, where) if catalogue is not None else _shape(text, where)
         digest = hashlib.sha256(text.encode()).hexdigest()
         now = now_iso()
         with self.transaction() as db:
-            row = db.execute("SELECT version, sha256 FROM orgs WHERE id = ?", (org.id,)).fetchone()
-            if row is not None and row[1] == digest:
+            row = db.execute(
+                "SELECT version, sha256, signature FROM orgs WHERE id = ?", (org.id,)
+            ).fetchone()
+            if row is not None and row[1] == digest and _signed_by(signer, org.id, text, row):
                 return replace_(self.describe(org.id, db), unchanged=True)
             current = 0 if row is None else int(row[0])
-            stale = None if replace or row is None else self._stale(db, org, digest, current)
+            resign = row is not None and row[1] == digest
+            stale = (
+                None if replace or resign or row is None else self._stale(db, org, digest, current)
+            )
             if stale is not None:
                 raise StaleSnapshot(
                     f"org `{org.id}`: {where or 'this snapshot'} {stale}: not replaced; pass "
                     f"--replace to store it anyway, as version {current + 1}"
                 )
             version = current + 1
+            signature = signer.sign_org(org.id, version, text) if signer is not None else None
             db.execute(
-                "INSERT INTO orgs (id, snapshot, sha256, version, imported_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "INSERT INTO orgs (id, snapshot, sha256, version, imported_at, signature) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "snapshot = excluded.snapshot, sha256 = excluded.sha256, "
-                "version = excluded.version, imported_at = excluded.imported_at",
-                (org.id, text, digest, version, now),
+                "version = excluded.version, imported_at = excluded.imported_at, "
+                "signature = excluded.signature",
+                (org.id, text, digest, version, now, signature),
             )
-            self.append_audit(
-                db,
-                org.id,
-                actor,
-                "org.import",
-                {"version": version, "sha256": digest, "source": where, "replaced": replace},
-            )
+            detail = {"version": version, "sha256": digest, "source": where, "replaced": replace}
+            if signature is not None:
+                detail["signed_by"] = signature.split(":")[1]
+            self.append_audit(db, org.id, actor, "org.import", detail)
             self.announce(db, {"org": org.id, "version": version})
         return self.describe(org.id)
 
@@ -331,7 +362,9 @@ class OrgStore:
             )
         version = expected_version + 1
         db.execute(
-            "UPDATE orgs SET snapshot = ?, sha256 = ?, version = ?, imported_at = ? WHERE id = ?",
+            # unsigned: a signature of the version before would vouch for another text
+            "UPDATE orgs SET snapshot = ?, sha256 = ?, version = ?, imported_at = ?, "
+            "signature = NULL WHERE id = ?",
             (text, hashlib.sha256(text.encode()).hexdigest(), version, now_iso(), org_id),
         )
         self.announce(db, {"org": org_id, "version": version})
@@ -367,6 +400,16 @@ class OrgStore:
             raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
         return int(row[0]), str(row[1])
 
+    def row(self, org_id: str) -> OrgRow:
+        """The org's row whole, in one read (what a server checks, then serves)."""
+        rows = self.read(
+            "SELECT version, snapshot, sha256, signature FROM orgs WHERE id = ?", (org_id,)
+        )
+        if not rows:
+            raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
+        version, text, digest, signature = rows[0]
+        return OrgRow(org_id, int(version), str(text), str(digest), signature)
+
     def load(self, org_id: str, catalogue: Catalogue) -> Org:
         return load_org(self.export(org_id), catalogue)
 
@@ -387,7 +430,7 @@ class OrgStore:
         """Version, digest, import time and size of a stored org (its text is not validated
         again: it was, whole, when it was imported)."""
         rows = self.read(
-            "SELECT id, version, sha256, imported_at, snapshot FROM orgs WHERE id = ?",
+            "SELECT id, version, sha256, imported_at, snapshot, signature FROM orgs WHERE id = ?",
             (org_id,),
             tx,
         )
@@ -402,7 +445,19 @@ class OrgStore:
             str(row[3]),
             len(data.get("users", [])),
             len(data.get("records", [])),
+            signed=row[5] is not None,
         )
 
     def _known(self) -> str:
         return ", ".join(f"`{i}`" for i in self.ids()) or "none"
+
+
+def _signed_by(signer: Signer | None, org_id: str, text: str, row: tuple[Any, ...]) -> bool:
+    """Whether the stored row needs nothing from `signer`: none given, or signed by it."""
+    if signer is None:
+        return True
+    try:
+        signer.verifier.check_org(org_id, int(row[0]), text, row[2])
+    except UnverifiedRow:
+        return False
+    return True

@@ -108,6 +108,19 @@ CREATE UNIQUE INDEX policy_sets_seq ON policy_sets (seq);
 CREATE INDEX audit_org_action ON audit (org_id, action, seq);
 """,
     ),
+    Migration(
+        3,
+        "a signature beside each org snapshot and published policy set (engine/signing.py); "
+        "rows stored before stay unsigned until signed again",
+        """
+ALTER TABLE orgs ADD COLUMN signature TEXT;
+ALTER TABLE policy_sets ADD COLUMN signature TEXT;
+""",
+        """
+ALTER TABLE orgs ADD COLUMN signature TEXT;
+ALTER TABLE policy_sets ADD COLUMN signature TEXT;
+""",
+    ),
 )
 
 CURRENT = MIGRATIONS[-1].version

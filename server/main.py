@@ -23,6 +23,7 @@ from suite_authz.engine import (
     PolicyRef,
     PoolSettings,
     check_directory,
+    load_verifier,
     store_location,
 )
 from suite_authz.server.app import create_app
@@ -59,6 +60,8 @@ class ServeConfig:
     store_pool_max: int = 4
     store_timeout: float = 5.0
     max_searches: int = MAX_SEARCHES  # search pages computed at once per worker
+    # public keys (PEM files): serve only policy versions and org rows signed by one of them
+    verify_keys: tuple[str, ...] = ()
 
 
 def check_public_url(url: str) -> str:
@@ -113,6 +116,7 @@ def served_ref(policies: str | None) -> PolicyRef:
 
 
 def _state(config: ServeConfig, store: OrgStore, metrics: Metrics) -> State:
+    verifier = load_verifier([Path(p) for p in config.verify_keys]) if config.verify_keys else None
     return State(
         store,
         served_ref(config.policies),
@@ -122,6 +126,7 @@ def _state(config: ServeConfig, store: OrgStore, metrics: Metrics) -> State:
         config.decision_cache,
         class_cache=config.class_cache,
         freeze_heap=config.freeze_heap,
+        verifier=verifier,
     )
 
 
@@ -150,6 +155,7 @@ def factory() -> ASGIApp:
     """For uvicorn --factory with several workers: each builds its own state from the env."""
     raw = json.loads(os.environ[CONFIG_ENV])
     raw["orgs"] = tuple(raw.get("orgs") or ())
+    raw["verify_keys"] = tuple(raw.get("verify_keys") or ())
     app, state = build(ServeConfig(**raw))
     if multiprocess_mode():  # this worker's live gauges go with it
         atexit.register(multiprocess.mark_process_dead, os.getpid())

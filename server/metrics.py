@@ -91,6 +91,13 @@ class Metrics:
         self._reload_failures = Counter(
             "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
         )
+        self._rows_refused = Counter(
+            "authz_rows_refused",
+            "Stored rows refused (policy or org): unsigned, a signature that does not verify, "
+            "or a text that does not match its hash.",
+            ["kind"],
+            registry=reg,
+        )
         self._log_failures = Counter(
             "authz_decision_log_failures",
             "Decision-log writes that failed (the decisions were not answered).",
@@ -172,6 +179,9 @@ class Metrics:
     def reload_failed(self) -> None:
         self.reload_failures += 1
         self._reload_failures.inc()
+
+    def row_refused(self, kind: str) -> None:
+        self._rows_refused.labels(kind).inc()
 
     def log_failed(self) -> None:
         self._log_failures.inc()

@@ -17,6 +17,11 @@ good set keeps answering (a half-written file must not take the service down). A
 stored snapshot does not load under the served set is no longer served at all (its requests
 are a 503) rather than answered from an older snapshot: the store is the truth, and the
 newer snapshot may be the revocation, so answering from the old one could be a stale allow.
+
+A row the store vouches for wrongly is refused the same two ways (issue 29, item 4): an org
+row whose text does not match its stored sha256 (edited behind the store's back), and, with
+verify keys (`--verify-key`), a policy version or org row whose signature is missing or does
+not verify (engine/signing.py). Each is counted (authz_rows_refused) and named on /readyz.
 """
 
 from __future__ import annotations
@@ -43,9 +48,13 @@ from suite_authz.engine import (
     PolicySet,
     Source,
     StoreUnreachable,
+    UnverifiedRow,
+    Verifier,
     active_version,
+    check_signed,
     joined,
     load_org,
+    policy_signature,
     resolve_policies,
 )
 from suite_authz.engine import policy_stamp as stamp
@@ -83,12 +92,15 @@ class State:
         settle: bool | None = None,
         class_cache: int = 0,
         freeze_heap: bool = False,
+        verifier: Verifier | None = None,
     ) -> None:
         """`policies`: the set to serve, resolved as every door resolves it (engine/policy_ref.py):
         the store's active version, or a directory watched (development), or the shipped set.
         `settle`: take a changed directory only once two polls saw it the same (the
-        default when a watcher polls; a caller that reloads by hand gets what is there)."""
+        default when a watcher polls; a caller that reloads by hand gets what is there).
+        `verifier`: serve from the store only policy versions and org rows it verifies."""
         self.store = store
+        self.verifier = verifier
         self.cache_size = cache_size
         self.class_cache = class_cache
         self.freeze_heap = freeze_heap
@@ -136,14 +148,28 @@ class State:
     def _read_policies(self) -> tuple[PolicySet, str, object]:
         """The set to serve now, where it comes from, and the stamp it was read under."""
         resolved = resolve_policies(self.policy_ref, self.store)
+        if self.verifier is not None and resolved.source.value == STORE:
+            try:
+                check_signed(self.store, resolved.policies, self.verifier)
+            except UnverifiedRow:
+                self.metrics.row_refused("policy")
+                raise
         return resolved.policies, resolved.source.value, resolved.stamp
 
     def _org(self, policies: PolicySet, org_id: str) -> tuple[Engine, int]:
         """The org's engine under `policies`, and the version of the text it was built from
         (read together: an import landing in between must not label old text as new)."""
-        version, text = self.store.snapshot(org_id)
+        row = self.store.row(org_id)
+        try:
+            row.check(self.verifier)
+        except UnverifiedRow:
+            self.metrics.row_refused("org")
+            raise
+        version, text = row.version, row.text
         with _collector_paused():
             org = load_org(text, policies.catalogue, f"org `{org_id}`")
+            if org.id != org_id:  # a row copied under another org's id
+                raise UnverifiedRow(f"org `{org_id}` version {version}: its text is org `{org.id}`")
             engine = Engine(policies, org, self.backend, None, self.cache_size, self.class_cache)
         status = engine.class_cache()
         if self.class_cache and not status.on:  # asked for, and the policies do not allow it
@@ -248,6 +274,8 @@ class State:
                 self._policy_current()
                 return False
             key = f"policy:{version}"
+            if self.verifier is not None:  # a version signed since it was refused is retried
+                key += f":{policy_signature(self.store, version)}"
         if key in self._refused_keys:
             self._policy_refused(self._refused_keys[key])  # refused before, current again
             return False
@@ -370,6 +398,11 @@ class State:
             "reachable": self.degraded_since is None,
             "changes": "polled",
         }
+        out["signatures"] = (
+            {"verified": True, "keys": self.verifier.describe()}
+            if self.verifier is not None
+            else {"verified": False}
+        )
         if feed is not None and feed.pushed:
             out["changes"] = "pushed" if feed.live else "polling"
             if not feed.live:
@@ -421,7 +454,7 @@ class State:
         if isinstance(org, str) and org in served.engines:
             return served.engines[org]
         if org in served.refused_orgs():
-            raise HttpError(503, f"org `{org}` is not served now: its snapshot did not load")
+            raise HttpError(503, f"org `{org}` is not served now: its stored snapshot was refused")
         # never list the served orgs: a caller learns only about the org it named
         raise AuthzError("context.org: not an org served here")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from suite_authz.cli.commands.keys import signer_from, signing_key_option
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, served_policies_option, store_option
@@ -40,8 +41,14 @@ def org() -> None:
 )
 @format_option()
 @served_policies_option
+@signing_key_option("the stored snapshot")
 def import_(
-    file: Path, store_path: StoreLocation | None, replace: bool, fmt: str, policies: PolicyRef
+    file: Path,
+    store_path: StoreLocation | None,
+    replace: bool,
+    fmt: str,
+    policies: PolicyRef,
+    signing_key: Path | None,
 ) -> None:
     """Validate FILE whole, then store it as its org's next version.
 
@@ -49,13 +56,15 @@ def import_(
     refused (exit 1), since storing it again would quietly undo what came after it, such as a
     migration; --replace stores it anyway. FILE is checked against the set served from the
     store; if the store's active version does not load, only as JSON and an org's shape, and
-    stored all the same, saying so: a revocation must land."""
+    stored all the same, saying so: a revocation must land. With --signing-key, a snapshot
+    already stored but not signed by that key is stored again as the next version, signed."""
     try:
+        signer = signer_from(signing_key)
         text = read_file(file, "org snapshot", InvalidOrg)
         store = OrgStore(store_path)
         catalogue = _served_catalogue(policies, store, file)
         stored = store.import_snapshot(
-            text, catalogue, where=str(file), replace=replace, actor=_who()
+            text, catalogue, where=str(file), replace=replace, actor=_who(), signer=signer
         )
     except AuthzError as exc:
         raise Trouble(exc) from None
@@ -68,9 +77,10 @@ def import_(
             "nothing changed"
         )
         return
+    signed = ", signed" if stored.signed else ""
     click.echo(
         f"imported org `{stored.id}` version {stored.version} ({stored.users} users, "
-        f"{stored.records} records) into {store.where}"
+        f"{stored.records} records{signed}) into {store.where}"
     )
 
 

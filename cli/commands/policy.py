@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from suite_authz.cli.commands.keys import signer_from, signing_key_option
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, review_ref, store_option
@@ -44,6 +45,7 @@ def policy() -> None:
 @click.option("--no-activate", is_flag=True, help="Store the version without serving it yet.")
 @click.option("--shipped", is_flag=True, help="Publish the policy set shipped with authz.")
 @format_option()
+@signing_key_option("the stored version")
 def publish_(
     directory: Path | None,
     store_path: StoreLocation | None,
@@ -51,18 +53,21 @@ def publish_(
     no_activate: bool,
     shipped: bool,
     fmt: str,
+    signing_key: Path | None,
 ) -> None:
     """Validate DIRECTORY (default: ./policies; none there is an error) whole, store it as a
     version, activate it.
 
     Refused, with nothing stored, when a file does not parse or validate against the schema,
-    when lint finds a fault, or when an org in the store would not load under the set.
+    when lint finds a fault, or when an org in the store would not load under the set. With
+    --signing-key, a version already stored gets that key's signature.
     """
     try:
+        signer = signer_from(signing_key)
         source = read_source(review_ref(directory, shipped).path())
         store = OrgStore(store_path)
         before = {v.version: v for v in versions(store)}
-        version = publish(store, source, _who(actor), activate=not no_activate)
+        version = publish(store, source, _who(actor), activate=not no_activate, signer=signer)
         now = next(v for v in versions(store) if v.version == version)
     except AuthzError as exc:
         raise Trouble(exc) from None

@@ -155,6 +155,14 @@ def _loopback(host: str) -> bool:
     help="Search pages computed at once per worker; a search beyond them waits up to 2 s for "
     "its turn, then is a 503 with Retry-After. Each one running slows every evaluation.",
 )
+@click.option(
+    "--verify-key",
+    "verify_keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Serve only policy versions and org snapshots from the store signed by this Ed25519 "
+    "public key (PEM; repeat while rotating keys); others are refused and named on /readyz.",
+)
 def serve(
     host: str,
     port: int,
@@ -173,6 +181,7 @@ def serve(
     store_pool: str,
     store_timeout: float,
     max_searches: int,
+    verify_keys: tuple[Path, ...],
 ) -> None:
     """Serve decisions over the OpenID AuthZEN 1.0 API, reloading policies and orgs on change.
 
@@ -207,6 +216,7 @@ def serve(
         store_pool_max=pool_max,
         store_timeout=store_timeout,
         max_searches=max_searches,
+        verify_keys=tuple(str(p) for p in verify_keys),
     )
     try:
         app, state = build(config)  # validate everything before binding, in this process too

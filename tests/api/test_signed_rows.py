@@ -1,0 +1,372 @@
+"""Rows a server refuses to serve from a shared store (issue 29, item 4).
+
+Without keys: an org row whose text does not match its stored sha256 (edited behind the
+store's back, version bumped, hash left stale) is not served. With `--verify-key`: a policy
+version or org snapshot whose signature is missing or does not verify is refused; the last
+good policy set keeps answering, an org is not served (503) rather than answered from an older
+snapshot, and both are counted and named on /readyz. Each test runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from suite_authz.engine import AuthzError
+from suite_authz.engine.policies import load_policies
+from suite_authz.engine.store import OrgStore
+from suite_authz.server.main import ServeConfig, build
+from suite_authz.server.state import State
+from tests.api.conftest import evaluation
+from tests.api.test_reload import NO_BOOKS_INTEGRATION_CREATE
+from tests.cli.runner import run
+from tests.conftest import DEMO, POLICIES
+
+LEGACY_ORG = POLICIES / "examples" / "legacy-org.json"
+OLD_STORE = Path(__file__).parent.parent / "data" / "store-v1.sqlite3"
+
+BEN_DELETES_INV_1 = evaluation("ben", "delete", "invoice:inv-1", channel="crm")
+
+
+def _tampered(text: str) -> str:
+    """The demo org with ben made a Books admin: what a store writer without keys could do."""
+    data = json.loads(text)
+    for user in data["users"]:
+        if user["id"] == "ben":
+            user["profile"] = "administrator"
+            user["memberships"] = [{"product": "books", "role": "books-admin"}]
+    return json.dumps(data, indent=2)
+
+
+def tamper_row(store: OrgStore, org_id: str) -> None:
+    """Edit the org's snapshot in place and bump its version, leaving its sha256 stale."""
+    version, text = store.snapshot(org_id)
+    with store.transaction() as tx:
+        tx.execute(
+            "UPDATE orgs SET snapshot = ?, version = ? WHERE id = ?",
+            (_tampered(text), version + 1, org_id),
+        )
+
+
+def decision(client: TestClient, body: dict[str, Any]) -> tuple[int, Any]:
+    answer = client.post("/access/v1/evaluation", json=body)
+    return answer.status_code, answer.json()
+
+
+@pytest.fixture
+def served(store_at: Path | str) -> Iterator[tuple[TestClient, State, OrgStore]]:
+    store = OrgStore(store_at)
+    store.import_snapshot(DEMO.read_text(), load_policies(POLICIES).catalogue)
+    app, state = build(ServeConfig(store=str(store_at), reload_interval=0))
+    try:
+        with TestClient(app) as client:
+            yield client, state, store
+    finally:
+        store.close()
+
+
+def test_the_tampered_demo_row_would_allow_ben_to_delete(
+    served: tuple[TestClient, State, OrgStore],
+) -> None:
+    """The test below means something: the tampered text, validly stored, is an allow."""
+    client, state, store = served
+    assert decision(client, BEN_DELETES_INV_1)[1]["decision"] is False
+    text = store.export("demo")
+    store.import_snapshot(_tampered(text), load_policies(POLICIES).catalogue)
+    state.reload_if_changed()
+    status, body = decision(client, BEN_DELETES_INV_1)
+    assert (status, body["decision"]) == (200, True)
+
+
+def test_an_org_row_whose_text_does_not_match_its_hash_is_not_served(
+    served: tuple[TestClient, State, OrgStore],
+) -> None:
+    client, state, store = served
+    tamper_row(store, "demo")
+    state.reload_if_changed()
+    status, body = decision(client, BEN_DELETES_INV_1)
+    assert body.get("decision") is not True
+    assert status == 503
+    ready = client.get("/readyz").json()
+    assert "does not match its sha256" in ready["refused"]["org:demo"]
+    assert ready["orgs"] == {}
+
+
+# -- with keys ------------------------------------------------------------------------------
+
+ELI_CREATES_ESTIMATE = evaluation("eli", "create", "estimate", channel="crm")
+
+
+@dataclass(frozen=True)
+class Keys:
+    signing: Path
+    verify: Path
+
+
+def make_keys(where: Path) -> Keys:
+    code, _, err = run("keys", "generate", "--out", str(where))
+    assert code == 0, err
+    return Keys(where / "signing-key.pem", where / "verify-key.pem")
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    return make_keys(tmp_path / "keys")
+
+
+def publish(store_at: Path | str, directory: Path, key: Path | None) -> tuple[int, str, str]:
+    signing = ["--signing-key", str(key)] if key is not None else []
+    return run("policy", "publish", str(directory), "--store", str(store_at), *signing)
+
+
+def import_org(store_at: Path | str, file: Path, key: Path | None) -> tuple[int, str, str]:
+    signing = ["--signing-key", str(key)] if key is not None else []
+    return run("org", "import", str(file), "--store", str(store_at), *signing)
+
+
+@contextmanager
+def verifying(store_at: Path | str, *verify: Path) -> Iterator[tuple[TestClient, State]]:
+    config = ServeConfig(
+        store=str(store_at), reload_interval=0, verify_keys=tuple(str(p) for p in verify)
+    )
+    app, state = build(config)
+    try:
+        with TestClient(app) as client:
+            yield client, state
+    finally:
+        state.store.close()
+
+
+def refused_rows(client: TestClient, kind: str) -> float:
+    text = client.get("/metrics").text
+    line = f'authz_rows_refused_total{{kind="{kind}"}} '
+    found = [float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)]
+    return found[0] if found else 0.0
+
+
+@pytest.fixture
+def signed_store(store_at: Path | str, keys: Keys) -> Path | str:
+    """A store holding the shipped set and the demo org, both signed."""
+    assert publish(store_at, POLICIES, keys.signing)[0] == 0
+    assert import_org(store_at, DEMO, keys.signing)[0] == 0
+    return store_at
+
+
+def test_keys_generate_makes_a_private_key_0600_and_never_overwrites(tmp_path: Path) -> None:
+    keys = make_keys(tmp_path / "k")
+    assert stat.S_IMODE(os.stat(keys.signing).st_mode) == 0o600
+    assert keys.verify.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    before = keys.signing.read_bytes()
+    code, _, err = run("keys", "generate", "--out", str(tmp_path / "k"))
+    assert code == 2 and "exists already: nothing was written" in err
+    assert keys.signing.read_bytes() == before
+
+
+def test_a_signing_key_readable_by_others_is_refused_and_nothing_is_stored(
+    store_at: Path | str, keys: Keys
+) -> None:
+    keys.signing.chmod(0o640)
+    code, _, err = import_org(store_at, DEMO, keys.signing)
+    assert code == 2 and "signing key is readable by its group" in err
+    code, _, err = import_org(store_at, DEMO, keys.verify)  # the public key in its place
+    assert code == 2
+    assert OrgStore(store_at).ids() == []
+
+
+def test_a_key_made_by_openssl_signs_and_verifies(store_at: Path | str, tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl here")
+    private, public = tmp_path / "ed.pem", tmp_path / "ed.pub.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(private)], check=True
+    )
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True
+    )
+    private.chmod(0o600)
+    assert publish(store_at, POLICIES, private)[0] == 0
+    assert import_org(store_at, DEMO, private)[0] == 0
+    with verifying(store_at, public) as (client, _):
+        assert decision(client, ELI_CREATES_ESTIMATE)[1]["decision"] is True
+
+
+def test_a_signed_store_is_served_and_readyz_says_signatures_are_verified(
+    signed_store: Path | str, keys: Keys
+) -> None:
+    with verifying(signed_store, keys.verify) as (client, _):
+        assert decision(client, ELI_CREATES_ESTIMATE)[1]["decision"] is True
+        ready = client.get("/readyz").json()
+        assert ready["store"]["signatures"]["verified"] is True
+        assert ready["refused"] == {} and ready["orgs"] == {"demo": 1}
+
+
+def test_an_unsigned_store_is_not_served_under_a_verify_key(
+    store_at: Path | str, keys: Keys
+) -> None:
+    assert publish(store_at, POLICIES, None)[0] == 0
+    assert import_org(store_at, DEMO, keys.signing)[0] == 0
+    with pytest.raises(AuthzError, match=r"policy version [0-9a-f]+: not signed"):
+        build(ServeConfig(store=str(store_at), reload_interval=0, verify_keys=(str(keys.verify),)))
+
+
+def test_an_unsigned_org_version_is_refused_counted_and_named(
+    signed_store: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    """The org is then not served (503) rather than answered from the older snapshot: an
+    unsigned version may be a revocation imported without the key."""
+    with verifying(signed_store, keys.verify) as (client, state):
+        assert refused_rows(client, "org") == 0
+        store = OrgStore(signed_store)
+        store.import_snapshot(_tampered(store.export("demo")), None)
+        store.close()
+        state.reload_if_changed()
+        status, body = decision(client, BEN_DELETES_INV_1)
+        assert status == 503 and body.get("decision") is not True
+        ready = client.get("/readyz").json()
+        assert "org `demo` version 2: not signed" in ready["refused"]["org:demo"]
+        assert refused_rows(client, "org") == 1
+        state.reload_if_changed()  # the same refused row is counted once
+        assert refused_rows(client, "org") == 1
+        # the same text, imported with the key: a new version, signed, served
+        (tmp_path / "again.json").write_text(_tampered(DEMO.read_text()))
+        code, out, err = import_org(signed_store, tmp_path / "again.json", keys.signing)
+        assert code == 0 and "version 3" in out and "signed" in out, err
+        state.reload_if_changed()
+        assert decision(client, BEN_DELETES_INV_1)[1]["decision"] is True
+        assert client.get("/readyz").json()["refused"] == {}
+
+
+def _edit_row(store_at: Path | str, sql: str, params: tuple[object, ...]) -> None:
+    store = OrgStore(store_at)
+    with store.transaction() as tx:
+        tx.execute(sql, params)
+    store.close()
+
+
+def test_a_signed_row_edited_with_its_hash_made_right_is_refused(
+    signed_store: Path | str, keys: Keys
+) -> None:
+    """A writer who knows the hash but not the key: text, sha256 and version all made to
+    agree, the signature left as it was."""
+    with verifying(signed_store, keys.verify) as (client, state):
+        store = OrgStore(signed_store)
+        text = _tampered(store.export("demo"))
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        store.close()
+        _edit_row(
+            signed_store,
+            "UPDATE orgs SET snapshot = ?, sha256 = ?, version = version + 1 WHERE id = ?",
+            (text, digest, "demo"),
+        )
+        state.reload_if_changed()
+        status, _ = decision(client, BEN_DELETES_INV_1)
+        ready = client.get("/readyz").json()
+        assert status == 503
+        assert "its signature does not verify" in ready["refused"]["org:demo"]
+
+
+def test_a_signature_is_not_moved_to_another_version_or_org(
+    signed_store: Path | str, keys: Keys
+) -> None:
+    assert import_org(signed_store, LEGACY_ORG, keys.signing)[0] == 0
+    with verifying(signed_store, keys.verify) as (client, state):
+        assert client.get("/readyz").json()["orgs"] == {"demo": 1, "legacy": 1}
+        # the same signed row, its version bumped: a signature names its version
+        _edit_row(signed_store, "UPDATE orgs SET version = version + 1 WHERE id = ?", ("demo",))
+        # legacy's row given demo's signature
+        _edit_row(
+            signed_store,
+            "UPDATE orgs SET signature = (SELECT signature FROM orgs WHERE id = ?), "
+            "version = version + 1 WHERE id = ?",
+            ("demo", "legacy"),
+        )
+        state.reload_if_changed()
+        refused = client.get("/readyz").json()["refused"]
+        assert "org `demo` version 2: its signature does not verify" in refused["org:demo"]
+        assert "org `legacy` version 2: its signature does not verify" in refused["org:legacy"]
+
+
+def test_a_row_signed_by_another_key_is_refused_naming_the_key(
+    signed_store: Path | str, tmp_path: Path
+) -> None:
+    other = make_keys(tmp_path / "other")
+    with pytest.raises(AuthzError, match=r"signed by key `[0-9a-f]{16}`, not one of the verify"):
+        build(
+            ServeConfig(
+                store=str(signed_store), reload_interval=0, verify_keys=(str(other.verify),)
+            )
+        )
+
+
+def test_two_verify_keys_serve_what_either_signed_while_keys_rotate(
+    signed_store: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    new = make_keys(tmp_path / "new")
+    (tmp_path / "demo.json").write_text(_tampered(DEMO.read_text()))
+    assert import_org(signed_store, tmp_path / "demo.json", new.signing)[0] == 0
+    with verifying(signed_store, keys.verify, new.verify) as (client, _):
+        assert decision(client, BEN_DELETES_INV_1)[1]["decision"] is True
+
+
+def test_an_unsigned_policy_version_is_refused_and_the_last_good_set_serves(
+    signed_store: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    edited = tmp_path / "policies"
+    shutil.copytree(POLICIES, edited, ignore=shutil.ignore_patterns("history"))
+    (edited / "extra.cedar").write_text(NO_BOOKS_INTEGRATION_CREATE)
+    with verifying(signed_store, keys.verify) as (client, state):
+        before = client.get("/readyz").json()["policy_version"]
+        assert publish(signed_store, edited, None)[0] == 0
+        state.reload_if_changed()
+        assert decision(client, ELI_CREATES_ESTIMATE)[1]["decision"] is True  # the last good
+        ready = client.get("/readyz").json()
+        assert ready["policy_version"] == before
+        assert ": not signed (servers verify signatures)" in ready["refused"]["policy"]
+        assert refused_rows(client, "policy") == 1
+        # the same version published again with the key: signed now, and served
+        code, out, err = publish(signed_store, edited, keys.signing)
+        assert code == 0 and "already stored" in out, err
+        state.reload_if_changed()
+        assert decision(client, ELI_CREATES_ESTIMATE)[1]["decision"] is False
+        ready = client.get("/readyz").json()
+        assert ready["policy_version"] != before and "policy" not in ready["refused"]
+
+
+def test_an_unsigned_publication_never_takes_a_signature_away(
+    signed_store: Path | str, keys: Keys
+) -> None:
+    assert publish(signed_store, POLICIES, None)[0] == 0
+    with verifying(signed_store, keys.verify) as (client, _):
+        assert client.get("/readyz").json()["refused"] == {}
+
+
+def test_a_store_of_an_earlier_release_upgrades_and_its_rows_are_signed_by_importing_again(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """Rows stored before signing was there are unsigned: a server with a verify key refuses
+    them until they are published and imported again with the key."""
+    old = tmp_path / "old.sqlite3"
+    shutil.copy(OLD_STORE, old)
+    assert run("store", "upgrade", "--store", str(old))[0] == 0
+    assert publish(old, POLICIES, keys.signing)[0] == 0
+    with pytest.raises(AuthzError, match="not signed"):
+        build(ServeConfig(store=str(old), reload_interval=0, verify_keys=(str(keys.verify),)))
+    store = OrgStore(old)
+    for org_id in store.ids():
+        (tmp_path / f"{org_id}.json").write_text(store.export(org_id))
+        assert import_org(old, tmp_path / f"{org_id}.json", keys.signing)[0] == 0
+    store.close()
+    with verifying(old, keys.verify) as (client, _):
+        assert client.get("/readyz").json()["refused"] == {}
