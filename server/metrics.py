@@ -91,13 +91,7 @@ class Metrics:
         self._reload_failures = Counter(
             "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
         )
-        self._rows_refused = Counter(
-            "authz_rows_refused",
-            "Stored rows refused (policy or org): unsigned, a signature that does not verify, "
-            "or a text that does not match its hash.",
-            ["kind"],
-            registry=reg,
-        )
+        self._rows_refused = _rows_refused(reg)
         self._log_failures = Counter(
             "authz_decision_log_failures",
             "Decision-log writes that failed (the decisions were not answered).",
@@ -232,6 +226,16 @@ def _search_pages(reg: CollectorRegistry | None) -> Counter:
         "Search pages answered, by kind, and whether they found anything (a page that found "
         "nothing holds no decision to count).",
         ["kind", "found"],
+        registry=reg,
+    )
+
+
+def _rows_refused(reg: CollectorRegistry | None) -> Counter:
+    return Counter(
+        "authz_rows_refused",
+        "Stored rows refused (policy or org): unsigned, a signature that does not verify, "
+        "or a text that does not match its hash.",
+        ["kind"],
         registry=reg,
     )
 

@@ -273,7 +273,7 @@ def test_a_policy_the_class_key_cannot_read_turns_the_cache_off_at_load_and_says
         assert _decision(client, evaluation("asha", "create", "estimate")) is True
 
 
-@pytest.mark.parametrize("failing", [("versions", "snapshot", "read"), ("snapshot",)])
+@pytest.mark.parametrize("failing", [("versions", "snapshot", "read"), ("snapshot", "row")])
 def test_a_store_that_stops_answering_leaves_what_was_loaded_served_and_readyz_degraded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: tuple[str, ...]
 ) -> None:
