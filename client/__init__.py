@@ -1,9 +1,14 @@
 """A client for the enforcement point: the CRM asks the suite-authz sidecar (AuthZEN 1.0).
 
-Independent of the engine and the server (it needs only httpx2: `pip install
-'suite-authz[client]'`). It fails closed: a timeout, a connection error, a 5xx or a body it
-cannot read is a deny that carries the error, never an exception a caller might turn into an
-allow by mistake (`raise_errors=True` raises AuthzUnavailable instead).
+Independent of the engine and the server (it needs only httpx: `pip install suite-authz-client`
+or `pip install 'suite-authz[client]'`). It fails closed: a timeout, a connection error, a 5xx
+or an answer it cannot read strictly (duplicate keys, a decision that is not a boolean, a
+content type other than `application/json`) is a deny that carries the error, never an
+exception a caller might turn into an allow by mistake (`raise_errors=True` raises
+AuthzUnavailable instead). A batch is the one exception: an answer that is not one boolean
+decision per item raises AuthzProtocolError, since no list of decisions can be trusted then;
+`all_allowed` and `is_allowed` answer False instead. `timeout` is one deadline for the whole
+call, retries and a slow body included.
 
     with AuthzClient("http://127.0.0.1:8181/demo", token=TOKEN) as authz:
         decision = authz.check("asha", "delete", "estimate:est-1")
@@ -20,7 +25,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx2 as httpx
+import httpx
+
+from . import _wire
 
 NEW_RECORD = "#new"  # resource id of a record not created yet (the sidecar's one extension)
 SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
@@ -31,6 +38,12 @@ Resource = str | tuple[str, str | None] | Mapping[str, Any]
 
 class AuthzUnavailable(Exception):
     """Raised instead of a failed-closed deny, for a caller that opted in (raise_errors)."""
+
+
+class AuthzProtocolError(AuthzUnavailable):
+    """The sidecar's answer broke the protocol (not strict JSON, not `application/json`, not
+    one boolean decision per batch item, a search page of the wrong shape): the message names
+    what. Always raised by `check_many`; elsewhere only with raise_errors."""
 
 
 class AuthzRequestError(AuthzUnavailable):
@@ -61,7 +74,8 @@ class Decision:
 
     @property
     def acting_as(self) -> dict[str, str] | None:
-        return self.context.get("acting_as")
+        given = self.context.get("acting_as")
+        return dict(given) if isinstance(given, dict) else None
 
     @property
     def redact_fields(self) -> list[str]:
@@ -102,18 +116,21 @@ def evaluation(
     return body
 
 
-def _decision(item: Any, rid: str | None) -> Decision:
-    if not isinstance(item, dict) or not isinstance(item.get("decision"), bool):
-        return Decision(False, error="the sidecar's answer is not an AuthZEN decision")
-    given = item.get("context")
-    ctx: dict[str, Any] = given if isinstance(given, dict) else {}
+def _decision(verdict: bool, ctx: dict[str, Any], rid: str | None) -> Decision:
     err = ctx.get("error") if isinstance(ctx.get("error"), dict) else None
     return Decision(
-        item["decision"] is True,  # only a literal true allows
+        verdict is True,  # only a literal true allows
         ctx,
         str(err.get("message")) if err else None,
         rid,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Unavailable:
+    why: str
+    retry: bool = True
+    protocol: bool = False  # the answer broke the protocol (AuthzProtocolError), not the wire
 
 
 class _Base:
@@ -127,6 +144,8 @@ class _Base:
         backoff: float = 0.05,
         raise_errors: bool = False,
     ) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout: a deadline in seconds above 0, not `{timeout}`")
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
@@ -136,24 +155,28 @@ class _Base:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def _failed(self, why: str, rid: str) -> Decision:
+    def _failed(self, failure: _Unavailable, rid: str) -> Decision:
         if self.raise_errors:
-            raise AuthzUnavailable(why)
-        return Decision(False, error=f"authorization unavailable: {why}", request_id=rid)
+            kind = AuthzProtocolError if failure.protocol else AuthzUnavailable
+            raise kind(failure.why)
+        return Decision(False, error=f"authorization unavailable: {failure.why}", request_id=rid)
 
-    def _read(self, response: httpx.Response) -> Any:
+    def _late(self, why: str) -> _Unavailable:
+        return _Unavailable(f"no answer within the {self.timeout:g} s deadline ({why})")
+
+    def _read(self, status: int, content_type: str | None, raw: bytes) -> Any:
         """The JSON of a 200, or _Unavailable saying why (retryable for 502, 503, 504)."""
-        status = response.status_code
         if status == 200:
             try:
-                return response.json()
-            except ValueError:
-                return _Unavailable("the answer is not JSON", retry=False)
+                _wire.check_media_type(content_type)
+                return _wire.parse(raw)
+            except _wire.Refused as exc:
+                return _Unavailable(str(exc), retry=False, protocol=True)
         if 400 <= status < 500:
             try:
-                message = str(response.json().get("message", ""))
-            except (ValueError, AttributeError):
-                message = response.text[:200]
+                message = str(_wire.parse(raw).get("message", ""))
+            except (_wire.Refused, AttributeError):
+                message = raw[:200].decode("utf-8", "replace")
             if self.raise_errors:
                 raise AuthzRequestError(status, message)
             return _Unavailable(f"HTTP {status}: {message}", retry=False)
@@ -167,6 +190,10 @@ class _Base:
     ) -> dict[str, Any]:
         if semantic not in SEMANTICS:
             raise ValueError(f"semantic: one of {', '.join(SEMANTICS)}")
+        if not items:
+            # AuthZEN 7.1 reads an empty `evaluations` as one evaluation of the defaults: a
+            # single allow would then answer a batch of nothing
+            raise ValueError("items: at least one evaluation")
         body = dict(defaults or {})
         body["evaluations"] = [dict(i) for i in items]
         body["options"] = {"evaluations_semantic": semantic}
@@ -175,26 +202,40 @@ class _Base:
     def _answer(self, data: Any, rid: str) -> Decision:
         """What came back for one evaluation, as a Decision (closed unless a literal true)."""
         if isinstance(data, _Unavailable):
-            return self._failed(data.why, rid)
-        if _broken(data):
-            return self._failed("the answer is not an AuthZEN decision", rid)
-        return _decision(data, rid)
+            return self._failed(data, rid)
+        try:
+            verdict, ctx = _wire.decision(data, "the answer")
+        except _wire.Refused as exc:
+            return self._failed(_Unavailable(str(exc), retry=False, protocol=True), rid)
+        return _decision(verdict, ctx, rid)
 
-    def _answers(self, data: Any, rid: str, asked: int) -> list[Decision]:
+    def _answers(self, data: Any, rid: str, asked: int, semantic: str) -> list[Decision]:
+        if isinstance(data, _Unavailable) and not data.protocol:
+            return [self._failed(data, rid)] * asked
         if isinstance(data, _Unavailable):
-            return [self._failed(data.why, rid)] * asked
-        items = data.get("evaluations") if isinstance(data, dict) else None
-        if not isinstance(items, list) or len(items) > asked:
-            return [self._failed("the answer is not an AuthZEN batch", rid)] * asked
-        return [_decision(item, rid) for item in items]
+            raise AuthzProtocolError(data.why)
+        try:
+            answers = _wire.batch(data, asked, semantic)
+        except _wire.Refused as exc:
+            raise AuthzProtocolError(str(exc)) from None
+        return [_decision(verdict, ctx, rid) for verdict, ctx in answers]
 
-    def _page(self, data: Any, rid: str) -> tuple[list[dict[str, Any]], str | None]:
+    def _page(self, data: Any, rid: str, kind: str) -> tuple[list[dict[str, Any]], str | None]:
         """A search page's results and the token of the next one (None: the last page, or
         a failure, which ends the results, or raises when asked to)."""
         if isinstance(data, _Unavailable):
-            self._failed(data.why, rid)
+            self._failed(data, rid)
             return [], None
-        return list(data.get("results", [])), (data.get("page") or {}).get("next_token") or None
+        try:
+            return _wire.page(data, kind)
+        except _wire.Refused as exc:
+            self._failed(_Unavailable(str(exc), retry=False, protocol=True), rid)
+            return [], None
+
+    def _pause(self, attempt: int, deadline: float) -> float | None:
+        """The backoff before a retry, or None when it would pass the deadline."""
+        pause = self.backoff * 2 ** (attempt - 1)
+        return pause if time.monotonic() + pause < deadline else None
 
     @staticmethod
     def _paged(body: dict[str, Any], token: str | None, limit: int) -> dict[str, Any]:
@@ -246,23 +287,45 @@ class AuthzClient(_Base):
         self._http.close()
 
     def _post(self, path: str, body: Any, rid: str) -> Any:
-        """POST with bounded retries (every AuthZEN call only reads: safe to repeat)."""
+        """POST with bounded retries (every AuthZEN call only reads: safe to repeat), all of
+        it within one deadline: each attempt gets only the time left, and the body is read
+        against the deadline, so neither a retry nor a trickled body can stretch the call."""
+        deadline = time.monotonic() + self.timeout
         why = "no attempt made"
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+                pause = self._pause(attempt, deadline)
+                if pause is None:
+                    return self._late(why)
+                time.sleep(pause)
             try:
-                response = self._http.post(
-                    self.base_url + path, json=body, headers={**self.headers, "X-Request-ID": rid}
-                )
-            except httpx.TransportError as exc:
+                data = self._attempt(path, body, rid, deadline)
+            except _wire.Late:
+                return self._late("the answer was still arriving")
+            except httpx.RequestError as exc:
                 why = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() >= deadline:
+                    return self._late(why)
                 continue
-            data = self._read(response)
             if not isinstance(data, _Unavailable) or not data.retry:
                 return data
             why = data.why
         return _Unavailable(why)
+
+    def _attempt(self, path: str, body: Any, rid: str, deadline: float) -> Any:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _wire.Late
+        headers = {**self.headers, "X-Request-ID": rid}
+        url = self.base_url + path
+        with self._http.stream("POST", url, json=body, headers=headers, timeout=left) as answer:
+            received = _wire.Body(deadline, time.monotonic)
+            try:
+                for chunk in answer.iter_bytes():
+                    received.add(chunk)
+            except _wire.Refused as exc:
+                return _Unavailable(str(exc), retry=False, protocol=True)
+        return self._read(answer.status_code, answer.headers.get("content-type"), received.read())
 
     def check(
         self,
@@ -278,6 +341,21 @@ class AuthzClient(_Base):
         body = evaluation(subject, action, resource, fields=fields, context=context)
         return self._answer(self._post("/access/v1/evaluation", body, rid), rid)
 
+    def is_allowed(
+        self,
+        subject: str,
+        action: str,
+        resource: Resource,
+        *,
+        fields: Sequence[str] = (),
+        context: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """True for an allow only: a deny, an error or a raised error is False."""
+        try:
+            return self.check(subject, action, resource, fields=fields, context=context).allowed
+        except AuthzUnavailable:
+            return False
+
     def check_many(
         self,
         items: Sequence[Mapping[str, Any]],
@@ -287,17 +365,32 @@ class AuthzClient(_Base):
         request_id: str | None = None,
     ) -> list[Decision]:
         """Items from `evaluation(...)` (or partial ones completed by `defaults`). The answers
-        are in the items' order; the short-circuiting semantics answer fewer."""
+        are in the items' order, one per item; the short-circuiting semantics answer fewer,
+        ending at the decision that stopped them. An answer that is not that raises
+        AuthzProtocolError; a failure to get one is a deny per item (or raises with
+        raise_errors)."""
         rid = request_id or os.urandom(8).hex()
         data = self._post("/access/v1/evaluations", self._batch(items, semantic, defaults), rid)
-        return self._answers(data, rid, len(items))
+        return self._answers(data, rid, len(items), semantic)
+
+    def all_allowed(
+        self, items: Sequence[Mapping[str, Any]], *, defaults: Mapping[str, Any] | None = None
+    ) -> bool:
+        """True when every item is allowed; any deny, error or broken answer is False."""
+        if not items:
+            return False  # nothing asked is nothing allowed
+        try:
+            decisions = self.check_many(items, semantic="deny_on_first_deny", defaults=defaults)
+        except AuthzUnavailable:
+            return False
+        return len(decisions) == len(items) and all(d.allowed is True for d in decisions)
 
     def _search(self, kind: str, body: dict[str, Any], limit: int) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
             rid = os.urandom(8).hex()
             data = self._post(f"/access/v1/search/{kind}", self._paged(body, token, limit), rid)
-            results, token = self._page(data, rid)
+            results, token = self._page(data, rid, kind)
             yield from results
             if token is None:
                 return
@@ -306,7 +399,8 @@ class AuthzClient(_Base):
         self, action: str, resource: Resource, *, context: Mapping[str, Any] | None = None,
         limit: int = 100,
     ) -> Iterator[dict[str, Any]]:  # fmt: skip
-        """Users allowed `action` on `resource`, page after page (a failure ends them)."""
+        """Users allowed `action` on `resource`, page after page (a failure ends them); each
+        page is one call with its own deadline."""
         return self._search("subject", self._subjects_query(action, resource, context), limit)
 
     def search_resources(
@@ -324,7 +418,8 @@ class AuthzClient(_Base):
 
 
 class AsyncAuthzClient(_Base):
-    """The same over asyncio, one connection pool."""
+    """The same over asyncio, one connection pool. Here the deadline also bounds a trickle of
+    headers (asyncio.timeout cancels the whole attempt); see docs/api.md for the sync one."""
 
     def __init__(self, base_url: str, **options: Any) -> None:
         transport = options.pop("transport", None)
@@ -341,22 +436,44 @@ class AsyncAuthzClient(_Base):
         await self._http.aclose()
 
     async def _post(self, path: str, body: Any, rid: str) -> Any:
+        deadline = time.monotonic() + self.timeout
         why = "no attempt made"
         for attempt in range(self.retries + 1):
             if attempt:
-                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+                pause = self._pause(attempt, deadline)
+                if pause is None:
+                    return self._late(why)
+                await asyncio.sleep(pause)
             try:
-                response = await self._http.post(
-                    self.base_url + path, json=body, headers={**self.headers, "X-Request-ID": rid}
-                )
-            except httpx.TransportError as exc:
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    data = await self._attempt(path, body, rid, deadline)
+            except (_wire.Late, TimeoutError):
+                return self._late("the answer was still arriving")
+            except httpx.RequestError as exc:
                 why = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() >= deadline:
+                    return self._late(why)
                 continue
-            data = self._read(response)
             if not isinstance(data, _Unavailable) or not data.retry:
                 return data
             why = data.why
         return _Unavailable(why)
+
+    async def _attempt(self, path: str, body: Any, rid: str, deadline: float) -> Any:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _wire.Late
+        headers = {**self.headers, "X-Request-ID": rid}
+        url = self.base_url + path
+        stream = self._http.stream("POST", url, json=body, headers=headers, timeout=left)
+        async with stream as answer:
+            received = _wire.Body(deadline, time.monotonic)
+            try:
+                async for chunk in answer.aiter_bytes():
+                    received.add(chunk)
+            except _wire.Refused as exc:
+                return _Unavailable(str(exc), retry=False, protocol=True)
+        return self._read(answer.status_code, answer.headers.get("content-type"), received.read())
 
     async def check(
         self,
@@ -372,6 +489,21 @@ class AsyncAuthzClient(_Base):
         body = evaluation(subject, action, resource, fields=fields, context=context)
         return self._answer(await self._post("/access/v1/evaluation", body, rid), rid)
 
+    async def is_allowed(
+        self,
+        subject: str,
+        action: str,
+        resource: Resource,
+        *,
+        fields: Sequence[str] = (),
+        context: Mapping[str, Any] | None = None,
+    ) -> bool:
+        try:
+            decision = await self.check(subject, action, resource, fields=fields, context=context)
+        except AuthzUnavailable:
+            return False
+        return decision.allowed
+
     async def check_many(
         self,
         items: Sequence[Mapping[str, Any]],
@@ -382,7 +514,21 @@ class AsyncAuthzClient(_Base):
     ) -> list[Decision]:
         rid = request_id or os.urandom(8).hex()
         body = self._batch(items, semantic, defaults)
-        return self._answers(await self._post("/access/v1/evaluations", body, rid), rid, len(items))
+        data = await self._post("/access/v1/evaluations", body, rid)
+        return self._answers(data, rid, len(items), semantic)
+
+    async def all_allowed(
+        self, items: Sequence[Mapping[str, Any]], *, defaults: Mapping[str, Any] | None = None
+    ) -> bool:
+        if not items:
+            return False
+        try:
+            decisions = await self.check_many(
+                items, semantic="deny_on_first_deny", defaults=defaults
+            )
+        except AuthzUnavailable:
+            return False
+        return len(decisions) == len(items) and all(d.allowed is True for d in decisions)
 
     async def _search(
         self, kind: str, body: dict[str, Any], limit: int
@@ -392,7 +538,7 @@ class AsyncAuthzClient(_Base):
             rid = os.urandom(8).hex()
             page = self._paged(body, token, limit)
             results, token = self._page(
-                await self._post(f"/access/v1/search/{kind}", page, rid), rid
+                await self._post(f"/access/v1/search/{kind}", page, rid), rid, kind
             )
             for item in results:
                 yield item
@@ -417,14 +563,3 @@ class AsyncAuthzClient(_Base):
         context: Mapping[str, Any] | None = None, limit: int = 100,
     ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
         return self._search("action", self._actions_query(subject, resource, context), limit)
-
-
-@dataclass(frozen=True, slots=True)
-class _Unavailable:
-    why: str
-    retry: bool = True
-
-
-def _broken(data: Any) -> bool:
-    """A 200 whose body is not a decision: fail closed as for a 5xx."""
-    return not isinstance(data, dict) or not isinstance(data.get("decision"), bool)

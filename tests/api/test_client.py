@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
+import httpx
 import pytest
 
 from suite_authz.client import (

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
+import httpx
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, Phase, given, settings
