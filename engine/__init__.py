@@ -54,13 +54,14 @@ from suite_authz.engine.policy_ref import (
     resolve_catalogue,
     resolve_policies,
 )
-from suite_authz.engine.publication import activate as activate_policy_version
 from suite_authz.engine.publication import (
+    PolicyVersion,
     active_version,
     check_signed,
     policy_signature,
     stored_source,
 )
+from suite_authz.engine.publication import activate as activate_policy_version
 from suite_authz.engine.publication import publish as publish_policies
 from suite_authz.engine.publication import resolve as resolve_policy_version
 from suite_authz.engine.publication import versions as policy_versions
@@ -117,6 +118,7 @@ __all__ = [
     "PolicyError",
     "PolicyRef",
     "PolicySet",
+    "PolicyVersion",
     "PoolSettings",
     "Refused",
     "Request",

@@ -63,6 +63,8 @@ class StoredOrg:
     records: int
     unchanged: bool = False  # an import of the text already stored: nothing was written
     signed: bool = False
+    # stored unsigned over a signed version: servers verifying signatures will not serve it
+    unsigned_over_signed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +312,8 @@ class OrgStore:
                 detail["signed_by"] = signature.split(":")[1]
             self.append_audit(db, org.id, actor, "org.import", detail)
             self.announce(db, {"org": org.id, "version": version})
-        return self.describe(org.id)
+        was_signed = row is not None and row[2] is not None
+        return replace_(self.describe(org.id), unsigned_over_signed=was_signed and not signature)
 
     @staticmethod
     def _stale(db: Tx, org: Org, digest: str, current: int) -> str | None:

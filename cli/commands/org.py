@@ -77,6 +77,13 @@ def import_(
             "nothing changed"
         )
         return
+    if stored.unsigned_over_signed:
+        click.echo(
+            f"authz: warning: org `{stored.id}` version {stored.version} is not signed, the "
+            "version before was: servers run with --verify-key will not serve the org until "
+            "it is imported with --signing-key",
+            err=True,
+        )
     signed = ", signed" if stored.signed else ""
     click.echo(
         f"imported org `{stored.id}` version {stored.version} ({stored.users} users, "

@@ -15,8 +15,10 @@ from suite_authz.cli.options import format_option, review_ref, store_option
 from suite_authz.engine import (
     AuthzError,
     OrgStore,
+    PolicyVersion,
     StoreLocation,
     default_policies_dir,
+    policy_signature,
     read_source,
     stored_source,
 )
@@ -69,6 +71,8 @@ def publish_(
         before = {v.version: v for v in versions(store)}
         version = publish(store, source, _who(actor), activate=not no_activate, signer=signer)
         now = next(v for v in versions(store) if v.version == version)
+        if signer is None and now.active:
+            _warn_if_unsigned_over_signed(store, before, version)
     except AuthzError as exc:
         raise Trouble(exc) from None
     state = "active" if now.active else "stored"
@@ -86,6 +90,21 @@ def publish_(
         )
         return
     click.echo(f"published policy set {version} from {source.directory} ({state}) in {store.where}")
+
+
+def _warn_if_unsigned_over_signed(
+    store: OrgStore, before: dict[str, PolicyVersion], version: str
+) -> None:
+    served = next((v.version for v in before.values() if v.active), None)
+    if served is None or served == version or policy_signature(store, version) is not None:
+        return
+    if policy_signature(store, served) is not None:
+        click.echo(
+            f"authz: warning: policy version {version} is not signed, the version served "
+            f"before ({served}) was: servers run with --verify-key keep serving {served} "
+            "until it is published with --signing-key",
+            err=True,
+        )
 
 
 @policy.command(name="list")

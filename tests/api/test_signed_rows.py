@@ -370,3 +370,18 @@ def test_a_store_of_an_earlier_release_upgrades_and_its_rows_are_signed_by_impor
     store.close()
     with verifying(old, keys.verify) as (client, _):
         assert client.get("/readyz").json()["refused"] == {}
+
+
+def test_an_unsigned_write_over_a_signed_one_warns_that_verifying_servers_will_refuse_it(
+    signed_store: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    (tmp_path / "demo.json").write_text(_tampered(DEMO.read_text()))
+    code, _, err = import_org(signed_store, tmp_path / "demo.json", None)
+    assert code == 0 and "org `demo` version 2 is not signed, the version before was" in err
+    edited = tmp_path / "policies"
+    shutil.copytree(POLICIES, edited, ignore=shutil.ignore_patterns("history"))
+    (edited / "extra.cedar").write_text(NO_BOOKS_INTEGRATION_CREATE)
+    code, _, err = publish(signed_store, edited, None)
+    assert code == 0 and "is not signed, the version served before" in err
+    code, _, err = publish(signed_store, edited, keys.signing)  # signed now: no warning
+    assert code == 0 and err == ""
