@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 from suite_authz.engine import AuthzError
 from suite_authz.engine.policies import load_policies
 from suite_authz.engine.store import OrgStore
+from suite_authz.engine.store_schema import MIGRATIONS, VERSION_TABLE
 from suite_authz.server.main import ServeConfig, build
 from suite_authz.server.state import State
 from tests.api.conftest import evaluation
@@ -385,3 +386,50 @@ def test_an_unsigned_write_over_a_signed_one_warns_that_verifying_servers_will_r
     assert code == 0 and "is not signed, the version served before" in err
     code, _, err = publish(signed_store, edited, keys.signing)  # signed now: no warning
     assert code == 0 and err == ""
+
+
+def _store_at_schema_2(store_at: Path | str) -> None:
+    """A store as the release before signing left it: schema version 2, the demo org in it."""
+    store = OrgStore(store_at, schema_check=False)
+    engine = store.engine
+    with store.transaction() as tx:
+        for step in MIGRATIONS[:2]:
+            store.db.script(tx, step.sqlite if engine == "sqlite" else step.postgres)
+        tx.execute(VERSION_TABLE)
+        for step in MIGRATIONS[:2]:
+            tx.execute(
+                "INSERT INTO store_schema (version, applied_at, what) VALUES (?, ?, ?)",
+                (step.version, "2026-11-01T00:00:00+00:00", step.what),
+            )
+        text = DEMO.read_text()
+        tx.execute(
+            "INSERT INTO orgs (id, snapshot, sha256, version, imported_at) VALUES (?, ?, ?, ?, ?)",
+            ("demo", text, hashlib.sha256(text.encode()).hexdigest(), 4, "2026-11-01"),
+        )
+    store.close()
+
+
+def test_a_store_at_schema_2_is_upgraded_in_place_and_served_as_before_without_keys(
+    store_at: Path | str, keys: Keys
+) -> None:
+    _store_at_schema_2(store_at)
+    code, out, err = run("store", "upgrade", "--store", str(store_at))
+    assert code == 0 and "schema version 2 -> 3" in out, err
+    row = OrgStore(store_at).row("demo")
+    assert (row.version, row.signature) == (4, None)
+    with verifying(store_at) as (client, _):
+        assert decision(client, ELI_CREATES_ESTIMATE)[1]["decision"] is True
+    with pytest.raises(AuthzError, match="org `demo` version 4: not signed"):
+        build(ServeConfig(store=str(store_at), reload_interval=0, verify_keys=(str(keys.verify),)))
+
+
+def test_serve_refuses_a_verify_key_it_cannot_use_in_one_line(keys: Keys, tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite3"
+    assert import_org(store, DEMO, None)[0] == 0
+    for key, words in [
+        (tmp_path / "missing.pem", "cannot read verify key: No such file or directory"),
+        (keys.signing, "not a PEM public key"),
+        (DEMO, "not a PEM public key"),
+    ]:
+        code, _, err = run("serve", "--store", str(store), "--verify-key", str(key), "--port", "0")
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
