@@ -4,7 +4,9 @@ Read-only, on either engine. What it looks at: the schema version against this r
 database's own integrity check (SQLite); every org (its text parses, names the org it is
 stored as, matches its digest, loads under the served catalogue); every published policy set
 (its texts match the hash it is stored under); the active version (published); the audit (each
-org's last import or apply names a version it has reached).
+org's last import or apply names a version it has reached). Given verify keys, also that every
+org row and policy version is signed by one of them: what a server run with those keys would
+refuse, found before it is started with them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policy_ref import PolicyRef, resolve_catalogue
-from suite_authz.engine.publication import active_version, stored_source
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.publication import active_version, policy_signature, stored_source
+from suite_authz.engine.signing import Verifier, policy_text
+from suite_authz.engine.store import OrgRow, OrgStore
 from suite_authz.engine.store_schema import CURRENT
 
 
@@ -51,8 +54,16 @@ class StoreReport:
         }
 
 
-def check_store(store: OrgStore) -> StoreReport:
+SIGNED_SCHEMA = 3  # the first schema with signatures
+
+
+def check_store(store: OrgStore, verifier: Verifier | None = None) -> StoreReport:
     report = StoreReport(store.engine, store.where, store.schema_version())
+    if verifier is not None and report.schema < SIGNED_SCHEMA:
+        report.problems.append(
+            f"schema version {report.schema} holds no signatures: nothing stored is signed"
+        )
+        verifier = None
     if report.schema != CURRENT:
         verb = (
             "upgrade it: `authz store upgrade`" if report.schema < CURRENT else "run a newer authz"
@@ -66,17 +77,22 @@ def check_store(store: OrgStore) -> StoreReport:
         result = [str(r[0]) for r in store.read("PRAGMA integrity_check")]
         if result != ["ok"]:
             report.problems += [f"sqlite integrity_check: {line}" for line in result]
-    _check_policies(store, report)
+    _check_policies(store, report, verifier)
     _check_orgs(store, report)
+    if verifier is not None:
+        _check_signed_orgs(store, report, verifier)
     return report
 
 
-def _check_policies(store: OrgStore, report: StoreReport) -> None:
+def _check_policies(store: OrgStore, report: StoreReport, verifier: Verifier | None) -> None:
     versions = [str(r[0]) for r in store.read("SELECT version FROM policy_sets")]
     report.policy_versions = len(versions)
     for version in versions:
         try:
-            stored_source(store, version)
+            source = stored_source(store, version)
+            if verifier is not None:
+                signature = policy_signature(store, version)
+                verifier.check_policy(version, policy_text(source), signature)
         except AuthzError as exc:
             report.problems.append(str(exc))
     report.active = active_version(store)
@@ -117,3 +133,14 @@ def _check_orgs(store: OrgStore, report: StoreReport) -> None:
                     f"{where}: audit entry {entry.seq} ({entry.action}) names version "
                     f"{after}, later than the stored one"
                 )
+
+
+def _check_signed_orgs(store: OrgStore, report: StoreReport, verifier: Verifier) -> None:
+    for org_id, version, digest, text, signature in store.read(
+        "SELECT id, version, sha256, snapshot, signature FROM orgs ORDER BY id"
+    ):
+        row = OrgRow(str(org_id), int(version), str(text), str(digest), signature)
+        try:
+            verifier.check_org(row.id, row.version, row.text, row.signature)
+        except AuthzError as exc:
+            report.problems.append(str(exc))

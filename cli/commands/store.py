@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from suite_authz.cli.exits import DENY, Trouble
 from suite_authz.cli.options import format_option, store_option
-from suite_authz.engine import STORE_SCHEMA, AuthzError, OrgStore, StoreLocation, check_store
+from suite_authz.engine import (
+    STORE_SCHEMA,
+    AuthzError,
+    OrgStore,
+    StoreLocation,
+    check_store,
+    load_verifier,
+)
 
 
 @click.group()
@@ -50,15 +58,24 @@ def upgrade(store_path: StoreLocation | None, fmt: str) -> None:
 @store.command()
 @store_option
 @format_option()
-def check(store_path: StoreLocation | None, fmt: str) -> None:
+@click.option(
+    "--verify-key",
+    "verify_keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Also check that every org and policy version is signed by this Ed25519 public key "
+    "(PEM; repeatable): what `authz serve --verify-key` would refuse.",
+)
+def check(store_path: StoreLocation | None, fmt: str, verify_keys: tuple[Path, ...]) -> None:
     """Check the store read-only: schema version, the database's integrity, every org
     (digest, JSON, loads under the served catalogue), every policy version (its hash), the
     active one, the audit. Exit 0 when whole, 1 when anything is wrong, 2 if unreadable or
     not there: it creates nothing (a SQLite store is opened read-only)."""
     try:
+        verifier = load_verifier(verify_keys) if verify_keys else None
         opened = OrgStore(store_path, schema_check=False, read_only=True)
         try:
-            report = check_store(opened)
+            report = check_store(opened, verifier)
         finally:
             opened.close()
     except AuthzError as exc:

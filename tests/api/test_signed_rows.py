@@ -433,3 +433,16 @@ def test_serve_refuses_a_verify_key_it_cannot_use_in_one_line(keys: Keys, tmp_pa
     ]:
         code, _, err = run("serve", "--store", str(store), "--verify-key", str(key), "--port", "0")
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_store_check_with_a_verify_key_names_what_a_verifying_server_would_refuse(
+    signed_store: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    check = ("store", "check", "--store", str(signed_store), "--verify-key", str(keys.verify))
+    code, out, err = run(*check)
+    assert code == 0 and out.endswith("ok\n"), out + err
+    (tmp_path / "demo.json").write_text(_tampered(DEMO.read_text()))
+    assert import_org(signed_store, tmp_path / "demo.json", None)[0] == 0
+    code, out, _ = run(*check)
+    assert code == 1 and "problem   org `demo` version 2: not signed" in out
+    assert run("store", "check", "--store", str(signed_store))[0] == 0  # no key: as before
