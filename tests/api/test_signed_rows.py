@@ -446,3 +446,25 @@ def test_store_check_with_a_verify_key_names_what_a_verifying_server_would_refus
     code, out, _ = run(*check)
     assert code == 1 and "problem   org `demo` version 2: not signed" in out
     assert run("store", "check", "--store", str(signed_store))[0] == 0  # no key: as before
+
+
+def test_a_migrated_org_is_unsigned_until_exported_and_imported_again_with_the_key(
+    signed_store: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    """A migration apply stores its result through replace_snapshot, unsigned: the signature
+    of the version before must not be left to vouch for the new text."""
+    with verifying(signed_store, keys.verify) as (client, state):
+        store = OrgStore(signed_store)
+        with store.transaction() as tx:
+            store.replace_snapshot(tx, "demo", _tampered(store.export("demo")), 1)
+        assert store.row("demo").signature is None
+        state.reload_if_changed()
+        assert "version 2: not signed" in client.get("/readyz").json()["refused"]["org:demo"]
+        code, out, _ = run("org", "export", "demo", "--store", str(signed_store))
+        assert code == 0
+        (tmp_path / "demo.json").write_text(out)
+        assert import_org(signed_store, tmp_path / "demo.json", keys.signing)[0] == 0
+        store.close()
+        state.reload_if_changed()
+        assert client.get("/readyz").json()["orgs"] == {"demo": 3}
+        assert decision(client, BEN_DELETES_INV_1)[1]["decision"] is True
