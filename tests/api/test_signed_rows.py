@@ -15,6 +15,9 @@ import os
 import shutil
 import stat
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +34,7 @@ from suite_authz.engine.store_schema import MIGRATIONS, VERSION_TABLE
 from suite_authz.server.main import ServeConfig, build
 from suite_authz.server.state import State
 from tests.api.conftest import evaluation
+from tests.api.processes import serving
 from tests.api.test_reload import NO_BOOKS_INTEGRATION_CREATE
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
@@ -468,3 +472,55 @@ def test_a_migrated_org_is_unsigned_until_exported_and_imported_again_with_the_k
         state.reload_if_changed()
         assert client.get("/readyz").json()["orgs"] == {"demo": 3}
         assert decision(client, BEN_DELETES_INV_1)[1]["decision"] is True
+
+
+@pytest.mark.slow
+def test_a_fleet_of_sidecars_with_workers_verifies_in_every_worker(
+    postgres_url: str, keys: Keys, tmp_path: Path
+) -> None:
+    """`authz serve --workers 2 --verify-key` on PostgreSQL: each worker builds its own state
+    from the configuration passed on, verify keys included; a revocation imported unsigned
+    is not served by any of them (not even from the older, signed snapshot)."""
+    assert publish(postgres_url, POLICIES, keys.signing)[0] == 0
+    assert import_org(postgres_url, DEMO, keys.signing)[0] == 0
+    args = ("--store", postgres_url, "--verify-key", str(keys.verify), "--workers", "2")
+    with serving(*args) as port:
+        ask = json.dumps(ELI_CREATES_ESTIMATE).encode()
+
+        def answer() -> tuple[int, dict[str, Any]]:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/access/v1/evaluation",
+                data=ask,
+                headers={"content-type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        for _ in range(6):
+            status, body = answer()
+            assert status == 200 and body["decision"] is True
+        data = json.loads(DEMO.read_text())
+        for user in data["users"]:
+            if user["id"] == "eli":
+                user["enrolments"] = []  # the revocation
+        (tmp_path / "revoked.json").write_text(json.dumps(data))
+        code, _, err = import_org(postgres_url, tmp_path / "revoked.json", None)
+        assert code == 0 and "is not signed" in err
+        deadline = time.monotonic() + 10
+        while any(answer()[0] != 503 for _ in range(6)):
+            assert time.monotonic() < deadline, "a worker still serves the org"
+            time.sleep(0.1)
+
+        def ready() -> dict[str, Any]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+                return dict(json.loads(resp.read()))
+
+        while any("org:demo" not in ready()["refused"] for _ in range(6)):  # every worker
+            assert time.monotonic() < deadline, "a worker's /readyz does not name the refusal"
+            time.sleep(0.1)
+        said = ready()
+        assert "org `demo` version 2: not signed" in said["refused"]["org:demo"]
+        assert said["store"]["signatures"]["verified"] is True
