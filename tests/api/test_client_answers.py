@@ -35,6 +35,7 @@ class Script:
     status: int = 200
     content_type: str | None = "application/json"
     per_byte: float = 0.0
+    headers_too: bool = False  # trickle the status line and headers as well as the body
     asked: list[dict[str, Any]] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -49,6 +50,10 @@ def sidecar() -> Iterator[tuple[str, Script]]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             script.asked.append({"path": self.path, "body": json.loads(self.rfile.read(length))})
+            if script.headers_too:
+                head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                self._trickle(f"{head}{len(script.body)}\r\n\r\n".encode() + script.body)
+                return
             self.send_response(script.status)
             if script.content_type is not None:
                 self.send_header("Content-Type", script.content_type)
@@ -57,7 +62,10 @@ def sidecar() -> Iterator[tuple[str, Script]]:
             if not script.per_byte:
                 self.wfile.write(script.body)
                 return
-            for byte in script.body:
+            self._trickle(script.body)
+
+        def _trickle(self, data: bytes) -> None:
+            for byte in data:
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
                 if script.done.wait(script.per_byte):  # the test is over: stop trickling
@@ -203,6 +211,21 @@ def test_a_trickled_allow_is_cut_at_the_deadline_as_a_deny(sidecar: tuple[str, S
 def test_the_asyncio_client_cuts_a_trickle_at_the_deadline(sidecar: tuple[str, Script]) -> None:
     url, script = sidecar
     script.body, script.per_byte = TRICKLED, 0.5
+
+    async def ask() -> tuple[bool, str | None, float]:
+        started = time.monotonic()
+        async with AsyncAuthzClient(url, timeout=2.0, retries=2) as authz:
+            decision = await authz.check("asha", "view", "estimate:est-1")
+        return decision.allowed, decision.error, time.monotonic() - started
+
+    allowed, error, took = asyncio.run(ask())
+    assert not allowed and "deadline" in (error or "")
+    assert took < WELL_BEFORE_THE_TRICKLE_ENDS
+
+
+def test_the_asyncio_deadline_covers_trickled_headers(sidecar: tuple[str, Script]) -> None:
+    url, script = sidecar
+    script.body, script.per_byte, script.headers_too = ALLOW, 0.5, True
 
     async def ask() -> tuple[bool, str | None, float]:
         started = time.monotonic()
