@@ -147,7 +147,16 @@ class Traffic:
     """Singles, batches and searches of many users and records of the generated org, from a
     few paced threads (the machine is shared: a closed loop with no pause would starve it)."""
 
-    def __init__(self, org: dict[str, Any], hot: list[str], pairs: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        org: dict[str, Any],
+        hot: list[str],
+        pairs: list[tuple[str, str]],
+        focus: Callable[[], str | None],
+    ) -> None:
+        """`focus`: the user whose seat was revoked last, asked about often, since a sidecar
+        that served a stale org would allow exactly them."""
+        self.focus = focus
         self.users = [u["id"] for u in org["users"]]
         self.records = {t: [r["id"] for r in org["records"] if r["type"] == t] for t, _ in pairs}
         self.hot, self.pairs = hot, pairs  # hot: the users whose seats come and go
@@ -155,7 +164,11 @@ class Traffic:
         self._lock = threading.Lock()
 
     def _question(self, rng: random.Random) -> Request:
-        subject = rng.choice(self.hot) if rng.random() < 0.4 else rng.choice(self.users)
+        draw, focus = rng.random(), self.focus()
+        if focus is not None and draw < 0.25:
+            subject = focus
+        else:
+            subject = rng.choice(self.hot) if draw < 0.5 else rng.choice(self.users)
         kind, action = rng.choice(self.pairs)
         rid = None  # a new record: what `create` asks about
         if action != "create" and self.records[kind]:

@@ -70,6 +70,7 @@ class Soak:
     restarts: list[tuple[float, float]] = field(default_factory=list)  # PostgreSQL down..up
     kills: list[tuple[int, float]] = field(default_factory=list)  # (port, when)
     imports: int = 0
+    last_revoked: str | None = None
 
     def _import(self, revoked: str | None) -> None:
         self.imports += 1
@@ -80,6 +81,7 @@ class Soak:
         assert code == 0, err
 
     def revoke(self, user: str, fault: str) -> None:
+        self.last_revoked = user
         begun = time.monotonic()
         self._import(user)
         returned = time.monotonic()
@@ -227,7 +229,8 @@ def test_a_fleet_under_faults_never_allows_unexpectedly_and_serves_revocations_w
     soak: Soak, record_property: Any
 ) -> None:
     reference = soak.reference
-    traffic = Traffic(soak.base, soak.hot, _pairs(reference, soak.timeline.now, soak.base))
+    pairs = _pairs(reference, soak.timeline.now, soak.base)
+    traffic = Traffic(soak.base, soak.hot, pairs, lambda: soak.last_revoked)
     stop = threading.Event()
     workers = [  # (kind, pause between requests): about 100 requests a second in all
         threading.Thread(target=traffic.run, args=(kind, soak.sidecars.live, stop, pause, n))
@@ -258,17 +261,21 @@ def test_a_fleet_under_faults_never_allows_unexpectedly_and_serves_revocations_w
 
 
 def _judge(timeline: Timeline, reference: Reference, asked: list[Asked]) -> dict[str, Any]:
-    """Each decision against the reference, under the states its request may have met."""
+    """Each decision against the reference, under the states its request may have met.
+    `asked_of_revoked`: decisions about a user whose seat was revoked in every such state
+    (the ones a stale sidecar would get wrong); `by_policy_version`: answers naming each."""
     wrong_allows: list[str] = []
-    wrong_denies = 0
-    decisions = 0
+    wrong_denies = decisions = of_revoked = 0
+    versions: Counter[str] = Counter()
     for a in asked:
         if a.status != 200:
             continue
         states = timeline.during(a.begun, a.ended)
         for request, allowed, version in a.checks:
             decisions += 1
+            versions[version or "(search)"] += 1
             met = [s for s in states if version is None or s.policy == version]
+            of_revoked += all(s.revoked == request.subject for s in met)
             expected = {reference.allows(s, request) for s in met}
             if allowed and True not in expected:
                 wrong_allows.append(f"{a.kind} {a.rid} on :{a.port}: {request} under {version}")
@@ -276,6 +283,8 @@ def _judge(timeline: Timeline, reference: Reference, asked: list[Asked]) -> dict
                 wrong_denies += 1
     return {
         "decisions_checked": decisions,
+        "asked_of_revoked": of_revoked,
+        "by_policy_version": dict(sorted(versions.items())),
         "unexpected_allows": wrong_allows[:10],
         "unexpected_allow_count": len(wrong_allows),
         "unexpected_denies": wrong_denies,
@@ -286,16 +295,16 @@ def _figures(soak: Soak, asked: list[Asked], elapsed: float, cycles: int) -> dic
     answered = [a for a in asked if a.status == 200]
     statuses = Counter(a.status for a in asked)
     in_restart = Counter(
-        a.status for a in asked
-        if a.status >= 500 and any(d <= a.begun <= u for d, u in soak.restarts)
-    )  # fmt: skip
+        a.status for a in asked if any(d <= a.begun <= u for d, u in soak.restarts)
+    )
     by_fault: dict[str, list[float]] = {}
     for fault, seen in soak.revocations:
         by_fault.setdefault(fault, []).extend(seen.values())
     out: dict[str, Any] = {
         "seconds": round(elapsed, 1), "cycles": cycles, "requests": len(asked),
         "answered": len(answered), "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "5xx_during_postgres_restart": sum(in_restart.values()),
+        "asked_during_postgres_restart": sum(in_restart.values()),
+        "5xx_during_postgres_restart": sum(v for k, v in in_restart.items() if k >= 500),
         "revocations": len(soak.revocations),
         "revocation_s": {f: [round(min(v), 2), round(max(v), 2)] for f, v in by_fault.items()},
         "other_changes_settled_s": round(max(s for _, s in soak.settled), 2),
@@ -308,7 +317,7 @@ def _figures(soak: Soak, asked: list[Asked], elapsed: float, cycles: int) -> dic
 
 
 def _logged(soak: Soak) -> set[str]:
-    ids = set()
+    ids: set[str] = set()
     for log in soak.sidecars.logs:
         for line in log.read_text().splitlines():
             ids.add(json.loads(line)["request_id"])
@@ -324,6 +333,7 @@ def _hold(soak: Soak, asked: list[Asked], figures: dict[str, Any]) -> None:
         assert slowest <= REVOKED_WITHIN, f"{fault}: a revocation took {slowest:.2f} s: {seen}"
     assert figures["5xx_during_postgres_restart"] == 0, figures["statuses"]
     logged = _logged(soak)
+    print(f"decision logs: {len(logged)} request ids")
     unlogged = [a.rid for a in asked if a.status == 200 and a.rid not in logged]
     assert not unlogged, (
         f"{len(unlogged)} answered requests not in the decision log: {unlogged[:5]}"
