@@ -7,6 +7,6 @@ engine/, cli/, server/, client/) while an install puts nothing but `suite_authz`
 - `suite_authz.engine`: the library (decisions, explanations, store, migration);
 - `suite_authz.cli`: the `authz` command, and `suite_authz.server`: the AuthZEN sidecar,
   adapters over the engine's surface only;
-- `suite_authz.client`: the enforcement point's client for the CRM (needs only httpx2);
+- `suite_authz.client`: the enforcement point's client for the CRM (needs only httpx);
 - `suite_authz/policies`: the shipped policy set, its examples, history and old model.
 """
