@@ -161,6 +161,7 @@ class Traffic:
         self.records = {t: [r["id"] for r in org["records"] if r["type"] == t] for t, _ in pairs}
         self.hot, self.pairs = hot, pairs  # hot: the users whose seats come and go
         self.asked: list[Asked] = []
+        self.malformed: list[str] = []  # answers that could not be read as decisions
         self._lock = threading.Lock()
 
     def _question(self, rng: random.Random) -> Request:
@@ -183,9 +184,16 @@ class Traffic:
         while not stop.is_set():
             ports = live()
             if ports:
-                asked = ask(rng, rng.choice(ports))
-                with self._lock:
-                    self.asked.append(asked)
+                try:
+                    asked = ask(rng, rng.choice(ports))
+                except (AssertionError, KeyError, TypeError) as exc:
+                    # fail closed: an answer not read as decisions fails the soak, and the
+                    # thread goes on, so one such answer does not end the traffic quietly
+                    with self._lock:
+                        self.malformed.append(f"{kind}: {exc!r}")
+                else:
+                    with self._lock:
+                        self.asked.append(asked)
             stop.wait(pause)  # pacing, not synchronisation
 
     def _send(self, kind: str, port: int, path: str, body: Any) -> tuple[Asked, Any]:

@@ -257,6 +257,7 @@ def test_a_fleet_under_faults_never_allows_unexpectedly_and_serves_revocations_w
     print("\nfleet soak: " + json.dumps(figures, indent=1))
     for key, value in figures.items():
         record_property(f"soak_{key}", value)
+    assert not traffic.malformed, traffic.malformed[:5]
     _hold(soak, traffic.asked, figures)
 
 
