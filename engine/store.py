@@ -353,9 +353,18 @@ class OrgStore:
             f"{json.loads(since[2]).get('version_after')}); the store holds version {current}"
         )
 
-    def replace_snapshot(self, db: Tx, org_id: str, text: str, expected_version: int) -> int:
+    def replace_snapshot(
+        self,
+        db: Tx,
+        org_id: str,
+        text: str,
+        expected_version: int,
+        signer: Signer | None = None,
+    ) -> int:
         """Inside a transaction: store `text` as the org's next version, provided the stored
-        version is still `expected_version`. Returns the new version."""
+        version is still `expected_version`, signed by `signer` if given (else unsigned: a
+        signature of the version before would vouch for another text). Returns the new
+        version."""
         row = db.execute("SELECT version FROM orgs WHERE id = ?", (org_id,)).fetchone()
         if row is None:
             raise StoreError(f"{self.where}: no org `{org_id}` (known: {self._known()})")
@@ -364,11 +373,12 @@ class OrgStore:
                 f"{self.where}: org `{org_id}` is at version {row[0]}, not {expected_version}"
             )
         version = expected_version + 1
+        signature = signer.sign_org(org_id, version, text) if signer is not None else None
+        digest = hashlib.sha256(text.encode()).hexdigest()
         db.execute(
-            # unsigned: a signature of the version before would vouch for another text
             "UPDATE orgs SET snapshot = ?, sha256 = ?, version = ?, imported_at = ?, "
-            "signature = NULL WHERE id = ?",
-            (text, hashlib.sha256(text.encode()).hexdigest(), version, now_iso(), org_id),
+            "signature = ? WHERE id = ?",
+            (text, digest, version, now_iso(), signature, org_id),
         )
         self.announce(db, {"org": org_id, "version": version})
         return version

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from suite_authz.cli.commands.keys import signer_from, signing_key_option
 from suite_authz.cli.exits import DENY, Trouble
 from suite_authz.cli.options import (
     decision_log_option,
@@ -108,6 +109,7 @@ def plan(
     "Also append the engine's decisions (one JSON line each) here, as authz serve does."
 )
 @format_option()
+@signing_key_option("the migrated org")
 def apply(
     org_id: str,
     plan_file: Path,
@@ -116,10 +118,12 @@ def apply(
     policies: PolicyRef,
     decision_log: Path | None,
     fmt: str,
+    signing_key: Path | None,
 ) -> None:
     """Apply a plan in one transaction: all of it or nothing. A plan made against an older
     version of the org is refused; the same plan twice changes nothing the second time."""
     try:
+        signer = signer_from(signing_key)
         made = strict_loads(read_file(plan_file, "the plan", AuthzError))
     except AuthzError as exc:
         raise Trouble(exc) from None
@@ -139,7 +143,8 @@ def apply(
         raise Trouble(exc) from None
     try:
         store = OrgStore(store_path)
-        done = apply_plan(store, resolve_policies(policies, store).policies, made, actor, sink)
+        policy_set = resolve_policies(policies, store).policies
+        done = apply_plan(store, policy_set, made, actor, sink, signer)
     except MigrationRefused as exc:
         click.echo(f"authz: {exc}", err=True)
         raise SystemExit(DENY) from None

@@ -27,6 +27,7 @@ from suite_authz.engine.migration.plan import PLAN_FORMAT, PLAN_KEY, PLAN_KIND, 
 from suite_authz.engine.model import load_org
 from suite_authz.engine.policies import PolicySet
 from suite_authz.engine.request import Request
+from suite_authz.engine.signing import Signer
 from suite_authz.engine.store import OrgStore
 
 APPLIED = "migration.apply"
@@ -96,9 +97,11 @@ def apply_plan(
     plan: Any,
     actor: str,
     log: DecisionSink | None = None,
+    signer: Signer | None = None,
 ) -> Applied:
     """`log` is given every decision the engine took for this apply (allowed or not), before
-    anything is written: the caller's decision log."""
+    anything is written: the caller's decision log. `signer`: the migrated org is stored
+    signed (engine/signing.py), else unsigned."""
     plan = check_plan(plan)
     given = plan.get("signature")
     if not isinstance(given, str) or not hmac.compare_digest(
@@ -134,7 +137,7 @@ def apply_plan(
             after = planned_snapshot(data, plan)
             load_org(after, policies.catalogue, f"org `{org_id}` after the plan")
             new_version = store.replace_snapshot(
-                db, org_id, json.dumps(after, indent=2, ensure_ascii=False) + "\n", version
+                db, org_id, json.dumps(after, indent=2, ensure_ascii=False) + "\n", version, signer
             )
             store.append_audit(
                 db, org_id, actor, APPLIED, _detail(plan, decisions, version, new_version)

@@ -524,3 +524,25 @@ def test_a_fleet_of_sidecars_with_workers_verifies_in_every_worker(
         said = ready()
         assert "org `demo` version 2: not signed" in said["refused"]["org:demo"]
         assert said["store"]["signatures"]["verified"] is True
+
+
+def test_migrate_apply_with_the_signing_key_stores_the_migrated_org_signed(
+    store_at: Path | str, keys: Keys, tmp_path: Path
+) -> None:
+    assert publish(store_at, POLICIES, keys.signing)[0] == 0
+    assert import_org(store_at, LEGACY_ORG, keys.signing)[0] == 0
+    plan_file = tmp_path / "plan.json"
+    code, _, err = run(
+        "migrate", "plan", "--org", "legacy", "--store", str(store_at), "--usage",
+        str(POLICIES / "examples" / "legacy-usage.csv"), "--as-of", "2026-11-25",
+        "--out", str(plan_file),
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(
+        "migrate", "apply", "--org", "legacy", "--plan", str(plan_file), "--store", str(store_at),
+        "--as", "olga", "--signing-key", str(keys.signing),
+    )  # fmt: skip
+    assert code == 0 and "now version 2" in out, err
+    with verifying(store_at, keys.verify) as (client, _):
+        ready = client.get("/readyz").json()
+        assert ready["orgs"] == {"legacy": 2} and ready["refused"] == {}
