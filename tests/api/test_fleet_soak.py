@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -101,8 +102,22 @@ class Soak:
         self.settled.append(("restore", max(seen.values())))
 
     def activate(self, version: str) -> None:
+        self._serve(version, "activation", "activate", version)
+
+    def publish(self, n: int) -> None:
+        """A new version of the shipped set (a comment apart), published under traffic:
+        publishing activates it."""
+        folder = self.tmp / f"policies-{n}"
+        shutil.copytree(POLICIES, folder, ignore=shutil.ignore_patterns("history", "legacy"))
+        rollout = folder / "rollout.cedar"
+        rollout.write_text(rollout.read_text() + f"// republished by the fleet soak, cycle {n}\n")
+        policies = load_policies(folder)
+        self.reference.sets[policies.version] = policies
+        self._serve(policies.version, "publication", "publish", str(folder))
+
+    def _serve(self, version: str, what: str, *command: str) -> None:
         begun = time.monotonic()
-        code, _, err = run("policy", "activate", version, "--store", self.url)
+        code, _, err = run("policy", *command, "--store", self.url)
         assert code == 0, err
         returned = time.monotonic()
 
@@ -113,7 +128,7 @@ class Soak:
         seen = until(self.sidecars.live(), serves, f"policy version {version}")
         self.timeline.add(begun, returned + max(seen.values()),
                           State(version, self.timeline.now.revoked))  # fmt: skip
-        self.settled.append(("activation", max(seen.values())))
+        self.settled.append((what, max(seen.values())))
 
     def pushed(self) -> None:
         until(self.sidecars.live(), lambda p: _changes(p) == "pushed", "listening, proven")
@@ -126,7 +141,7 @@ def _changes(port: int) -> str:
 
 def _cycle(soak: Soak, n: int, users: Iterator[str], stop: threading.Event) -> None:
     """Every change and fault once, each followed by a pause under traffic."""
-    soak.activate(soak.versions[(n + 1) % 2])
+    soak.publish(n)
     stop.wait(PAUSE)
     soak.revoke(next(users), "none")
     stop.wait(PAUSE)
@@ -140,6 +155,7 @@ def _cycle(soak: Soak, n: int, users: Iterator[str], stop: threading.Event) -> N
         os.kill(pid, signal.SIGCONT)
     soak.pushed()
     soak.restore()
+    soak.activate(soak.versions[1])  # a rollback to the 2025-05 set
     stop.wait(PAUSE)
     down = time.monotonic()
     soak.cluster.stop()
@@ -308,7 +324,10 @@ def _figures(soak: Soak, asked: list[Asked], elapsed: float, cycles: int) -> dic
         "5xx_during_postgres_restart": sum(v for k, v in in_restart.items() if k >= 500),
         "revocations": len(soak.revocations),
         "revocation_s": {f: [round(min(v), 2), round(max(v), 2)] for f, v in by_fault.items()},
-        "other_changes_settled_s": round(max(s for _, s in soak.settled), 2),
+        "other_changes_settled_s": {
+            what: round(max(s for w, s in soak.settled if w == what), 2)
+            for what in sorted({w for w, _ in soak.settled})
+        },
     }  # fmt: skip
     for kind in sorted({a.kind for a in answered}):
         ms = [(a.ended - a.begun) * 1000 for a in answered if a.kind == kind]
