@@ -312,8 +312,11 @@ class OrgStore:
                 detail["signed_by"] = signature.split(":")[1]
             self.append_audit(db, org.id, actor, "org.import", detail)
             self.announce(db, {"org": org.id, "version": version})
+            # read inside the transaction: after it, a concurrent import may have landed, and
+            # its version would be reported as this one's
+            stored = self.describe(org.id, db)
         was_signed = row is not None and row[2] is not None
-        return replace_(self.describe(org.id), unsigned_over_signed=was_signed and not signature)
+        return replace_(stored, unsigned_over_signed=was_signed and not signature)
 
     @staticmethod
     def _stale(db: Tx, org: Org, digest: str, current: int) -> str | None:
