@@ -84,14 +84,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    args = parser.parse_args()
+def _serve(users: int) -> tuple[subprocess.Popen[bytes], int, dict[str, object]]:
+    """A sidecar over a store of a generated org of `users` users and records, ready."""
     tmp = Path(tempfile.mkdtemp())
-    org = generate(args.users, args.users)
+    org = generate(users, users)
     (tmp / "org.json").write_text(json.dumps(org))
     store = tmp / "s.sqlite3"
     authz = [sys.executable, "-m", "suite_authz.cli.main"]
@@ -100,13 +96,23 @@ def main() -> None:
     port = _port()
     serve = [*authz, "serve", "--store", str(store), "--port", str(port), "--decision-cache", "0"]
     proc = subprocess.Popen(serve, cwd=ROOT, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    return proc, port, org
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    proc, port, org = _serve(args.users)
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
         rows = []
         for run in range(args.runs):
             base = _latencies(port, org, args.seconds, run)

@@ -9,11 +9,8 @@ limit, `authz serve --max-searches`) is counted and asked again after its Retry-
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -24,8 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_search import _latencies, _pct, _port, _post  # noqa: E402
-from genorg import generate  # noqa: E402
+from bench_search import _latencies, _pct, _post, _serve  # noqa: E402
 
 # Who may approve this invoice: few users may, so a page walks many candidates. invoice-2 is
 # genorg's first invoice (bench_search.py asks about invoice-0, which genorg does not make: a
@@ -53,26 +49,6 @@ def _searcher(port: int, stop: threading.Event, pages: list[float], busy: list[i
             continue
         pages.append(time.perf_counter() - started)
         token = out["page"]["next_token"] or None  # type: ignore[index]
-
-
-def _serve(users: int) -> tuple[subprocess.Popen[bytes], int, dict[str, object]]:
-    tmp = Path(tempfile.mkdtemp())
-    org = generate(users, users)
-    (tmp / "org.json").write_text(json.dumps(org))
-    store = tmp / "s.sqlite3"
-    authz = [sys.executable, "-m", "suite_authz.cli.main"]
-    subprocess.run([*authz, "org", "import", str(tmp / "org.json"), "--store", str(store)],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-    port = _port()
-    serve = [*authz, "serve", "--store", str(store), "--port", str(port), "--decision-cache", "0"]
-    proc = subprocess.Popen(serve, cwd=ROOT, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    return proc, port, org
 
 
 def main() -> None:
