@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ import psycopg
 import pytest
 
 from tests.postgres import REQUIRE_ENV
+from tests.tcp_proxy import Proxy
 
 LISTENING = "LISTEN authz_store"  # the statement a sidecar's listening connection ran last
 
@@ -119,64 +119,20 @@ def private_cluster() -> Iterator[Cluster]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-class Blackhole:
+class Blackhole(Proxy):
     """A TCP proxy whose connections can be cut one at a time without a word: once `drop`ped,
     what either side sends is read and thrown away, and nothing is closed, as when a network
     path loses every packet. Neither end notices by itself (the proxy still acknowledges at
     the TCP level, so keepalives pass too); only a check that expects an answer does."""
 
     def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self._lock = threading.Lock()
         self._dropped: set[int] = set()  # upstream local ports (the server's client_port)
-        self._open: list[socket.socket] = []
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(64)
-        self.port = int(self._listener.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target)
 
     def drop(self, client_port: int) -> None:
         """Silence the connection the server sees coming from `client_port`."""
         with self._lock:
             self._dropped.add(client_port)
 
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            conns, self._open = self._open, []
-        for s in conns:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-            s.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target, timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            upstream = int(server.getsockname()[1])
-            with self._lock:
-                self._open += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b, upstream), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, upstream: int) -> None:
-        try:
-            while data := src.recv(65536):
-                if upstream not in self._dropped:
-                    dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+    def passes(self, upstream: int) -> bool:
+        return upstream not in self._dropped

@@ -58,6 +58,7 @@ class Proxy:
             except OSError:
                 client.close()
                 continue
+            upstream = int(server.getsockname()[1])
             with self._lock:
                 if self._listener is not listener:  # cut meanwhile
                     client.close()
@@ -65,13 +66,18 @@ class Proxy:
                     return
                 self._open += [client, server]
             for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, upstream), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def passes(self, upstream: int) -> bool:
+        """Whether what the connection the server sees from `upstream` carries goes through."""
+        del upstream
+        return True
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, upstream: int) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if self.passes(upstream):
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
