@@ -371,7 +371,20 @@ def render_markdown(
     out = [f"### Policy diff: `{report.base}` → `{report.head}`", ""]
     if verdict is not None:
         out += [*verdict.markdown(), ""]
-    out += [_summary(report)]
+    out += markdown_changes(report, proven, union, verbose, verdict)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def markdown_changes(
+    report: DiffReport,
+    proven: DiffReport | None = None,
+    union: DiffReport | None = None,
+    verbose: bool = False,
+    verdict: Verdict | None = None,
+) -> list[str]:
+    """The diff under its verdict: the summary lines, then who gains and who loses what, a
+    table each (`authz review` puts it under its own verdict)."""
+    out = [_summary(report)]
     shown = report
     if proven is not None and union is not None:
         out += ["", _proof_summary(proven)]
@@ -408,7 +421,7 @@ def render_markdown(
         out.append("")
     if (note := _polar_note(shown.groups)) is not None:
         out += [note, ""]
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def _cell(text: str) -> str:

@@ -15,6 +15,7 @@ from suite_authz.cli.render_diff import Verdict, render_json, render_markdown, r
 from suite_authz.cli.terminal import progress
 from suite_authz.engine import (
     AuthzError,
+    DiffReport,
     OrgStore,
     PolicyRef,
     PolicySet,
@@ -89,16 +90,42 @@ def diff_command(
     error."""
     started = time.perf_counter()
     try:
-        expected = load_expected(expect_file) if expect_file else None
-        with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
-            old, new = (_side(spec, store_path, Path(work)) for spec in (base, head))
-            extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
-            # the proof first: a set it refuses is refused in seconds, before the enumeration
-            proven = proven_diff(old, new, base, head)[0] if prove else None
-            with progress("comparing decisions") as bar:
-                report = diff(old, new, default_orgs(new, extra), base, head, bar)
+        report, proven, union, verdict = compared(
+            base, head, orgs, store_path, fail_on, expect_file, prove
+        )
     except AuthzError as exc:
         raise Trouble(exc) from None
+    click.echo(RENDER[fmt](report, proven, union, verbose, verdict))
+    for contradiction in verdict.contradictions:
+        click.echo(f"authz diff: encoding error: {contradiction}", err=True)
+    for problem in verdict.problems:
+        click.echo(f"authz diff: {problem}", err=True)
+    click.echo(
+        f"compared {report.compared} requests in {time.perf_counter() - started:.1f} s", err=True
+    )
+    raise SystemExit(verdict.exit_code)
+
+
+def compared(
+    base: str,
+    head: str,
+    orgs: tuple[OrgRef, ...] = (),
+    store_path: StoreLocation | None = None,
+    fail_on: str | None = None,
+    expect_file: Path | None = None,
+    prove: bool = False,
+) -> tuple[DiffReport, DiffReport | None, DiffReport | None, Verdict]:
+    """The diff and what the guards make of it: the enumerated report, under `prove` the
+    proven one and the union the guards judge, and the verdict (`authz review` renders the
+    same). Raises AuthzError on bad input or a set the proof refuses."""
+    expected = load_expected(expect_file) if expect_file else None
+    with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
+        old, new = (_side(spec, store_path, Path(work)) for spec in (base, head))
+        extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
+        # the proof first: a set it refuses is refused in seconds, before the enumeration
+        proven = proven_diff(old, new, base, head)[0] if prove else None
+        with progress("comparing decisions") as bar:
+            report = diff(old, new, default_orgs(new, extra), base, head, bar)
     union = judged(report, proven) if proven is not None else None
     guards = tuple(
         guard
@@ -113,15 +140,7 @@ def diff_command(
         tuple(unexpected(union or report, fail_on, expected)),
         union.contradictions if union is not None else (),
     )
-    click.echo(RENDER[fmt](report, proven, union, verbose, verdict))
-    for contradiction in verdict.contradictions:
-        click.echo(f"authz diff: encoding error: {contradiction}", err=True)
-    for problem in verdict.problems:
-        click.echo(f"authz diff: {problem}", err=True)
-    click.echo(
-        f"compared {report.compared} requests in {time.perf_counter() - started:.1f} s", err=True
-    )
-    raise SystemExit(verdict.exit_code)
+    return report, proven, union, verdict
 
 
 def _side(spec: str, store_path: StoreLocation | None, work: Path) -> PolicySet:

@@ -69,8 +69,8 @@ def test_command(
     if fmt == "json":
         click.echo(json.dumps(_summary(run, policy_set, counted, min_coverage, short), indent=2))
         raise SystemExit(DENY if run.failed or short else ALLOW)
-    for result in run.failed:
-        click.echo(f"FAIL {result.case.where}: {result.case.name}: {'; '.join(result.problems)}")
+    for line in failures(run):
+        click.echo(f"FAIL {line}")
     if counted:
         total = len(run.policy_ids)
         click.echo(
@@ -84,6 +84,12 @@ def test_command(
             click.echo(f"coverage {run.coverage:.1f}% is below --min-coverage {min_coverage:g}%")
     click.echo(f"{passed} passed, {len(run.failed)} failed")
     raise SystemExit(DENY if run.failed or short else ALLOW)
+
+
+def failures(run: SuiteRun) -> list[str]:
+    """Each failing case in one line: its suite and index, its name, what was expected and
+    what came (`authz review` says the same)."""
+    return [f"{r.case.where}: {r.case.name}: {'; '.join(r.problems)}" for r in run.failed]
 
 
 def _summary(

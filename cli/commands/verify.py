@@ -38,25 +38,30 @@ def verify(policies: PolicyRef, fmt: str) -> None:
                 f"{v.theorem.id:<4} {state}  {v.seconds:5.2f} s  "
                 f"[{v.theorem.rule}] {v.theorem.statement}"
             )
-            if v.counterexample is not None:
-                org, request, decision = v.counterexample
-                record = request.resource_type + (
-                    f":{request.resource_id}" if request.resource_id else ""
-                )
-                click.echo(
-                    f"      counterexample: {request.subject} {request.action} {record} "
-                    f"from {request.channel}"
-                    + (f", fields {' '.join(request.fields)}" if request.fields else "")
-                    + "".join(f", {k} {val}" for k, val in sorted(request.context.items()))
-                    + f": Cedar says {decision.decision} ({', '.join(decision.policies)}); "
-                    "--format json gives the org"
-                )
-                click.echo(f"      where {'; '.join(facts(org, request.to_dict()))}")
+            for line in counterexample_lines(v):
+                click.echo(f"      {line}")
         click.echo(
             f"{len(verdicts)} theorems, {len(verdicts) - len(failed)} hold, over every org the "
             f"model allows, in {time.perf_counter() - started:.1f} s"
         )
     raise SystemExit(DENY if failed else ALLOW)
+
+
+def counterexample_lines(v: Any) -> list[str]:
+    """A failing theorem's counterexample (a request Cedar allows) and the org facts that
+    decide it, in two lines; none for a theorem that holds (`authz review` says the same)."""
+    if v.counterexample is None:
+        return []
+    org, request, decision = v.counterexample
+    record = request.resource_type + (f":{request.resource_id}" if request.resource_id else "")
+    return [
+        f"counterexample: {request.subject} {request.action} {record} from {request.channel}"
+        + (f", fields {' '.join(request.fields)}" if request.fields else "")
+        + "".join(f", {k} {val}" for k, val in sorted(request.context.items()))
+        + f": Cedar says {decision.decision} ({', '.join(decision.policies)}); "
+        "--format json gives the org",
+        f"where {'; '.join(facts(org, request.to_dict()))}",
+    ]
 
 
 def _with_facts(theorem: dict[str, Any]) -> dict[str, Any]:
