@@ -34,6 +34,8 @@ from suite_authz.server.httpio import bearer_matches, bounded, check_length
 from suite_authz.server.state import State
 from suite_authz.server.ui import views
 from suite_authz.server.ui.diffs import RETRY_SECONDS, DiffJobs, Pending
+from suite_authz.server.ui.records import user_records
+from suite_authz.server.ui.rules import RULE_BOOK, abbr, in_order, rich
 from suite_authz.server.ui.sessions import Clock, LoginLimit, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
@@ -70,6 +72,10 @@ class Ui:
         )
         self.templates.filters["q"] = lambda d: urlencode(d)
         self.templates.filters["path"] = lambda s: quote(str(s), safe="")
+        self.templates.filters["rich"] = rich
+        self.templates.filters["rule"] = abbr
+        self.templates.globals["rule_book"] = RULE_BOOK
+        self.templates.globals["in_order"] = in_order
 
     def routes(self) -> list[BaseRoute]:
         page = self.page
@@ -82,6 +88,7 @@ class Ui:
             Route("/ui/orgs/{org}/", self.org_home),
             Route("/ui/diff", page(self.diff)),
             Route("/ui/orgs/{org}/matrix", page(self.matrix)),
+            Route("/ui/orgs/{org}/users/{user}", page(self.user_records)),
             Route("/ui/orgs/{org}/explain", page(self.explain)),
             Route("/ui/orgs/{org}/migration", page(self.migration), methods=["GET", "POST"]),
         ]
@@ -255,6 +262,17 @@ class Ui:
             "module": module,
             "modules": list(engine.policies.catalogue.modules),
         }
+
+    async def user_records(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
+        engine = self.engine(request)
+        q = request.query_params
+        module = q.get("module") or next(iter(engine.policies.catalogue.modules))
+        page = _int(q.get("page", "1"), "page")
+        made = await run_in_threadpool(
+            user_records, engine, request.path_params["user"], module, q.get("channel", "crm"),
+            page,
+        )  # fmt: skip
+        return "user.html", {"u": made}
 
     async def explain(self, request: HttpRequest) -> tuple[str, dict[str, Any]]:
         engine = self.engine(request)

@@ -54,11 +54,21 @@ class Cell:
     query: dict[str, str]  # the explain page's query for this cell
 
 
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """What a user is in one product: `member` (with `role`), `integration user`, or `none`."""
+
+    product: str  # its label, as the rule book names it (Books)
+    kind: str
+    role: str | None = None
+
+
 @dataclass
 class Row:
     user: str
     name: str
-    products: list[str]
+    seats: list[Seat]
+    profile: str
     cells: list[Cell]
 
 
@@ -67,6 +77,7 @@ class Matrix:
     org: str
     channel: str
     modules: list[tuple[str, str | None, list[str]]]  # module, record asked about, actions
+    statuses: dict[str, str]  # module -> the status of the record asked about
     columns: list[Column]
     rows: list[Row]
     page: int
@@ -74,6 +85,10 @@ class Matrix:
     users: int  # matching the filters, on every page
     filters: dict[str, str]
     choices: dict[str, list[str]]  # every value each filter can take in this org
+
+    def codes(self) -> set[str]:
+        """The rule codes this page shows: its legend explains these and no others."""
+        return {r for row in self.rows for cell in row.cells for r in cell.rules}
 
 
 def _representative(engine: Engine) -> dict[str, str | None]:
@@ -84,6 +99,30 @@ def _representative(engine: Engine) -> dict[str, str | None]:
         if first.get(record.type, "") is None:
             first[record.type] = record.id
     return first
+
+
+def seats(engine: Engine, user: Any) -> list[Seat]:
+    """One per product of the catalogue, a product the user has no seat in too: `none` is
+    what D2 denies on, so it is shown rather than left out."""
+    catalogue = engine.policies.catalogue
+    roles = {m.product: m.role for m in user.memberships}
+    enrolled = {e.product for e in user.enrolments}
+    out = []
+    for product in catalogue.products:
+        label = catalogue.label(product)
+        if product in roles:
+            out.append(Seat(label, "member", roles[product]))
+        else:
+            out.append(Seat(label, "integration user" if product in enrolled else "none"))
+    return out
+
+
+def status(engine: Engine, record: Any) -> str:
+    """The status D8 reads: a record without one is a draft if its module is a transaction,
+    else active (as engine/model.py's default_status, which the surface does not export)."""
+    if record.status is not None:
+        return str(record.status)
+    return "draft" if engine.policies.catalogue.modules[record.type].transaction else "active"
 
 
 def _filter_choices(engine: Engine) -> dict[str, list[str]]:
@@ -164,14 +203,17 @@ def matrix(
                 "channel": channel,
             }
             cells.append(Cell(d.allowed, d.rules, d.redact_fields, query))
-        products = sorted(
-            {str(m.product) for m in user.memberships} | {str(e.product) for e in user.enrolments}
-        )
-        rows.append(Row(user.id, user.name, products, cells))
+        rows.append(Row(user.id, user.name, seats(engine, user), user.profile, cells))
+    by_id = {(r.type, r.id): r for r in engine.org.records}
     return Matrix(
         engine.org.id,
         channel,
         [(m, records[m], list(RECORD_ACTIONS)) for m in shown],
+        {
+            m: status(engine, by_id[(m, rid)])
+            for m in shown
+            if (rid := records[m]) is not None
+        },
         columns,
         rows,
         page,
