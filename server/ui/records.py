@@ -89,7 +89,9 @@ def user_records(engine: Engine, ident: str, module: str, channel: str, page: in
     for n, record in enumerate(chosen):
         answers = decisions[1 + n * len(actions) : 1 + (n + 1) * len(actions)]
         resource = f"{module}:{record.id}"
-        cells = [_cell(d, user.id, a, resource, channel) for d, a in zip(answers, actions, strict=True)]
+        cells = [
+            _cell(d, user.id, a, resource, channel) for d, a in zip(answers, actions, strict=True)
+        ]
         rows.append(
             RecordRow(record.id, status(engine, record), record.submitted_by, record.title, cells)
         )

@@ -93,7 +93,7 @@ RULE_BOOK: dict[str, Rule] = {
         Rule(
             "D10",
             "Subscriptions in the CRM",
-            "Viewing or creating subscriptions, running the reports of the \"Subscriptions "
+            'Viewing or creating subscriptions, running the reports of the "Subscriptions '
             'Reports" folder and viewing the two dashboards ("Subscriptions Overview", '
             '"Subscriptions Insights") need the user\'s own Subscriptions rights (a membership '
             "or an enrolment) plus D3, in the user's own scope.",

@@ -204,16 +204,12 @@ def matrix(
             }
             cells.append(Cell(d.allowed, d.rules, d.redact_fields, query))
         rows.append(Row(user.id, user.name, seats(engine, user), user.profile, cells))
-    by_id = {(r.type, r.id): r for r in engine.org.records}
+    by_id: dict[tuple[str, str], Any] = {(r.type, r.id): r for r in engine.org.records}
     return Matrix(
         engine.org.id,
         channel,
         [(m, records[m], list(RECORD_ACTIONS)) for m in shown],
-        {
-            m: status(engine, by_id[(m, rid)])
-            for m in shown
-            if (rid := records[m]) is not None
-        },
+        {m: status(engine, by_id[(m, rid)]) for m in shown if (rid := records[m]) is not None},
         columns,
         rows,
         page,

@@ -40,6 +40,8 @@ def test_a_cell_opens_its_explanation(page: Any) -> None:
     dialog.wait_for()
     text = dialog.inner_text()
     assert "✓ Allow: chen view item:item-1" in text and "cost_price" in text
+    dialog.get_by_text("For developers").click()  # folded away until asked for
+    text = dialog.inner_text()
     # the command line decides with what this server serves: its store named
     asked = r"authz explain --org demo --store \S+ --subject chen --action view --resource item:"
     assert re.search(asked, text), text
