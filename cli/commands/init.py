@@ -18,8 +18,8 @@ from suite_authz.engine import default_policies_dir
 @click.option(
     "--empty",
     is_flag=True,
-    help="Start from no permit (the schema, the catalogue, the D1/D11 forbids and the demo "
-    "org) instead of the shipped policy set.",
+    help="Start from no permit of a right (the schema, the catalogue, the D1/D11 forbids, the "
+    "obligations and the demo org) instead of the shipped policy set.",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that are already there.")
 def init(directory: Path, empty: bool, force: bool) -> None:

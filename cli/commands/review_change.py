@@ -128,15 +128,17 @@ def run_review(
     policy_set = _validate(directory, checks)
     checks.append(_guarded("authz lint", lambda c: _lint(directory, c)))
     checks.append(_guarded("authz fmt --check", lambda c: _fmt(directory, c)))
-    unloaded = "not run: the set does not validate"
+    unloaded = "the set does not validate"
     if policy_set is None:
         for command in ("authz test", "authz verify", _diff_command(prove, fail_on, expect_file)):
             checks.append(Check(command, unloaded, code=None))
         return review
     checks.append(_guarded("authz test", lambda c: _test(policy_set, min_coverage, c)))
-    checks.append(_guarded("authz verify", lambda c: _verify(policy_set, c)))
+    checks.append(_guarded("authz verify", lambda c: _verify(policy_set, c), False))
     command = _diff_command(prove, fail_on, expect_file)
-    checks.append(_guarded(command, lambda c: _diff(review, base, fail_on, expect_file, prove, c)))
+    checks.append(
+        _guarded(command, lambda c: _diff(review, base, fail_on, expect_file, prove, c), False)
+    )
     return review
 
 
@@ -149,16 +151,21 @@ def _diff_command(prove: bool, fail_on: str | None, expect_file: Path | None) ->
     )
 
 
-def _guarded(command: str, run: Callable[[Check], None]) -> Check:
-    """One check, whatever it raises: an engine error is its reason (with the error's exit
-    code: 2 for bad input or a refused set, 3 for an encoding error), anything else an
-    internal error, exit 3; never the end of the review."""
+def _guarded(command: str, run: Callable[[Check], None], of_the_set: bool = True) -> Check:
+    """One check, whatever it raises: an engine error is its reason, anything else an
+    internal error, exit 3; never the end of the review. An engine error about the set under
+    review (a file that does not parse, a suite that does not load) is the change's fault, so
+    the check fails (1) where its own command would exit 2; verify's and the diff's
+    (`of_the_set` False: BASE unknown, --expect unreadable, a set the proof refuses) keep
+    their own code."""
     check = Check(command)
     try:
         run(check)
     except AuthzError as exc:
-        check.code = exc.exit_code
-        check.result = f"error (exit {exc.exit_code})"
+        check.code = DENY if of_the_set and exc.exit_code == TROUBLE else exc.exit_code
+        check.result = (
+            f"error (exit {exc.exit_code})" if check.code != DENY else "the set does not load"
+        )
         check.reasons = list(exc.problems) or [str(exc)]
     except Exception as exc:  # the review reports it and goes on
         check.code = INTERNAL
@@ -177,7 +184,7 @@ def _validate(directory: Path, checks: list[Check]) -> PolicySet | None:
     except AuthzError as exc:
         check.code = DENY if exc.exit_code == TROUBLE else exc.exit_code
         check.reasons = list(exc.problems) or [str(exc)]
-        check.result = f"fails: {_plural(len(check.reasons), 'problem')}"
+        check.result = _plural(len(check.reasons), "problem")
         return None
     permits = sum(1 for p in policy_set.policies.values() if p.effect == "permit")
     check.result = (

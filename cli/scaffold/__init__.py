@@ -19,9 +19,16 @@ SUITE = Path("policies/tests/example.yaml")
 # history and legacy set, their orgs, its own suites (init writes one example instead), and the
 # Polar encoding (a second encoding to keep in step; crosscheck is this project's test of it).
 NOT_COPIED = ("history", "legacy", "tests", "polar", "legacy-*", "__pycache__")
-# --empty: the schema and catalogue the engine needs, the demo org the example suite asks, and
-# the one file of forbids that every set must keep (D1, D11), so the set is a valid one.
-EMPTY_KEEPS = ("schema.cedarschema", "modules.json", "identity.cedar", "examples/demo-org.json")
+# --empty: what a set that serves cannot go without (the schema and catalogue, the forbids of
+# D1 and D11, the obligations that say how a decision hides fields and names a mail's sender)
+# and the demo org the example suite asks; no permit of a right.
+EMPTY_KEEPS = (
+    "schema.cedarschema",
+    "modules.json",
+    "identity.cedar",
+    "obligations.cedar",
+    "examples/demo-org.json",
+)
 
 # The published hooks (.pre-commit-hooks.yaml, which tests/cli/test_init.py holds this to),
 # run as pre-commit installs a local python hook: suite-authz from the package index.

@@ -44,16 +44,16 @@ def test_the_diff_is_posted_as_one_comment_updated_in_place(
     workflow: dict[str, object],
 ) -> None:
     steps = workflow["jobs"]["review"]["steps"]  # type: ignore[index]
-    diff = next(s for s in steps if s.get("id") == "diff")
-    assert '"${expect[@]}"' in diff["run"] and '"origin/$BASE_REF"' in diff["run"]
-    # the enumerated diff misses what no request of its space shows: the proof does not
-    assert "--prove" in diff["run"]
-    assert any(s.get("run") == ".venv/bin/authz verify" for s in steps)
+    review = next(s for s in steps if s.get("id") == "review")
+    assert '"${expect[@]}"' in review["run"] and '"origin/$BASE_REF"' in review["run"]
+    # authz review runs verify, and proves the diff (the enumerated diff misses what no
+    # request of its space shows: the proof does not)
+    assert "authz review " in review["run"] and "--no-prove" not in review["run"]
     comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))
     script = comment["with"]["script"]
     assert "updateComment" in script and "createComment" in script and "marker" in script
-    # the diff's verdict still fails the job, after the comment is posted
-    assert any("steps.diff.outputs.status" in str(s.get("if", "")) for s in steps)
+    # the review's verdict still fails the job, after the comment is posted
+    assert any("steps.review.outputs.status" in str(s.get("if", "")) for s in steps)
 
 
 @pytest.mark.slow
