@@ -35,7 +35,7 @@ from suite_authz.server.state import State
 from suite_authz.server.ui import views
 from suite_authz.server.ui.diffs import RETRY_SECONDS, DiffJobs, Pending
 from suite_authz.server.ui.records import user_records
-from suite_authz.server.ui.rules import RULE_BOOK, abbr, in_order, rich
+from suite_authz.server.ui.rules import RULE_BOOK, abbr, cell_codes, cell_legend, in_order, rich
 from suite_authz.server.ui.sessions import Clock, LoginLimit, Session, Sessions
 
 HERE = Path(__file__).resolve().parent
@@ -74,6 +74,8 @@ class Ui:
         self.templates.filters["path"] = lambda s: quote(str(s), safe="")
         self.templates.filters["rich"] = rich
         self.templates.filters["rule"] = abbr
+        self.templates.filters["codes"] = cell_codes
+        self.templates.filters["legend"] = cell_legend
         self.templates.globals["rule_book"] = RULE_BOOK
         self.templates.globals["in_order"] = in_order
 

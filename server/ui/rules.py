@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from markupsafe import Markup, escape
 
@@ -182,3 +183,18 @@ def rich(text: object) -> Markup:
         end = found.end()
     out.append(str(escape(source[end:])))
     return Markup("".join(out))
+
+
+# A page shows thousands of cells and a few distinct sets of codes: each set is made once.
+@lru_cache(maxsize=1024)
+def cell_codes(codes: tuple[str, ...]) -> Markup:
+    """A cell's codes, each with its heading as a tooltip."""
+    return Markup(" ").join(abbr(c, full=False) for c in codes)
+
+
+@lru_cache(maxsize=1024)
+def cell_legend(codes: tuple[str, ...]) -> str:
+    """The legend entries (legend.html's ids) that describe a cell's codes: a cell's
+    aria-label hides its tooltips from a screen reader, its aria-describedby gives them back,
+    at a few bytes a cell rather than the headings again."""
+    return " ".join(f"rule-{c}" for c in codes)
