@@ -333,7 +333,7 @@ def render_text(review: Review) -> str:
     from suite_authz.cli.render_diff import render_text as diff_text
 
     head, reasons = _verdict_head(review)
-    out = [head.upper() if review.exit_code != ALLOW else head]
+    out = [head]
     out += [f"  {check.command}: {reason}" for check, reason in reasons]
     for check in review.checks:
         mark = "not run" if check.code is None else "FAILS" if check.failed else "passes"
