@@ -257,8 +257,9 @@ class Ui:
         if page < 1:
             raise AuthzError(f"page: `{page}` is not a page (they are numbered from 1)")
         made = await run_in_threadpool(
-            views.matrix, engine, q.get("channel", "crm"), filters, module or None, page
-        )
+            views.matrix, engine, q.get("channel", "crm"), filters, module or None, page,
+            q.get("record", ""),
+        )  # fmt: skip
         return "matrix.html", {
             "m": made,
             "module": module,

@@ -78,6 +78,8 @@ class Matrix:
     channel: str
     modules: list[tuple[str, str | None, list[str]]]  # module, record asked about, actions
     statuses: dict[str, str]  # module -> the status of the record asked about
+    others: dict[str, tuple[list[str], int]]  # module -> other records to ask about, how many more
+    record: str  # the record asked for by name (`record=`), or "" for the module's first
     columns: list[Column]
     rows: list[Row]
     page: int
@@ -157,8 +159,39 @@ def _matches(user: Any, filters: dict[str, str]) -> bool:
     return not (filters.get("profile") and user.profile != filters["profile"])
 
 
+# Other records of the module offered in its column header; beyond these, a user's own view
+# lists every one
+OTHERS = 10
+
+
+def _asked_about(engine: Engine, module: str | None, record: str) -> dict[str, str | None]:
+    """Per module, the record its columns ask about: the one named, else the first."""
+    records = _representative(engine)
+    if not record:
+        return records
+    if not module:
+        raise AuthzError(f"record: `{record}` needs a module (one module's columns ask about it)")
+    if not any(r.type == module and r.id == record for r in engine.org.records):
+        raise AuthzError(f"record: `{record}` is not a record of module `{module}` in org `{engine.org.id}`")
+    return {**records, module: record}
+
+
+def _others(engine: Engine, shown: list[str], asked: dict[str, str | None]) -> dict[str, Any]:
+    """Per module shown, (the first OTHERS records not asked about, how many more)."""
+    ids: dict[str, list[str]] = {m: [] for m in shown}
+    for r in engine.org.records:
+        if r.type in ids and r.id != asked[r.type]:
+            ids[r.type].append(r.id)
+    return {m: (sorted(v)[:OTHERS], max(0, len(v) - OTHERS)) for m, v in ids.items()}
+
+
 def matrix(
-    engine: Engine, channel: str, filters: dict[str, str], module: str | None, page: int
+    engine: Engine,
+    channel: str,
+    filters: dict[str, str],
+    module: str | None,
+    page: int,
+    record: str = "",
 ) -> Matrix:
     if channel not in CHANNELS:
         raise AuthzError(f"channel: `{channel}` is not one of {', '.join(CHANNELS)}")
@@ -168,7 +201,7 @@ def matrix(
             f"module: `{module}` is not a module (known: {', '.join(catalogue.modules)})"
         )
     _check_filters(engine, filters)
-    records = _representative(engine)
+    records = _asked_about(engine, module, record)
     shown = [module] if module else list(catalogue.modules)
     columns = [
         Column(m, a, None if a == "create" else records[m]) for m in shown for a in RECORD_ACTIONS
@@ -210,6 +243,8 @@ def matrix(
         channel,
         [(m, records[m], list(RECORD_ACTIONS)) for m in shown],
         {m: status(engine, by_id[(m, rid)]) for m in shown if (rid := records[m]) is not None},
+        _others(engine, shown, records),
+        record,
         columns,
         rows,
         page,

@@ -98,7 +98,7 @@ def test_one_user_s_every_record_with_status_submitter_and_decisions(
     the matrix's column (inv-1, approved) says nothing of it."""
     page = open_ui.get("/ui/orgs/demo/users/dana?module=invoice").text
     rows = re.findall(
-        r'<th scope="row">([^<]+)</th>\s*<td class="status">(\w+)</td>\s*'
+        r'<th scope="row"><a href="[^"]+">([^<]+)</a></th>\s*<td class="status">(\w+)</td>\s*'
         r'<td class="submitter">(\w+)</td>',
         page,
     )
@@ -110,6 +110,44 @@ def test_one_user_s_every_record_with_status_submitter_and_decisions(
     assert 'id="create-answer" class="allow"' in page
     assert "Books</dt><dd>member, role books-approver" in page
     assert "CRM profile</dt><dd>finance" in page
+
+
+def test_a_column_asks_about_another_record_when_picked_and_a_record_leads_there(
+    open_ui: TestClient,
+) -> None:
+    """The invoice columns ask about inv-1, approved already: nobody may approve it (D8).
+    From Dana's invoices, inv-2's id opens every user's decisions on inv-2, pending: Olivia
+    may approve it, Dana, who submitted it, may not."""
+    first = open_ui.get("/ui/orgs/demo/matrix?module=invoice").text
+    assert _record_cells(first)["olivia/approve/invoice"] == ("deny", "D8")
+    assert 'ask about <a href="?module=invoice&amp;channel=crm&amp;record=inv-2">inv-2</a>' in first
+    mine = open_ui.get("/ui/orgs/demo/users/dana?module=invoice").text
+    link = re.search(r'<th scope="row"><a href="([^"]+)">inv-2</a>', mine)
+    assert link and html.unescape(link.group(1)) == (
+        "/ui/orgs/demo/matrix?module=invoice&channel=crm&record=inv-2"
+    )
+    picked = open_ui.get(html.unescape(link.group(1))).text
+    assert "asks about <strong>inv-2</strong> (status pending_approval)" in picked
+    assert _record_cells(picked)["olivia/approve/invoice"] == ("allow", "D6 D8")
+    assert _record_cells(picked)["dana/approve/invoice"] == ("deny", "D8")
+    assert "resource=invoice%3Ainv-2" in picked
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "/ui/orgs/demo/matrix?module=invoice&record=est-1",
+            "record: `est-1` is not a record of module `invoice` in org `demo`",
+        ),
+        ("/ui/orgs/demo/matrix?module=&record=inv-1", "record: `inv-1` needs a module"),
+    ],
+)
+def test_a_record_the_module_does_not_hold_is_a_400_page_naming_it(
+    open_ui: TestClient, path: str, message: str
+) -> None:
+    page = open_ui.get(path)
+    assert page.status_code == 400 and message in html.unescape(page.text)
 
 
 @pytest.mark.parametrize("channel", ["crm", "direct"])
@@ -167,7 +205,7 @@ def test_a_record_id_with_markup_or_backticks_is_text_everywhere(tmp_path: Path)
         assert page.status_code == 200
         assert "<script>" not in page.text and "alert(1)</script>" not in page.text
     assert "<code>est-&lt;script&gt;alert(1)&lt;/script&gt;</code>x" in explained.text
-    assert f'<th scope="row">{html.escape(PLANTED, quote=False)}</th>' in records.text
+    assert f">{html.escape(PLANTED, quote=False)}</a></th>" in records.text
 
 
 def test_explanation_text_shows_code_spans_as_code(open_ui: TestClient) -> None:

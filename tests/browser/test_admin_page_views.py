@@ -90,3 +90,22 @@ def test_the_developer_s_view_is_folded_until_opened(page: Any) -> None:
     dialog.get_by_text("For developers").click()
     assert dialog.locator("#as-json").is_visible()
     assert axe_violations(page) == [], dumps(axe_violations(page))
+
+
+def test_a_record_s_id_opens_every_user_s_decisions_on_it(page: Any) -> None:
+    """inv-1, the invoice columns' first record, is approved already: nobody may approve it.
+    inv-2, picked from Dana's view, is pending: Olivia may approve it, Dana may not (D8)."""
+    page.goto("/ui/orgs/demo/users/dana?module=invoice")
+    page.get_by_role("rowheader", name="inv-2").get_by_role("link", name="inv-2").click()
+    page.wait_for_url("**/matrix?module=invoice&channel=crm&record=inv-2")
+    header = page.get_by_role("columnheader", name="invoice").inner_text()
+    assert "asks about inv-2 (status pending_approval)" in header
+    olivia = page.locator('td[data-cell="olivia/approve/invoice"]')
+    assert "allow" in (olivia.get_attribute("class") or "")
+    dana = page.locator('td[data-cell="dana/approve/invoice"]')
+    assert "deny" in (dana.get_attribute("class") or "") and "D8" in dana.inner_text()
+    page.get_by_role("columnheader", name="invoice").get_by_role("link", name="inv-1").click()
+    page.wait_for_url("**record=inv-1")
+    olivia = page.locator('td[data-cell="olivia/approve/invoice"]')
+    assert "deny" in (olivia.get_attribute("class") or "")
+    assert axe_violations(page) == [], dumps(axe_violations(page))
