@@ -23,11 +23,11 @@ from suite_authz.engine import default_policies_dir
 )
 @click.option("--force", is_flag=True, help="Overwrite files that are already there.")
 def init(directory: Path, empty: bool, force: bool) -> None:
-    """Scaffold a policy repository in DIR (default: here): policies/ (the shipped set to start
-    from, or --empty), policies/tests/ with an example suite, a .pre-commit-config.yaml running
-    the published hooks, and .github/workflows/authz-review.yml, which installs this version of
-    suite-authz and posts `authz review` against the base branch as one pull-request comment.
-    Refuses (exit 2) to overwrite a file unless --force."""
+    """Scaffold a policy repository in DIRECTORY (default: here): policies/ (the shipped
+    set to start from, or --empty), policies/tests/ with an example suite, a
+    .pre-commit-config.yaml running the published hooks, and .github/workflows/authz-review.yml,
+    which installs this version of suite-authz and posts `authz review` against the base
+    branch as one pull-request comment. Refuses (exit 2) to overwrite a file unless --force."""
     version = package_version()
     plan = planned(default_policies_dir(), empty, version)
     there = [path for path in plan if (directory / path).exists()]
