@@ -172,7 +172,9 @@ def _asked_about(engine: Engine, module: str | None, record: str) -> dict[str, s
     if not module:
         raise AuthzError(f"record: `{record}` needs a module (one module's columns ask about it)")
     if not any(r.type == module and r.id == record for r in engine.org.records):
-        raise AuthzError(f"record: `{record}` is not a record of module `{module}` in org `{engine.org.id}`")
+        raise AuthzError(
+            f"record: `{record}` is not a record of module `{module}` in org `{engine.org.id}`"
+        )
     return {**records, module: record}
 
 
