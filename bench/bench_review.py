@@ -5,11 +5,13 @@ checkout in the same run, alternating, so that the machine's noise falls on both
     python bench/bench_review.py --baseline /tmp/wt   # a `git worktree add /tmp/wt COMMIT`
     python bench/bench_review.py --rounds 5
 
-The questions: the shipped history's 2025-05 set against the shipped set (18 groups), the
-shipped set against itself (nothing changes), a set whose D1 forbid is turned around (`!=` to
-`==`: a change that touches ~340 groups, the prover's worst case), and `authz verify`. The
-baseline runs from its own source (PYTHONPATH), with this checkout's installed packages.
-Prints, per question, the range of wall seconds over the rounds and the ratio of the medians.
+The questions: the CLI's start-up (`authz --version`, and `authz explain` of one request on the
+demo org: what a user or a script pays per call); the shipped history's 2025-05 set against the
+shipped set (18 groups), the shipped set against itself (nothing changes), a set whose D1
+forbid is turned around (`!=` to `==`: a change that touches ~340 groups, the prover's worst
+case), and `authz verify`. The baseline runs from its own source (PYTHONPATH), with this
+checkout's installed packages. Prints, per question, the range of wall seconds over the rounds
+and the ratio of the medians.
 """
 
 from __future__ import annotations
@@ -43,7 +45,22 @@ def _flipped(into: Path) -> Path:
 def _questions(flipped: Path) -> dict[str, list[str]]:
     # directories, not `history:`/`shipped`: a baseline from before issue 27 reads only those
     history, shipped = str(ROOT / "policies" / "history" / "2025-05"), str(ROOT / "policies")
+    demo = str(ROOT / "policies" / "examples" / "demo-org.json")
     return {
+        "start-up: --version": ["--version"],
+        "start-up: explain on the demo org": [
+            "explain",
+            "--org",
+            demo,
+            "--subject",
+            "asha",
+            "--action",
+            "delete",
+            "--resource",
+            "estimate:est-1",
+            "--format",
+            "text",
+        ],
         "diff --prove 2025-05 -> shipped": ["diff", history, shipped, "--prove"],
         "diff --prove shipped -> shipped": ["diff", shipped, shipped, "--prove"],
         "diff --prove D1 forbid flipped": ["diff", shipped, str(flipped), "--prove"],
@@ -53,9 +70,9 @@ def _questions(flipped: Path) -> dict[str, list[str]]:
 
 def _run(source: Path, args: list[str], cwd: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(source)}
-    command = [sys.executable, "-m", "suite_authz.cli.main", *args, "--format", "text"]
-    if args[0] == "verify":
-        command = command[:-2]
+    command = [sys.executable, "-m", "suite_authz.cli.main", *args]
+    if args[0] == "diff":
+        command += ["--format", "text"]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     took = time.perf_counter() - started

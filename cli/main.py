@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import os
 import traceback
-from importlib.metadata import version
+from importlib import import_module
 from typing import Any
 
 import click
 
-from suite_authz.cli.commands.crosscheck import crosscheck
-from suite_authz.cli.commands.diff import diff_command
-from suite_authz.cli.commands.explain import explain
-from suite_authz.cli.commands.keys import keys
-from suite_authz.cli.commands.migrate import migrate
-from suite_authz.cli.commands.org import org
-from suite_authz.cli.commands.policy import policy
-from suite_authz.cli.commands.review import fmt, lint
-from suite_authz.cli.commands.serve import serve
-from suite_authz.cli.commands.store import store
-from suite_authz.cli.commands.test import test_command
-from suite_authz.cli.commands.validate import validate
-from suite_authz.cli.commands.verify import verify
 from suite_authz.cli.exits import INTERNAL, Trouble
-from suite_authz.engine import AuthzError, default_policies_dir
+from suite_authz.engine import AuthzError
 
 
 def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
@@ -31,6 +18,10 @@ def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
     inside the package, where nobody would look)."""
     if not value or ctx.resilient_parsing:
         return
+    from importlib.metadata import version
+
+    from suite_authz.engine import default_policies_dir
+
     try:
         shipped = str(default_policies_dir())
     except AuthzError as exc:
@@ -41,10 +32,44 @@ def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
     ctx.exit()
 
 
+# Each command's module is imported when that command runs (or its help is shown), never all of
+# them up front: `authz explain` must not pay for z3, oso or uvicorn (tests/cli/test_startup.py).
+COMMANDS = {
+    "crosscheck": "crosscheck:crosscheck",
+    "diff": "diff:diff_command",
+    "explain": "explain:explain",
+    "fmt": "review:fmt",
+    "init": "init:init",
+    "keys": "keys:keys",
+    "lint": "review:lint",
+    "migrate": "migrate:migrate",
+    "org": "org:org",
+    "policy": "policy:policy",
+    "review": "review_change:review_command",
+    "serve": "serve:serve",
+    "store": "store:store",
+    "test": "test:test_command",
+    "validate": "validate:validate",
+    "verify": "verify:verify",
+}
+
+
 class AuthzGroup(click.Group):
     """The one place errors become exit codes: an engine error is its own (exits.py), any
     other exception an internal error, exit 3, named in one line (the traceback with --debug
     or AUTHZ_DEBUG=1). Never 1, which a script reads as a deny."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(import_module(f"suite_authz.cli.commands.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -83,22 +108,6 @@ def _debugging(ctx: click.Context) -> bool:
 )
 def cli(debug: bool) -> None:
     """suite-authz: who may do what when a CRM acts on finance-suite data, and as whom."""
-
-
-cli.add_command(crosscheck)
-cli.add_command(diff_command)
-cli.add_command(explain)
-cli.add_command(keys)
-cli.add_command(migrate)
-cli.add_command(org)
-cli.add_command(policy)
-cli.add_command(fmt)
-cli.add_command(lint)
-cli.add_command(serve)
-cli.add_command(store)
-cli.add_command(test_command)
-cli.add_command(validate)
-cli.add_command(verify)
 
 
 def main() -> None:

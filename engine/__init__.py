@@ -5,92 +5,132 @@ all they may import (tests/unit/test_layers.py checks it). Everything else in `e
 its own business and may change without notice.
 """
 
-from suite_authz.engine.backends.cedar_eval import ClassCacheStatus
-from suite_authz.engine.cache import DecisionCache
-from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
-from suite_authz.engine.crosscheck import crosscheck as run_crosscheck
-from suite_authz.engine.crosscheck import space_size
-from suite_authz.engine.decision import ActingAs, Decision
-from suite_authz.engine.decision_log import DecisionLog, as_evaluation, decision_sink
-from suite_authz.engine.decision_log import dumps as json_bytes
-from suite_authz.engine.diff import DiffReport, default_orgs, load_expected
-from suite_authz.engine.diff import Group as DiffGroup
-from suite_authz.engine.diff import diff as semantic_diff
-from suite_authz.engine.diff import unexpected as unexpected_changes
-from suite_authz.engine.engine import BACKENDS, Engine
-from suite_authz.engine.errors import (
-    AuthzError,
-    Conflict,
-    InvalidOrg,
-    InvalidRequest,
-    PolicyError,
-    Refused,
-    Unavailable,
-    joined,
-)
-from suite_authz.engine.fmt import unformatted
-from suite_authz.engine.inputs import read_file, strict_loads
-from suite_authz.engine.lint import lint as lint_policies
-from suite_authz.engine.migration import MigrationRefused, StalePlan
-from suite_authz.engine.migration.apply import apply_plan
-from suite_authz.engine.migration.run import history as migration_history
-from suite_authz.engine.migration.run import plan_org
-from suite_authz.engine.model import Org, load_org
-from suite_authz.engine.policies import (
-    PolicySet,
-    build_policies,
-    default_policies_dir,
-    is_installed_copy,
-    load_policies,
-)
-from suite_authz.engine.policy_files import read_source
-from suite_authz.engine.policy_files import stamp as policy_stamp
-from suite_authz.engine.policy_ref import (
-    PolicyRef,
-    Resolved,
-    Source,
-    check_directory,
-    history_names,
-    resolve_catalogue,
-    resolve_policies,
-)
-from suite_authz.engine.publication import (
-    PolicyVersion,
-    active_version,
-    check_signed,
-    policy_signature,
-    stored_source,
-)
-from suite_authz.engine.publication import activate as activate_policy_version
-from suite_authz.engine.publication import publish as publish_policies
-from suite_authz.engine.publication import resolve as resolve_policy_version
-from suite_authz.engine.publication import versions as policy_versions
-from suite_authz.engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
-from suite_authz.engine.search import search_page
-from suite_authz.engine.signing import (
-    KeyFileError,
-    Signer,
-    UnverifiedRow,
-    Verifier,
-    generate_keys,
-    load_signer,
-    load_verifier,
-)
-from suite_authz.engine.store import (
-    STORE_ENV,
-    OrgStore,
-    StaleSnapshot,
-    StoreLocation,
-    StoreSchemaError,
-    default_store_path,
-    store_location,
-)
-from suite_authz.engine.store_check import StoreReport, check_store
-from suite_authz.engine.store_db import PoolSettings, StoreError, StoreUnreachable
-from suite_authz.engine.store_schema import CURRENT as STORE_SCHEMA
-from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
-from suite_authz.engine.symbolic.review import judged, proven_diff
-from suite_authz.engine.symbolic.theorems import verify as verify_theorems
+import ast
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# The surface is imported lazily: a name's module is loaded when the name is first used, so a
+# command that explains one decision never pays for z3 (the prover), oso (Polar) or the store's
+# drivers (tests/cli/test_startup.py). The imports below are the one list of the surface: type
+# checkers read them, and at run time __getattr__ reads the same lines (no second table to
+# drift from them).
+if TYPE_CHECKING:
+    from suite_authz.engine.backends.cedar_eval import ClassCacheStatus
+    from suite_authz.engine.cache import DecisionCache
+    from suite_authz.engine.catalogue import RECORD_ACTIONS, Catalogue
+    from suite_authz.engine.crosscheck import crosscheck as run_crosscheck
+    from suite_authz.engine.crosscheck import space_size
+    from suite_authz.engine.decision import ActingAs, Decision
+    from suite_authz.engine.decision_log import DecisionLog, as_evaluation, decision_sink
+    from suite_authz.engine.decision_log import dumps as json_bytes
+    from suite_authz.engine.diff import DiffReport, default_orgs, load_expected
+    from suite_authz.engine.diff import Group as DiffGroup
+    from suite_authz.engine.diff import diff as semantic_diff
+    from suite_authz.engine.diff import unexpected as unexpected_changes
+    from suite_authz.engine.engine import BACKENDS, Engine
+    from suite_authz.engine.errors import (
+        AuthzError,
+        Conflict,
+        InvalidOrg,
+        InvalidRequest,
+        PolicyError,
+        Refused,
+        Unavailable,
+        joined,
+    )
+    from suite_authz.engine.fmt import unformatted
+    from suite_authz.engine.inputs import read_file, strict_loads
+    from suite_authz.engine.lint import lint as lint_policies
+    from suite_authz.engine.migration import MigrationRefused, StalePlan
+    from suite_authz.engine.migration.apply import apply_plan
+    from suite_authz.engine.migration.run import history as migration_history
+    from suite_authz.engine.migration.run import plan_org
+    from suite_authz.engine.model import Org, load_org
+    from suite_authz.engine.policies import (
+        PolicySet,
+        build_policies,
+        default_policies_dir,
+        is_installed_copy,
+        load_policies,
+    )
+    from suite_authz.engine.policy_files import read_source
+    from suite_authz.engine.policy_files import stamp as policy_stamp
+    from suite_authz.engine.policy_ref import (
+        PolicyRef,
+        Resolved,
+        Source,
+        check_directory,
+        history_names,
+        resolve_catalogue,
+        resolve_policies,
+    )
+    from suite_authz.engine.publication import (
+        PolicyVersion,
+        active_version,
+        check_signed,
+        policy_signature,
+        stored_source,
+    )
+    from suite_authz.engine.publication import activate as activate_policy_version
+    from suite_authz.engine.publication import publish as publish_policies
+    from suite_authz.engine.publication import resolve as resolve_policy_version
+    from suite_authz.engine.publication import versions as policy_versions
+    from suite_authz.engine.request import NEW_RECORD_ID, Request, context_value, parse_resource
+    from suite_authz.engine.search import search_page
+    from suite_authz.engine.signing import (
+        KeyFileError,
+        Signer,
+        UnverifiedRow,
+        Verifier,
+        generate_keys,
+        load_signer,
+        load_verifier,
+    )
+    from suite_authz.engine.store import (
+        STORE_ENV,
+        OrgStore,
+        StaleSnapshot,
+        StoreLocation,
+        StoreSchemaError,
+        default_store_path,
+        store_location,
+    )
+    from suite_authz.engine.store_check import StoreReport, check_store
+    from suite_authz.engine.store_db import PoolSettings, StoreError, StoreUnreachable
+    from suite_authz.engine.store_schema import CURRENT as STORE_SCHEMA
+    from suite_authz.engine.suites import SuiteRun, junit_xml, run_suites
+    from suite_authz.engine.symbolic.review import judged, proven_diff
+    from suite_authz.engine.symbolic.theorems import verify as verify_theorems
+
+
+def _surface() -> dict[str, tuple[str, str]]:
+    tree = ast.parse(Path(__file__).read_text(encoding="utf-8"))
+    block = next(node for node in tree.body if isinstance(node, ast.If))
+    names: dict[str, tuple[str, str]] = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.module is not None
+        for alias in node.names:
+            names[alias.asname or alias.name] = (node.module, alias.name)
+    return names
+
+
+_SURFACE = _surface()
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _SURFACE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(import_module(module), attribute)
+    globals()[name] = value  # the next use is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BACKENDS",

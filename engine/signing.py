@@ -27,17 +27,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from typing import TYPE_CHECKING
 
 from suite_authz.engine.errors import AuthzError
 from suite_authz.engine.inputs import read_limited
 from suite_authz.engine.policy_files import PolicySource
+
+# cryptography is imported where a key is used: a store without signatures, and every command
+# that never opens a key, does not pay for loading it (tests/cli/test_startup.py)
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 KEY_BYTES = 16 << 10  # a PEM key is a few hundred bytes: anything far larger is not one
 SIGNING_KEY_FILE = "signing-key.pem"
@@ -77,6 +79,8 @@ def policy_message(version: str, text: str) -> bytes:
 
 
 def key_id(public: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -112,6 +116,8 @@ class Verifier:
 
     def check(self, message: bytes, signature: str | None, what: str) -> None:
         """Return if `signature` is one of our keys' over `message`, else UnverifiedRow."""
+        from cryptography.exceptions import InvalidSignature
+
         if not signature:
             raise UnverifiedRow(f"{what}: not signed (servers verify signatures): not served")
         scheme, _, rest = signature.partition(":")
@@ -149,6 +155,11 @@ class Verifier:
 
 def load_signer(path: Path) -> Signer:
     """The private key in `path` (PEM, PKCS#8, unencrypted), readable by its owner alone."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+    )
+
     data = read_limited(path, "signing key", KeyFileError, KEY_BYTES, private=True)
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -162,6 +173,11 @@ def load_signer(path: Path) -> Signer:
 
 def load_verifier(paths: Sequence[Path]) -> Verifier:
     """The public keys in `paths` (PEM, SubjectPublicKeyInfo), each an Ed25519 key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PublicKey,
+    )
+
     keys = []
     for path in paths:
         data = read_limited(path, "verify key", KeyFileError, KEY_BYTES)
@@ -182,6 +198,9 @@ def generate_keys(out: Path) -> tuple[Path, Path, str]:
     """A new key pair in `out` (made 0700 if missing): the private key 0600, the public key
     0644. Refuses to overwrite either: a lost signing key cannot be re-made. Returns the two
     paths and the key id."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     private, public = out / SIGNING_KEY_FILE, out / VERIFY_KEY_FILE
     for path in (private, public):
         if os.path.lexists(path):
