@@ -90,7 +90,7 @@ class Ui:
             Route("/ui/orgs/{org}/", self.org_home),
             Route("/ui/diff", page(self.diff)),
             Route("/ui/orgs/{org}/matrix", page(self.matrix)),
-            Route("/ui/orgs/{org}/users/{user}", page(self.user_records)),
+            Route("/ui/orgs/{org}/users/{user:path}", page(self.user_records)),
             Route("/ui/orgs/{org}/explain", page(self.explain)),
             Route("/ui/orgs/{org}/migration", page(self.migration), methods=["GET", "POST"]),
         ]

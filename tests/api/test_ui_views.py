@@ -18,7 +18,7 @@ from tests.api.conftest import evaluation
 from tests.api.test_ui import _client
 from tests.conftest import DEMO
 
-ROW = re.compile(r'<th scope="row"><a class="user" href="([^"]+)">(\w+)</a>(.*?)</th>', re.S)
+ROW = re.compile(r'<th scope="row"><a class="user" href="([^"]+)">([^<]+)</a>(.*?)</th>', re.S)
 CELL = re.compile(r'<td class="(allow|deny)" data-cell="([^"]+)"><a href="[^"]+"[^>]*>(.*?)</a>')
 PLANTED = "est-<script>alert(1)</script>`x"
 
@@ -230,3 +230,14 @@ def test_the_authzen_json_and_command_line_are_folded_under_for_developers(
         assert folded and folded.group(1).startswith("For developers")
         assert 'id="as-json"' in folded.group(2) and 'id="as-command"' in folded.group(2)
         assert page.count('id="as-json"') == 1  # nowhere else
+
+
+def test_a_user_id_with_a_slash_opens_its_own_records(tmp_path: Path) -> None:
+    """Ids are opaque: `sales/asha` is one user, linked as `sales%2Fasha`."""
+    data = json.loads(DEMO.read_text())
+    data["users"][0]["id"] = "sales/asha"
+    client = next(_client(tmp_path, None, json.dumps(data)))
+    link, _ = _rows(client.get("/ui/orgs/demo/matrix?module=estimate").text)["sales/asha"]
+    assert link.startswith("/ui/orgs/demo/users/sales%2Fasha?")
+    page = client.get(link)
+    assert page.status_code == 200 and "what sales/asha can do with each estimate" in page.text
