@@ -405,6 +405,9 @@ def markdown_changes(
             "| who | action | type | was | now | requests | rules | policies | example |",
             "| --- | --- | --- | --- | --- | ---: | --- | --- | --- |",
         ]
+        # a counterexample's org facts are a paragraph: in a cell they made each row a screen
+        # wide, so the cell names the request and a numbered note under the table the facts
+        notes: list[str] = []
         for r in rollups:
             g = r.first
             types = ", ".join(f"{x.type} ({_type_size(x)})" for x in r.groups)
@@ -412,13 +415,18 @@ def markdown_changes(
             e = _example_of(r.groups)
             example = f"`{request_words(e)}`"
             if "snapshot" in e:
-                example += f": {'; '.join(facts(e['snapshot'], e))}"
+                notes.append("; ".join(facts(e["snapshot"], e)))
+                example += f" [{len(notes)}]"
             out.append(
                 f"| {g.who} | `{g.action}` | {types} | {g.was} | {g.now} | {size} | "
                 f"{', '.join(r.rules)} | {', '.join(f'`{p}`' for p in r.policies)} | "
                 f"{_cell(example)} |"
             )
         out.append("")
+        if notes:
+            out += ["Where, in each counterexample's org:", ""]
+            out += [f"{n}. {note}" for n, note in enumerate(notes, 1)]
+            out.append("")
     if (note := _polar_note(shown.groups)) is not None:
         out += [note, ""]
     return out

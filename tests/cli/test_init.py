@@ -200,6 +200,7 @@ _COUNTEREXAMPLE = re.compile(r": counterexample: .*$", re.MULTILINE)
 # a row of a change only the proof found: who, action, type, was, now, requests; then its rules,
 # policies and example, which are the counterexample's
 _PROOF_ROW = re.compile(r"^(\|(?:[^|]*\|){6}).*\(org counterexample.*$", re.MULTILINE)
+_FACTS = re.compile(r"^(\d+)\. u <u@proof\.example> .*$", re.MULTILINE)
 
 
 def _normalized(text: str) -> str:
@@ -207,9 +208,8 @@ def _normalized(text: str) -> str:
     draft, standard or professional edition, the rules that decide it): that there is one,
     with its org facts, is checked on the comment itself; the golden file holds the rest."""
     text = _COUNTEREXAMPLE.sub(": counterexample: (a request Cedar allows; its org facts)", text)
-    return _PROOF_ROW.sub(
-        r"\1 (the counterexample's rules, policies, request and org facts) |", text
-    )
+    text = _PROOF_ROW.sub(r"\1 (the counterexample's rules, policies and request) |", text)
+    return _FACTS.sub(r"\1. (the counterexample's org facts)", text)
 
 
 def _golden(name: str, text: str) -> None:
@@ -251,7 +251,9 @@ def test_the_workflow_init_wrote_reviews_each_pull_request(
             r": counterexample: u edit invoice\b.*; where u <u@proof\.example> is ", verify
         )
         proven = [line for line in comment.splitlines() if "(org counterexample" in line]
-        assert len(proven) == 6 and all("; CRM profile `" in line for line in proven), proven
+        assert [line.rsplit(" [", 1)[1] for line in proven] == [f"{n}] |" for n in range(1, 7)]
+        notes = [m[0] for m in _FACTS.finditer(comment)]
+        assert len(notes) == 6 and all("; CRM profile `" in note for note in notes), comment
     _golden(f"review-{change}.md", _normalized(comment))
 
 
