@@ -194,13 +194,17 @@ def _summary(report: DiffReport) -> str:
     if not report.groups:
         return (
             f"no change in any decision: {report.compared} requests compared over "
-            f"{len(report.orgs)} orgs ({names}){_asked(report)}"
+            f"{_orgs(report)} ({names}){_asked(report)}"
         )
     return (
         f"{len(report.widenings)} widenings and {len(report.narrowings)} narrowings "
         f"({sum(g.count for g in report.groups)} of {report.compared} requests changed, "
-        f"over {len(report.orgs)} orgs: {names}){_asked(report)}"
+        f"over {_orgs(report)}: {names}){_asked(report)}"
     )
+
+
+def _orgs(report: DiffReport) -> str:
+    return f"{len(report.orgs)} org{'' if len(report.orgs) == 1 else 's'}"
 
 
 def _asked(report: DiffReport) -> str:

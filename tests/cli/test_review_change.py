@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.cli.runner import run
-from tests.conftest import DEMO, POLICIES
+from tests.conftest import DEMO, POLICIES, ROOT
 
 DIFF = importlib.import_module("suite_authz.cli.commands.diff")
 HISTORY = POLICIES / "history" / "2025-05"
@@ -80,3 +81,16 @@ def test_a_clean_change_passes(tmp_path: Path) -> None:
     code, out, err = run("review", str(POLICIES), "--policies", str(policies), "--no-prove")
     assert code == 0, out + err
     assert out.startswith("Passes: 6 of 6 checks passed\n")
+
+
+def test_the_diffs_markdown_is_one_table_per_direction_with_the_verdict_first() -> None:
+    """`authz diff --format markdown`, the D4 widening of 2025-05 on the demo org: a golden
+    file (AUTHZ_UPDATE_GOLDEN=1 rewrites it)."""
+    code, md, _ = run(
+        "diff", "history:2025-05", "shipped", "--fail-on", "non-member-gain", "--format", "markdown"
+    )
+    assert code == 1
+    golden = ROOT / "tests" / "data" / "golden" / "diff-2025-05.md"
+    if os.environ.get("AUTHZ_UPDATE_GOLDEN") == "1":
+        golden.write_text(md, encoding="utf-8")
+    assert md == golden.read_text(encoding="utf-8")
