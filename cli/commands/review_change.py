@@ -164,7 +164,9 @@ def _guarded(command: str, run: Callable[[Check], None], of_the_set: bool = True
     except AuthzError as exc:
         check.code = DENY if of_the_set and exc.exit_code == TROUBLE else exc.exit_code
         check.result = (
-            f"error (exit {exc.exit_code})" if check.code != DENY else "the set does not load"
+            f"error (exit {exc.exit_code})"
+            if check.code != DENY
+            else "cannot run on the set as it is"
         )
         check.reasons = list(exc.problems) or [str(exc)]
     except Exception as exc:  # the review reports it and goes on
