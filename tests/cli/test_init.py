@@ -321,6 +321,14 @@ def test_actionlint_passes_the_workflow_init_writes(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # actionlint does not read the comment's script: node does, as github-script runs it
+    doc = yaml.safe_load((tmp_path / WORKFLOW).read_text(encoding="utf-8"))
+    [script] = [s["with"]["script"] for s in doc["jobs"]["review"]["steps"]
+                if s.get("uses", "").startswith("actions/github-script")]  # fmt: skip
+    wrapped = tmp_path / "comment.js"
+    wrapped.write_text(f"(async () => {{\n{script}\n}})();\n", encoding="utf-8")
+    checked = subprocess.run(["node", "--check", str(wrapped)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 def test_the_projects_own_workflow_is_the_one_init_writes_plus_its_own_needs() -> None:
