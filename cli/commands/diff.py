@@ -22,9 +22,7 @@ from suite_authz.engine import (
     Source,
     StoreLocation,
     default_orgs,
-    judged,
     load_expected,
-    proven_diff,
     resolve_policies,
 )
 from suite_authz.engine import semantic_diff as diff
@@ -123,10 +121,10 @@ def compared(
         old, new = (_side(spec, store_path, Path(work)) for spec in (base, head))
         extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
         # the proof first: a set it refuses is refused in seconds, before the enumeration
-        proven = proven_diff(old, new, base, head)[0] if prove else None
+        proven = _proven(old, new, base, head) if prove else None
         with progress("comparing decisions") as bar:
             report = diff(old, new, default_orgs(new, extra), base, head, bar)
-    union = judged(report, proven) if proven is not None else None
+    union = _judged(report, proven) if proven is not None else None
     guards = tuple(
         guard
         for guard, given in (
@@ -141,6 +139,20 @@ def compared(
         union.contradictions if union is not None else (),
     )
     return report, proven, union, verdict
+
+
+# The prover (z3) is loaded only when asked for: a diff without --prove never pays for it
+# (tests/cli/test_startup.py).
+def _proven(old: PolicySet, new: PolicySet, base: str, head: str) -> DiffReport:
+    from suite_authz.engine import proven_diff
+
+    return proven_diff(old, new, base, head)[0]
+
+
+def _judged(report: DiffReport, proven: DiffReport) -> DiffReport:
+    from suite_authz.engine import judged
+
+    return judged(report, proven)
 
 
 def _side(spec: str, store_path: StoreLocation | None, work: Path) -> PolicySet:

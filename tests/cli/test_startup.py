@@ -56,6 +56,9 @@ COMMANDS = {
     "validate": f"validate --org {DEMO}",
     "lint": "lint",
     "explain-help": "explain --help",
+    # the enumerated diff: the prover only under --prove
+    "diff": "diff history:2025-05 shipped --format json",
+    "init-help": "init --help",
 }
 
 
