@@ -46,11 +46,13 @@ def init(directory: Path, empty: bool, force: bool) -> None:
             click.echo(f"wrote {directory / path}")
     if there:
         click.echo(f"overwrote {len(there)} files that were there (--force)")
-    click.echo(
-        "next:\n"
-        f"  cd {directory}\n"
-        f"  git init; git add -A; git commit -m 'policies, reviewed by suite-authz {version}'\n"
-        "  authz review HEAD   # what a pull request's review will run (against HEAD here)\n"
-        "  pip install pre-commit && pre-commit install   # the same checks on every commit\n"
-        f"  push it: a pull request touching policies/ gets the review as one comment ({WORKFLOW})"
-    )
+    steps = [] if directory.resolve() == Path.cwd().resolve() else [f"cd {directory}"]
+    if not (directory / ".git").exists():
+        steps.append("git init")
+    steps += [
+        f"git add -A; git commit -m 'policies, reviewed by suite-authz {version}'",
+        "authz review HEAD   # what a pull request's review will run (against HEAD here)",
+        "pip install pre-commit && pre-commit install   # the same checks on every commit",
+        f"push it: a pull request touching policies/ gets the review as one comment ({WORKFLOW})",
+    ]
+    click.echo("next:\n" + "\n".join(f"  {step}" for step in steps))
