@@ -82,7 +82,7 @@ def test_the_installed_package_validates_explains_and_serves(
 
     ask = ["--subject", "asha", "--action", "delete", "--resource", "estimate:est-1"]
     explain = _run([authz, "explain", "--org", str(demo), *ask, "--format", "json"], here)
-    assert explain.returncode == 1, explain.stderr  # a deny, by D4 (DOMAIN.md's worked example)
+    assert explain.returncode == 1, explain.stderr  # a deny, by D4 (the rule book's worked example)
     answer = json.loads(explain.stdout)
     assert answer["decision"] == "deny" and "D4" in answer["rules"], answer
 
