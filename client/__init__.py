@@ -133,6 +133,93 @@ class _Unavailable:
     protocol: bool = False  # the answer broke the protocol (AuthzProtocolError), not the wire
 
 
+class _Retries:
+    """One call's retries, all within one deadline, whichever client makes them: every
+    AuthZEN call only reads, so a connection error or a 502, 503 or 504 is safe to repeat,
+    after a doubling backoff, while the deadline leaves time for it. The clients do the
+    sleeping and the attempts; this says when to stop and what the call answers then."""
+
+    def __init__(self, client: _Base) -> None:
+        self._client = client
+        self.deadline = time.monotonic() + client.timeout
+        self._why = "no attempt made"
+        self._done = False
+        self.result: Any = None
+
+    def pauses(self) -> Iterator[float | None]:
+        """The backoff before each attempt (None before the first), until one is decided."""
+        for attempt in range(self._client.retries + 1):
+            if attempt:
+                pause = self._client.backoff * 2 ** (attempt - 1)
+                if time.monotonic() + pause >= self.deadline:
+                    self._decide(self._client._late(self._why))
+                    return
+                yield pause
+            else:
+                yield None
+            if self._done:
+                return
+        self._decide(_Unavailable(self._why))
+
+    def answered(self, data: Any) -> None:
+        if isinstance(data, _Unavailable) and data.retry:
+            self._why = data.why
+        else:
+            self._decide(data)
+
+    def raised(self, exc: Exception) -> None:
+        """An attempt's exception: _wire.Late or a timeout (the answer was still arriving when
+        the deadline passed) ends the call; an httpx.RequestError is retried in time."""
+        if not isinstance(exc, httpx.RequestError):
+            self._decide(self._client._late("the answer was still arriving"))
+            return
+        self._why = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= self.deadline:
+            self._decide(self._client._late(self._why))
+
+    def _decide(self, result: Any) -> None:
+        self._done = True
+        self.result = result
+
+
+class _Pages:
+    """A search's pages: a request for each (`limit` results at the most, the next one's token
+    from the page before) until a page has no next token or fails, which ends the results
+    (or raises, with raise_errors). Each page is one call with its own deadline."""
+
+    def __init__(self, client: _Base, kind: str, body: dict[str, Any], limit: int) -> None:
+        self._client = client
+        self._kind = kind
+        self._body = body
+        self._limit = limit
+        self._token: str | None = None
+        self.path = f"/access/v1/search/{kind}"
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The request id and body of each page, the next one asked for only after the
+        results of this one are read."""
+        while True:
+            page: dict[str, Any] = {"limit": self._limit}
+            if self._token:
+                page["token"] = self._token
+            yield os.urandom(8).hex(), {**self._body, "page": page}
+            if self._token is None:
+                return
+
+    def results(self, data: Any, rid: str) -> list[dict[str, Any]]:
+        """A page's results, checked whole before any is given out."""
+        self._token = None
+        if isinstance(data, _Unavailable):
+            self._client._failed(data, rid)
+            return []
+        try:
+            results, self._token = _wire.page(data, self._kind)
+        except _wire.Refused as exc:
+            self._client._failed(_Unavailable(str(exc), retry=False, protocol=True), rid)
+            return []
+        return results
+
+
 class _Base:
     def __init__(
         self,
@@ -220,30 +307,6 @@ class _Base:
             raise AuthzProtocolError(str(exc)) from None
         return [_decision(verdict, ctx, rid) for verdict, ctx in answers]
 
-    def _page(self, data: Any, rid: str, kind: str) -> tuple[list[dict[str, Any]], str | None]:
-        """A search page's results and the token of the next one (None: the last page, or
-        a failure, which ends the results, or raises when asked to)."""
-        if isinstance(data, _Unavailable):
-            self._failed(data, rid)
-            return [], None
-        try:
-            return _wire.page(data, kind)
-        except _wire.Refused as exc:
-            self._failed(_Unavailable(str(exc), retry=False, protocol=True), rid)
-            return [], None
-
-    def _pause(self, attempt: int, deadline: float) -> float | None:
-        """The backoff before a retry, or None when it would pass the deadline."""
-        pause = self.backoff * 2 ** (attempt - 1)
-        return pause if time.monotonic() + pause < deadline else None
-
-    @staticmethod
-    def _paged(body: dict[str, Any], token: str | None, limit: int) -> dict[str, Any]:
-        page: dict[str, Any] = {"limit": limit}
-        if token:
-            page["token"] = token
-        return {**body, "page": page}
-
     @staticmethod
     def _subjects_query(
         action: str, resource: Resource, context: Mapping[str, Any] | None
@@ -287,30 +350,17 @@ class AuthzClient(_Base):
         self._http.close()
 
     def _post(self, path: str, body: Any, rid: str) -> Any:
-        """POST with bounded retries (every AuthZEN call only reads: safe to repeat), all of
-        it within one deadline: each attempt gets only the time left, and the body is read
+        """POST under _Retries. Each attempt gets only the time left, and the body is read
         against the deadline, so neither a retry nor a trickled body can stretch the call."""
-        deadline = time.monotonic() + self.timeout
-        why = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                pause = self._pause(attempt, deadline)
-                if pause is None:
-                    return self._late(why)
+        call = _Retries(self)
+        for pause in call.pauses():
+            if pause is not None:
                 time.sleep(pause)
             try:
-                data = self._attempt(path, body, rid, deadline)
-            except _wire.Late:
-                return self._late("the answer was still arriving")
-            except httpx.RequestError as exc:
-                why = f"{type(exc).__name__}: {exc}"
-                if time.monotonic() >= deadline:
-                    return self._late(why)
-                continue
-            if not isinstance(data, _Unavailable) or not data.retry:
-                return data
-            why = data.why
-        return _Unavailable(why)
+                call.answered(self._attempt(path, body, rid, call.deadline))
+            except (_wire.Late, httpx.RequestError) as exc:
+                call.raised(exc)
+        return call.result
 
     def _attempt(self, path: str, body: Any, rid: str, deadline: float) -> Any:
         left = deadline - time.monotonic()
@@ -386,14 +436,9 @@ class AuthzClient(_Base):
         return len(decisions) == len(items) and all(d.allowed is True for d in decisions)
 
     def _search(self, kind: str, body: dict[str, Any], limit: int) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            rid = os.urandom(8).hex()
-            data = self._post(f"/access/v1/search/{kind}", self._paged(body, token, limit), rid)
-            results, token = self._page(data, rid, kind)
-            yield from results
-            if token is None:
-                return
+        pages = _Pages(self, kind, body, limit)
+        for rid, page in pages:
+            yield from pages.results(self._post(pages.path, page, rid), rid)
 
     def search_subjects(
         self, action: str, resource: Resource, *, context: Mapping[str, Any] | None = None,
@@ -436,28 +481,16 @@ class AsyncAuthzClient(_Base):
         await self._http.aclose()
 
     async def _post(self, path: str, body: Any, rid: str) -> Any:
-        deadline = time.monotonic() + self.timeout
-        why = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                pause = self._pause(attempt, deadline)
-                if pause is None:
-                    return self._late(why)
+        call = _Retries(self)
+        for pause in call.pauses():
+            if pause is not None:
                 await asyncio.sleep(pause)
             try:
-                async with asyncio.timeout(deadline - time.monotonic()):
-                    data = await self._attempt(path, body, rid, deadline)
-            except (_wire.Late, TimeoutError):
-                return self._late("the answer was still arriving")
-            except httpx.RequestError as exc:
-                why = f"{type(exc).__name__}: {exc}"
-                if time.monotonic() >= deadline:
-                    return self._late(why)
-                continue
-            if not isinstance(data, _Unavailable) or not data.retry:
-                return data
-            why = data.why
-        return _Unavailable(why)
+                async with asyncio.timeout(call.deadline - time.monotonic()):
+                    call.answered(await self._attempt(path, body, rid, call.deadline))
+            except (_wire.Late, TimeoutError, httpx.RequestError) as exc:
+                call.raised(exc)
+        return call.result
 
     async def _attempt(self, path: str, body: Any, rid: str, deadline: float) -> Any:
         left = deadline - time.monotonic()
@@ -533,17 +566,10 @@ class AsyncAuthzClient(_Base):
     async def _search(
         self, kind: str, body: dict[str, Any], limit: int
     ) -> AsyncIterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            rid = os.urandom(8).hex()
-            page = self._paged(body, token, limit)
-            results, token = self._page(
-                await self._post(f"/access/v1/search/{kind}", page, rid), rid, kind
-            )
-            for item in results:
-                yield item
-            if token is None:
-                return
+        pages = _Pages(self, kind, body, limit)
+        for rid, page in pages:
+            for result in pages.results(await self._post(pages.path, page, rid), rid):
+                yield result
 
     def search_subjects(
         self, action: str, resource: Resource, *, context: Mapping[str, Any] | None = None,
