@@ -1,4 +1,4 @@
-"""The store's schema, as a numbered list of migrations, one text per database engine.
+"""The store's schema, as a numbered list of migrations, each one text for both database engines.
 
 Version 1 is the layout of the first release (SQLite only, no version table: a store with an
 `orgs` table and no `store_schema` table is at version 1). Every later version is one step
@@ -10,15 +10,55 @@ run; a store with no tables at all is created at the current version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What the two databases spell differently in the schema: the rest is the same text."""
+
+    counter: str  # a table's own increasing key (SQLite's AUTOINCREMENT never reuses one)
+    binary: str
+    big: str  # an integer column added later (SQLite's INTEGER is already 64-bit)
+    # Migration 2's numbering of the sets published before it: only a SQLite store can have
+    # any (the first release ran on SQLite alone), in its rowid order.
+    number_published: str
+
+
+SQLITE = Dialect(
+    counter="INTEGER PRIMARY KEY AUTOINCREMENT",
+    binary="BLOB",
+    big="INTEGER",
+    number_published="UPDATE policy_sets SET seq = rowid;\n",
+)
+POSTGRES = Dialect(
+    counter="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    binary="BYTEA",
+    big="BIGINT",
+    number_published="",
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One step, written once: `ddl` names each Dialect field in braces. A SQLite store keeps
+    its CREATE and ALTER texts as given (sqlite_master), so a change to their spelling here
+    is a change to every store's schema."""
+
     version: int
     what: str
-    sqlite: str
-    postgres: str
+    ddl: str
+
+    def text(self, dialect: Dialect) -> str:
+        return self.ddl.format_map(asdict(dialect))
+
+    @property
+    def sqlite(self) -> str:
+        return self.text(SQLITE)
+
+    @property
+    def postgres(self) -> str:
+        return self.text(POSTGRES)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -40,50 +80,17 @@ CREATE TABLE policy_sets (
     published_by TEXT NOT NULL
 );
 CREATE TABLE policy_activations (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq          {counter},
     version      TEXT NOT NULL REFERENCES policy_sets(version),
     activated_at TEXT NOT NULL,
     activated_by TEXT NOT NULL
 );
 CREATE TABLE secrets (
     name  TEXT PRIMARY KEY,
-    value BLOB NOT NULL
+    value {binary} NOT NULL
 );
 CREATE TABLE audit (
-    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-    org_id TEXT NOT NULL,
-    at     TEXT NOT NULL,
-    actor  TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-""",
-        """
-CREATE TABLE orgs (
-    id          TEXT PRIMARY KEY,
-    snapshot    TEXT NOT NULL,
-    sha256      TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    imported_at TEXT NOT NULL
-);
-CREATE TABLE policy_sets (
-    version      TEXT PRIMARY KEY,
-    source       TEXT NOT NULL,
-    published_at TEXT NOT NULL,
-    published_by TEXT NOT NULL
-);
-CREATE TABLE policy_activations (
-    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    version      TEXT NOT NULL REFERENCES policy_sets(version),
-    activated_at TEXT NOT NULL,
-    activated_by TEXT NOT NULL
-);
-CREATE TABLE secrets (
-    name  TEXT PRIMARY KEY,
-    value BYTEA NOT NULL
-);
-CREATE TABLE audit (
-    seq    BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq    {counter},
     org_id TEXT NOT NULL,
     at     TEXT NOT NULL,
     actor  TEXT NOT NULL,
@@ -97,14 +104,8 @@ CREATE TABLE audit (
         "the schema's own version; published sets in publication order (SQLite's rowid is no "
         "order another engine has); the audit read by org and action through an index",
         """
-ALTER TABLE policy_sets ADD COLUMN seq INTEGER;
-UPDATE policy_sets SET seq = rowid;
-CREATE UNIQUE INDEX policy_sets_seq ON policy_sets (seq);
-CREATE INDEX audit_org_action ON audit (org_id, action, seq);
-""",
-        """
-ALTER TABLE policy_sets ADD COLUMN seq BIGINT;
-CREATE UNIQUE INDEX policy_sets_seq ON policy_sets (seq);
+ALTER TABLE policy_sets ADD COLUMN seq {big};
+{number_published}CREATE UNIQUE INDEX policy_sets_seq ON policy_sets (seq);
 CREATE INDEX audit_org_action ON audit (org_id, action, seq);
 """,
     ),
@@ -112,10 +113,6 @@ CREATE INDEX audit_org_action ON audit (org_id, action, seq);
         3,
         "a signature beside each org snapshot and published policy set (engine/signing.py); "
         "rows stored before stay unsigned until signed again",
-        """
-ALTER TABLE orgs ADD COLUMN signature TEXT;
-ALTER TABLE policy_sets ADD COLUMN signature TEXT;
-""",
         """
 ALTER TABLE orgs ADD COLUMN signature TEXT;
 ALTER TABLE policy_sets ADD COLUMN signature TEXT;
