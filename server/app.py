@@ -181,7 +181,7 @@ class Sidecar:
     def served_org(self, org: str) -> str:
         """An org named by a path: served, or a 404 that names nothing else served."""
         served = self.state.served
-        if served is None or (org not in served.engines and org not in served.refused_orgs()):
+        if served is None or (org not in served.engines and org not in served.refused_orgs):
             raise HttpError(404, "no such org at this server")
         return org
 
@@ -206,38 +206,15 @@ class Sidecar:
         return {"status": "ok"}
 
     async def readyz(self, request: HttpRequest, rid: str) -> Any:
-        state, served = self.state, self.state.served
-        problem = (
-            "policies and org data are not loaded"
-            if served is None
-            else "the reload watcher has stalled"
-            if state.stalled()
-            else "the decision log cannot be written"
-            if not self.recorder.healthy
-            else None
-        )
+        readiness = self.state.readiness
+        problem = readiness.problem(self.recorder.healthy)
         if problem is not None:
             raise HttpError(503, f"not ready: {problem}")
-        assert served is not None
-        # degraded: the store does not answer; what was loaded is served (a 200, so that a
-        # fleet's load balancer does not take every sidecar out at once for one database)
-        status = "ready" if state.degraded_since is None else "degraded"
         try:  # the details name orgs and versions: only for a caller with the token
             self.check_token(request.headers.get("authorization", "").encode("latin-1"))
         except HttpError:
-            return {"status": status}
-        return {
-            "status": status,
-            "store": state.store_status(),
-            "policy_version": served.policies.version,
-            "policy_source": served.source,
-            "orgs": {i: v for i, v in sorted(served.org_versions.items())},
-            "refused": dict(sorted(served.refused.items())),
-            "last_reload_error": state.last_error,
-            "class_cache": {
-                org: {"on": s.on, "reason": s.reason} for org, s in state.class_caches().items()
-            },
-        }
+            return {"status": readiness.status()}
+        return readiness.details()
 
     async def metrics_text(self, request: HttpRequest, rid: str) -> Response:
         self.state.sync_metrics()

@@ -33,7 +33,7 @@ from prometheus_client import (
     multiprocess,
 )
 
-from suite_authz.engine import ClassCacheStatus, DecisionCache
+from suite_authz.engine import ClassCacheStatus, DecisionCache, ServedSet
 
 # a `_created` timestamp beside every counter and histogram doubles the text for no reader
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -196,6 +196,15 @@ class Metrics:
     def store_state(self, reachable: bool, pushed: bool) -> None:
         self._store_reachable.set(1 if reachable else 0)
         self._store_pushed.set(1 if pushed else 0)
+
+    def swapped(self, old: ServedSet | None, new: ServedSet) -> None:
+        """Hears each swap (server/reload.py): the engines it replaced are carried no more,
+        their counts kept in the totals, and the served policy version is the new set's."""
+        if old is not None:
+            gone = [e for k, e in old.engines.items() if new.engines.get(k) is not e]
+            self.retire_caches(e.cache for e in gone)
+            self.retire_classes((e, e.class_cache()) for e in gone)
+        self.serving(new.policies.version)
 
     # -- the engines' caches ------------------------------------------------------------------
 
