@@ -101,9 +101,13 @@ class ServedSet:
     stamp: object = field(default=None, compare=False)
     # derived once here, so that routing a request never builds a set
     refused_orgs: frozenset[str] = field(init=False, compare=False)
+    # the engine a request naming no org gets: the one org, when only one is held
+    sole: Engine | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "refused_orgs", frozenset(self.org_refusals))
+        alone = len(self.engines) == 1 and not self.org_refusals
+        object.__setattr__(self, "sole", next(iter(self.engines.values())) if alone else None)
 
     @property
     def refusals(self) -> tuple[Refusal, ...]:
@@ -123,8 +127,8 @@ class ServedSet:
         only about the org it named)."""
         if org is None:
             refused = self.refused_orgs
-            if len(self.engines) == 1 and not refused:
-                return next(iter(self.engines.values()))
+            if self.sole is not None:
+                return self.sole
             if len(self.engines) + len(refused) > 1:
                 raise AuthzError("context.org: required, this server serves several orgs")
             org = next(iter(refused))

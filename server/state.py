@@ -174,6 +174,14 @@ class State:
         refused is a 503, not a 400: it may be served again once mended."""
         served = self.served
         assert served is not None
+        # the two answers nearly every request gets, without a call: this is the decision path
+        if org is None:
+            if served.sole is not None:
+                return served.sole
+        elif type(org) is str:
+            engine = served.engines.get(org)
+            if engine is not None:
+                return engine
         found = served.engine_for(org)
         if isinstance(found, NotServed):
             raise not_served(found)
