@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from suite_authz.engine.crosscheck import crosscheck as run_crosscheck
     from suite_authz.engine.crosscheck import space_size
     from suite_authz.engine.decision import ActingAs, Decision
-    from suite_authz.engine.decision_log import DecisionLog, as_evaluation, decision_sink
-    from suite_authz.engine.decision_log import dumps as json_bytes
+    from suite_authz.engine.decision_log import (
+        DecisionLog,
+        as_evaluation,
+        decision_sink,
+        json_bytes,
+    )
     from suite_authz.engine.diff import DiffReport, default_orgs, load_expected
     from suite_authz.engine.diff import Group as DiffGroup
     from suite_authz.engine.diff import diff as semantic_diff

@@ -94,7 +94,7 @@ def _hashed(value: Any, key: bytes) -> str:
     return "sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()[:16]
 
 
-def dumps(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
     """Compact JSON; what orjson cannot encode (an integer beyond 64 bits) goes through the
     standard library, so no answer or log line is ever lost to the encoder."""
     try:
@@ -275,4 +275,4 @@ def _line(
     }
     if search is not None:
         line["search"] = search
-    return dumps(line) + b"\n"
+    return json_bytes(line) + b"\n"

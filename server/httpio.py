@@ -15,7 +15,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
 from suite_authz.server.authzen import BadRequest, HttpError
-from suite_authz.server.jsonio import dumps, loads
+from suite_authz.server.jsonio import json_bytes, loads
 
 MAX_BODY = 1 << 20  # 1 MiB
 # AuthZEN 10.1.3: the PEP's id comes back as it was sent (an arbitrary string): any printable
@@ -91,7 +91,7 @@ def json_response(
     status: int, body: Any, rid: str, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(
-        dumps(body),
+        json_bytes(body),
         status_code=status,
         media_type="application/json",
         headers={"X-Request-ID": rid, **(headers or {})},
