@@ -18,7 +18,7 @@ from suite_authz.engine.errors import PolicyError
 from suite_authz.engine.policies import PolicySet, build_policies, default_policies_dir
 from suite_authz.engine.policy_files import CATALOGUE_FILE, read_source, schema_home, stamp
 from suite_authz.engine.publication import active_version, resolve, stored_source
-from suite_authz.engine.revisions import policy_dir
+from suite_authz.engine.revisions import is_revision, policy_dir
 from suite_authz.engine.store import OrgStore
 
 
@@ -56,7 +56,8 @@ class PolicyRef:
     @classmethod
     def parse(cls, spec: str) -> PolicyRef:
         """A set as a review or a page names it: `shipped`, `active`, `history:NAME`,
-        `store:VERSION`, a directory, else a git revision (whose policies/ is taken)."""
+        `store:VERSION`, `git:REVISION`, a directory, else a git revision (whose policies/ is
+        taken). A bare name that is both a directory and a revision is refused."""
         kind, sep, name = spec.partition(":")
         if spec == "shipped":
             return cls.shipped()
@@ -66,7 +67,16 @@ class PolicyRef:
             return cls(Source.HISTORY, name)
         if sep and kind == "store" and name:
             return cls(Source.STORED, name)
+        if sep and kind == "git" and name:
+            return cls(Source.GIT, name)
         if Path(spec).is_dir():
+            # a bare name that is also a revision is ambiguous: a change under review could
+            # add a directory named like its base (`origin/main/`) to be compared with itself
+            if not spec.startswith(("/", "./", "../")) and is_revision(spec):
+                raise PolicyError(
+                    f"`{spec}` is both a directory and a git revision: say `git:{spec}` for "
+                    f"the revision or `./{spec}` for the directory"
+                )
             return cls.directory(spec)
         return cls(Source.GIT, spec)
 

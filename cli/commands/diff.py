@@ -82,7 +82,8 @@ def diff_command(
     verbose: bool,
 ) -> None:
     """Compare two policy sets by decisions. BASE and HEAD are each a directory, a git
-    revision (its policies/), `shipped`, `history:NAME` (the shipped history), `active` (the
+    revision (its policies/; `git:REV` says so, and a bare name that is also a directory is
+    refused), `shipped`, `history:NAME` (the shipped history), `active` (the
     store's active version) or `store:VERSION` (a published one). Exit 0 when no guard fails,
     1 when one does, 2 on bad input or a set the proof refuses, 3 on an internal or encoding
     error."""

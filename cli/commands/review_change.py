@@ -102,8 +102,8 @@ def review_command(
     fmt: str,
 ) -> None:
     """Review a change to a policy set, as a pull request needs it: validate, lint, fmt
-    --check, test (the set's tests/), verify and diff against BASE (a git revision of
-    policies/ or a directory, as authz diff reads it), each run whatever the others found.
+    --check, test (the set's tests/), verify and diff against BASE (`git:REV`, a revision's
+    policies/, or a directory, as authz diff reads it), each run whatever the others found.
     Prints one document, the verdict and every reason first (`--format markdown` is the
     pull-request comment). Exit 0 when every check passes, 1 when one fails, 2 on bad input
     (BASE unknown, --expect unreadable) or a set the proof refuses, 3 on an internal or

@@ -347,6 +347,6 @@ def test_the_projects_own_workflow_is_the_one_init_writes_plus_its_own_needs() -
     assert committed == workflow(tool.PROJECT), "run: python tools/policy_review_workflow.py"
     users = workflow(user_flavour(package_version()))
     # the same review step, comment and failing step: only the flavour's parts differ
-    shared = ('authz review "origin/$BASE_REF" --format markdown', "updateComment", "Fail when")
+    shared = ('authz review "git:origin/$BASE_REF" --format markdown', "updateComment", "Fail when")
     for shared_text in shared:
         assert shared_text in committed and shared_text in users

@@ -70,5 +70,5 @@ def test_a_bad_revision_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Mo
     assert code == 2
     assert err == (
         "authz: `no-such-rev` is neither a policy directory nor a git revision with "
-        "policies/ (not a valid object name: no-such-rev)\n"
+        "policies/ (git knows no commit `no-such-rev` here)\n"
     )

@@ -45,7 +45,7 @@ def test_the_diff_is_posted_as_one_comment_updated_in_place(
 ) -> None:
     steps = workflow["jobs"]["review"]["steps"]  # type: ignore[index]
     review = next(s for s in steps if s.get("id") == "review")
-    assert '"${expect[@]}"' in review["run"] and '"origin/$BASE_REF"' in review["run"]
+    assert '"${expect[@]}"' in review["run"] and '"git:origin/$BASE_REF"' in review["run"]
     # authz review runs verify, and proves the diff (the enumerated diff misses what no
     # request of its space shows: the proof does not)
     assert "authz review " in review["run"] and "--no-prove" not in review["run"]
