@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from suite_authz.server.authzen import HttpError
 from suite_authz.server.errors import HANDLED, error_body, error_headers, status_of
 from suite_authz.server.httpio import bounded, check_json, check_length, decode_body, request_id
-from suite_authz.server.jsonio import dumps
+from suite_authz.server.jsonio import json_bytes
 from suite_authz.server.metrics import Metrics
 
 log = logging.getLogger("authz.server")
@@ -71,7 +71,7 @@ async def answer_raw(
         metrics.http_error(500)
         status, body = 500, error_body(500, f"internal error: {type(exc).__name__}")
         extra = {}
-    payload = dumps(body)
+    payload = json_bytes(body)
     await send(
         {
             "type": "http.response.start",

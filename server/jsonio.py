@@ -8,7 +8,4 @@ from __future__ import annotations
 from suite_authz.engine import json_bytes
 from suite_authz.engine import strict_loads as loads
 
-# The name server/fastpath.py still imports the encoder by; it goes once that calls json_bytes.
-dumps = json_bytes
-
-__all__ = ["dumps", "json_bytes", "loads"]
+__all__ = ["json_bytes", "loads"]
