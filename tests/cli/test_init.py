@@ -11,6 +11,7 @@ the comment says is compared with golden files (AUTHZ_UPDATE_GOLDEN=1 rewrites t
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -350,3 +351,57 @@ def test_the_projects_own_workflow_is_the_one_init_writes_plus_its_own_needs() -
     shared = ('authz review "git:origin/$BASE_REF" --format markdown', "updateComment", "Fail when")
     for shared_text in shared:
         assert shared_text in committed and shared_text in users
+
+
+# github-script's globals, faked: the comments the script finds and what it writes
+FAKE_GITHUB = """
+const fs = require("fs");
+const written = [];
+const existing = JSON.parse(process.env.EXISTING);
+const github = {
+  paginate: async () => existing,
+  rest: { issues: {
+    listComments: null,
+    updateComment: async (a) => written.push({ how: "update", id: a.comment_id, body: a.body }),
+    createComment: async (a) => written.push({ how: "create", body: a.body }),
+  } },
+};
+const context = { repo: { owner: "o", repo: "r" }, payload: { pull_request: { number: 7 } } };
+"""
+
+
+@pytest.mark.parametrize("size", [300, 200_000])
+def test_the_comment_is_one_updated_in_place_and_never_over_githubs_limit(
+    tmp_path: Path, size: int
+) -> None:
+    """The script github-script runs, run by node with a fake GitHub: an earlier comment of
+    ours is updated, not a new one made; a review over GitHub's 65,536-character limit is cut
+    (keeping its verdict, which comes first) rather than refused, which would leave the last
+    verdict standing."""
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    run("init", str(tmp_path))
+    doc = yaml.safe_load((tmp_path / WORKFLOW).read_text(encoding="utf-8"))
+    [script] = [s["with"]["script"] for s in doc["jobs"]["review"]["steps"]
+                if s.get("uses", "").startswith("actions/github-script")]  # fmt: skip
+    marker = re.search(r'const marker = "([^"]+)"', script)
+    assert marker is not None
+    review = "### Policy review\n\n**Fails (exit 1): 1 reason**\n\n" + "x" * size
+    (tmp_path / "authz-review.md").write_text(review, encoding="utf-8")
+    wrapped = tmp_path / "comment.js"
+    wrapped.write_text(
+        f"{FAKE_GITHUB}(async () => {{\n{script}\nconsole.log(JSON.stringify(written));\n}})();\n",
+        encoding="utf-8",
+    )
+    existing = [
+        {"id": 1, "user": {"type": "User"}, "body": f"{marker[1]}\nquoted by a person"},
+        {"id": 2, "user": {"type": "Bot"}, "body": f"{marker[1]}\nthe last review"},
+    ]
+    env = {**os.environ, "RUNNER_TEMP": str(tmp_path), "EXISTING": json.dumps(existing)}
+    done = subprocess.run(["node", str(wrapped)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    [comment] = json.loads(done.stdout)
+    assert comment["how"] == "update" and comment["id"] == 2
+    assert comment["body"].startswith(f"{marker[1]}\n### Policy review\n\n**Fails (exit 1)")
+    assert len(comment["body"]) < 65_536
+    assert ("cut at" in comment["body"]) == (size > 65_536)
