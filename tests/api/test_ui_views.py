@@ -241,3 +241,18 @@ def test_a_user_id_with_a_slash_opens_its_own_records(tmp_path: Path) -> None:
     assert link.startswith("/ui/orgs/demo/users/sales%2Fasha?")
     page = client.get(link)
     assert page.status_code == 200 and "what sales/asha can do with each estimate" in page.text
+
+
+def test_the_pager_links_every_other_page_with_the_views_own_query() -> None:
+    """The matrix and the per-user view page through one macro: each page but the current is
+    a link keeping the view's query, the current one is marked, and one page shows none."""
+    from suite_authz.server.ui.routes import Ui
+
+    templates = Ui(None, None).templates  # type: ignore[arg-type]  # no state: templates only
+    call = '{% from "parts.html" import pager %}{{ pager("Pages of users", N, 2, params) }}'
+    three = templates.from_string(call).render(N=3, params={"module": "estimate", "seat": "x"})
+    assert 'aria-label="Pages of users"' in three
+    assert '<span aria-current="page">2</span>' in three
+    for n in (1, 3):
+        assert f'href="?module=estimate&amp;seat=x&amp;page={n}"' in three
+    assert templates.from_string(call).render(N=1, params={}).strip() == ""
