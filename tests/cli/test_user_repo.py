@@ -13,36 +13,14 @@ import pytest
 import yaml
 
 from suite_authz.engine import is_installed_copy
-from tests.cli.runner import run
+from tests.cli.runner import BIN, run, shell, user_env
 from tests.conftest import DEMO, POLICIES, ROOT
 
-BIN = Path(sys.executable).parent
 AUTHZ = str(BIN / "authz")
 PRE_COMMIT = BIN / "pre-commit"
 # Unannotated and not in Cedar's format: five lint findings, a validate failure, a fmt change,
 # and a permit of everything that makes the suites fail.
 BAD = "permit(principal,action,resource)   ;\n"
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PRE_COMMIT"))}
-    env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        HOME=str(home),
-        PRE_COMMIT_HOME=str(home / "pre-commit"),
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.com",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.com",
-        NO_COLOR="1",
-    )
-    return env
-
-
-def _run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
 
 
 def _local_hooks() -> dict[str, object]:
@@ -61,9 +39,9 @@ def user_repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     shutil.copytree(POLICIES, repo / "policies", ignore=shutil.ignore_patterns("history"))
     (repo / "policies" / "extra.cedar").write_text(BAD, encoding="utf-8")
     (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(_local_hooks()), "utf-8")
-    env = _env(tmp_path)
+    env = user_env(tmp_path)
     for args in (["git", "init", "-q"], ["git", "add", "-A"]):
-        assert _run(args, repo, env).returncode == 0
+        assert shell(args, repo, env).returncode == 0
     return repo, env
 
 
@@ -72,15 +50,15 @@ def test_hooks_fail_on_a_broken_policy_in_the_users_repository_and_pass_once_fix
     user_repo: tuple[Path, dict[str, str]],
 ) -> None:
     repo, env = user_repo
-    before = _run([str(PRE_COMMIT), "run", "--all-files"], repo, env)
+    before = shell([str(PRE_COMMIT), "run", "--all-files"], repo, env)
     assert before.returncode != 0, before.stdout
     for hook in ("authz validate", "authz lint", "authz fmt --check", "authz test"):
         line = next(x for x in before.stdout.splitlines() if x.startswith(hook))
         assert line.endswith("Failed"), before.stdout
 
     (repo / "policies" / "extra.cedar").unlink()
-    assert _run(["git", "add", "-A"], repo, env).returncode == 0
-    after = _run([str(PRE_COMMIT), "run", "--all-files"], repo, env)
+    assert shell(["git", "add", "-A"], repo, env).returncode == 0
+    after = shell([str(PRE_COMMIT), "run", "--all-files"], repo, env)
     assert after.returncode == 0, after.stdout + after.stderr
 
 
@@ -88,7 +66,7 @@ def test_authz_in_the_users_repository_checks_its_policies(
     user_repo: tuple[Path, dict[str, str]],
 ) -> None:
     repo, env = user_repo
-    lint = _run([AUTHZ, "lint"], repo, env)
+    lint = shell([AUTHZ, "lint"], repo, env)
     assert lint.returncode == 1, lint.stdout
     # every finding in one run, not only the missing @id
     assert lint.stdout.splitlines() == [
@@ -100,11 +78,11 @@ def test_authz_in_the_users_repository_checks_its_policies(
         "extra.cedar:1: policy #1: no @reason",
         "5 findings",
     ]
-    validate = _run([AUTHZ, "validate"], repo, env)
+    validate = shell([AUTHZ, "validate"], repo, env)
     assert validate.returncode == 2 and "extra.cedar:1" in validate.stderr
-    check = _run([AUTHZ, "fmt", "--check"], repo, env)
+    check = shell([AUTHZ, "fmt", "--check"], repo, env)
     assert check.returncode == 1 and "extra.cedar" in check.stdout
-    diff = _run([AUTHZ, "fmt", "--diff"], repo, env)
+    diff = shell([AUTHZ, "fmt", "--diff"], repo, env)
     assert diff.returncode == 1
     assert "-permit(principal,action,resource)   ;\n+permit (principal, action, resource);" in (
         diff.stdout
@@ -117,14 +95,14 @@ def test_fmt_writes_the_users_file_and_nothing_of_the_shipped_set(
 ) -> None:
     repo, env = user_repo
     shipped = {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")}
-    fmt = _run([AUTHZ, "fmt"], repo, env)
+    fmt = shell([AUTHZ, "fmt"], repo, env)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
     assert (repo / "policies" / "extra.cedar").read_text(encoding="utf-8") != BAD
     assert {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")} == shipped
 
     elsewhere = tmp_path / "no-policies-here"
     elsewhere.mkdir()
-    refused = _run([AUTHZ, "fmt"], elsewhere, env)
+    refused = shell([AUTHZ, "fmt"], elsewhere, env)
     assert refused.returncode == 2
     assert "no policies/ here" in refused.stderr
     assert {p: p.read_bytes() for p in POLICIES.rglob("*.cedar")} == shipped
@@ -160,7 +138,7 @@ def test_without_policies_here_a_review_exits_2_saying_what_to_pass(
     _, env = user_repo
     elsewhere = tmp_path / "empty"
     elsewhere.mkdir()
-    done = _run([AUTHZ, *review], elsewhere, env)
+    done = shell([AUTHZ, *review], elsewhere, env)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stdout == ""
     assert "no policies/ here" in done.stderr and "--policies DIR, or --shipped" in done.stderr
@@ -179,7 +157,7 @@ def test_a_policies_path_that_is_no_policy_directory_exits_2(
         path.write_text("permit (principal, action, resource);\n", encoding="utf-8")
     elif bad == "empty":
         path.mkdir()
-    done = _run([AUTHZ, *review, "--policies", str(path)], tmp_path, _env(tmp_path))
+    done = shell([AUTHZ, *review, "--policies", str(path)], tmp_path, user_env(tmp_path))
     assert done.returncode == 2, done.stdout + done.stderr
     said = {"missing": "no such directory", "a-file": "not a directory", "empty": "no .cedar"}
     assert f"authz: {path}: " in done.stderr and said[bad] in done.stderr, done.stderr
@@ -205,23 +183,23 @@ def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Pa
     shipped = site / "suite_authz" / "policies"
     before = {p: p.read_bytes() for p in shipped.rglob("*.cedar")}
     deps = next(p for p in map(Path, sys.path) if p.name == "site-packages")
-    env = _env(tmp_path) | {"PYTHONPATH": f"{site}{os.pathsep}{deps}"}
+    env = user_env(tmp_path) | {"PYTHONPATH": f"{site}{os.pathsep}{deps}"}
     authz = [sys.executable, "-m", "suite_authz.cli.main"]
 
     nowhere = tmp_path / "nowhere"
     nowhere.mkdir()
-    refused = _run([*authz, "fmt", "--shipped"], nowhere, env)
+    refused = shell([*authz, "fmt", "--shipped"], nowhere, env)
     assert refused.returncode == 2 and "not yours to rewrite" in refused.stderr
-    lint = _run([*authz, "lint"], nowhere, env)
+    lint = shell([*authz, "lint"], nowhere, env)
     assert lint.returncode == 2 and "no policies/ here" in lint.stderr
-    lint = _run([*authz, "lint", "--shipped"], nowhere, env)
+    lint = shell([*authz, "lint", "--shipped"], nowhere, env)
     assert lint.returncode == 0, lint.stderr
-    version = _run([*authz, "--version"], nowhere, env)
+    version = shell([*authz, "--version"], nowhere, env)
     assert f"shipped policies: {shipped}\n" in version.stdout
-    examples = _run([*authz, "policy", "path", "examples"], nowhere, env).stdout.strip()
+    examples = shell([*authz, "policy", "path", "examples"], nowhere, env).stdout.strip()
     assert Path(examples) == shipped / "examples"
     asked = ["--subject", "asha", "--action", "view", "--resource", "estimate:est-1"]
-    explained = _run(
+    explained = shell(
         [*authz, "explain", "--org", f"{examples}/demo-org.json", *asked], nowhere, env
     )
     assert explained.returncode == 0, explained.stderr
@@ -230,7 +208,7 @@ def test_from_an_installed_wheel_the_shipped_set_is_never_rewritten(tmp_path: Pa
     repo = tmp_path / "repo"
     shutil.copytree(shipped, repo / "policies", ignore=shutil.ignore_patterns("history"))
     (repo / "policies" / "extra.cedar").write_text(BAD, encoding="utf-8")
-    assert _run([*authz, "lint"], repo, env).returncode == 1
-    assert _run([*authz, "fmt"], repo, env).returncode == 0
+    assert shell([*authz, "lint"], repo, env).returncode == 1
+    assert shell([*authz, "fmt"], repo, env).returncode == 0
     assert (repo / "policies" / "extra.cedar").read_text(encoding="utf-8") != BAD
     assert {p: p.read_bytes() for p in shipped.rglob("*.cedar")} == before
