@@ -119,7 +119,10 @@ def compared(
     same). Raises AuthzError on bad input or a set the proof refuses."""
     expected = load_expected(expect_file) if expect_file else None
     with tempfile.TemporaryDirectory(prefix="authz-diff-") as work:
-        old, new = (_side(spec, store_path, Path(work)) for spec in (base, head))
+        old, new = (
+            _side(spec, store_path, Path(work), side)
+            for spec, side in ((base, "base"), (head, "head"))
+        )
         extra = [(ref.label, org_source(ref, store_path)[0]) for ref in orgs]
         # the proof first: a set it refuses is refused in seconds, before the enumeration
         proven = _proven(old, new, base, head) if prove else None
@@ -156,12 +159,18 @@ def _judged(report: DiffReport, proven: DiffReport) -> DiffReport:
     return judged(report, proven)
 
 
-def _side(spec: str, store_path: StoreLocation | None, work: Path) -> PolicySet:
-    ref = PolicyRef.parse(spec)
-    if ref.kind not in (Source.ACTIVE, Source.STORED):
-        return resolve_policies(ref, workdir=work).policies
-    store = OrgStore(store_path)
+def _side(spec: str, store_path: StoreLocation | None, work: Path, side: str) -> PolicySet:
+    """One side's set; its errors say which side (a broken base is not the change's fault,
+    and a review must not read it as the head's)."""
     try:
-        return resolve_policies(ref, store).policies
-    finally:
-        store.close()
+        ref = PolicyRef.parse(spec)
+        if ref.kind not in (Source.ACTIVE, Source.STORED):
+            return resolve_policies(ref, workdir=work).policies
+        store = OrgStore(store_path)
+        try:
+            return resolve_policies(ref, store).policies
+        finally:
+            store.close()
+    except AuthzError as exc:
+        problems = tuple(f"{side}: {problem}" for problem in exc.problems)
+        raise type(exc)(f"{side}: {exc}", problems) from None

@@ -69,6 +69,6 @@ def test_a_bad_revision_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Mo
     code, _, err = run("diff", "no-such-rev", "HEAD")
     assert code == 2
     assert err == (
-        "authz: `no-such-rev` is neither a policy directory nor a git revision with "
+        "authz: base: `no-such-rev` is neither a policy directory nor a git revision with "
         "policies/ (git knows no commit `no-such-rev` here)\n"
     )

@@ -78,3 +78,13 @@ def test_a_symlink_in_a_revisions_policies_is_refused(repo: Path) -> None:
 def test_a_revision_is_never_read_as_an_option(repo: Path, spec: str) -> None:
     with pytest.raises(AuthzError, match="nor a git revision"):
         policy_dir(spec, repo.parent / "work", repo)
+
+
+def test_a_broken_base_is_said_to_be_the_base(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A base that does not parse is not the change's fault: the error names the side."""
+    monkeypatch.chdir(repo)
+    (repo / "policies" / "channel.cedar").write_text("permit(principal, action, resource\n")
+    git(repo, "commit", "-qam", "broken on main")
+    git(repo, "checkout", "-qb", "pr", "HEAD~1")
+    code, _, err = run("diff", "main", "policies", "--format", "json")
+    assert code == 2 and "authz: base: " in err and "channel.cedar" in err, err
