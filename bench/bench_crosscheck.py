@@ -15,10 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.genorg import generate  # noqa: E402
-from suite_authz.engine import Engine  # noqa: E402
-from suite_authz.engine.crosscheck import crosscheck  # noqa: E402
-from suite_authz.engine.model import load_org  # noqa: E402
-from suite_authz.engine.policies import load_policies  # noqa: E402
+from suite_authz.engine.core import Engine  # noqa: E402
+from suite_authz.engine.core.model import load_org  # noqa: E402
+from suite_authz.engine.core.policies import load_policies  # noqa: E402
+from suite_authz.engine.review.crosscheck import run_crosscheck  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     print("suite-authz crosscheck timings (Cedar vs Polar, whole request space)")
     for label, org in orgs.items():
         started = time.perf_counter()
-        report = crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
+        report = run_crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
         took = time.perf_counter() - started
         print(
             f"{label:<26} {report.compared:>9,} requests  {len(report.disagreements)} "

@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.genorg import generate  # noqa: E402
 from bench.traces import Ids, trace  # noqa: E402
-from suite_authz.engine import Engine, Request  # noqa: E402
-from suite_authz.engine.backends.cedar_entities import cedar_entities, entity_count  # noqa: E402
-from suite_authz.engine.entities import org_entities  # noqa: E402
-from suite_authz.engine.model import load_org  # noqa: E402
-from suite_authz.engine.policies import load_policies  # noqa: E402
+from suite_authz.engine.core import Engine, Request  # noqa: E402
+from suite_authz.engine.core.backends.cedar_entities import cedar_entities, entity_count  # noqa: E402
+from suite_authz.engine.core.entities import org_entities  # noqa: E402
+from suite_authz.engine.core.model import load_org  # noqa: E402
+from suite_authz.engine.core.policies import load_policies  # noqa: E402
 from suite_authz.server.authzen import parse_evaluation  # noqa: E402
 
 REPEATS = 7

@@ -18,11 +18,11 @@ import json  # noqa: E402
 import random  # noqa: E402
 
 from bench.genorg import MODULES, generate  # noqa: E402
+from suite_authz.engine.core.policies import load_policies  # noqa: E402
 from suite_authz.engine.migration.apply import apply_plan  # noqa: E402
 from suite_authz.engine.migration.impact import user_kind  # noqa: E402
 from suite_authz.engine.migration.run import plan_org  # noqa: E402
-from suite_authz.engine.policies import load_policies  # noqa: E402
-from suite_authz.engine.store import OrgStore  # noqa: E402
+from suite_authz.engine.store.org_store import OrgStore  # noqa: E402
 
 AS_OF = date(2026, 11, 25)
 RUNS = 5
@@ -86,7 +86,7 @@ def main() -> None:
 
 
 def user_kind_of(user: dict[str, Any], org: dict[str, Any]) -> tuple[object, ...]:
-    from suite_authz.engine.model import User
+    from suite_authz.engine.core.model import User
 
     return user_kind(User.model_validate(user), org.get("integration_owner"))
 

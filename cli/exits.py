@@ -5,7 +5,7 @@ script reads as a deny."""
 
 import click
 
-from suite_authz.engine import AuthzError
+from suite_authz.engine.core import AuthzError
 
 ALLOW = 0
 DENY = 1
@@ -14,7 +14,7 @@ INTERNAL = 3
 
 
 class Trouble(click.ClickException):
-    """An error with its exit code (the engine error's own: engine/errors.py), one line on
+    """An error with its exit code (the engine error's own: engine/core/errors.py), one line on
     stderr."""
 
     exit_code = TROUBLE

@@ -15,21 +15,9 @@ from typing import Any
 import click
 
 from suite_authz.cli.exits import Trouble
-from suite_authz.engine import (
-    STORE_ENV,
-    AuthzError,
-    Engine,
-    Org,
-    OrgStore,
-    PolicyRef,
-    PolicySet,
-    Resolved,
-    Source,
-    StoreLocation,
-    default_store_path,
-    load_org,
-    resolve_policies,
-)
+from suite_authz.engine.core import AuthzError, Engine, Org, PolicySet, load_org
+from suite_authz.engine.sources import PolicyRef, Resolved, Source, resolve_policies
+from suite_authz.engine.store import STORE_ENV, OrgStore, StoreLocation, default_store_path
 
 ORG_RULE = "an org id in the store, or a snapshot file (a path: ending .json or holding a /)"
 
@@ -80,7 +68,7 @@ def org_source(ref: OrgRef, store_path: StoreLocation | None) -> tuple[Path | st
     if ref.file is not None:
         if not ref.file.exists():
             raise Trouble(f"--org {ref.value}: no such snapshot file")
-        # a FIFO or device is there, and refused by name when read (engine/inputs.py)
+        # a FIFO or device is there, and refused by name when read (engine/core/reading.py)
         return ref.file, str(ref.file)
     store = open_store(ref, store_path)
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from suite_authz.cli.exits import INTERNAL, Trouble
-from suite_authz.engine import AuthzError
+from suite_authz.engine.core import AuthzError
 
 
 def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
@@ -20,7 +20,7 @@ def _version(ctx: click.Context, _: click.Parameter, value: bool) -> None:
         return
     from importlib.metadata import version
 
-    from suite_authz.engine import default_policies_dir
+    from suite_authz.engine.core import default_policies_dir
 
     try:
         shipped = str(default_policies_dir())

@@ -11,9 +11,10 @@ import click
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.loading import ORG, ORG_RULE
-from suite_authz.engine import PolicyRef, check_directory, store_location
+from suite_authz.engine.sources import PolicyRef, check_directory
+from suite_authz.engine.store import store_location
 
-# Which policy set a command works on, as a PolicyRef (engine/policy_ref.py resolves it).
+# Which policy set a command works on, as a PolicyRef (engine/sources/policy_ref.py resolves it).
 #
 # A review command (validate, lint, fmt, test, verify, crosscheck) checks --policies DIR,
 # --shipped, or the policies/ of the directory it runs in (a user's repository, where

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from suite_authz.cli.terminal import coloured
-from suite_authz.engine import Catalogue, Decision, Request
+from suite_authz.engine.core import Catalogue, Decision, Request
 
 
 def describe_request(request: Request, catalogue: Catalogue) -> str:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite_authz.cli.exits import ALLOW, DENY, INTERNAL
-from suite_authz.engine import DiffGroup as Group
-from suite_authz.engine import DiffReport
+from suite_authz.engine.review import DiffGroup as Group
+from suite_authz.engine.review import DiffReport
 
 INDENT = " " * 9
 
@@ -100,7 +100,8 @@ def render_text(
     verdict: Verdict | None = None,
 ) -> str:
     """`report`: the enumerated diff; under --prove, `proven` and `union`, the two reports'
-    union that the guards judge (engine/symbolic/review.py `judged`). The verdict's reasons go
+    union that the guards judge (engine/review/symbolic/review.py `judged`). The verdict's reasons
+    go
     to stderr (cli/commands/diff.py)."""
     lines = [_summary(report)]
     shown = report

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from suite_authz.engine import DecisionLog
+from suite_authz.engine.serving import DecisionLog
 from suite_authz.server.authzen import HttpError
 from suite_authz.server.errors import HANDLED, error_body, error_headers, status_of
 from suite_authz.server.evaluation import Evaluator

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from suite_authz.engine import NEW_RECORD_ID, Decision, Request
+from suite_authz.engine.core import NEW_RECORD_ID, Decision, Request
 from suite_authz.server.wire import Action, Evaluation, problem
 
 ENGINE_CONTEXT = ("acting_as", "sender", "product", "enrolments")

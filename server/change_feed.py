@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from suite_authz.engine import OrgStore, StoreUnreachable
+from suite_authz.engine.store import OrgStore, StoreUnreachable
 
 log = logging.getLogger("authz.server")
 

@@ -1,12 +1,12 @@
 """One table from error to HTTP status, used by every route, both request pipelines and the
-admin page. The engine's errors carry their own status (engine/errors.py: bad input 400,
+admin page. The engine's errors carry their own status (engine/core/errors.py: bad input 400,
 conflict 409, refused 403, a store that does not answer 503); only HTTP's own are added."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from suite_authz.engine import AuthzError, Unavailable
+from suite_authz.engine.core import AuthzError, Unavailable
 from suite_authz.server.authzen import BadRequest, HttpError
 
 HANDLED: tuple[type[Exception], ...] = (HttpError, BadRequest, AuthzError)

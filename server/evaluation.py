@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from suite_authz.engine import AuthzError, Engine
+from suite_authz.engine.core import AuthzError, Engine
 from suite_authz.server.authzen import BadRequest, decision_body, merged, parse_evaluation
 from suite_authz.server.recording import Entry, Recorder
 from suite_authz.server.state import State

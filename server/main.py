@@ -16,25 +16,20 @@ from urllib.parse import urlsplit
 from prometheus_client import multiprocess
 from starlette.types import ASGIApp
 
-from suite_authz.engine import (
-    AuthzError,
-    DecisionLog,
-    OrgStore,
-    PolicyRef,
-    PoolSettings,
-    check_directory,
-    load_verifier,
-    store_location,
-)
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.serving import DecisionLog
+from suite_authz.engine.sources import PolicyRef, check_directory
+from suite_authz.engine.store import OrgStore, PoolSettings, load_verifier, store_location
 from suite_authz.server.app import create_app
 from suite_authz.server.metrics import MULTIPROC_ENV, Metrics, multiprocess_mode
 from suite_authz.server.search import MAX_SEARCHES
 from suite_authz.server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
-# Decisions kept per served org (engine/cache.py): a CRM asks the same questions again and again.
+# Decisions kept per served org (engine/core/cache.py): a CRM asks the same questions again and
+# again.
 DEFAULT_DECISION_CACHE = 10_000
-# Request classes whose Cedar answer is kept per org (engine/backends/cedar_classes.py): a
+# Request classes whose Cedar answer is kept per org (engine/core/backends/cedar_classes.py): a
 # generated 10,000-user org has a few thousand at most on a day's traffic.
 DEFAULT_CLASS_CACHE = 65_536
 

@@ -33,7 +33,8 @@ from prometheus_client import (
     multiprocess,
 )
 
-from suite_authz.engine import ClassCacheStatus, DecisionCache, ServedSet
+from suite_authz.engine.core import ClassCacheStatus, DecisionCache
+from suite_authz.engine.serving import ServedSet
 
 # a `_created` timestamp beside every counter and histogram doubles the text for no reader
 disable_created_metrics()  # type: ignore[no-untyped-call]

@@ -16,17 +16,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
-from suite_authz.engine import (
-    DecisionLog,
+from suite_authz.engine.core import PolicySet
+from suite_authz.engine.migration import (
     MigrationRefused,
-    OrgStore,
-    PolicySet,
     StalePlan,
     apply_plan,
-    decision_sink,
     migration_history,
     plan_org,
 )
+from suite_authz.engine.serving import DecisionLog, decision_sink
+from suite_authz.engine.store import OrgStore
 from suite_authz.server.authzen import BadRequest, HttpError
 from suite_authz.server.state import State
 

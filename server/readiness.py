@@ -3,7 +3,7 @@ what was last served rather than working it out from the reloader's insides."""
 
 from __future__ import annotations
 
-from suite_authz.engine import ServedSet
+from suite_authz.engine.serving import ServedSet
 from suite_authz.server.reload import Reloader
 
 

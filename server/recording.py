@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from suite_authz.engine import DecisionLog
+from suite_authz.engine.serving import DecisionLog
 from suite_authz.server.authzen import HttpError
 from suite_authz.server.metrics import Metrics
 

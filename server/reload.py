@@ -4,7 +4,8 @@ an edit has settled, what was refused already, and the swap, which every observe
 The policy set and each org are reloaded independently: a refused policy edit never holds
 back an org import that revokes a seat, and one org that does not load never holds back the
 others. A refusal is logged and counted once per refused text, however many polls see it.
-What each load gives, and what it refuses, is the engine's (engine/served.py); this module
+What each load gives, and what it refuses, is the engine's (engine/serving/served_set.py); this
+module
 decides only when to ask and what to do with the answer.
 
 Where the policy set comes from:
@@ -13,7 +14,7 @@ Where the policy set comes from:
   authz, read once at start;
 - a directory (`--policies DIR`, for development): files that an editor may be half-way
   through writing, so a changed set is taken only once it has been the same across two polls
-  and every file parses (engine/policy_files.py refuses FIFOs, devices, escaping symlinks).
+  and every file parses (engine/core/policy_files.py refuses FIFOs, devices, escaping symlinks).
 """
 
 from __future__ import annotations
@@ -26,22 +27,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from suite_authz.engine import (
-    AuthzError,
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.core import policy_stamp as stamp
+from suite_authz.engine.serving import (
     LoadOptions,
-    OrgStore,
-    PolicyRef,
     Refusal,
     ServedSet,
-    Source,
-    UnverifiedRow,
-    active_version,
     load_served,
     next_orgs,
     next_policies,
-    policy_signature,
 )
-from suite_authz.engine import policy_stamp as stamp
+from suite_authz.engine.sources import PolicyRef, Source
+from suite_authz.engine.store import OrgStore, UnverifiedRow, active_version, policy_signature
 from suite_authz.server.change_feed import ChangeFeed
 
 log = logging.getLogger("authz.server")
@@ -300,7 +297,7 @@ class Reloader:
         feed = self.feed
         verifier = self.options.verifier
         out: dict[str, object] = {
-            "engine": self.store.engine,
+            "driver": self.store.driver,
             "reachable": self.degraded_since is None,
             "changes": "polled",
         }

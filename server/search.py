@@ -1,7 +1,7 @@
 """The three search routes: off the event loop, a page at a time, every result logged.
 
 A search runs in a worker thread with a deadline per page, and the engine asks about
-candidates in small batches (engine/search.py), so evaluations keep being answered while it
+candidates in small batches (engine/serving/search.py), so evaluations keep being answered while it
 runs. Each result is an allowed decision, logged and counted like an evaluation's; a page that
 found nothing is logged as a search of its own, so that no answered search goes unseen.
 
@@ -28,7 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.routing import Route
 
-from suite_authz.engine import Engine, Request, as_evaluation, search_page
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.serving import as_evaluation, search_page
 from suite_authz.server.authzen import HttpError, decision_body, parse_evaluation
 from suite_authz.server.httpio import body_of
 from suite_authz.server.pages import PageTokens, page_spec, request_key

@@ -2,11 +2,12 @@
 (server/reload.py), the observers that hear each swap (metrics, the heap, readiness), and
 routing a request to its org's engine.
 
-What is served and refused, and why, is the engine's (engine/served.py); when to look and
+What is served and refused, and why, is the engine's (engine/serving/served_set.py); when to look
+and
 what to do with a refusal is the reloader's. A row the store vouches for wrongly is refused
 like one that does not load: an org row whose text does not match its stored sha256 (edited
 behind the store's back), and, with verify keys (`--verify-key`), a policy version or org row
-whose signature is missing or does not verify (engine/signing.py). Each is counted
+whose signature is missing or does not verify (engine/store/signing.py). Each is counted
 (authz_rows_refused) and named on /readyz.
 """
 
@@ -15,18 +16,10 @@ from __future__ import annotations
 import gc
 import threading
 
-from suite_authz.engine import (
-    ClassCacheStatus,
-    DecisionCache,
-    DecisionLog,
-    Engine,
-    LoadOptions,
-    NotServed,
-    OrgStore,
-    PolicyRef,
-    ServedSet,
-    Verifier,
-)
+from suite_authz.engine.core import ClassCacheStatus, DecisionCache, Engine
+from suite_authz.engine.serving import DecisionLog, LoadOptions, NotServed, ServedSet
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store import OrgStore, Verifier
 from suite_authz.server.authzen import HttpError
 from suite_authz.server.change_feed import ChangeFeed
 from suite_authz.server.metrics import Metrics
@@ -47,8 +40,9 @@ class State:
         class_cache: int = 0,
         freeze_heap: bool = False,
         verifier: Verifier | None = None,
-    ) -> None:
-        """`policies`: the set to serve, resolved as every door resolves it (engine/policy_ref.py):
+    ) ->
+    None:
+        """`policies`: the set to serve, resolved as every door resolves it (engine/sources/policy_ref.py):
         the store's active version, or a directory watched (development), or the shipped set.
         `settle`: take a changed directory only once two polls saw it the same (the
         default when a watcher polls; a caller that reloads by hand gets what is there).

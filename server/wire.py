@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from suite_authz.engine import NEW_RECORD_ID
+from suite_authz.engine.core import NEW_RECORD_ID
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from suite_authz.engine import Engine
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

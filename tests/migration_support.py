@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from suite_authz.engine.core.policies import PolicySet
 from suite_authz.engine.migration.run import plan_org
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.store.org_store import OrgStore
 from tests.conftest import POLICIES
 
 LEGACY = POLICIES / "examples" / "legacy-org.json"

@@ -43,15 +43,15 @@ from typing import Any
 
 import cedarpy
 
-from suite_authz.engine.catalogue import ACTIONS, RECORD_ACTIONS, Catalogue
-from suite_authz.engine.crosscheck import request_space
-from suite_authz.engine.errors import PolicyError
-from suite_authz.engine.lint import lint_source
-from suite_authz.engine.model import Org
-from suite_authz.engine.policies import RULES, PolicySet, load_policies
-from suite_authz.engine.policy_files import CATALOGUE_FILE, SCHEMA_FILE
-from suite_authz.engine.request import Request
-from suite_authz.engine.scope import scope_actions
+from suite_authz.engine.core.catalogue import ACTIONS, RECORD_ACTIONS, Catalogue
+from suite_authz.engine.core.errors import PolicyError
+from suite_authz.engine.core.model import Org
+from suite_authz.engine.core.policies import RULES, PolicySet, load_policies
+from suite_authz.engine.core.policy_files import CATALOGUE_FILE, SCHEMA_FILE
+from suite_authz.engine.core.request import Request
+from suite_authz.engine.review.crosscheck import request_space
+from suite_authz.engine.review.lint import lint_source
+from suite_authz.engine.review.scope import scope_actions
 
 Est = dict[str, Any]  # one policy, as Cedar's JSON (EST)
 Expr = dict[str, Any]  # one expression of a policy's condition, as Cedar's JSON

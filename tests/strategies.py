@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from suite_authz.engine.catalogue import RECORD_ACTIONS
+from suite_authz.engine.core.catalogue import RECORD_ACTIONS
 
 PRODUCTS = ("books", "subscriptions")
 MODULES: dict[str, tuple[str, ...]] = {

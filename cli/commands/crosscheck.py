@@ -11,14 +11,10 @@ from suite_authz.cli.exits import ALLOW, DENY
 from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import (
-    Decision,
-    Engine,
-    PolicyRef,
-    StoreLocation,
-    run_crosscheck,
-    space_size,
-)
+from suite_authz.engine.core import Decision, Engine
+from suite_authz.engine.review import run_crosscheck, space_size
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store import StoreLocation
 
 
 def _answer(d: Decision) -> str:

@@ -13,20 +13,12 @@ from suite_authz.cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from suite_authz.cli.options import format_option, store_option
 from suite_authz.cli.render_diff import Verdict, render_json, render_markdown, render_text
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import (
-    AuthzError,
-    DiffReport,
-    OrgStore,
-    PolicyRef,
-    PolicySet,
-    Source,
-    StoreLocation,
-    default_orgs,
-    load_expected,
-    resolve_policies,
-)
-from suite_authz.engine import semantic_diff as diff
-from suite_authz.engine import unexpected_changes as unexpected
+from suite_authz.engine.core import AuthzError, PolicySet
+from suite_authz.engine.review import DiffReport, default_orgs, load_expected
+from suite_authz.engine.review import semantic_diff as diff
+from suite_authz.engine.review import unexpected_changes as unexpected
+from suite_authz.engine.sources import PolicyRef, Source, resolve_policies
+from suite_authz.engine.store import OrgStore, StoreLocation
 
 RENDER = {"text": render_text, "markdown": render_markdown, "json": render_json}
 
@@ -148,15 +140,15 @@ def compared(
 # The prover (z3) is loaded only when asked for: a diff without --prove never pays for it
 # (tests/cli/test_startup.py).
 def _proven(old: PolicySet, new: PolicySet, base: str, head: str) -> DiffReport:
-    from suite_authz.engine import proven_diff
+    from suite_authz.engine.review import proven_diff
 
     return proven_diff(old, new, base, head)[0]
 
 
 def _judged(report: DiffReport, proven: DiffReport) -> DiffReport:
-    from suite_authz.engine import judged
+    from suite_authz.engine.review import merged_report
 
-    return judged(report, proven)
+    return merged_report(report, proven)
 
 
 def _side(spec: str, store_path: StoreLocation | None, work: Path, side: str) -> PolicySet:

@@ -15,15 +15,9 @@ from suite_authz.cli.options import (
     store_option,
 )
 from suite_authz.cli.render import render
-from suite_authz.engine import (
-    BACKENDS,
-    AuthzError,
-    PolicyRef,
-    Request,
-    StoreLocation,
-    context_value,
-    parse_resource,
-)
+from suite_authz.engine.core import BACKENDS, AuthzError, Request, context_value, parse_resource
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store import StoreLocation
 
 
 def _context(pairs: tuple[str, ...]) -> dict[str, object]:

@@ -8,7 +8,7 @@ import click
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.scaffold import WORKFLOW, package_version, planned, write
-from suite_authz.engine import default_policies_dir
+from suite_authz.engine.core import default_policies_dir
 
 
 @click.command()

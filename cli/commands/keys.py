@@ -1,4 +1,4 @@
-"""authz keys generate: an Ed25519 key pair to sign stored rows with (engine/signing.py);
+"""authz keys generate: an Ed25519 key pair to sign stored rows with (engine/store/signing.py);
 and the --signing-key option of the commands that store them."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import click
 
 from suite_authz.cli.exits import Trouble
-from suite_authz.engine import AuthzError, Signer, generate_keys, load_signer
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.store import Signer, generate_keys, load_signer
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -20,21 +20,11 @@ from suite_authz.cli.options import (
 )
 from suite_authz.cli.render_plan import render_impact, render_plan
 from suite_authz.cli.terminal import progress
-from suite_authz.engine import (
-    AuthzError,
-    DecisionLog,
-    MigrationRefused,
-    OrgStore,
-    PolicyRef,
-    StoreLocation,
-    apply_plan,
-    decision_sink,
-    migration_history,
-    plan_org,
-    read_file,
-    resolve_policies,
-    strict_loads,
-)
+from suite_authz.engine.core import AuthzError, read_file, strict_loads
+from suite_authz.engine.migration import MigrationRefused, apply_plan, migration_history, plan_org
+from suite_authz.engine.serving import DecisionLog, decision_sink
+from suite_authz.engine.sources import PolicyRef, resolve_policies
+from suite_authz.engine.store import OrgStore, StoreLocation
 
 org_id_option = stored_org_option("a migration", help="The org's id in the store.")
 

@@ -12,18 +12,9 @@ from suite_authz.cli.commands.keys import signer_from, signing_key_option
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, served_policies_option, store_option
-from suite_authz.engine import (
-    AuthzError,
-    Catalogue,
-    InvalidOrg,
-    OrgStore,
-    PolicyRef,
-    Source,
-    StoreLocation,
-    Unavailable,
-    read_file,
-    resolve_catalogue,
-)
+from suite_authz.engine.core import AuthzError, Catalogue, InvalidOrg, Unavailable, read_file
+from suite_authz.engine.sources import PolicyRef, Source, resolve_catalogue
+from suite_authz.engine.store import OrgStore, StoreLocation
 
 
 @click.group()

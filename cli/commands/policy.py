@@ -12,20 +12,18 @@ from suite_authz.cli.commands.keys import signer_from, signing_key_option
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, review_ref, store_option
-from suite_authz.engine import (
-    AuthzError,
+from suite_authz.engine.core import AuthzError, default_policies_dir, read_source
+from suite_authz.engine.store import (
     OrgStore,
     PolicyVersion,
     StoreLocation,
-    default_policies_dir,
     policy_signature,
-    read_source,
     stored_source,
 )
-from suite_authz.engine import activate_policy_version as activate
-from suite_authz.engine import policy_versions as versions
-from suite_authz.engine import publish_policies as publish
-from suite_authz.engine import resolve_policy_version as resolve
+from suite_authz.engine.store import activate_policy_version as activate
+from suite_authz.engine.store import policy_versions as versions
+from suite_authz.engine.store import publish_policies as publish
+from suite_authz.engine.store import resolve_policy_version as resolve
 
 actor_option = click.option(
     "--as",

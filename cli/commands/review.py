@@ -10,8 +10,10 @@ import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.options import format_option, policies_option
-from suite_authz.engine import AuthzError, PolicyRef, is_installed_copy, read_file, unformatted
-from suite_authz.engine import lint_policies as lint_findings
+from suite_authz.engine.core import AuthzError, is_installed_copy, read_file
+from suite_authz.engine.review import lint_policies as lint_findings
+from suite_authz.engine.review import unformatted
+from suite_authz.engine.sources import PolicyRef
 
 
 @click.command()

@@ -20,15 +20,9 @@ import click
 
 from suite_authz.cli.exits import ALLOW, DENY, INTERNAL, TROUBLE
 from suite_authz.cli.options import format_option, policies_option
-from suite_authz.engine import (
-    AuthzError,
-    PolicyRef,
-    PolicySet,
-    lint_policies,
-    resolve_policies,
-    run_suites,
-    unformatted,
-)
+from suite_authz.engine.core import AuthzError, PolicySet
+from suite_authz.engine.review import lint_policies, run_suites, unformatted
+from suite_authz.engine.sources import PolicyRef, resolve_policies
 
 
 @dataclass
@@ -232,7 +226,7 @@ def _test(policy_set: PolicySet, minimum: float | None, check: Check) -> None:
 
 def _verify(policy_set: PolicySet, check: Check) -> None:
     from suite_authz.cli.commands.verify import counterexample_lines
-    from suite_authz.engine import verify_theorems
+    from suite_authz.engine.review import verify_theorems
 
     verdicts = verify_theorems(policy_set)
     failed = [v for v in verdicts if not v.holds]

@@ -18,14 +18,9 @@ from suite_authz.cli.options import (
     store_option,
     stored_org_option,
 )
-from suite_authz.engine import (
-    BACKENDS,
-    AuthzError,
-    PolicyRef,
-    Source,
-    StoreLocation,
-    read_file,
-)
+from suite_authz.engine.core import BACKENDS, AuthzError, read_file
+from suite_authz.engine.sources import PolicyRef, Source
+from suite_authz.engine.store import StoreLocation
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
 from suite_authz.server.main import (
     DEFAULT_CLASS_CACHE,
@@ -289,7 +284,7 @@ def _announce(state: State, where: str) -> None:
         f"serving orgs {', '.join(sorted(served.engines))} with policy set "
         f"{served.policies.version} ({served.source}, {where}"
     )
-    how = "changes pushed as they commit" if state.store.engine == "postgres" else "polled"
+    how = "changes pushed as they commit" if state.store.driver == "postgres" else "polled"
     click.echo(f"store: {state.store.where} ({how})", err=True)
     for status in sorted({s.reason for s in state.class_caches().values()}):
         click.echo(f"class cache: {'on, ' if status.startswith('keyed') else ''}{status}", err=True)

@@ -9,9 +9,9 @@ import click
 
 from suite_authz.cli.exits import DENY, Trouble
 from suite_authz.cli.options import format_option, store_option
-from suite_authz.engine import (
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.store import (
     STORE_SCHEMA,
-    AuthzError,
     OrgStore,
     StoreLocation,
     check_store,
@@ -83,7 +83,7 @@ def check(store_path: StoreLocation | None, fmt: str, verify_keys: tuple[Path, .
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(f"store     {report.where} ({report.engine})")
+        click.echo(f"store     {report.where} ({report.driver})")
         click.echo(f"schema    version {report.schema} (this release reads {report.reads})")
         orgs = ", ".join(f"{i} v{v}" for i, v in sorted(report.orgs.items())) or "none"
         click.echo(f"orgs      {orgs}")

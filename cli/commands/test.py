@@ -10,16 +10,9 @@ import click
 
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.options import format_option, policies_option
-from suite_authz.engine import (
-    BACKENDS,
-    AuthzError,
-    PolicyRef,
-    PolicySet,
-    SuiteRun,
-    junit_xml,
-    resolve_policies,
-    run_suites,
-)
+from suite_authz.engine.core import BACKENDS, AuthzError, PolicySet
+from suite_authz.engine.review import SuiteRun, junit_xml, run_suites
+from suite_authz.engine.sources import PolicyRef, resolve_policies
 
 
 @click.command(name="test")

@@ -11,7 +11,9 @@ import click
 from suite_authz.cli.exits import TROUBLE, Trouble
 from suite_authz.cli.loading import OrgRef, org_source
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
-from suite_authz.engine import AuthzError, PolicyRef, StoreLocation, load_org, resolve_policies
+from suite_authz.engine.core import AuthzError, load_org
+from suite_authz.engine.sources import PolicyRef, resolve_policies
+from suite_authz.engine.store import StoreLocation
 
 
 @click.command()

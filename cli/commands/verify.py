@@ -11,7 +11,9 @@ import click
 from suite_authz.cli.exits import ALLOW, DENY, Trouble
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.cli.render_diff import facts
-from suite_authz.engine import AuthzError, PolicyRef, resolve_policies, verify_theorems
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.review import verify_theorems
+from suite_authz.engine.sources import PolicyRef, resolve_policies
 
 
 @click.command()

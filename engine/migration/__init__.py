@@ -2,19 +2,27 @@
 
 usage.py reads finance activity, plan.py decides who becomes what, impact.py compares each
 user's rights in the old model (policies/legacy) with the new, apply.py writes a plan to the
-org store in one transaction.
+org store in one transaction, run.py ties them to a store, errors.py says how each refuses.
+
+This `__init__` is the room's front door: the names adapters may import from it.
 """
 
-from suite_authz.engine.errors import AuthzError, Conflict, Refused
+from typing import TYPE_CHECKING
 
+from suite_authz.engine.lazy_door import lazy_door
 
-class MigrationError(AuthzError):
-    """A migration that cannot be planned or applied as asked; nothing is changed."""
+if TYPE_CHECKING:
+    from suite_authz.engine.migration.apply import apply_plan
+    from suite_authz.engine.migration.errors import MigrationError, MigrationRefused, StalePlan
+    from suite_authz.engine.migration.run import migration_history, plan_org
 
+__getattr__, __dir__ = lazy_door(__name__, __file__)
 
-class MigrationRefused(MigrationError, Refused):
-    """The engine denied the migration or an enrolment (D12): a deny, recorded in the audit."""
-
-
-class StalePlan(MigrationError, Conflict):
-    """The org changed since the plan was made: make a new plan."""
+__all__ = [
+    "MigrationError",
+    "MigrationRefused",
+    "StalePlan",
+    "apply_plan",
+    "migration_history",
+    "plan_org",
+]

@@ -20,15 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from suite_authz.engine.decision import Decision
-from suite_authz.engine.engine import Engine
-from suite_authz.engine.migration import MigrationError, MigrationRefused, StalePlan
+from suite_authz.engine.core.decide import Engine
+from suite_authz.engine.core.decision import Decision
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.core.request import Request
+from suite_authz.engine.migration.errors import MigrationError, MigrationRefused, StalePlan
 from suite_authz.engine.migration.plan import PLAN_FORMAT, PLAN_KEY, PLAN_KIND, plan_id, signature
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.request import Request
-from suite_authz.engine.signing import Signer
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.store.org_store import OrgStore
+from suite_authz.engine.store.signing import Signer
 
 APPLIED = "migration.apply"
 REFUSED = "migration.refused"
@@ -101,7 +101,7 @@ def apply_plan(
 ) -> Applied:
     """`log` is given every decision the engine took for this apply (allowed or not), before
     anything is written: the caller's decision log. `signer`: the migrated org is stored
-    signed (engine/signing.py), else unsigned."""
+    signed (engine/store/signing.py), else unsigned."""
     plan = check_plan(plan)
     given = plan.get("signature")
     if not isinstance(given, str) or not hmac.compare_digest(

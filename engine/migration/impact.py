@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from suite_authz.engine.catalogue import RECORD_ACTIONS
-from suite_authz.engine.engine import Engine
-from suite_authz.engine.model import User
-from suite_authz.engine.request import Request
+from suite_authz.engine.core.catalogue import RECORD_ACTIONS
+from suite_authz.engine.core.decide import Engine
+from suite_authz.engine.core.model import User
+from suite_authz.engine.core.request import Request
 
 Right = tuple[str, str]  # (module, action)
 

@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from suite_authz.engine.engine import Engine
-from suite_authz.engine.migration import MigrationError
+from suite_authz.engine.core.decide import Engine
+from suite_authz.engine.core.model import Org, User
+from suite_authz.engine.core.request import Request
+from suite_authz.engine.migration.errors import MigrationError
 from suite_authz.engine.migration.usage import Activity, org_products
-from suite_authz.engine.model import Org, User
-from suite_authz.engine.request import Request
 
 PLAN_KIND = "suite-authz/migration-plan"
 PLAN_FORMAT = 2  # 2: the limit counts every integration user (R1)

@@ -9,16 +9,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from suite_authz.engine.engine import Engine
-from suite_authz.engine.migration import MigrationError
+from suite_authz.engine.core.decide import Engine
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, build_policies, default_policies_dir
+from suite_authz.engine.core.policy_files import read_source
 from suite_authz.engine.migration.apply import planned_snapshot
+from suite_authz.engine.migration.errors import MigrationError
 from suite_authz.engine.migration.impact import impact
 from suite_authz.engine.migration.plan import PLAN_KEY, make_plan, signature
 from suite_authz.engine.migration.usage import Activity, load_usage
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, build_policies, default_policies_dir
-from suite_authz.engine.policy_files import read_source
-from suite_authz.engine.store import AuditEntry, OrgStore
+from suite_authz.engine.store.org_store import AuditEntry, OrgStore
 
 LEGACY_DIR = "legacy"
 
@@ -80,6 +80,6 @@ def plan_org(
     return plan
 
 
-def history(store: OrgStore, org_id: str) -> list[AuditEntry]:
+def migration_history(store: OrgStore, org_id: str) -> list[AuditEntry]:
     store.version(org_id)  # an unknown org is an error, not an empty history
     return [e for e in store.audit(org_id) if e.action.startswith("migration.")]

@@ -19,10 +19,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from suite_authz.engine.catalogue import Catalogue
-from suite_authz.engine.errors import AuthzError, joined
-from suite_authz.engine.inputs import decode_json, read_file
-from suite_authz.engine.model import Org
+from suite_authz.engine.core.catalogue import Catalogue
+from suite_authz.engine.core.errors import AuthzError, one_line
+from suite_authz.engine.core.model import Org
+from suite_authz.engine.core.reading import decode_json, read_file
 
 COLUMNS = ("user", "product", "module", "events", "last_used")
 
@@ -61,7 +61,7 @@ def load_usage(source: Path | str | list[Any], org: Org, catalogue: Catalogue) -
         if activity is not None:
             out.append(activity)
     if problems:
-        raise InvalidUsage(joined("invalid usage", problems), tuple(problems))
+        raise InvalidUsage(one_line("invalid usage", problems), tuple(problems))
     return out
 
 

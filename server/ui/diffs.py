@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from suite_authz.engine import AuthzError
+from suite_authz.engine.core import AuthzError
 from suite_authz.server.ui.views import DiffQuestion, PolicyChange
 
 KEEP = 16  # comparisons kept per process, the least recently looked at dropped first

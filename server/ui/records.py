@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, Request
+from suite_authz.engine.core import RECORD_ACTIONS, AuthzError, Engine, Request
 from suite_authz.server.ui.views import CHANNELS, Cell, Seat, seats, status
 
 # Records per page: 9 decisions each, the matrix's order of magnitude at most

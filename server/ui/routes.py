@@ -27,7 +27,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from suite_authz.engine import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest, Source
+from suite_authz.engine.core import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest
+from suite_authz.engine.sources import Source
 from suite_authz.server.authzen import decision_body, parse_evaluation
 from suite_authz.server.errors import HANDLED, error_headers, status_of
 from suite_authz.server.httpio import bearer_matches, bounded, check_length

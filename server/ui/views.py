@@ -15,23 +15,18 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite_authz.engine import (
+from suite_authz.engine.core import (
     NEW_RECORD_ID,
     RECORD_ACTIONS,
     AuthzError,
     Engine,
-    OrgStore,
-    PolicyRef,
     PolicySet,
     Request,
-    Source,
-    default_orgs,
-    history_names,
-    plan_org,
-    policy_versions,
-    resolve_policies,
-    semantic_diff,
 )
+from suite_authz.engine.migration import plan_org
+from suite_authz.engine.review import default_orgs, semantic_diff
+from suite_authz.engine.sources import PolicyRef, Source, history_names, resolve_policies
+from suite_authz.engine.store import OrgStore, policy_versions
 
 # Users per page of the matrix: a whole 1,000-user org for one module (9,000 decisions), a
 # tenth of it for every module at once (81 columns)
@@ -121,7 +116,8 @@ def seats(engine: Engine, user: Any) -> list[Seat]:
 
 def status(engine: Engine, record: Any) -> str:
     """The status D8 reads: a record without one is a draft if its module is a transaction,
-    else active (as engine/model.py's default_status, which the surface does not export)."""
+    else active (as engine/core/model.py's default_status, which the core's door does not
+    export)."""
     if record.status is not None:
         return str(record.status)
     return "draft" if engine.policies.catalogue.modules[record.type].transaction else "active"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.genorg import generate
-from suite_authz.engine import Engine, PolicySet, Request, load_org
+from suite_authz.engine.core import Engine, PolicySet, Request, load_org
 from tests.api.processes import serving
 from tests.api.test_fleet import AUTH
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store.org_store import OrgStore
 from tests.api.processes import serving
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES

@@ -25,8 +25,8 @@ from suite_authz.client import (
     Decision,
     evaluation,
 )
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store.org_store import OrgStore
 from tests.api.processes import serving
 from tests.api.test_process import _free_port
 from tests.conftest import DEMO, POLICIES, ROOT

@@ -40,11 +40,11 @@ from starlette.testclient import TestClient
 
 from suite_authz.cli.main import cli
 from suite_authz.client import AuthzClient, Decision
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.catalogue import RECORD_ACTIONS
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.store import STORE_ENV, OrgStore
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.catalogue import RECORD_ACTIONS
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.store.org_store import STORE_ENV, OrgStore
 from suite_authz.server.main import ServeConfig, build
 from tests.conftest import POLICIES
 from tests.strategies import FIELDS, MODULES, TRANSACTIONS, orgs

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import AuthzError, Request, load_policies
+from suite_authz.engine.core import AuthzError, Request, load_policies
 from tests.api.soak_fleet import (
     ACTIONS,
     Asked,

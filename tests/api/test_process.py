@@ -12,8 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store.org_store import OrgStore
 from tests.api.conftest import evaluation
 from tests.cli.runner import run
 from tests.conftest import DEMO, ROOT

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store.org_store import OrgStore
 from suite_authz.server.main import ServeConfig, build
 from tests.conftest import DEMO
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import LoadOptions, PolicyRef, PolicySet, Request, ServedSet
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core import PolicySet, Request
+from suite_authz.engine.serving import LoadOptions, ServedSet
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store.org_store import OrgStore
 from suite_authz.server.metrics import Metrics
 from suite_authz.server.readiness import Readiness
 from suite_authz.server.reload import Reloader

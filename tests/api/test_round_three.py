@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from suite_authz.cli.main import cli
-from suite_authz.engine import search_page
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.serving import search_page
+from suite_authz.engine.store.org_store import OrgStore
 from suite_authz.server.main import ServeConfig, build
 from suite_authz.server.state import State
 from tests.api.conftest import evaluation

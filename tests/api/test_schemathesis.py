@@ -12,8 +12,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store.org_store import OrgStore
 from suite_authz.server.main import ServeConfig, build
 from tests.conftest import DEMO
 

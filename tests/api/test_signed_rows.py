@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from suite_authz.engine import AuthzError
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
-from suite_authz.engine.store_schema import MIGRATIONS, VERSION_TABLE
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store.org_store import OrgStore
+from suite_authz.engine.store.schema import MIGRATIONS, VERSION_TABLE
 from suite_authz.server.main import ServeConfig, build
 from suite_authz.server.state import State
 from tests.api.conftest import evaluation
@@ -395,10 +395,10 @@ def test_an_unsigned_write_over_a_signed_one_warns_that_verifying_servers_will_r
 def _store_at_schema_2(store_at: Path | str) -> None:
     """A store as the release before signing left it: schema version 2, the demo org in it."""
     store = OrgStore(store_at, schema_check=False)
-    engine = store.engine
+    driver = store.driver
     with store.transaction() as tx:
         for step in MIGRATIONS[:2]:
-            store.db.script(tx, step.sqlite if engine == "sqlite" else step.postgres)
+            store.db.script(tx, step.sqlite if driver == "sqlite" else step.postgres)
         tx.execute(VERSION_TABLE)
         for step in MIGRATIONS[:2]:
             tx.execute(

@@ -13,9 +13,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from suite_authz.engine import StoreUnreachable
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store import StoreUnreachable
+from suite_authz.engine.store.org_store import OrgStore
 from suite_authz.server.main import ServeConfig, build
 from suite_authz.server.ui import views
 from suite_authz.server.ui.diffs import DiffJobs

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import OrgStore
-from suite_authz.engine.policies import load_policies
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.store import OrgStore
 from tests.api.conftest import evaluation
 from tests.api.processes import serving
 from tests.conftest import DEMO

@@ -19,7 +19,7 @@ import pytest
 
 from suite_authz.cli.commands.serve import read_token, serve
 from suite_authz.cli.exits import Trouble
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.store.org_store import OrgStore
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
 

@@ -8,21 +8,18 @@ from click.testing import CliRunner
 
 from suite_authz.cli.exits import Trouble
 from suite_authz.cli.main import cli
-from suite_authz.engine import (
+from suite_authz.engine.core import (
     AuthzError,
     Conflict,
     Engine,
     InvalidOrg,
     InvalidRequest,
-    MigrationRefused,
     PolicyError,
     Refused,
-    StalePlan,
-    StaleSnapshot,
-    StoreError,
-    StoreUnreachable,
     Unavailable,
 )
+from suite_authz.engine.migration import MigrationRefused, StalePlan
+from suite_authz.engine.store import StaleSnapshot, StoreError, StoreUnreachable
 from suite_authz.server.errors import error_headers, status_of
 from tests.conftest import DEMO
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import load_policies
+from suite_authz.engine.core import load_policies
 from tests.cli.runner import explain, run
 from tests.conftest import DATA, DECISION_KEYS, DEMO, POLICIES
 

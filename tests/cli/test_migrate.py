@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.core.policies import PolicySet
 from tests.cli.runner import run
 from tests.conftest import DATA, POLICIES
 from tests.migration_support import LEGACY, USAGE, legacy_store

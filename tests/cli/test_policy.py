@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.store.org_store import OrgStore
 from suite_authz.server.main import ServeConfig, build
 from tests.api.conftest import evaluation
 from tests.cli.runner import run

@@ -26,19 +26,19 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import DiffGroup, DiffReport, unexpected_changes
-from suite_authz.engine.symbolic.compile import Unsupported
-from suite_authz.engine.symbolic.questions import EncodingMismatch
-from suite_authz.engine.symbolic.review import PROOF_ORGS, judged
+from suite_authz.engine.review import DiffGroup, DiffReport, unexpected_changes
+from suite_authz.engine.review.symbolic.compile import Unsupported
+from suite_authz.engine.review.symbolic.questions import EncodingMismatch
+from suite_authz.engine.review.symbolic.review import PROOF_ORGS, merged_report
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
 
 HISTORY = POLICIES / "history" / "2025-05"
 DIFF = importlib.import_module("suite_authz.cli.commands.diff")
 VERIFY = importlib.import_module("suite_authz.cli.commands.verify")
-# authz diff takes the prover from the surface when --prove asks for it (it is not loaded
-# before): replaced there
-SURFACE = importlib.import_module("suite_authz.engine")
+# authz diff takes the prover from the review room's door when --prove asks for it (it is
+# not loaded before): replaced there
+REVIEW = importlib.import_module("suite_authz.engine.review")
 NOTES = (
     "fields.cedar",
     "   context.fields.containsAny(principal.books.role.readonly_fields)) ||",
@@ -118,7 +118,7 @@ def test_the_guards_judge_the_union_and_a_missed_change_is_a_contradiction() -> 
     proven_carried.example.update(org="counterexample", subject="u")
     proven = DiffReport("base", "head", 0, PROOF_ORGS, (proven_both, only, proven_carried))
 
-    union = judged(enumerated, proven)
+    union = merged_report(enumerated, proven)
     by_key = {g.key(): g for g in union.groups}
     assert set(by_key) == {g.key() for g in (gain, both, carried, only, proven_carried)}
     assert by_key[gain.key()].proven is False and by_key[gain.key()].count == 3
@@ -148,7 +148,7 @@ def test_an_enumerated_change_of_what_an_allow_carries_is_judged_against_the_pro
         "member of Books", "view", "invoice", "allow, hiding cost_price", "allow, hiding nothing"
     )
     elsewhere.example.update(org="counterexample", subject="u")
-    union = judged(
+    union = merged_report(
         DiffReport("base", "head", 10, ("demo",), (carried,)),
         DiffReport("base", "head", 0, PROOF_ORGS, (elsewhere,)),
     )
@@ -170,7 +170,7 @@ def test_a_crm_admin_s_change_is_covered_by_the_proof_of_their_seats() -> None:
         PROOF_ORGS,
         (_group("member of Books", "run_migration", "org", "deny", "allow", count=1),),
     )
-    union = judged(enumerated, proven)
+    union = merged_report(enumerated, proven)
     assert union.contradictions == ()
     assert all(g.proven for g in union.groups)
 
@@ -178,7 +178,7 @@ def test_a_crm_admin_s_change_is_covered_by_the_proof_of_their_seats() -> None:
 def test_an_enumerated_change_the_proof_misses_exits_3_and_names_the_request(
     demo_only: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(SURFACE, "proven_diff", _no_proof)
+    monkeypatch.setattr(REVIEW, "proven_diff", _no_proof)
     base, head = str(HISTORY), str(POLICIES)
     code, out, err = run("diff", base, head, "--prove", "--fail-on", "non-member-gain")
     assert code == 3, out + err
@@ -186,7 +186,7 @@ def test_an_enumerated_change_the_proof_misses_exits_3_and_names_the_request(
     assert "ENCODING ERROR (exit 3): the proof missed `asha create invoice` (org demo" in out
     assert "proof and enumeration agree" not in out
     assert "authz diff: encoding error: the proof missed `asha create invoice`" in err
-    # the enumerated changes are judged all the same
+    # the enumerated changes are merged_report all the same
     assert "authz diff: undeclared: integration user of Books gains `create` on invoice" in err
     code, out, _ = run("diff", base, head, "--prove", "--format", "markdown")
     assert code == 3
@@ -256,7 +256,7 @@ def test_diff_exit_codes(demo_only: None, monkeypatch: pytest.MonkeyPatch) -> No
     refused = Unsupported("policy `mail-domain`: the operator `like` is outside the encoding")
     mismatch = EncodingMismatch("the symbolic encoding found a difference Cedar does not confirm")
     for error, code in ((refused, 2), (mismatch, 3), (RuntimeError("z3 broke"), 3)):
-        monkeypatch.setattr(SURFACE, "proven_diff", _raises(error))
+        monkeypatch.setattr(REVIEW, "proven_diff", _raises(error))
         got, out, err = run("diff", old, new, "--prove", "--fail-on", "any-widening")
         assert got == code, (error, got, out, err)
         assert len(err.strip().splitlines()) == 1 and str(error) in err

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from suite_authz.engine import is_installed_copy
+from suite_authz.engine.core import is_installed_copy
 from tests.cli.runner import BIN, run, shell, user_env
 from tests.conftest import DEMO, POLICIES, ROOT
 
@@ -116,7 +116,7 @@ def test_fmt_never_rewrites_the_installed_package(
     package = tmp_path / "site" / "suite_authz"
     shutil.copytree(POLICIES, package / "policies", ignore=shutil.ignore_patterns("history"))
     (package / "policies" / "extra.cedar").write_text(BAD, encoding="utf-8")
-    monkeypatch.setattr("suite_authz.engine.policies.PACKAGE_DIR", package)
+    monkeypatch.setattr("suite_authz.engine.core.policies.PACKAGE_DIR", package)
     for args in (["--shipped"], ["--policies", str(package / "policies")]):
         code, _, err = run("fmt", *args)
         assert code == 2 and "not yours to rewrite" in err, err

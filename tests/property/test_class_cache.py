@@ -1,4 +1,4 @@
-"""Deciding by class (engine/backends/cedar_classes.py) changes no decision.
+"""Deciding by class (engine/core/backends/cedar_classes.py) changes no decision.
 
 Every generated org gets twins: for each user and record, copies that differ from it in one
 attribute the policies read (the admin flag, the profile, a seat, a role; a record's status,
@@ -22,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.backends.cedar_classes import ClassKeys
-from suite_authz.engine.backends.cedar_reads import Reads
-from suite_authz.engine.entities import EntityLookup
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import load_policies
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.backends.cedar_classes import ClassKeys
+from suite_authz.engine.core.backends.cedar_reads import Reads
+from suite_authz.engine.core.entities import EntityLookup
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import load_policies
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import FIELDS, orgs, record_requests
 

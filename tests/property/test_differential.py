@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.crosscheck import same
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.review.crosscheck import same
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import orgs, record_requests
 

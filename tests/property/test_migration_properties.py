@@ -13,15 +13,15 @@ from typing import Any
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.catalogue import RECORD_ACTIONS
-from suite_authz.engine.migration import MigrationError
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.catalogue import RECORD_ACTIONS
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import load_policies
 from suite_authz.engine.migration.apply import apply_plan
+from suite_authz.engine.migration.errors import MigrationError
 from suite_authz.engine.migration.impact import rights_by_user
 from suite_authz.engine.migration.run import load_legacy, plan_org
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.store.org_store import OrgStore
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import MODULES, PRODUCTS, orgs
 

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from suite_authz.engine import Engine
-from suite_authz.engine.crosscheck import crosscheck
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.review.crosscheck import run_crosscheck
 from tests.conftest import DEMO, POLICIES
 from tests.property.test_differential import check_agreement
 from tests.strategies import orgs
@@ -54,7 +54,7 @@ def mutated(tmp_path: Path, name: str) -> PolicySet:
 def test_crosscheck_finds_a_wrong_obligation_in_one_encoding(tmp_path: Path, name: str) -> None:
     policies = mutated(tmp_path, name)
     org = load_org(DEMO, policies.catalogue)
-    report = crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
+    report = run_crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
     assert report.disagreements, name
     # Allowed by both, carrying different senders or redactions (and, for the owner's own mail,
     # a sender Cedar cannot name at all, which fails closed).
@@ -88,5 +88,5 @@ def test_the_differential_property_finds_a_wrong_obligation(tmp_path: Path, name
 def test_the_shipped_set_passes_the_same_check(tmp_path: Path) -> None:
     policies = load_policies(POLICIES)
     org = load_org(DEMO, policies.catalogue)
-    report = crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
+    report = run_crosscheck(Engine(policies, org, "cedar"), Engine(policies, org, "polar"))
     assert report.compared > 4000 and not report.disagreements

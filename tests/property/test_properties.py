@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.catalogue import RECORD_ACTIONS
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import load_policies
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.catalogue import RECORD_ACTIONS
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import load_policies
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import MODULES, PRODUCTS, orgs, record_requests, seats
 

@@ -29,7 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import suite_authz.engine.migration.impact as impact_module
-from suite_authz.engine import Engine
+from suite_authz.engine.core import Engine
 from tests.conftest import SECONDS
 from tests.property import test_migration_properties as m
 from tests.property import test_properties as p

@@ -47,18 +47,18 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from suite_authz.engine import Engine
-from suite_authz.engine.coverage_org import coverage_org
-from suite_authz.engine.decision import Decision
-from suite_authz.engine.diff import DiffReport, who
-from suite_authz.engine.errors import AuthzError, Refused
-from suite_authz.engine.model import Org, load_org
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.request import Request
-from suite_authz.engine.scope import Changed, changed_policies
-from suite_authz.engine.symbolic.compile import Unsupported
-from suite_authz.engine.symbolic.questions import EncodingMismatch, Proof, decide_on
-from suite_authz.engine.symbolic.review import proven_diff
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.decision import Decision
+from suite_authz.engine.core.errors import AuthzError, Refused
+from suite_authz.engine.core.model import Org, load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.core.request import Request
+from suite_authz.engine.review.coverage_org import coverage_org
+from suite_authz.engine.review.diff import DiffReport, who
+from suite_authz.engine.review.scope import Changed, changed_policies
+from suite_authz.engine.review.symbolic.compile import Unsupported
+from suite_authz.engine.review.symbolic.questions import EncodingMismatch, Proof, decide_on
+from suite_authz.engine.review.symbolic.review import proven_diff
 from tests.conftest import POLICIES
 from tests.mutants import (
     Built,

@@ -10,11 +10,11 @@ import z3
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.crosscheck import request_space
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import load_policies
-from suite_authz.engine.symbolic.compile import allows, world_for
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.review.crosscheck import request_space
+from suite_authz.engine.review.symbolic.compile import allows, world_for
 from tests.conftest import GENERATED, POLICIES
 from tests.strategies import orgs, record_requests
 

@@ -12,9 +12,9 @@ import yaml
 from bench.cerbos_policy import cerbos_bodies, write_cerbos_policies
 from bench.genorg import MODULES, generate
 from bench.traces import Ids, batches, trace
-from suite_authz.engine import Engine
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import load_policies
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import load_policies
 from suite_authz.server.authzen import parse_evaluation
 
 ORG = generate(200, 2_000)

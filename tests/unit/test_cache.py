@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.cache import DecisionCache
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.cache import DecisionCache
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
 from tests.conftest import DEMO
 
 ASKS = [

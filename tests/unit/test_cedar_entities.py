@@ -11,12 +11,12 @@ from typing import Any
 import cedarpy
 import pytest
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.backends import cedar_entities as module
-from suite_authz.engine.entities import build_index
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.backends import cedar_entities as module
+from suite_authz.engine.core.entities import build_index
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
 from suite_authz.engine.migration.run import load_legacy
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
 from tests.conftest import DEMO
 
 
@@ -24,7 +24,7 @@ from tests.conftest import DEMO
 def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every parse of a whole org into cedarpy.Entities; every engine gets a fresh
     index (none kept for reuse), so that no earlier test's parse is found."""
-    monkeypatch.setattr("suite_authz.engine.entities.KEEP_USERS_UP_TO", 0)
+    monkeypatch.setattr("suite_authz.engine.core.entities.KEEP_USERS_UP_TO", 0)
     seen: list[int] = []
     real = cedarpy.Entities.from_json_str
 
@@ -71,7 +71,9 @@ def test_the_parse_is_dropped_with_its_index(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The kept parse does not keep its index alive, and goes when the index goes."""
-    monkeypatch.setattr("suite_authz.engine.entities.KEEP_USERS_UP_TO", 0)  # none kept for reuse
+    monkeypatch.setattr(
+        "suite_authz.engine.core.entities.KEEP_USERS_UP_TO", 0
+    )  # none kept for reuse
     index = build_index(fresh_org(policies), policies.catalogue)
     handle = module.cedar_entities(index, policies)
     assert module.cedar_entities(index, policies) is handle  # kept while the index lives

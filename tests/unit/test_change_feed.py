@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import OrgStore, StoreUnreachable, activate_policy_version
-from suite_authz.engine import publish_policies as publish
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.core.policy_files import read_source
 from suite_authz.engine.migration.apply import apply_plan
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.policy_files import read_source
+from suite_authz.engine.store import OrgStore, StoreUnreachable, activate_policy_version
+from suite_authz.engine.store import publish_policies as publish
 from suite_authz.server import change_feed
 from suite_authz.server.change_feed import ChangeFeed
 from tests.conftest import DEMO, POLICIES

@@ -1,4 +1,4 @@
-"""The class key (engine/backends/cedar_reads.py, cedar_classes.py) and the policy slices
+"""The class key (engine/core/backends/cedar_reads.py, cedar_classes.py) and the policy slices
 (cedar_slices.py): what they read, what they refuse, and that each read matters."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.backends.cedar_classes import ClassKeys
-from suite_authz.engine.backends.cedar_reads import Unaccounted, derive
-from suite_authz.engine.entities import EntityLookup
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.backends.cedar_classes import ClassKeys
+from suite_authz.engine.core.backends.cedar_reads import Unaccounted, derive
+from suite_authz.engine.core.entities import EntityLookup
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
 from tests.conftest import DEMO, POLICIES
 from tests.property.test_class_cache import MUTATIONS, with_twins
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine.decision_log import DecisionLog, mask
-from suite_authz.engine.errors import AuthzError
+from suite_authz.engine.core.errors import AuthzError
+from suite_authz.engine.serving.decision_log import DecisionLog, mask
 
 KEY = b"k" * 32
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from suite_authz.cli.render_diff import render_markdown
-from suite_authz.engine.diff import default_orgs, diff, unexpected
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.revisions import policy_dir
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.review.diff import default_orgs, semantic_diff, unexpected_changes
+from suite_authz.engine.sources.revisions import policy_dir
 from tests.cli.runner import run
 from tests.conftest import POLICIES
 
@@ -23,11 +23,11 @@ D4_TYPES = {"sales_order", "invoice", "purchase_order"}
 @pytest.fixture(scope="module")
 def widening(policies: PolicySet) -> object:
     old = load_policies(HISTORY)
-    return diff(old, policies, default_orgs(policies, []), "2025-05", "current")
+    return semantic_diff(old, policies, default_orgs(policies, []), "2025-05", "current")
 
 
 def test_2025_05_to_now_is_exactly_the_d4_widening(widening: object) -> None:
-    from suite_authz.engine.diff import DiffReport
+    from suite_authz.engine.review.diff import DiffReport
 
     assert isinstance(widening, DiffReport)
     assert widening.groups and not widening.narrowings
@@ -63,13 +63,13 @@ def test_2025_05_to_now_is_exactly_the_d4_widening(widening: object) -> None:
 
 
 def test_a_non_member_gain_fails_unless_declared(widening: object, tmp_path: Path) -> None:
-    from suite_authz.engine.diff import DiffReport
+    from suite_authz.engine.review.diff import DiffReport
 
     assert isinstance(widening, DiffReport)
-    problems = unexpected(widening, "non-member-gain", None)
+    problems = unexpected_changes(widening, "non-member-gain", None)
     assert problems and all(p.startswith("undeclared: ") for p in problems)
     declared = [g.to_dict() for g in widening.groups]
-    assert unexpected(widening, "non-member-gain", declared) == []
+    assert unexpected_changes(widening, "non-member-gain", declared) == []
     never = {
         "who": "member of Books",
         "action": "void",
@@ -77,19 +77,19 @@ def test_a_non_member_gain_fails_unless_declared(widening: object, tmp_path: Pat
         "was": "allow",
         "now": "deny",
     }
-    assert unexpected(widening, "non-member-gain", [*declared, never]) == [
+    assert unexpected_changes(widening, "non-member-gain", [*declared, never]) == [
         f"declared but did not happen: {never}"
     ]
 
 
 def test_same_policies_change_nothing(policies: PolicySet) -> None:
-    report = diff(policies, policies, default_orgs(policies, []))
+    report = semantic_diff(policies, policies, default_orgs(policies, []))
     assert report.groups == () and report.compared > 10_000
 
 
 def test_narrowing_is_reported_as_a_loss(policies: PolicySet) -> None:
     old = load_policies(HISTORY)
-    report = diff(policies, old, default_orgs(policies, []))
+    report = semantic_diff(policies, old, default_orgs(policies, []))
     decided = [g for g in report.groups if g.now == "deny"]
     assert decided and not any(g.widening for g in decided)
     # what stays allowed moves back to Subscriptions (D1): another product's identity, which
@@ -99,13 +99,13 @@ def test_narrowing_is_reported_as_a_loss(policies: PolicySet) -> None:
         (a, "allow, acting in books", "allow, acting in subscriptions") for a in ("create", "edit")
     }
     assert all(g.widening for g in moved) and report.widenings == tuple(moved)
-    assert len(unexpected(report, "any-widening", None)) == len(moved)
-    assert unexpected(report, "non-member-gain", None) == []
-    assert unexpected(report, None, []) != []  # an expectation file that declares nothing
+    assert len(unexpected_changes(report, "any-widening", None)) == len(moved)
+    assert unexpected_changes(report, "non-member-gain", None) == []
+    assert unexpected_changes(report, None, []) != []  # an expectation file that declares nothing
 
 
 def test_markdown_lists_widenings_first_in_a_table(widening: object) -> None:
-    from suite_authz.engine.diff import DiffReport
+    from suite_authz.engine.review.diff import DiffReport
 
     assert isinstance(widening, DiffReport)
     text = render_markdown(widening)
@@ -175,10 +175,12 @@ def test_a_redaction_dropped_from_one_product_is_a_widening_not_no_change(
    context.fields.containsAny(principal.books.role.hidden_fields)) ||"""
     assert text.count(books) == 1
     (head / "obligations.cedar").write_text(text.replace(books, "false ||"))
-    report = diff(policies, load_policies(head), default_orgs(policies, []), "now", "weakened")
+    report = semantic_diff(
+        policies, load_policies(head), default_orgs(policies, []), "now", "weakened"
+    )
     dropped = [g for g in report.groups if g.action == "view" and g.type == "item"]
     assert dropped and all(g.widening for g in dropped)
     assert {(g.was, g.now) for g in dropped} >= {
         ("allow, hiding cost_price", "allow, hiding nothing")
     }
-    assert unexpected(report, "any-widening", None)
+    assert unexpected_changes(report, "any-widening", None)

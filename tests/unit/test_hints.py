@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suite_authz.engine.hints import SCAN_UP_TO, did_you_mean, did_you_mean_id
+from suite_authz.engine.core.suggestions import SCAN_UP_TO, did_you_mean, did_you_mean_id
 
 
 @pytest.mark.parametrize(

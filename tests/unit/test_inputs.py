@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine.inputs import MAX_DEPTH, JsonRefused, strict_loads
+from suite_authz.engine.core.reading import MAX_DEPTH, JsonRefused, strict_loads
 
 
 @pytest.mark.parametrize(
@@ -66,8 +66,8 @@ def test_an_integer_beyond_64_bits_is_never_an_integer() -> None:
 
 
 def test_read_limited_stops_one_chunk_past_the_limit(tmp_path: Path) -> None:
-    from suite_authz.engine.errors import InvalidOrg
-    from suite_authz.engine.inputs import read_limited
+    from suite_authz.engine.core.errors import InvalidOrg
+    from suite_authz.engine.core.reading import read_limited
 
     path = tmp_path / "big"
     path.write_bytes(b"x" * 11)
@@ -78,16 +78,16 @@ def test_read_limited_stops_one_chunk_past_the_limit(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("where", "kind"), [("/dev/null", "character device"), ("/", "directory")])
 def test_read_file_refuses_what_is_not_a_regular_file_by_name(where: str, kind: str) -> None:
-    from suite_authz.engine.errors import InvalidOrg
-    from suite_authz.engine.inputs import read_file
+    from suite_authz.engine.core.errors import InvalidOrg
+    from suite_authz.engine.core.reading import read_file
 
     with pytest.raises(InvalidOrg, match=f"{where}: org snapshot is a {kind}"):
         read_file(Path(where), "org snapshot", InvalidOrg)
 
 
 def test_read_limited_private_refuses_a_file_the_group_may_read(tmp_path: Path) -> None:
-    from suite_authz.engine.errors import AuthzError
-    from suite_authz.engine.inputs import read_limited
+    from suite_authz.engine.core.errors import AuthzError
+    from suite_authz.engine.core.reading import read_limited
 
     path = tmp_path / "secret"
     path.write_bytes(b"s")

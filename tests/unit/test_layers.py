@@ -1,5 +1,5 @@
 """The layers, read from the imports with `ast`: the adapters (cli/, server/) reach the
-library only through `suite_authz.engine`'s surface (the names engine/__init__.py exports),
+library only through a room's front door (the names engine/ROOM/__init__.py exports),
 never a backend; the library knows nothing of its adapters; the server knows nothing of the
 CLI, and the CLI of the server only in `authz serve`, which starts it; the CRM's client knows
 nothing of any of them; and nothing imports a part by a top-level name (`engine`, `cli`),
@@ -85,28 +85,36 @@ def part_of(module: str) -> str | None:
     return names[1] if names[0] == "suite_authz" and len(names) > 1 else None
 
 
-def surface(root: Path = ROOT) -> set[str]:
-    """The names engine/__init__.py exports (its __all__), read without importing it."""
-    init = root / "engine" / "__init__.py"
-    tree = ast.parse((init if init.is_file() else ROOT / "engine" / "__init__.py").read_text())
-    for node in tree.body:
+def _exports(init: Path) -> list[str]:
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__":
-            return set(ast.literal_eval(node.value))
-    raise AssertionError("engine/__init__.py has no __all__")
+            return list(ast.literal_eval(node.value))
+    raise AssertionError(f"{init}: a front door without __all__")
 
 
-def _through_surface(module: str, exported: set[str]) -> bool:
-    """suite_authz.engine itself, or one name it exports (not a submodule of it)."""
+def doors(root: Path = ROOT) -> dict[str, set[str]]:
+    """The engine's rooms and the names each front door (engine/ROOM/__init__.py) exports,
+    read without importing them."""
+    engine = root / "engine" if list(root.glob("engine/*/__init__.py")) else ROOT / "engine"
+    return {init.parent.name: set(_exports(init)) for init in sorted(engine.glob("*/__init__.py"))}
+
+
+def _through_a_door(module: str, rooms: dict[str, set[str]]) -> bool:
+    """A room's door itself, or one name it exports (not a module behind it)."""
     names = module.split(".")
-    return len(names) == 2 or (len(names) == 3 and names[2] in exported)
+    if len(names) == 2:
+        return True  # `from suite_authz.engine import core` is read as suite_authz.engine.core too
+    if names[2] not in rooms:
+        return False
+    return len(names) == 3 or (len(names) == 4 and names[3] in rooms[names[2]])
 
 
-def _violation(package: str, where: str, module: str, exported: set[str]) -> str | None:
+def _violation(package: str, where: str, module: str, rooms: dict[str, set[str]]) -> str | None:
     part = part_of(module)
     if module.split(".")[0] in NOT_INSTALLED:
         return "not installed; import suite_authz.*"
-    if package in ADAPTERS and part == "engine" and not _through_surface(module, exported):
-        return "an adapter imports only the surface"
+    if package in ADAPTERS and part == "engine" and not _through_a_door(module, rooms):
+        return "an adapter imports only a room's front door"
     if package == "engine" and part in (*ADAPTERS, "client"):
         return "the library imports no adapter"
     if package == "server" and part == "cli":
@@ -120,12 +128,12 @@ def _violation(package: str, where: str, module: str, exported: set[str]) -> str
 
 def violations(root: Path = ROOT) -> list[str]:
     found = []
-    exported = surface(root)
+    rooms = doors(root)
     for package in CHECKED:
         if not (root / package).is_dir():
             continue
         for where, line, module in imports(package, root):
-            why = _violation(package, where, module, exported)
+            why = _violation(package, where, module, rooms)
             if why is not None:
                 found.append(f"{where}:{line}: {module}: {why}")
     return sorted(set(found))
@@ -135,12 +143,56 @@ def test_the_layers_hold() -> None:
     assert violations() == []
 
 
-def test_the_surface_names_only_what_it_exports() -> None:
-    from suite_authz import engine
+ROOMS = ("core", "store", "sources", "review", "serving", "migration")
 
-    assert sorted(engine.__all__) == sorted(set(engine.__all__))
-    for name in engine.__all__:
-        assert hasattr(engine, name), name
+
+def test_the_rooms_are_the_ones_the_map_names() -> None:
+    assert sorted(doors()) == sorted(ROOMS)
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_each_door_opens_on_what_it_lists(room: str) -> None:
+    """__all__ is the door's TYPE_CHECKING list, each name resolves to the object its module
+    defines under that very name (no renaming on export), and none is a module's name (an
+    import of that module would replace the name on the package)."""
+    from importlib import import_module
+
+    door = import_module(f"suite_authz.engine.{room}")
+    init = ROOT / "engine" / room / "__init__.py"
+    block = next(n for n in ast.parse(init.read_text("utf-8")).body if isinstance(n, ast.If))
+    listed = {
+        alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert sorted(door.__all__) == sorted(listed) and len(set(door.__all__)) == len(door.__all__)
+    for name, module in listed.items():
+        assert getattr(door, name) is getattr(import_module(str(module)), name), name
+        assert not (ROOT / "engine" / room / f"{name}.py").exists(), name
+
+
+def test_the_engine_package_itself_exports_nothing() -> None:
+    """Two doors to one name would be two surfaces to keep: the rooms are the only doors."""
+    body = ast.parse((ROOT / "engine" / "__init__.py").read_text("utf-8")).body
+    assert [type(node) for node in body] == [ast.Expr]  # its docstring, the map of the rooms
+
+
+def test_a_door_refuses_a_renamed_export(tmp_path: Path) -> None:
+    from suite_authz.engine.lazy_door import lazy_door
+
+    init = tmp_path / "__init__.py"
+    init.write_text(
+        "if TYPE_CHECKING:\n    from suite_authz.engine.core.decide import Engine as E\n", "utf-8"
+    )
+    with pytest.raises(ImportError, match="exported as E: a door never renames"):
+        lazy_door("x", str(init))
+    (tmp_path / "decide.py").write_text("", "utf-8")
+    init.write_text(
+        "if TYPE_CHECKING:\n    from suite_authz.engine.core.decide import decide\n", "utf-8"
+    )
+    with pytest.raises(ImportError, match="also a module of this room"):
+        lazy_door("x", str(init))
 
 
 @pytest.mark.parametrize(
@@ -148,9 +200,9 @@ def test_the_surface_names_only_what_it_exports() -> None:
     [
         (
             "cli/commands/sneaky.py",
-            "from suite_authz.engine.backends.cedar import CedarBackend\n",
+            "from suite_authz.engine.core.backends.cedar import CedarBackend\n",
         ),
-        ("server/sneaky.py", "import suite_authz.engine.store\n"),
+        ("server/sneaky.py", "import suite_authz.engine.store.org_store\n"),
         ("engine/sneaky.py", "from suite_authz.cli.main import cli\n"),
         ("engine/sneaky2.py", "def f():\n    import suite_authz.server.app\n"),
         ("client/sneaky.py", "from suite_authz.engine import Decision\n"),
@@ -162,12 +214,17 @@ def test_the_surface_names_only_what_it_exports() -> None:
         ("engine/sneaky.py", "from suite_authz import server\n"),
         (
             "server/sneaky.py",
-            "import importlib\nimportlib.import_module('suite_authz.engine.backends')\n",
+            "import importlib\nimportlib.import_module('suite_authz.engine.core.backends')\n",
         ),
         ("server/sneaky.py", "from suite_authz.cli.exits import Trouble\n"),
         ("cli/sneaky.py", "from suite_authz.server.main import factory\n"),
         ("cli/sneaky.py", "uvicorn.run('suite_authz.server.main:factory')\n"),
         ("engine/sneaky.py", "m = __import__(f'suite_authz.cli.{name}')\n"),
+        # past a room's front door, or through the package that has no door
+        ("cli/sneaky.py", "from suite_authz.engine.core.decide import Engine\n"),
+        ("server/sneaky.py", "from suite_authz.engine.store import org_store\n"),
+        ("server/sneaky.py", "from suite_authz.engine import Engine\n"),
+        ("cli/sneaky.py", "from ..engine.review import diff\n"),
     ],
 )
 def test_a_forbidden_import_is_found(tmp_path: Path, file: str, line: str) -> None:
@@ -182,13 +239,15 @@ def test_allowed_imports_are_not_flagged(tmp_path: Path) -> None:
     for package in CHECKED:
         (tmp_path / package).mkdir()
     (tmp_path / "cli" / "ok.py").write_text(
-        "from suite_authz.engine import Engine\nimport http.client\n", encoding="utf-8"
+        "from suite_authz.engine.core import Engine\n"
+        "from suite_authz.engine import store\nimport http.client\n",
+        encoding="utf-8",
     )
     (tmp_path / "engine" / "ok.py").write_text(
-        "from suite_authz.engine.model import Org\n", encoding="utf-8"
+        "from suite_authz.engine.core.model import Org\n", encoding="utf-8"
     )
     (tmp_path / "tests" / "ok.py").write_text(
-        "from suite_authz.engine.entities import OrgIndex\n", encoding="utf-8"
+        "from suite_authz.engine.core.entities import OrgIndex\n", encoding="utf-8"
     )
     (tmp_path / "cli" / "commands").mkdir()
     (tmp_path / "cli" / "commands" / "serve.py").write_text(
@@ -212,7 +271,7 @@ def test_no_adapter_reads_the_invalid_flag() -> None:
 
 
 def test_validate_raises_and_decide_stays_total() -> None:
-    from suite_authz.engine import Engine, InvalidRequest, Request
+    from suite_authz.engine.core import Engine, InvalidRequest, Request
     from tests.conftest import DEMO
 
     engine = Engine.load(DEMO)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Engine, PolicyError, PolicyRef
-from suite_authz.engine.migration import MigrationError, MigrationRefused
+from suite_authz.engine.core import Engine, PolicyError
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
 from suite_authz.engine.migration.apply import (
     APPLIED,
     REFUSED,
@@ -18,13 +19,13 @@ from suite_authz.engine.migration.apply import (
     check_plan,
     planned_snapshot,
 )
+from suite_authz.engine.migration.errors import MigrationError, MigrationRefused
 from suite_authz.engine.migration.impact import rights_by_user
 from suite_authz.engine.migration.plan import PLAN_FORMAT, add_months
-from suite_authz.engine.migration.run import history, load_legacy
+from suite_authz.engine.migration.run import load_legacy, migration_history
 from suite_authz.engine.migration.usage import InvalidUsage, load_usage
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store.org_store import OrgStore
 from tests.conftest import POLICIES
 from tests.migration_support import (
     AFTER_WINDOW,
@@ -306,8 +307,8 @@ def test_asking_each_kind_of_user_once_matches_asking_every_user(
     store: OrgStore, policies: PolicySet
 ) -> None:
     """The shortcut in impact.rights_by_user against the plain loop over users."""
-    from suite_authz.engine.catalogue import RECORD_ACTIONS
-    from suite_authz.engine.request import Request
+    from suite_authz.engine.core.catalogue import RECORD_ACTIONS
+    from suite_authz.engine.core.request import Request
 
     org = load_org(LEGACY, policies.catalogue)
     for engine, owner in (
@@ -340,7 +341,7 @@ def test_apply_enrols_in_one_version_and_audits(store: OrgStore, policies: Polic
         ("books", "migration", "2026-11-25"),
         ("subscriptions", "migration", "2026-11-25"),
     ]
-    (entry,) = history(store, "legacy")
+    (entry,) = migration_history(store, "legacy")
     assert (entry.action, entry.actor) == (APPLIED, "olga")
     assert entry.detail["plan_id"] == plan["plan_id"]
     assert entry.detail["decisions"][0]["policies"] == ["crm-admin-enrols"]
@@ -352,7 +353,7 @@ def test_apply_twice_changes_nothing_the_second_time(store: OrgStore, policies: 
     text, version = store.export("legacy"), store.version("legacy")
     again = apply_plan(store, policies, plan, "olga")
     assert not again.changed and again.version == version
-    assert store.export("legacy") == text and len(history(store, "legacy")) == 1
+    assert store.export("legacy") == text and len(migration_history(store, "legacy")) == 1
 
 
 def test_a_stale_plan_is_refused(store: OrgStore, policies: PolicySet) -> None:
@@ -360,7 +361,7 @@ def test_a_stale_plan_is_refused(store: OrgStore, policies: PolicySet) -> None:
     store.import_snapshot(_legacy(lambda d: d.update(name="renamed")), policies.catalogue)
     with pytest.raises(MigrationError, match="stale: it was made against version 1"):
         apply_plan(store, policies, plan, "olga")
-    assert history(store, "legacy") == []
+    assert migration_history(store, "legacy") == []
 
 
 def test_an_edited_plan_is_refused(store: OrgStore, policies: PolicySet) -> None:
@@ -391,7 +392,7 @@ def test_only_a_crm_admin_may_apply_and_a_refusal_is_audited(
     with pytest.raises(MigrationRefused, match="only a CRM admin"):
         apply_plan(store, policies, plan, "sam")
     assert store.export("legacy") == before and store.version("legacy") == 1
-    (entry,) = history(store, "legacy")
+    (entry,) = migration_history(store, "legacy")
     assert entry.action == REFUSED and entry.actor == "sam"
     assert entry.detail["refused"][0]["policies"] == ["admin-actions-crm-admins-only"]
 
@@ -428,7 +429,7 @@ def test_a_failure_half_way_leaves_the_org_as_it_was(
         apply_plan(store, policies, plan, "olga")
     monkeypatch.undo()
     assert (store.export("legacy"), store.version("legacy")) == before
-    assert history(store, "legacy") == []
+    assert migration_history(store, "legacy") == []
     assert apply_plan(store, policies, plan, "olga").changed  # and the plan still applies
 
 
@@ -458,25 +459,25 @@ def test_planned_snapshot_names_unknown_users(policies: PolicySet) -> None:
 
 
 def test_history_of_an_unknown_org_is_an_error(store: OrgStore) -> None:
-    from suite_authz.engine.store import StoreError
+    from suite_authz.engine.store.org_store import StoreError
 
     with pytest.raises(StoreError, match="no org `nope`"):
-        history(store, "nope")
+        migration_history(store, "nope")
 
 
 def test_legacy_lint_is_clean() -> None:
-    from suite_authz.engine.lint import lint
+    from suite_authz.engine.review.lint import lint_policies
 
-    assert lint(POLICIES / "legacy") == []
+    assert lint_policies(POLICIES / "legacy") == []
     assert not load_policies(POLICIES / "legacy").servable
 
 
 def test_the_old_model_s_two_encodings_agree_on_the_legacy_org(policies: PolicySet) -> None:
-    from suite_authz.engine.crosscheck import crosscheck
+    from suite_authz.engine.review.crosscheck import run_crosscheck
 
     org = load_org(LEGACY, policies.catalogue)
     legacy = load_legacy(policies)
-    report = crosscheck(Engine(legacy, org, "cedar"), Engine(legacy, org, "polar"))
+    report = run_crosscheck(Engine(legacy, org, "cedar"), Engine(legacy, org, "polar"))
     assert report.compared > 2000 and report.disagreements == ()
 
 
@@ -485,7 +486,7 @@ def test_a_hand_edited_plan_with_a_recomputed_plan_id_is_refused(
 ) -> None:
     """Issue 11, finding 9 (failed on 4b6dd84): two users with no finance activity were added
     to a plan, its plain-sha256 plan_id recomputed, and the plan applied."""
-    from suite_authz.engine.migration import MigrationError
+    from suite_authz.engine.migration.errors import MigrationError
     from suite_authz.engine.migration.plan import plan_id
 
     plan = legacy_plan(store, policies)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Engine, InvalidOrg, Request
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.core import Engine, InvalidOrg, Request
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
 from tests.conftest import DATA
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import Engine, PolicyError, Request
-from suite_authz.engine.backends.polar import PolarBackend
-from suite_authz.engine.crosscheck import crosscheck, request_space, same
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
+from suite_authz.engine.core import Engine, PolicyError, Request
+from suite_authz.engine.core.backends.polar import PolarBackend
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.review.crosscheck import request_space, run_crosscheck, same
 from tests.conftest import DEMO, POLICIES
 
 
@@ -51,7 +51,7 @@ def test_polar_allowed_rule_is_grant_and_no_restriction(polar: Engine) -> None:
 def test_crosscheck_demo_compares_over_500_requests_with_no_disagreement(
     demo: Engine, polar: Engine
 ) -> None:
-    report = crosscheck(demo, polar)
+    report = run_crosscheck(demo, polar)
     assert report.compared >= 500 and report.disagreements == ()
 
 
@@ -86,7 +86,7 @@ def test_broken_polar_file_is_a_load_error_naming_the_directory(tmp_path: Path) 
 
 
 def test_unknown_backend_is_refused(policies: PolicySet) -> None:
-    from suite_authz.engine import InvalidRequest
+    from suite_authz.engine.core import InvalidRequest
 
     with pytest.raises(InvalidRequest):
         Engine(policies, load_org(DEMO, policies.catalogue), "opa")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import PolicyError
-from suite_authz.engine.lint import lint
-from suite_authz.engine.policies import RULES, load_policies
+from suite_authz.engine.core import PolicyError
+from suite_authz.engine.core.policies import RULES, load_policies
+from suite_authz.engine.review.lint import lint_policies
 from tests.conftest import POLICIES
 
 
@@ -166,4 +166,4 @@ def test_a_set_that_serves_must_say_how_it_redacts_and_whom_mail_is_from(
     )
     err = refused(policy_copy)
     assert any(f'no @obligation("{kind}") policy' in p and rule in p for p in err.problems)
-    assert any(f'no @obligation("{kind}")' in f for f in lint(policy_copy))
+    assert any(f'no @obligation("{kind}")' in f for f in lint_policies(policy_copy))

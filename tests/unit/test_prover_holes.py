@@ -31,17 +31,11 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import (
-    AuthzError,
-    Engine,
-    Request,
-    proven_diff,
-    semantic_diff,
-    verify_theorems,
-)
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.symbolic.questions import EncodingMismatch
+from suite_authz.engine.core import AuthzError, Engine, Request
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.review import proven_diff, semantic_diff, verify_theorems
+from suite_authz.engine.review.symbolic.questions import EncodingMismatch
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suite_authz.engine import NEW_RECORD_ID, Engine, Request, context_value, parse_resource
-from suite_authz.engine.errors import InvalidRequest
+from suite_authz.engine.core import NEW_RECORD_ID, Engine, Request, context_value, parse_resource
+from suite_authz.engine.core.errors import InvalidRequest
 from tests.conftest import DECISION_KEYS
 
 
@@ -112,8 +112,8 @@ def test_ids_hints_are_worked_out_for_unknown_ids_only(
     def refuse(*args: object) -> str:
         raise AssertionError("a hint worked out for a known id")
 
-    monkeypatch.setattr("suite_authz.engine.engine.did_you_mean_id", refuse)
-    monkeypatch.setattr("suite_authz.engine.engine.did_you_mean", refuse)
+    monkeypatch.setattr("suite_authz.engine.core.decide.did_you_mean_id", refuse)
+    monkeypatch.setattr("suite_authz.engine.core.decide.did_you_mean", refuse)
     assert demo.decide(Request("asha", "view", "estimate", "est-1")).allowed
     assert demo.decide(Request("olivia", "run_migration", "org", "demo")).rules
     enrol = Request("olivia", "enrol_integration_user", "user", "ben", context={"product": "books"})
@@ -204,7 +204,7 @@ def test_backend_failure_is_a_deny(demo: Engine, monkeypatch: pytest.MonkeyPatch
 
 
 def test_cedar_evaluation_error_is_a_deny(demo: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from suite_authz.engine.backends import RawAnswer
+    from suite_authz.engine.core.backends import RawAnswer
 
     monkeypatch.setattr(
         demo.backend,
@@ -220,7 +220,7 @@ def test_cedar_evaluation_error_is_a_deny(demo: Engine, monkeypatch: pytest.Monk
 
 
 def test_decide_many_gives_the_same_decisions_as_decide_one_by_one(demo: Engine) -> None:
-    from suite_authz.engine.crosscheck import request_space
+    from suite_authz.engine.review.crosscheck import request_space
 
     requests = list(request_space(demo.org, demo.policies))[:600]
     requests.append(Request("asha", "erase", "estimate"))  # invalid, answered before Cedar

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import AuthzError, PolicyRef, Source, resolve_policies
-from suite_authz.engine.revisions import policy_dir
+from suite_authz.engine.core import AuthzError
+from suite_authz.engine.sources import PolicyRef, Source, resolve_policies
+from suite_authz.engine.sources.revisions import policy_dir
 from tests.cli.runner import run
 from tests.conftest import POLICIES
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import subprocess
 
-from suite_authz.engine.catalogue import RULE_TITLES
-from suite_authz.engine.policies import RULES, load_policies
+from suite_authz.engine.core.catalogue import RULE_TITLES
+from suite_authz.engine.core.policies import RULES, load_policies
 from tests.conftest import POLICIES, ROOT
 
 RULE_BOOK = ROOT / "docs" / "rules.md"

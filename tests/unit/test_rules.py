@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Decision, Engine, Request
+from suite_authz.engine.core import Decision, Engine, Request
 from tests.conftest import user
 
 DemoWith = Callable[[Callable[[dict[str, Any]], None]], Engine]

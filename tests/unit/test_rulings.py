@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Decision, Engine, Request
-from suite_authz.engine.crosscheck import request_space
-from suite_authz.engine.errors import InvalidOrg
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
+from suite_authz.engine.core import Decision, Engine, Request
+from suite_authz.engine.core.errors import InvalidOrg
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.review.crosscheck import request_space
 from tests.conftest import DEMO, user
 
 BACKENDS = ("cedar", "polar")

@@ -1,5 +1,6 @@
 """The enumerated diff asks both sets only the requests a differing policy's scope can match
-(engine/scope.py). That pruning must be exact: outside every differing scope, both sets answer
+(engine/review/scope.py). That pruning must be exact: outside every differing scope, both sets
+answer
 alike, in the decision and in what an allow carries. Checked here against Cedar itself, on
 random mutants of the shipped set (tests/mutants.py) and on hand-made edits of each kind of
 scope, over requests wider than the crosscheck's (tests/mutants.py `requests_for`)."""
@@ -13,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import Engine
-from suite_authz.engine import semantic_diff as diff
-from suite_authz.engine.decision import Decision
-from suite_authz.engine.model import Org, load_org
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.request import Request
-from suite_authz.engine.scope import Changed, Scope
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.decision import Decision
+from suite_authz.engine.core.model import Org, load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.core.request import Request
+from suite_authz.engine.review import semantic_diff as diff
+from suite_authz.engine.review.scope import Changed, Scope
 from tests.conftest import DEMO, POLICIES
 from tests.mutants import Mutator, PolicyFiles, Vocabulary, build, example_orgs, requests_for
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from suite_authz.engine import Engine, Request
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.search import BATCH, search_page
+from suite_authz.engine.core import Engine, Request
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.serving.search import BATCH, search_page
 from tests.conftest import DEMO
 
 

@@ -1,4 +1,5 @@
-"""The served set from a store alone (engine/served.py): no server, no thread, no HTTP. What is
+"""The served set from a store alone (engine/serving/served_set.py): no server, no thread, no HTTP.
+What is
 refused is a typed value (kind, id, cause), a refused policy text leaves the last good set
 serving, and an org whose newer snapshot is refused is not served rather than answered from
 the older one."""
@@ -12,19 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import (
-    AuthzError,
+from suite_authz.engine.core import AuthzError, Engine, PolicySet
+from suite_authz.engine.serving import (
     Cause,
-    Engine,
     LoadOptions,
     NotServed,
-    PolicyRef,
-    PolicySet,
     load_served,
     next_orgs,
     next_policies,
 )
-from suite_authz.engine.store import OrgStore
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store.org_store import OrgStore
 from tests.api.test_reload import NO_BOOKS_INTEGRATION_CREATE
 from tests.conftest import DEMO, POLICIES
 

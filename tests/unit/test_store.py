@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from suite_authz.engine import InvalidOrg, StalePlan
+from suite_authz.engine.core import InvalidOrg
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.migration import StalePlan
 from suite_authz.engine.migration.apply import Applied, apply_plan
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.store import OrgStore, StaleSnapshot, StoredOrg, StoreError
+from suite_authz.engine.store.org_store import OrgStore, StaleSnapshot, StoredOrg, StoreError
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
 from tests.migration_support import LEGACY, legacy_plan

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine.errors import InvalidOrg
-from suite_authz.engine.store import OrgStore
-from suite_authz.engine.store_db import StoreError
+from suite_authz.engine.core.errors import InvalidOrg
+from suite_authz.engine.store.db import StoreError
+from suite_authz.engine.store.org_store import OrgStore
 from tests.conftest import DEMO
 
 # generous: proves the answer did not wait out the pool's retries (8 s on 3b794ea)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from suite_authz.engine import OrgStore, StoreSchemaError, policy_versions
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.store_schema import CURRENT
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.store import OrgStore, StoreSchemaError, policy_versions
+from suite_authz.engine.store.schema import STORE_SCHEMA
 from tests.cli.runner import run
 from tests.conftest import DATA, DEMO
 
@@ -44,9 +44,9 @@ def test_upgrade_in_place_keeps_everything_stored(old_store: Path, policies: Pol
     before.close()
 
     code, out, _ = run("store", "upgrade", "--store", str(old_store))
-    assert code == 0 and f"schema version 1 -> {CURRENT}" in out
+    assert code == 0 and f"schema version 1 -> {STORE_SCHEMA}" in out
     store = OrgStore(old_store)
-    assert store.schema_version() == CURRENT
+    assert store.schema_version() == STORE_SCHEMA
     assert {i: store.export(i) for i in store.ids()} == texts
     assert {i: store.audit(i) for i in store.ids()} == audit
     assert store.secret("plan-key") == secret
@@ -67,16 +67,18 @@ def test_a_store_newer_than_this_release_is_refused_and_not_touched(
     with store.transaction() as tx:
         tx.execute(
             "INSERT INTO store_schema (version, applied_at, what) VALUES (?, ?, ?)",
-            (CURRENT + 1, "2027-01-01T00:00:00+00:00", "from a later release"),
+            (STORE_SCHEMA + 1, "2027-01-01T00:00:00+00:00", "from a later release"),
         )
     store.close()
-    with pytest.raises(StoreSchemaError, match=f"version {CURRENT + 1}, newer than this authz"):
+    with pytest.raises(
+        StoreSchemaError, match=f"version {STORE_SCHEMA + 1}, newer than this authz"
+    ):
         OrgStore(store_at)
     code, _, err = run("serve", "--store", str(store_at), "--port", "0")
     assert code == 2 and "newer than this authz reads" in err  # a sidecar refuses to serve it
     code, _, err = run("store", "upgrade", "--store", str(store_at))
     assert code == 2 and "nothing was changed" in err
-    assert OrgStore(store_at, schema_check=False).schema_version() == CURRENT + 1
+    assert OrgStore(store_at, schema_check=False).schema_version() == STORE_SCHEMA + 1
     code, out, _ = run("store", "check", "--store", str(store_at))
     assert code == 1 and "run a newer authz" in out
 
@@ -101,9 +103,9 @@ def test_a_new_store_is_made_at_the_current_version_once_however_many_open_it(
         t.join()
     assert errors == []
     store = OrgStore(store_at)
-    assert store.schema_version() == CURRENT
+    assert store.schema_version() == STORE_SCHEMA
     rows = store.read("SELECT version FROM store_schema ORDER BY version")
-    assert [r[0] for r in rows] == list(range(1, CURRENT + 1))
+    assert [r[0] for r in rows] == list(range(1, STORE_SCHEMA + 1))
 
 
 def test_check_finds_an_edited_org_and_an_edited_policy_version(

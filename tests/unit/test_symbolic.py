@@ -11,11 +11,12 @@ from pathlib import Path
 import cedarpy
 import pytest
 
-from suite_authz.engine import Engine, default_orgs, proven_diff, semantic_diff, verify_theorems
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet, load_policies
-from suite_authz.engine.symbolic.compile import Unsupported
-from suite_authz.engine.symbolic.questions import widenings
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.review import default_orgs, proven_diff, semantic_diff, verify_theorems
+from suite_authz.engine.review.symbolic.compile import Unsupported
+from suite_authz.engine.review.symbolic.questions import widenings
 from tests.cli.runner import run
 from tests.conftest import POLICIES
 

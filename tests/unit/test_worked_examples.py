@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from suite_authz.engine import Engine
-from suite_authz.engine.model import load_org
-from suite_authz.engine.policies import PolicySet
-from suite_authz.engine.suites import Case, load_suite, mismatches
+from suite_authz.engine.core import Engine
+from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.review.suites import Case, load_suite, mismatches
 from tests.conftest import DEMO, POLICIES
 
 SUITE = load_suite(POLICIES / "tests" / "worked-examples.yaml")

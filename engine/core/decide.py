@@ -1,0 +1,201 @@
+"""The one entry point: Engine.decide(request) -> Decision. Never raises for a request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from suite_authz.engine.core.backends import Backend, RawAnswer
+from suite_authz.engine.core.backends.cedar import CedarBackend
+from suite_authz.engine.core.backends.cedar_eval import ClassCacheStatus
+from suite_authz.engine.core.cache import DecisionCache
+from suite_authz.engine.core.decision import Decision
+from suite_authz.engine.core.entities import OrgIndex, build_index
+from suite_authz.engine.core.errors import InvalidRequest
+from suite_authz.engine.core.explain import Explainer
+from suite_authz.engine.core.model import Org, load_org
+from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.core.request import Request, check_request
+from suite_authz.engine.core.suggestions import did_you_mean, did_you_mean_id
+
+BACKENDS = ("cedar", "polar")
+
+
+class Engine:
+    """A policy set and one org, parsed and indexed once; decisions per request."""
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        org: Org,
+        backend: str = "cedar",
+        index: OrgIndex | None = None,
+        cache_size: int = 0,
+        class_cache: int = 0,
+    ) -> None:
+        """`index`: an index of this org already built for a set with the same schema (the
+        legacy set borrows the main one's), to ask two sets without parsing the org twice.
+        `cache_size`: keep up to that many decisions to answer repeated requests
+        (engine/core/cache.py);
+        0, the default, keeps none. `class_cache`: keep the backend's answers for up to that many
+        request classes (engine/core/backends/cedar_classes.py); 0 keeps none."""
+        self.policies = policies
+        self.cache: DecisionCache | None = DecisionCache(cache_size) if cache_size else None
+        self.index: OrgIndex = (
+            index
+            if index is not None and index.org is org
+            else build_index(org, policies.catalogue)
+        )
+        self.backend: Backend = _backend(backend, policies, self.index, class_cache)
+        self._explainer = Explainer(policies, self.index, self.backend)
+
+    @classmethod
+    def load(
+        cls,
+        org: Path | str | dict[str, Any],
+        policies_dir: Path | None = None,
+        backend: str = "cedar",
+    ) -> Engine:
+        """Raises PolicyError or InvalidOrg: a system that cannot load answers nothing."""
+        policies = load_policies(policies_dir)
+        return cls(policies, load_org(org, policies.catalogue), backend)
+
+    def class_cache(self) -> ClassCacheStatus:
+        """Whether the backend keeps answers per request class, and why not if it does not."""
+        status = getattr(self.backend, "class_cache", None)
+        if status is None:
+            # Polar: oso exposes no form of its rules to read their attribute accesses from,
+            # so a class key could only be written by hand, which this product never does.
+            return ClassCacheStatus(
+                False,
+                f"off: the {self.backend.name} backend has none (its rules cannot be read "
+                "for what they read of a request)",
+            )
+        return status()  # type: ignore[no-any-return]
+
+    @property
+    def org(self) -> Org:
+        return self.index.org
+
+    @property
+    def version(self) -> str:
+        return self.policies.version
+
+    def validate(self, request: Request) -> Request:
+        """The request, if the policy set can decide it; InvalidRequest naming what is wrong
+        otherwise (an action, a resource type or a field it does not know, a context key of
+        the wrong type). Adapters call this first and turn the error into their own (exit 2,
+        HTTP 400), as Cedar's `Request::new` validates before `is_authorized`; `decide` stays
+        total and answers such a request with a deny that carries the error."""
+        check_request(request, self.policies.catalogue)
+        return request
+
+    def decide(self, request: Request, *, probe: bool = True) -> Decision:
+        """probe=False skips working out `missing` for a deny that nothing forbade (it asks the
+        backend about the user's other grants): for bulk comparisons that need only answers."""
+        cache = self.cache
+        key = cache.key(request, probe) if cache is not None else None
+        if cache is None or key is None:
+            return self._decide(request, probe)
+        found = cache.get(key)
+        if found is None:
+            found = self._decide(request, probe)
+            cache.put(key, found)
+        return found
+
+    def _decide(self, request: Request, probe: bool) -> Decision:
+        early = self._before_backend(request)
+        if early is not None:
+            return early
+        try:
+            raw = self.backend.answer(request)
+        except Exception as exc:  # fail closed: a backend failure is a deny that says so
+            return self._explainer.explain(
+                request, _failed(f"{self.backend.name} backend failed: {exc}")
+            )
+        return self._explainer.explain(request, raw, probe=probe)
+
+    def decide_many(self, requests: Sequence[Request], *, probe: bool = True) -> list[Decision]:
+        """The same decisions as `decide`, in order, with one backend call for all of them that
+        the cache (if any) does not answer."""
+        cache = self.cache
+        keys = [cache.key(r, probe) if cache is not None else None for r in requests]
+        out: list[Decision | None] = []
+        for request, key in zip(requests, keys, strict=True):
+            found = cache.get(key) if cache is not None and key is not None else None
+            out.append(found if found is not None else self._before_backend(request))
+        todo = [n for n, d in enumerate(out) if d is None]
+        try:
+            answers = self.backend.answer_many([requests[n] for n in todo])
+        except Exception as exc:  # fail closed, as decide does
+            failed = _failed(f"{self.backend.name} backend failed: {exc}")
+            answers = [failed] * len(todo)
+        for n, raw in zip(todo, answers, strict=True):
+            decision = self._explainer.explain(requests[n], raw, probe=probe)
+            out[n] = decision
+            key = keys[n]
+            if cache is not None and key is not None:
+                cache.put(key, decision)
+        return [d for d in out if d is not None]
+
+    def _before_backend(self, request: Request) -> Decision | None:
+        """The answer for a request that never reaches a backend: invalid, or unknown ids."""
+        try:
+            check_request(request, self.policies.catalogue)
+        except InvalidRequest as exc:
+            return self._explainer.invalid(str(exc))
+        unknown = self._unknown(request)
+        if unknown is not None:
+            return self._explainer.unknown(*unknown)
+        return None
+
+    def _unknown(self, request: Request) -> tuple[str, str] | None:
+        # the hints are worked out past each membership test, for an unknown id only
+        org, users = self.index.org.id, self.index.users
+        subject = request.subject
+        if subject not in users:
+            return (
+                f"unknown subject `{subject}`: org `{org}` has no such user"
+                f"{did_you_mean_id(subject, users)}",
+                f"a user of org `{org}`",
+            )
+        kind, rid = request.resource_type, request.resource_id
+        if rid is None:
+            return None
+        if kind == "user":
+            if rid not in users:
+                return (
+                    f"unknown user `{rid}`: org `{org}` has no such user to enrol"
+                    f"{did_you_mean_id(rid, users)}",
+                    f"a user of org `{org}`",
+                )
+        elif kind == "org":
+            if rid != org:
+                return (
+                    f"unknown org `{rid}`: this snapshot is org `{org}`{did_you_mean(rid, (org,))}",
+                    f"org `{org}`",
+                )
+        elif rid not in (records := self.index.records[kind]):
+            return (
+                f"unknown {kind} `{rid}`: org `{org}` has no such record"
+                f"{did_you_mean_id(rid, records)}",
+                f"an existing {kind} of org `{org}`",
+            )
+        return None
+
+
+def _backend(name: str, policies: PolicySet, index: OrgIndex, class_cache: int) -> Backend:
+    if name == "cedar":
+        return CedarBackend(policies, index, class_cache)
+    if name == "polar":
+        from suite_authz.engine.core.backends.polar import (
+            PolarBackend,  # oso loads only when asked for
+        )
+
+        return PolarBackend(policies, index)
+    raise InvalidRequest(f"backend: `{name}` is not one of {', '.join(BACKENDS)}")
+
+
+def _failed(message: str) -> RawAnswer:
+    return RawAnswer(allowed=False, determining=(), errors=(message,))

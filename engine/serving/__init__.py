@@ -1,0 +1,49 @@
+"""What a server serves, without the server: the served set, its decision log, search.
+
+served_set (`ServedSet`: the policy version and the engines per org, built by pure loaders,
+with typed refusals), decision_log (one line per decision, masked, and the one JSON encoder
+`json_bytes`), search (AuthZEN's search endpoints, over an engine).
+
+This `__init__` is the room's front door: the names adapters may import from it.
+"""
+
+from typing import TYPE_CHECKING
+
+from suite_authz.engine.lazy_door import lazy_door
+
+if TYPE_CHECKING:
+    from suite_authz.engine.serving.decision_log import (
+        DecisionLog,
+        as_evaluation,
+        decision_sink,
+        json_bytes,
+    )
+    from suite_authz.engine.serving.search import search_page
+    from suite_authz.engine.serving.served_set import (
+        Cause,
+        LoadOptions,
+        NotServed,
+        Refusal,
+        ServedSet,
+        load_served,
+        next_orgs,
+        next_policies,
+    )
+
+__getattr__, __dir__ = lazy_door(__name__, __file__)
+
+__all__ = [
+    "Cause",
+    "DecisionLog",
+    "LoadOptions",
+    "NotServed",
+    "Refusal",
+    "ServedSet",
+    "as_evaluation",
+    "decision_sink",
+    "json_bytes",
+    "load_served",
+    "next_orgs",
+    "next_policies",
+    "search_page",
+]
