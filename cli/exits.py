@@ -9,15 +9,16 @@ from suite_authz.engine.core import AuthzError
 
 ALLOW = 0
 DENY = 1
-TROUBLE = 2
+BAD_INPUT = 2
 INTERNAL = 3
 
 
-class Trouble(click.ClickException):
-    """An error with its exit code (the engine error's own: engine/core/errors.py), one line on
-    stderr."""
+class CommandFailed(click.ClickException):
+    """A command that failed for a reason the user can act on (bad input, a refusal, a store
+    that does not answer): one line on stderr, and the engine error's own exit code
+    (engine/core/errors.py), else BAD_INPUT."""
 
-    exit_code = TROUBLE
+    exit_code = BAD_INPUT
 
     def __init__(self, error: AuthzError | str) -> None:
         super().__init__(str(error))

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.engine.core import AuthzError, Engine, Org, PolicySet, load_org
 from suite_authz.engine.sources import PolicyRef, Resolved, Source, resolve_policies
 from suite_authz.engine.store import STORE_ENV, OrgStore, StoreLocation, default_store_path
@@ -42,7 +42,7 @@ class OrgRef:
     def stored_id(self, why: str) -> str:
         """The id, for a command that works on the store only (`why` says what it does)."""
         if self.file is not None:
-            raise Trouble(
+            raise CommandFailed(
                 f"--org {self.value}: {why} works on an org in the store, named by its id; "
                 f"import the file first: authz org import {self.value}"
             )
@@ -67,14 +67,14 @@ def org_source(ref: OrgRef, store_path: StoreLocation | None) -> tuple[Path | st
     """The snapshot to load (a file's path, or the stored text) and where it came from."""
     if ref.file is not None:
         if not ref.file.exists():
-            raise Trouble(f"--org {ref.value}: no such snapshot file")
+            raise CommandFailed(f"--org {ref.value}: no such snapshot file")
         # a FIFO or device is there, and refused by name when read (engine/core/reading.py)
         return ref.file, str(ref.file)
     store = open_store(ref, store_path)
     try:
         _, text = store.snapshot(ref.value)
     except AuthzError as exc:
-        raise Trouble(f"--org {ref.value}: {exc} (a snapshot file needs its path)") from None
+        raise CommandFailed(f"--org {ref.value}: {exc} (a snapshot file needs its path)") from None
     finally:
         store.close()
     return text, f"org `{ref.value}` in {store.where}"
@@ -84,9 +84,11 @@ def open_store(ref: OrgRef, store_path: StoreLocation | None) -> OrgStore:
     """The store an org id is looked up in: it must exist (a lookup never creates one)."""
     path = store_path or default_store_path()
     if isinstance(path, Path) and not path.is_file() and ref.file is not None:
-        raise Trouble(f"--store {path}: no such org store (its active policy version decides)")
+        raise CommandFailed(
+            f"--store {path}: no such org store (its active policy version decides)"
+        )
     if isinstance(path, Path) and not path.is_file():
-        raise Trouble(
+        raise CommandFailed(
             f"--org {ref.value}: no org store at {path} to find org `{ref.value}` in "
             "(`authz org import FILE` makes one; or give --org a snapshot file's path)"
         )
@@ -98,7 +100,7 @@ def load_org_ref(ref: OrgRef, store_path: StoreLocation | None, policies: Policy
     try:
         return load_org(source, policies.catalogue, where if isinstance(source, str) else "")
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
 
 
 def decision_ref(ref: OrgRef, policies: PolicyRef, store_path: StoreLocation | None) -> PolicyRef:

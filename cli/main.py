@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import INTERNAL, Trouble
+from suite_authz.cli.exits import INTERNAL, CommandFailed
 from suite_authz.engine.core import AuthzError
 
 
@@ -38,7 +38,7 @@ COMMANDS = {
     "crosscheck": "crosscheck:crosscheck",
     "diff": "diff:diff_command",
     "explain": "explain:explain",
-    "fmt": "review:fmt",
+    "fmt": "review:format_command",
     "init": "init:init",
     "keys": "keys:keys",
     "lint": "review:lint",
@@ -77,7 +77,7 @@ class AuthzGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except AuthzError as exc:
-            raise Trouble(exc) from None
+            raise CommandFailed(exc) from None
         except Exception as exc:
             if _debugging(ctx):
                 traceback.print_exc()

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.loading import ORG, ORG_RULE
 from suite_authz.engine.sources import PolicyRef, check_directory
 from suite_authz.engine.store import store_location
@@ -37,7 +37,7 @@ def review_ref(explicit: Path | None, shipped: bool) -> PolicyRef:
         return PolicyRef.shipped()
     if explicit is None:
         if not HERE.is_dir():
-            raise Trouble(
+            raise CommandFailed(
                 f"no policies/ here ({Path.cwd()}): pass --policies DIR, or --shipped for "
                 "the set shipped with authz"
             )
@@ -158,24 +158,25 @@ def stored_org_option(why: str, *, multiple: bool = False, help: str) -> Any:
 
 def format_option(*formats: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--format text|json (and any other `formats`), with --json as its short form, into the
-    command's `fmt`. Every command that prints a result has it; the JSON is documented in the
+    command's `output_format`. Every command that prints a result has it; the JSON is documented
     in docs/cli.md ("JSON output")."""
     choices = ("text", "json", *formats)
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @click.option(
             "--format",
-            "fmt",
+            "output_format",
             type=click.Choice(choices),
             default=None,
             help="How to print the result (default: text).",
         )
         @click.option("--json", "as_json", is_flag=True, help="Short for --format json.")
         @functools.wraps(f)
-        def wrapper(*args: Any, fmt: str | None, as_json: bool, **kwargs: Any) -> Any:
-            if as_json and fmt not in (None, "json"):
-                raise click.UsageError(f"--json and --format {fmt} ask for two formats")
-            return f(*args, fmt="json" if as_json else (fmt or "text"), **kwargs)
+        def wrapper(*args: Any, output_format: str | None, as_json: bool, **kwargs: Any) -> Any:
+            if as_json and output_format not in (None, "json"):
+                raise click.UsageError(f"--json and --format {output_format} ask for two formats")
+            chosen = "json" if as_json else (output_format or "text")
+            return f(*args, output_format=chosen, **kwargs)
 
         return wrapper
 

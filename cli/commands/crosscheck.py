@@ -31,7 +31,11 @@ def _answer(d: Decision) -> str:
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @format_option()
 def crosscheck(
-    org: OrgRef, store_path: StoreLocation | None, policies: PolicyRef, quiet: bool, fmt: str
+    org: OrgRef,
+    store_path: StoreLocation | None,
+    policies: PolicyRef,
+    quiet: bool,
+    output_format: str,
 ) -> None:
     """Ask the Cedar and the Polar encoding every request of an org and list disagreements."""
     cedar, _ = load_engine(org, policies, store_path, "cedar")
@@ -44,7 +48,7 @@ def crosscheck(
         else:
             report = run_crosscheck(cedar, polar, lambda done: bar(done, total))
     elapsed = time.perf_counter() - started
-    if fmt == "json":
+    if output_format == "json":
         out = {
             "org": cedar.org.id,
             "compared": report.compared,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.loading import ORG, ORG_RULE, OrgRef, org_source
 from suite_authz.cli.options import format_option, store_option
 from suite_authz.cli.render_diff import Verdict, render_json, render_markdown, render_text
@@ -67,7 +67,7 @@ def diff_command(
     head: str,
     orgs: tuple[OrgRef, ...],
     store_path: StoreLocation | None,
-    fmt: str,
+    output_format: str,
     fail_on: str | None,
     expect_file: Path | None,
     prove: bool,
@@ -85,8 +85,8 @@ def diff_command(
             base, head, orgs, store_path, fail_on, expect_file, prove
         )
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    click.echo(RENDER[fmt](report, proven, union, verbose, verdict))
+        raise CommandFailed(exc) from None
+    click.echo(RENDER[output_format](report, proven, union, verbose, verdict))
     for contradiction in verdict.contradictions:
         click.echo(f"authz diff: encoding error: {contradiction}", err=True)
     for problem in verdict.problems:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.exits import ALLOW, DENY, CommandFailed
 from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import (
     format_option,
@@ -25,11 +25,11 @@ def _context(pairs: tuple[str, ...]) -> dict[str, object]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise Trouble(f"--context: `{pair}` is not KEY=VALUE")
+            raise CommandFailed(f"--context: `{pair}` is not KEY=VALUE")
         try:
             out[key] = context_value(key, value)
         except AuthzError as exc:
-            raise Trouble(exc) from None
+            raise CommandFailed(exc) from None
     return out
 
 
@@ -76,7 +76,7 @@ def explain(
     channel: str,
     fields: tuple[str, ...],
     pairs: tuple[str, ...],
-    fmt: str,
+    output_format: str,
     policies: PolicyRef,
     backend: str,
 ) -> None:
@@ -87,8 +87,8 @@ def explain(
     try:
         decision = engine.decide(engine.validate(request))
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         out = {"request": request.to_dict(), **decision.to_dict()}
         out["policy_source"] = resolved.source.value
         click.echo(json.dumps(out, indent=2))

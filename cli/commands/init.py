@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.scaffold import WORKFLOW, package_version, planned, write
 from suite_authz.engine.core import default_policies_dir
 
@@ -32,7 +32,7 @@ def init(directory: Path, empty: bool, force: bool) -> None:
     plan = planned(default_policies_dir(), empty, version)
     there = [path for path in plan if (directory / path).exists()]
     if there and not force:
-        raise Trouble(
+        raise CommandFailed(
             f"{directory / there[0]} is already there"
             + (f" (and {len(there) - 1} more of the files init writes)" if len(there) > 1 else "")
             + ": nothing written; --force overwrites them"

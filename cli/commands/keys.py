@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.engine.core import AuthzError
 from suite_authz.engine.store import Signer, generate_keys, load_signer
 
@@ -51,5 +51,5 @@ def generate(out: Path) -> None:
     try:
         private, public, kid = generate_keys(out)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     click.echo(f"key `{kid}`: signing key {private} (keep it private), verify key {public}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from suite_authz.cli.commands.keys import signer_from, signing_key_option
-from suite_authz.cli.exits import DENY, Trouble
+from suite_authz.cli.exits import DENY, CommandFailed
 from suite_authz.cli.options import (
     decision_log_option,
     format_option,
@@ -60,7 +60,7 @@ def plan(
     as_of: datetime | None,
     impact: bool,
     out: Path | None,
-    fmt: str,
+    output_format: str,
 ) -> None:
     """Who becomes an integration user of which product, who stays a member, who gets nothing,
     and why. The plan (JSON) is what `authz migrate apply` takes."""
@@ -71,14 +71,14 @@ def plan(
         with progress("planning") as bar:
             made = plan_org(store, policy_set, org_id, usage, day, impact, bar)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     text = json.dumps(made, indent=2) + "\n"
     if out is not None:
         try:
             out.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise Trouble(f"{out}: cannot write the plan: {exc.strerror}") from None
-    if fmt == "json":
+            raise CommandFailed(f"{out}: cannot write the plan: {exc.strerror}") from None
+    if output_format == "json":
         click.echo(text, nl=False)
         return
     click.echo(render_plan(made, policy_set.catalogue.label, out))
@@ -107,7 +107,7 @@ def apply(
     store_path: StoreLocation | None,
     policies: PolicyRef,
     decision_log: Path | None,
-    fmt: str,
+    output_format: str,
     signing_key: Path | None,
 ) -> None:
     """Apply a plan in one transaction: all of it or nothing. A plan made against an older
@@ -116,13 +116,13 @@ def apply(
         signer = signer_from(signing_key)
         made = strict_loads(read_file(plan_file, "the plan", AuthzError))
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     except json.JSONDecodeError as exc:
-        raise Trouble(f"{plan_file}: not JSON: {exc.msg} at line {exc.lineno}") from None
+        raise CommandFailed(f"{plan_file}: not JSON: {exc.msg} at line {exc.lineno}") from None
     except ValueError as exc:  # not UTF-8, a duplicate key, too deep, a giant integer
-        raise Trouble(f"{plan_file}: not accepted as JSON: {exc}") from None
+        raise CommandFailed(f"{plan_file}: not accepted as JSON: {exc}") from None
     if isinstance(made, dict) and made.get("org") != org_id:
-        raise Trouble(f"{plan_file}: the plan is for org `{made.get('org')}`, not `{org_id}`")
+        raise CommandFailed(f"{plan_file}: the plan is for org `{made.get('org')}`, not `{org_id}`")
     try:
         sink = (
             decision_sink(DecisionLog(decision_log, OrgStore(store_path).secret("log-mask")), None)
@@ -130,7 +130,7 @@ def apply(
             else None
         )
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     try:
         store = OrgStore(store_path)
         policy_set = resolve_policies(policies, store).policies
@@ -139,8 +139,8 @@ def apply(
         click.echo(f"authz: {exc}", err=True)
         raise SystemExit(DENY) from None
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         click.echo(json.dumps(asdict(done), indent=2))
         return
     if done.changed:
@@ -159,13 +159,13 @@ def apply(
 @org_id_option
 @store_option
 @format_option()
-def history(org_id: str, store_path: StoreLocation | None, fmt: str) -> None:
+def history(org_id: str, store_path: StoreLocation | None, output_format: str) -> None:
     """Who applied which plan when, and attempts the engine refused."""
     try:
         entries = migration_history(OrgStore(store_path), org_id)
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         click.echo(json.dumps([e.to_dict() for e in entries], indent=2))
         return
     if not entries:

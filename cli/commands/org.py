@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from suite_authz.cli.commands.keys import signer_from, signing_key_option
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, served_policies_option, store_option
 from suite_authz.engine.core import AuthzError, Catalogue, InvalidOrg, Unavailable, read_file
@@ -37,7 +37,7 @@ def import_(
     file: Path,
     store_path: StoreLocation | None,
     replace: bool,
-    fmt: str,
+    output_format: str,
     policies: PolicyRef,
     signing_key: Path | None,
 ) -> None:
@@ -58,8 +58,8 @@ def import_(
             text, catalogue, where=str(file), replace=replace, actor=_who(), signer=signer
         )
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         click.echo(json.dumps({**asdict(stored), "store": str(store.where)}, indent=2))
         return
     if stored.unchanged:
@@ -112,20 +112,20 @@ def export(org_id: str, store_path: StoreLocation | None) -> None:
     try:
         click.echo(OrgStore(store_path).export(org_id), nl=False)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
 
 
 @org.command(name="list")
 @store_option
 @format_option()
-def list_(store_path: StoreLocation | None, fmt: str) -> None:
+def list_(store_path: StoreLocation | None, output_format: str) -> None:
     """The orgs in the store, with version and size."""
     try:
         store = OrgStore(store_path)
         rows = [store.describe(i) for i in store.ids()]
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         keep = ("id", "version", "users", "records", "imported_at", "sha256")
         click.echo(json.dumps([{k: asdict(r)[k] for k in keep} for r in rows], indent=2))
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from suite_authz.cli.commands.keys import signer_from, signing_key_option
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, review_ref, store_option
 from suite_authz.engine.core import AuthzError, default_policies_dir, read_source
@@ -52,7 +52,7 @@ def publish_(
     actor: str | None,
     no_activate: bool,
     shipped: bool,
-    fmt: str,
+    output_format: str,
     signing_key: Path | None,
 ) -> None:
     """Validate DIRECTORY (default: ./policies; none there is an error) whole, store it as a
@@ -72,10 +72,10 @@ def publish_(
         if signer is None and now.active:
             _warn_if_unsigned_over_signed(store, before, version)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     state = "active" if now.active else "stored"
     earlier = before.get(version)
-    if fmt == "json":
+    if output_format == "json":
         out = {"version": version, "from": str(source.directory), "state": state}
         out["already_stored"] = earlier is not None
         out["published_at"], out["published_by"] = now.published_at, now.published_by
@@ -108,13 +108,13 @@ def _warn_if_unsigned_over_signed(
 @policy.command(name="list")
 @store_option
 @format_option()
-def list_(store_path: StoreLocation | None, fmt: str) -> None:
+def list_(store_path: StoreLocation | None, output_format: str) -> None:
     """Stored versions, newest first; the served one marked."""
     try:
         rows = versions(OrgStore(store_path))
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
     if not rows:
@@ -131,13 +131,15 @@ def list_(store_path: StoreLocation | None, fmt: str) -> None:
 @store_option
 @click.option("--file", "name", default=None, help="Print this file of the set (fields.cedar).")
 @format_option()
-def show(version: str, store_path: StoreLocation | None, name: str | None, fmt: str) -> None:
+def show(
+    version: str, store_path: StoreLocation | None, name: str | None, output_format: str
+) -> None:
     """The files of a stored version, or one file's text."""
     try:
         store = OrgStore(store_path)
         source = stored_source(store, resolve(store, version))
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     files = {
         "schema.cedarschema": source.schema,
         "modules.json": source.catalogue,
@@ -146,13 +148,13 @@ def show(version: str, store_path: StoreLocation | None, name: str | None, fmt: 
     }
     if name is not None:
         if name not in files:
-            raise Trouble(f"--file `{name}`: not in version {source.digest()}")
-        if fmt == "json":
+            raise CommandFailed(f"--file `{name}`: not in version {source.digest()}")
+        if output_format == "json":
             click.echo(json.dumps({"version": source.digest(), "file": name, "text": files[name]}))
         else:
             click.echo(files[name], nl=False)
         return
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps({"version": source.digest(), "files": files}, indent=2))
         return
     click.echo(f"policy set {source.digest()}")
@@ -165,13 +167,15 @@ def show(version: str, store_path: StoreLocation | None, name: str | None, fmt: 
 @store_option
 @actor_option
 @format_option()
-def activate_(version: str, store_path: StoreLocation | None, actor: str | None, fmt: str) -> None:
+def activate_(
+    version: str, store_path: StoreLocation | None, actor: str | None, output_format: str
+) -> None:
     """Serve a stored VERSION from now on: a rollback names an older one."""
     try:
         full = activate(OrgStore(store_path), version, _who(actor))
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         click.echo(json.dumps({"version": full, "state": "active"}))
         return
     click.echo(f"activated policy set {full}: servers over this store swap on their next poll")
@@ -189,15 +193,15 @@ SHIPPED_PARTS = {
 @policy.command(name="path")
 @click.argument("part", required=False, default="set", type=click.Choice(list(SHIPPED_PARTS)))
 @format_option()
-def path_(part: str, fmt: str) -> None:
+def path_(part: str, output_format: str) -> None:
     """Where the shipped policies are: the set itself, or one PART of what ships beside it
     (examples, tests, legacy, history). For scripts: `cp -r "$(authz policy path)" policies`."""
     try:
         shipped = default_policies_dir()
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     where = {name: shipped if name == "set" else shipped / name for name in SHIPPED_PARTS}
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps({name: str(p) for name, p in where.items()}, indent=2))
         return
     click.echo(str(where[part]))

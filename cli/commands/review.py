@@ -8,7 +8,7 @@ import re
 
 import click
 
-from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.exits import ALLOW, DENY, CommandFailed
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.engine.core import AuthzError, is_installed_copy, read_file
 from suite_authz.engine.review import lint_policies as lint_findings
@@ -16,37 +16,37 @@ from suite_authz.engine.review import unformatted
 from suite_authz.engine.sources import PolicyRef
 
 
-@click.command()
+@click.command(name="fmt")
 @policies_option
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
 @click.option(
     "--diff", "show_diff", is_flag=True, help="Change nothing; print what would change (exit 1)."
 )
 @format_option()
-def fmt(policies: PolicyRef, check: bool, show_diff: bool, fmt: str) -> None:
+def format_command(policies: PolicyRef, check: bool, show_diff: bool, output_format: str) -> None:
     """Format the .cedar files with Cedar's own formatter. Writes only into your own tree:
     ./policies or --policies DIR, never the installed package."""
     check = check or show_diff
     directory = policies.path()
     if not check and is_installed_copy(directory):
-        raise Trouble(
+        raise CommandFailed(
             f"{directory}: the policy set installed with authz is not yours to rewrite: "
             "copy it into your repository's policies/"
         )
     try:
         changes = unformatted(directory)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     for path, text in changes.items():
         if not check:
             path.write_text(text, encoding="utf-8")
-        if show_diff and fmt == "text":
+        if show_diff and output_format == "text":
             before = read_file(path, "a policy file", AuthzError).splitlines(keepends=True)
             after = text.splitlines(keepends=True)
             click.echo("".join(difflib.unified_diff(before, after, str(path), str(path))), nl=False)
-        elif fmt == "text":
+        elif output_format == "text":
             click.echo(f"{'would reformat' if check else 'reformatted'} {path}")
-    if fmt == "json":
+    if output_format == "json":
         key = "would_reformat" if check else "reformatted"
         click.echo(json.dumps({"directory": str(directory), key: [str(p) for p in changes]}))
     elif not changes:
@@ -57,11 +57,11 @@ def fmt(policies: PolicyRef, check: bool, show_diff: bool, fmt: str) -> None:
 @click.command()
 @policies_option
 @format_option()
-def lint(policies: PolicyRef, fmt: str) -> None:
+def lint(policies: PolicyRef, output_format: str) -> None:
     """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no
     permit without a condition on principal or resource, strict schema validation."""
     findings = lint_findings(policies.path())
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps({"findings": [_place(f) for f in findings]}, indent=2))
     else:
         for finding in findings:

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import ALLOW, DENY, INTERNAL, TROUBLE
+from suite_authz.cli.exits import ALLOW, BAD_INPUT, DENY, INTERNAL
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.engine.core import AuthzError, PolicySet
 from suite_authz.engine.review import lint_policies, run_suites, unformatted
@@ -50,7 +50,7 @@ class Review:
     @property
     def exit_code(self) -> int:
         codes = {c.code for c in self.checks}
-        for code in (INTERNAL, TROUBLE, DENY):
+        for code in (INTERNAL, BAD_INPUT, DENY):
             if code in codes:
                 return code
         return ALLOW
@@ -93,7 +93,7 @@ def review_command(
     expect_file: Path | None,
     prove: bool,
     min_coverage: float | None,
-    fmt: str,
+    output_format: str,
 ) -> None:
     """Review a change to a policy set, as a pull request needs it: validate, lint, fmt
     --check, test (the set's tests/), verify and diff against BASE (`git:REV`, a revision's
@@ -104,7 +104,7 @@ def review_command(
     encoding error."""
     started = time.perf_counter()
     review = run_review(base, policies.path(), fail_on, expect_file, prove, min_coverage)
-    click.echo(RENDER[fmt](review), nl=fmt != "markdown")
+    click.echo(RENDER[output_format](review), nl=output_format != "markdown")
     click.echo(f"authz review: {_count(review)} in {time.perf_counter() - started:.1f} s", err=True)
     raise SystemExit(review.exit_code)
 
@@ -156,7 +156,7 @@ def _guarded(command: str, run: Callable[[Check], None], of_the_set: bool = True
     try:
         run(check)
     except AuthzError as exc:
-        check.code = DENY if of_the_set and exc.exit_code == TROUBLE else exc.exit_code
+        check.code = DENY if of_the_set and exc.exit_code == BAD_INPUT else exc.exit_code
         check.result = (
             f"error (exit {exc.exit_code})"
             if check.code != DENY
@@ -178,7 +178,7 @@ def _validate(directory: Path, checks: list[Check]) -> PolicySet | None:
     try:
         policy_set = resolve_policies(PolicyRef.directory(directory)).policies
     except AuthzError as exc:
-        check.code = DENY if exc.exit_code == TROUBLE else exc.exit_code
+        check.code = DENY if exc.exit_code == BAD_INPUT else exc.exit_code
         check.reasons = list(exc.problems) or [str(exc)]
         check.result = _plural(len(check.reasons), "problem")
         return None
@@ -291,7 +291,7 @@ def _verdict_head(review: Review) -> tuple[str, list[tuple[Check, str]]]:
     if code == ALLOW:
         return f"Passes: {_count(review)}", []
     failed = [c.command for c in review.checks if c.failed]
-    what = {INTERNAL: "Internal or encoding error", TROUBLE: "Cannot review"}.get(code, "Fails")
+    what = {INTERNAL: "Internal or encoding error", BAD_INPUT: "Cannot review"}.get(code, "Fails")
     n = len(reasons)
     return f"{what} (exit {code}): {_plural(n, 'reason')}, from {', '.join(failed)}", reasons
 

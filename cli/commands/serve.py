@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from starlette.types import ASGIApp
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.options import (
     decision_log_option,
     served_policies_option,
@@ -47,11 +47,11 @@ def read_token(path: Path, remote: bool) -> str:
     try:
         token = read_file(path, "the token file", AuthzError, MAX_TOKEN_FILE, private=True).strip()
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     if not token:
-        raise Trouble(f"{path}: the token file is empty")
+        raise CommandFailed(f"{path}: the token file is empty")
     if remote and len(token) < MIN_REMOTE_TOKEN:
-        raise Trouble(
+        raise CommandFailed(
             f"{path}: a token of {len(token)} characters; beyond loopback it needs at least "
             f"{MIN_REMOTE_TOKEN}"
         )
@@ -185,12 +185,12 @@ def serve(
     from what it holds while the store is unreachable (/readyz says degraded)."""
     token = read_token(token_file, remote=not _loopback(host)) if token_file else None
     if token is None and not _loopback(host) and not allow_remote:
-        raise Trouble(
+        raise CommandFailed(
             f"--host {host}: without --token-file the server binds to loopback only "
             "(or pass --allow-remote)"
         )
     if public_url is None and not _loopback(host):
-        raise Trouble(
+        raise CommandFailed(
             f"--host {host}: beyond loopback, clients check the PDP identifier the metadata "
             "names: give it with --public-url https://... (AuthZEN 9.2.3)"
         )
@@ -216,7 +216,7 @@ def serve(
     try:
         app, state = build(config)  # validate everything before binding, in this process too
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     anywhere = " (port 0: any free port, the kernel's choice)" if port == 0 else ""
     _announce(state, f"{backend}) on http://{host}:{port}{anywhere}")
     raise_descriptor_limit()
@@ -257,7 +257,9 @@ def _pool(value: str) -> tuple[int, int]:
     except ValueError:
         pool = (0, 0)
     if not 1 <= pool[0] <= pool[1] <= 100:
-        raise Trouble(f"--store-pool {value}: give MIN:MAX connections, 1 <= MIN <= MAX <= 100")
+        raise CommandFailed(
+            f"--store-pool {value}: give MIN:MAX connections, 1 <= MIN <= MAX <= 100"
+        )
     return pool
 
 
@@ -296,7 +298,7 @@ def _check_bind(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise Trouble(f"--host {host}: cannot resolve it: {exc.strerror}") from None
+        raise CommandFailed(f"--host {host}: cannot resolve it: {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -304,8 +306,10 @@ def _check_bind(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise Trouble(
+                raise CommandFailed(
                     f"--port {port}: the port is taken on {host} (another `authz serve`? "
                     "pick another with --port)"
                 ) from None
-            raise Trouble(f"--host {host} --port {port}: cannot bind: {exc.strerror}") from None
+            raise CommandFailed(
+                f"--host {host} --port {port}: cannot bind: {exc.strerror}"
+            ) from None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from suite_authz.cli.exits import DENY, Trouble
+from suite_authz.cli.exits import DENY, CommandFailed
 from suite_authz.cli.options import format_option, store_option
 from suite_authz.engine.core import AuthzError
 from suite_authz.engine.store import (
@@ -27,7 +27,7 @@ def store() -> None:
 @store.command()
 @store_option
 @format_option()
-def upgrade(store_path: StoreLocation | None, fmt: str) -> None:
+def upgrade(store_path: StoreLocation | None, output_format: str) -> None:
     """Bring the store's schema to the version this release reads, in one transaction.
 
     Nothing stored is lost or changed, only the layout around it. Stop the sidecars of the
@@ -41,8 +41,8 @@ def upgrade(store_path: StoreLocation | None, fmt: str) -> None:
         finally:
             opened.close()
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         steps = [{"version": v, "what": what} for v, what in applied]
         out = {"store": opened.where, "before": before, "after": STORE_SCHEMA, "applied": steps}
         click.echo(json.dumps(out, indent=2))
@@ -66,7 +66,9 @@ def upgrade(store_path: StoreLocation | None, fmt: str) -> None:
     help="Also check that every org and policy version is signed by this Ed25519 public key "
     "(PEM; repeatable): what `authz serve --verify-key` would refuse.",
 )
-def check(store_path: StoreLocation | None, fmt: str, verify_keys: tuple[Path, ...]) -> None:
+def check(
+    store_path: StoreLocation | None, output_format: str, verify_keys: tuple[Path, ...]
+) -> None:
     """Check the store read-only: schema version, the database's integrity, every org
     (digest, JSON, loads under the served catalogue), every policy version (its hash), the
     active one, the audit. Exit 0 when whole, 1 when anything is wrong, 2 if unreadable or
@@ -79,8 +81,8 @@ def check(store_path: StoreLocation | None, fmt: str, verify_keys: tuple[Path, .
         finally:
             opened.close()
     except AuthzError as exc:
-        raise Trouble(exc) from None
-    if fmt == "json":
+        raise CommandFailed(exc) from None
+    if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(f"store     {report.where} ({report.driver})")

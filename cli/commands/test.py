@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.exits import ALLOW, DENY, CommandFailed
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.engine.core import BACKENDS, AuthzError, PolicySet
 from suite_authz.engine.review import SuiteRun, junit_xml, run_suites
@@ -38,7 +38,7 @@ from suite_authz.engine.sources import PolicyRef, resolve_policies
 )
 @format_option()
 def test_command(
-    fmt: str,
+    output_format: str,
     paths: tuple[Path, ...],
     policies: PolicyRef,
     backend: str,
@@ -51,15 +51,15 @@ def test_command(
         policy_set = resolve_policies(policies).policies
         run = run_suites(list(paths) or [policy_set.directory / "tests"], policy_set, backend)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     if junit_file is not None:
         junit_file.write_text(junit_xml(run), encoding="utf-8")
     counted = coverage or min_coverage is not None
     if counted and backend != "cedar":
-        raise Trouble("--coverage counts Cedar policies: use it with --backend cedar")
+        raise CommandFailed("--coverage counts Cedar policies: use it with --backend cedar")
     short = counted and min_coverage is not None and run.coverage < min_coverage
     passed = len(run.results) - len(run.failed)
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps(_summary(run, policy_set, counted, min_coverage, short), indent=2))
         raise SystemExit(DENY if run.failed or short else ALLOW)
     for line in failures(run):

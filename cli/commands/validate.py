@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import TROUBLE, Trouble
+from suite_authz.cli.exits import BAD_INPUT, CommandFailed
 from suite_authz.cli.loading import OrgRef, org_source
 from suite_authz.cli.options import format_option, org_option, policies_option, store_option
 from suite_authz.engine.core import AuthzError, load_org
@@ -22,7 +22,7 @@ from suite_authz.engine.store import StoreLocation
 @store_option
 @format_option()
 def validate(
-    policies: PolicyRef, org: OrgRef | None, store_path: StoreLocation | None, fmt: str
+    policies: PolicyRef, org: OrgRef | None, store_path: StoreLocation | None, output_format: str
 ) -> None:
     """Validate policies (file, line and policy id of each problem) and optionally an org.
     Every problem is reported, each with its place; exit 2 when there is any."""
@@ -49,15 +49,15 @@ def validate(
                 "records": len(loaded.records),
                 "from": where,
             }
-    except (AuthzError, Trouble) as exc:
-        if fmt != "json":
+    except (AuthzError, CommandFailed) as exc:
+        if output_format != "json":
             _text(result)
-            raise exc if isinstance(exc, Trouble) else Trouble(exc) from None
+            raise exc if isinstance(exc, CommandFailed) else CommandFailed(exc) from None
         result["problems"] = list(exc.problems)
         click.echo(json.dumps(result, indent=2))
-        raise SystemExit(TROUBLE) from None
+        raise SystemExit(BAD_INPUT) from None
     result["valid"] = True
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps(result, indent=2))
     else:
         _text(result)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from suite_authz.cli.exits import ALLOW, DENY, Trouble
+from suite_authz.cli.exits import ALLOW, DENY, CommandFailed
 from suite_authz.cli.options import format_option, policies_option
 from suite_authz.cli.render_diff import facts
 from suite_authz.engine.core import AuthzError
@@ -19,7 +19,7 @@ from suite_authz.engine.sources import PolicyRef, resolve_policies
 @click.command()
 @policies_option
 @format_option()
-def verify(policies: PolicyRef, fmt: str) -> None:
+def verify(policies: PolicyRef, output_format: str) -> None:
     """Prove the rule book's theorems (P1: no right derived from an admin's for a user who is a
     member of no product; D1, D2, D3, D5, D7, D8, D11, D12, R1) for every request of every org
     the model allows, with z3. A theorem that fails shows a counterexample org and request
@@ -29,9 +29,9 @@ def verify(policies: PolicyRef, fmt: str) -> None:
     try:
         verdicts = verify_theorems(resolve_policies(policies).policies)
     except AuthzError as exc:
-        raise Trouble(exc) from None
+        raise CommandFailed(exc) from None
     failed = [v for v in verdicts if not v.holds]
-    if fmt == "json":
+    if output_format == "json":
         click.echo(json.dumps({"theorems": [_with_facts(v.to_dict()) for v in verdicts]}, indent=2))
     else:
         for v in verdicts:

@@ -18,7 +18,7 @@ import click
 import pytest
 
 from suite_authz.cli.commands.serve import read_token, serve
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.engine.store.org_store import OrgStore
 from tests.cli.runner import run
 from tests.conftest import DEMO, POLICIES
@@ -181,7 +181,7 @@ def test_a_token_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> N
     token = tmp_path / "token"
     token.write_text("s" * 32)
     token.chmod(mode)
-    with pytest.raises(Trouble, match="0600"):
+    with pytest.raises(CommandFailed, match="0600"):
         read_token(token, remote=True)
 
 
@@ -196,7 +196,7 @@ def test_a_token_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     fifo = tmp_path / "token"
     os.mkfifo(fifo, 0o600)
     [raised] = _unhung(fifo, lambda: read_token(fifo, remote=False))
-    assert isinstance(raised, Trouble) and "FIFO" in str(raised), raised
+    assert isinstance(raised, CommandFailed) and "FIFO" in str(raised), raised
 
 
 def _revoked(tmp_path: Path) -> Path:

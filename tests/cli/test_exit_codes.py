@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from suite_authz.cli.exits import Trouble
+from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.main import cli
 from suite_authz.engine.core import (
     AuthzError,
@@ -99,7 +99,7 @@ def test_each_error_kind_means_one_exit_code_and_one_status(
     kind: type[AuthzError], code: int, status: int
 ) -> None:
     error = kind("what is wrong")
-    assert Trouble(error).exit_code == code
+    assert CommandFailed(error).exit_code == code
     assert status_of(error) == status
     assert ("Retry-After" in error_headers(status, error)) is (status == 503)
 

@@ -216,7 +216,7 @@ def test_a_door_refuses_a_renamed_export(tmp_path: Path) -> None:
             "server/sneaky.py",
             "import importlib\nimportlib.import_module('suite_authz.engine.core.backends')\n",
         ),
-        ("server/sneaky.py", "from suite_authz.cli.exits import Trouble\n"),
+        ("server/sneaky.py", "from suite_authz.cli.exits import CommandFailed\n"),
         ("cli/sneaky.py", "from suite_authz.server.main import factory\n"),
         ("cli/sneaky.py", "uvicorn.run('suite_authz.server.main:factory')\n"),
         ("engine/sneaky.py", "m = __import__(f'suite_authz.cli.{name}')\n"),
@@ -251,7 +251,7 @@ def test_allowed_imports_are_not_flagged(tmp_path: Path) -> None:
     )
     (tmp_path / "cli" / "commands").mkdir()
     (tmp_path / "cli" / "commands" / "serve.py").write_text(
-        "from suite_authz.server.main import factory\nfrom ..exits import Trouble\n",
+        "from suite_authz.server.main import factory\nfrom ..exits import CommandFailed\n",
         encoding="utf-8",
     )
     (tmp_path / "client" / "ok.py").write_text("from . import _wire\n", encoding="utf-8")
