@@ -1,5 +1,5 @@
 """How long a migration plan with its impact takes on a generated org of 5,000 users (the
-migration issue asks for under 5 s), and applying it. Medians of 5 runs, same process."""
+target is under 5 s), and applying it. Medians of 5 runs, same process."""
 
 from __future__ import annotations
 

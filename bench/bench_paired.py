@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = r"""
 import importlib, json, os, random, statistics, sys, time
 from bench.genorg import generate
-# Commits before the one import package (issue 17) name the engine `engine`; either way it
+# Commits before the one import package (suite_authz) name the engine `engine`; either way it
 # must be the checkout's own, never the installed one.
 prefix = "suite_authz." if os.path.isdir("suite_authz") else ""
 engine_module = importlib.import_module(prefix + "engine")

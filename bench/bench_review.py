@@ -43,7 +43,7 @@ def _flipped(into: Path) -> Path:
 
 
 def _questions(flipped: Path) -> dict[str, list[str]]:
-    # directories, not `history:`/`shipped`: a baseline from before issue 27 reads only those
+    # directories, not `history:`/`shipped`: a baseline older than those names reads only these
     history, shipped = str(ROOT / "policies" / "history" / "2025-05"), str(ROOT / "policies")
     demo = str(ROOT / "policies" / "examples" / "demo-org.json")
     return {

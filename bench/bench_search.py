@@ -1,7 +1,7 @@
 """Evaluations while a search runs: p50/p99 of single evaluations on a 100,000-user org, with
 no search running (baseline) and with subject searches running back to back, in the same
 invocation. Realistic traffic: distinct users and records per request. Prints ranges over
-repeated runs and the ratio against the baseline (issue 11: searches must not stall).
+repeated runs and the ratio against the baseline (searches must not stall evaluations).
 
     python bench/bench_search.py [--users 100000] [--runs 3] [--seconds 6]
 """

@@ -1,7 +1,8 @@
-"""Evaluations while several searches run at once (issue 29: two at once took single
-evaluations' p99 to 90.7 ms). Like bench_search.py, with `--searchers N` clients paging back to
-back through the same slow subject search; a search refused with a 503 (the per-worker search
-limit, `authz serve --max-searches`) is counted and asked again after its Retry-After.
+"""Evaluations while several searches run at once (before the per-worker limit, two at once
+took single evaluations' p99 to 90.7 ms). Like bench_search.py, with `--searchers N` clients
+paging back to back through the same slow subject search; a search refused with a 503 (the
+per-worker search limit, `authz serve --max-searches`) is counted and asked again after its
+Retry-After.
 
     python bench/bench_searches_at_once.py [--users 30000] [--searchers 2] [--seconds 6]
 """

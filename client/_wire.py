@@ -1,6 +1,6 @@
 """What the client accepts from the sidecar: strict JSON of the expected shape, or a named refusal.
 
-Every check here exists because a lenient reading turned an error into an allow (issue 29, B5):
+Every check here exists because a lenient reading turned an error into an allow:
 a duplicate `decision` key read as its last value, a batch answered with fewer decisions than
 asked (so `all(decisions)` held), a search page whose `results` was a string, an allow served
 as `text/html`. A refusal is a `Refused` naming what is wrong; the client turns it into a deny
@@ -29,8 +29,8 @@ class Late(Exception):
 
 class Body:
     """The body, taken chunk by chunk against the call's deadline: a per-read timeout alone
-    lets a body trickled a byte at a time run for ever (B5: an allow after 21.5 s under
-    `timeout=2.0`)."""
+    lets a body trickled a byte at a time run for ever (an allow once arrived after 21.5 s
+    under `timeout=2.0`)."""
 
     def __init__(self, deadline: float, now: Callable[[], float]) -> None:
         self._deadline = deadline

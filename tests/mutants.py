@@ -1,5 +1,5 @@
 """Seeded random edits of a policy set, made over Cedar's JSON policy form: the mutants of the
-prover's soundness test (tests/property/test_prover_mutants.py, issue 28 item 5).
+prover's soundness test (tests/property/test_prover_mutants.py).
 
 A set's `.cedar` files are read as JSON (cedarpy `policies_to_json_str`), one policy is edited
 as JSON, and each file an edit touched is rendered back to Cedar text
@@ -21,8 +21,8 @@ included), comparisons with named entities (`principal == User::"asha"`,
 and paths through related entities (`resource.submitted_by.crm_admin`,
 `context.acting_as.email`), and two constructs outside today's encoding (`like`,
 `is ... in`) that the prover must refuse by name, using the ids and strings of the example
-orgs (the demo org first) and a few that no org holds. Issue 28's H1-H7 are each one of these
-(`known_holes` makes them as the issue wrote them).
+orgs (the demo org first) and a few that no org holds. The prover's known holes H1-H7
+(tests/unit/test_prover_holes.py) are each one of these (`known_holes` makes them).
 
 For the concrete side, `plant` makes an org hold the literals a mutant mentions (users named
 as the mutant names them, its roles, profiles, emails, titles, statuses, limits), and
@@ -922,7 +922,7 @@ def _split_scope(text: str) -> list[str]:
     return out
 
 
-# -- the known holes of issue 28 ------------------------------------------------------------------
+# -- the prover's known holes ---------------------------------------------------------------------
 
 
 def _with_conjunct(files: Files, shipped: PolicyFiles, pid: str, text: str) -> frozenset[str]:
@@ -943,9 +943,9 @@ def _annotated(pid: str, effect: str, body: str) -> str:
 
 
 def known_holes(shipped: PolicyFiles) -> list[Mutant]:
-    """Issue 28's H1-H7 as mutants (H6 from a base that has the principal's version of the
-    forbid, as the issue's run had), and the other holes it names: the set `!=` crash, the
-    false alarm on `!(resource has title)`, the redaction dropped."""
+    """The prover's known holes H1-H7 as mutants (H6 from a base that has the principal's
+    version of the forbid, as tests/unit/test_prover_holes.py has it), and the other holes: the
+    set `!=` crash, the false alarm on `!(resource has title)`, the redaction dropped."""
     out: list[Mutant] = []
 
     def add(name: str, kind: str, words: str, edit: Callable[[Files], frozenset[str]]) -> None:

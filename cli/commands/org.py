@@ -87,7 +87,7 @@ def _served_catalogue(policies: PolicyRef, store: OrgStore, file: Path) -> Catal
     meets an org that does not load under its policy set. None when that is the store's
     active version and it does not load: the org is then checked for what needs no policy
     set and stored all the same, saying so, since refusing it would keep a revoked user
-    allowed (issue 29, B13). A set named by --policies that does not load is refused."""
+    allowed. A set named by --policies that does not load is refused."""
     try:
         return resolve_catalogue(policies, store)
     except Unavailable:

@@ -9,7 +9,7 @@ looks like a credential wherever it is (`Bearer ...`, `Basic ...`, a JWT), are r
 `sha256:` and 16 hex digits of an HMAC-SHA256 under the deployment's key: equal values stay
 comparable within a deployment, and without the key a dictionary of likely names (`asha`,
 `olivia@...`) cannot be hashed to match them, as a plain hash could. A caller pasting its
-`Authorization` header into a body is a mistake the log must not keep (issue 29, B4).
+`Authorization` header into a body is a mistake the log must not keep.
 
 A search page that found nothing has no decision to log: it gets one line of its own (with
 `search`, and `decision` null), so that every answered request is in the log.

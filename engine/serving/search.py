@@ -54,9 +54,8 @@ def candidates(engine: Engine, kind: str, template: Request) -> list[str]:
 def _nothing_to_find(engine: Engine, kind: str, template: Request) -> bool:
     """An id the search holds fixed is not in the org: every candidate is denied for it alike,
     and each such deny works out a did-you-mean (engine/core/suggestions.py), which made a page
-    about an
-    unknown record ~30x dearer than one about a real one (1.1 s against 40 ms on 3,000 users;
-    issue 29). The answer is known without asking: nothing."""
+    about an unknown record ~30x dearer than one about a real one (1.1 s against 40 ms on 3,000
+    users). The answer is known without asking: nothing."""
     index = engine.index
     if kind != "subject" and template.subject not in index.users:
         return True

@@ -272,7 +272,7 @@ class OrgStore:
 
         `catalogue` None: no policy set could be loaded to check the org against (the
         store's active version is corrupt), so only what needs none is checked, the JSON and
-        the org's shape. A revocation must land even then (issue 29, B13): refusing it would
+        the org's shape. A revocation must land even then: refusing it would
         leave the revoked user allowed by every server still holding the older org.
 
         `signer`: the row is stored with its signature. The text already stored but not signed

@@ -67,7 +67,7 @@ KEEPALIVES = {
 
 
 # what a server answers that every retry would get again: the pool would only wait out its
-# timeout and then hide it behind "pool initialization incomplete" (issue 29, B10)
+# timeout and then hide it behind "pool initialization incomplete", so these fail at once
 _DEFINITE = re.compile(
     r'FATAL:\s+((?:database|role) "[^"\n]*" does not exist'
     r"|password authentication failed[^\n]*|no pg_hba\.conf entry[^\n]*)"

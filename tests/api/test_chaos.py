@@ -1,4 +1,4 @@
-"""Issue 11: under load, while a writer rewrites policy files non-atomically and an admin
+"""Under load, while a writer rewrites policy files non-atomically and an admin
 imports and revokes org data, no decision is an unexpected allow, and every revocation is
 served within 2 s of its import. Both the production mode (the store's published set) and
 the development mode (a watched folder) are run, each against a real server process."""

@@ -1,4 +1,4 @@
-"""suite_authz.client against a sidecar that answers wrong (issue 29, B5): a fake server on
+"""suite_authz.client against a sidecar that answers wrong: a fake server on
 loopback sends exactly the bad answer, and the client must never read it as an allow.
 
 Each test failed on 3b794ea (the names imported here are the ones it had, so that each case
@@ -93,7 +93,7 @@ def _answer(script: Script, data: Any) -> None:
 @pytest.mark.parametrize(
     ("semantic", "answered"),
     [
-        ("execute_all", [True]),  # B5: one decision for three items
+        ("execute_all", [True]),  # one decision for three items: all() would hold
         ("execute_all", [True, True, True, True]),
         ("execute_all", [True, "true", True]),
         ("execute_all", [True, None, True]),
@@ -253,7 +253,7 @@ def test_retries_stay_inside_the_deadline(sidecar: tuple[str, Script]) -> None:
 @pytest.mark.parametrize(
     ("page", "named"),
     [
-        ({"results": "olivia"}, "`results` is not a list"),  # B5: six one-letter ids
+        ({"results": "olivia"}, "`results` is not a list"),  # a string: six one-letter ids
         ({"results": ["olivia"]}, "results[0] is not an object"),
         ({"results": [{"type": "user", "id": 7}]}, "results[0]: `id`"),
         ({"results": [{"type": "user"}]}, "results[0]: `id`"),

@@ -1,4 +1,6 @@
-"""Issue 11, findings 5 and 13, against the real server process (each failed on 4b6dd84)."""
+"""Connections that would hold a worker (silent, trickling, oversized headers) and tokens that are
+unsafe (world-readable, short beyond loopback) or unreadable, against the real server process
+(each failed on 4b6dd84)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The doors agree (issue 27, item 2): every way in asks the same question and gets the same
+"""The doors agree: every way in asks the same question and gets the same
 answer.
 
 For three generated orgs (tests/strategies.py) under three policy sources, 270 requests

@@ -1,4 +1,4 @@
-"""Issue 11: no allow by mistake at the sidecar's edges (each test failed on 4b6dd84)."""
+"""No allow by mistake at the sidecar's edges (each test failed on 4b6dd84)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_a_cached_refusal_never_answers_the_valid_integer(
     assert valid.status_code == 200 and valid.json()["decision"] is True
 
 
-# -- finding 4: searches are bounded and page without repeating work ------------------------
+# -- searches are bounded and page without repeating work ------------------------------------
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1001, "5", True])
@@ -83,7 +83,7 @@ def test_an_edited_page_token_is_a_400(client: TestClient) -> None:
 def test_search_results_are_logged_and_counted_like_evaluations(
     served: tuple[TestClient, State, Path],
 ) -> None:
-    """Finding 8."""
+    """A search's answers are logged and counted as evaluations' are."""
     client, _, tmp = served
     body = {**evaluation("olivia", "view", "estimate"), "page": {"limit": 10}}
     r = client.post("/access/v1/search/resource", json=body, headers={"X-Request-ID": "s-1"})
@@ -101,7 +101,7 @@ def test_search_results_are_logged_and_counted_like_evaluations(
 def test_a_decision_log_that_cannot_be_written_answers_nothing_and_is_not_ready(
     served: tuple[TestClient, State, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Finding 8: searches and evaluations alike; metrics count only answered decisions."""
+    """Searches and evaluations alike; metrics count only answered decisions."""
     client, _, _ = served
 
     def full(fd: int, data: bytes) -> int:
@@ -132,7 +132,7 @@ def test_the_decision_log_reopens_when_rotated_away(served: tuple[TestClient, St
     assert json.loads(log.read_text().splitlines()[-1])["request_id"] == "after"
 
 
-# -- finding 6: every route stops reading at the limit ----------------------------------------
+# -- every route stops reading at the limit ---------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_every_route_stops_reading_a_chunked_body_at_the_limit(tmp_path: Path, p
     assert received <= 2  # stopped at the first chunk past 1 MiB
 
 
-# -- finding 11: no leaks ----------------------------------------------------------------------
+# -- no leaks ---------------------------------------------------------------------------------
 
 
 def test_errors_never_list_the_served_orgs_nor_the_store_path(
@@ -202,7 +202,7 @@ def test_an_oversized_or_unprintable_request_id_is_replaced(
     assert "xxxxxxxxxx" not in (tmp / "decisions.jsonl").read_text()
 
 
-# -- finding 12 and the minor ones: a clear 400, never a 500 or a traceback -----------------
+# -- a clear 400, never a 500 or a traceback ------------------------------------------------
 
 
 @pytest.mark.parametrize(

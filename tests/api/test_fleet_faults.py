@@ -1,4 +1,4 @@
-"""A fleet whose change feed breaks (issue 29, B2): three `authz serve` processes on a PostgreSQL
+"""A fleet whose change feed breaks: three `authz serve` processes on a PostgreSQL
 of the test's own (tests/pg_faults.py), one fault at a time, then a revocation.
 
 A sidecar that LISTENs and is never told of a change serves its old snapshot until its next
@@ -34,7 +34,7 @@ from tests.postgres import in_schema
 
 pytestmark = pytest.mark.slow
 
-REVOKED_WITHIN = 3.0  # issue 29: every sidecar, whatever one fault did to its feed
+REVOKED_WITHIN = 3.0  # the promise to every sidecar, whatever one fault did to its feed
 BOUND = 60.0  # how long the test waits for anything before calling it lost (longer than the
 # old 30 s safety poll, so that a failure says how late the revocation was, not only that it was)
 ASHA = {**evaluation("asha", "create", "estimate"), "context": {"org": "demo"}}

@@ -1,4 +1,4 @@
-"""The fleet soak (issue 29, item 7): three `authz serve` sidecars on a PostgreSQL of the test's
+"""The fleet soak: three `authz serve` sidecars on a PostgreSQL of the test's
 own (tests/pg_faults.py), mixed traffic (singles, batches, searches) from many users and records
 of a generated org (bench/genorg.py), while policy versions are activated, Books seats revoked
 and restored by `authz org import`, a listening backend is hung (SIGSTOP), PostgreSQL is

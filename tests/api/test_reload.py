@@ -1,4 +1,4 @@
-"""Issue 11, findings 2, 3 and 7: a reload never serves half-written policy files, never lets a
+"""A reload never serves half-written policy files, never lets a
 refused edit hold back a revocation, and never hangs on what it finds in the policy folder.
 Each test failed on 4b6dd84."""
 
@@ -200,7 +200,7 @@ when { principal has books && !principal.books.member };
 def test_a_reload_never_answers_from_the_classes_of_the_policies_before(
     tmp_path: Path,
 ) -> None:
-    """Issue 14: the class cache belongs to one policy version and one org snapshot."""
+    """The class cache belongs to one policy version and one org snapshot."""
     policies = tmp_path / "policies"
     shutil.copytree(POLICIES, policies, ignore=shutil.ignore_patterns("history"))
     store = tmp_path / "orgs.sqlite3"
@@ -228,7 +228,7 @@ def test_a_reload_never_answers_from_the_classes_of_the_policies_before(
 def test_a_frozen_heap_still_lets_go_of_the_engines_a_reload_replaced(
     served: tuple[TestClient, State, Path],
 ) -> None:
-    """Issue 14: `authz serve` freezes what a load built (gc.freeze), so that collections
+    """`authz serve` freezes what a load built (gc.freeze), so that collections
     under load do not walk a big org; a reload must still free the engines it replaced, or
     every revocation would leak an org's worth of memory."""
     import gc
@@ -256,7 +256,7 @@ def test_a_frozen_heap_still_lets_go_of_the_engines_a_reload_replaced(
 def test_a_policy_the_class_key_cannot_read_turns_the_cache_off_at_load_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue 14: never a guessed key; the operator hears it at load and in /readyz."""
+    """Never a guessed key; the operator hears it at load and in /readyz."""
     from tests.unit.test_class_cache import COMPUTED
 
     policies = tmp_path / "policies"

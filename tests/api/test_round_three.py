@@ -1,8 +1,8 @@
-"""Issue 29 at the sidecar: page tokens bound to their org and search kind (B6), one
-percent-decoding of a path's org (B7), per-org metadata that says nothing of which orgs exist,
-empty searches logged and counted and credentials masked in the log (B4), searches one at a
-time per worker, a restored policy file leaving /readyz's refusals, and the bearer scheme read
-case-insensitively. Each test failed on 3b794ea."""
+"""At the sidecar: page tokens bound to their org and search kind, one percent-decoding of a
+path's org, per-org metadata that says nothing of which orgs exist, empty searches logged and
+counted and credentials masked in the log, searches one at a time per worker, a restored
+policy file leaving /readyz's refusals, and the bearer scheme read case-insensitively. Each
+test failed on 3b794ea."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ TOKEN = "s3cret-token-of-32-characters-xx"
 WAIT = 60.0  # a safety net for a broken build: every wait below ends on an event
 
 
-# -- B6: a page token pages through one org's search of one kind ------------------------------
+# -- a page token pages through one org's search of one kind ----------------------------------
 
 
 def _first_page(client: TestClient, path: str, body: dict[str, Any]) -> str:
@@ -69,7 +69,7 @@ def test_a_page_token_from_the_root_path_is_refused_on_an_org_path(client: TestC
     assert r.status_code == 400 and "page.token" in r.json()["message"], r.text
 
 
-# -- B7: one percent-decoding -------------------------------------------------------------
+# -- one percent-decoding -----------------------------------------------------------------
 
 
 def _asgi_post(app: Any, raw_path: bytes, body: dict[str, Any]) -> int:
@@ -140,7 +140,7 @@ def test_another_scheme_or_token_is_still_a_401(guarded: TestClient, given: str)
     assert r.status_code == 401
 
 
-# -- B4: every search answered is logged and counted; credentials never logged in clear -------
+# -- every search answered is logged and counted; credentials never logged in clear -----------
 
 
 def _log(tmp: Path) -> list[dict[str, Any]]:

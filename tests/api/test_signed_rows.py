@@ -1,4 +1,4 @@
-"""Rows a server refuses to serve from a shared store (issue 29, item 4).
+"""Rows a server refuses to serve from a shared store.
 
 Without keys: an org row whose text does not match its stored sha256 (edited behind the
 store's back, version bumped, hash left stale) is not served. With `--verify-key`: a policy

@@ -1,4 +1,4 @@
-"""Issue 29, B9: /ui/diff was a CPU denial of service (49.7 s a look, no cache, no cap, two at
+"""/ui/diff was a CPU denial of service (49.7 s a look, no cache, no cap, two at
 once 72 s while the sidecar's p99 went from 2 to 53 ms). A comparison is made once, one at a
 time, off the event loop; a look at one under way is told so instead of starting a second.
 Computations are counted and held on events: nothing here is timed."""

@@ -1,4 +1,4 @@
-"""Issue 29, B8: `/ui/orgs/demo/explain?subject=asha` (a field missing) or `resource=::::` was a
+"""`/ui/orgs/demo/explain?subject=asha` (a field missing) or `resource=::::` was a
 500 with a traceback. Every form or query field of the page, missing or malformed, is a 400
 page that names the field as the form names it."""
 

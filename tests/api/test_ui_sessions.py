@@ -1,4 +1,4 @@
-"""Issue 29, B12 and B3: admin sessions that end, a login that cannot be guessed at speed, and
+"""Admin sessions that end, a login that cannot be guessed at speed, and
 nothing of what is served shown before the token is given. Time is a clock the test turns."""
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def test_sign_out_needs_a_post_with_the_session_s_own_csrf_value(guarded: TestCl
 def test_wrong_logins_are_limited_per_client_and_the_right_one_waits_too(
     guarded: TestClient, clock: Clock
 ) -> None:
-    """B12: 300 wrong tokens, then the right one: it must not be let in at once."""
+    """300 wrong tokens, then the right one: it must not be let in at once."""
     answers = [
         guarded.post("/ui/login", data={"token": f"guess-{n}"}, follow_redirects=False)
         for n in range(300)
@@ -166,7 +166,7 @@ def test_wrong_logins_are_limited_per_client_and_the_right_one_waits_too(
 
 
 def test_a_login_page_names_no_org_and_no_policy_version(guarded: TestClient) -> None:
-    """B3: before the token, nothing of what is served (org ids, the policy version)."""
+    """Before the token, nothing of what is served (org ids, the policy version)."""
     app_version = re.compile(r"\b[0-9a-f]{16}\b")
     pages = [
         guarded.get("/ui/login"),

@@ -1,4 +1,4 @@
-"""Issue 11, minor findings: bad input to the CLI is one line and exit 2, never a traceback
+"""Bad input to the CLI is one line and exit 2, never a traceback
 (each of these ended in a traceback with exit 1 on 4b6dd84)."""
 
 from __future__ import annotations

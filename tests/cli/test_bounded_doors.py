@@ -1,4 +1,4 @@
-"""Issue 29, B1, B10, B11, B13 at the CLI's doors: every file read bounded (a FIFO, a device,
+"""At the CLI's doors: every file read bounded (a FIFO, a device,
 /dev/zero refused by name), a store path that is not a file refused in one line, ports
 checked, `store check` creating nothing, token files 0600 only, and a revocation that lands
 whatever the active policy version. Each failed on 3b794ea."""
@@ -37,7 +37,7 @@ def _one_line(code: int, err: str, *words: str) -> None:
 
 
 def test_org_import_of_dev_zero_is_refused_by_name_without_reading_it(tmp_path: Path) -> None:
-    """B1: `authz org import /dev/zero` grew to 3.3 GB in 12 s on 3b794ea. Run apart, with
+    """`authz org import /dev/zero` grew to 3.3 GB in 12 s on 3b794ea. Run apart, with
     its address space capped at 1 GiB, so that the old unbounded read fails fast instead of
     taking the machine with it."""
     cap = (
@@ -133,7 +133,7 @@ def test_a_fifo_is_refused_by_name_not_waited_on(tmp_path: Path, argv: tuple[str
     ids=["upgrade", "check", "import", "list"],
 )
 def test_a_store_path_that_is_a_device_is_one_line_naming_it(argv: tuple[str, ...]) -> None:
-    """B10: a traceback (an internal error) on 3b794ea."""
+    """A traceback (an internal error) on 3b794ea."""
     code, _, err = run(*argv)
     _one_line(code, err, "/dev/null", "character device")
 
@@ -144,7 +144,7 @@ def test_a_store_path_that_is_a_directory_is_one_line_naming_it(tmp_path: Path) 
 
 
 def test_store_check_of_a_missing_store_creates_nothing(tmp_path: Path) -> None:
-    """B10: on 3b794ea it made nosuch/dir/x.sqlite3 (and the directories), exit 1."""
+    """On 3b794ea it made nosuch/dir/x.sqlite3 (and the directories), exit 1."""
     where = tmp_path / "nosuch" / "dir" / "x.sqlite3"
     code, _, err = run("store", "check", "--store", str(where))
     _one_line(code, err, str(where), "no store")
@@ -162,7 +162,7 @@ def test_store_check_of_a_store_leaves_its_directory_as_it_was(tmp_path: Path) -
 
 @pytest.mark.parametrize("port", ["99999", "-1", "65536"])
 def test_serve_refuses_a_port_out_of_range(port: str) -> None:
-    """B10: `--port 99999` printed `:99999` and listened on a random port on 3b794ea.
+    """`--port 99999` printed `:99999` and listened on a random port on 3b794ea.
     Parsing alone decides; nothing is served."""
     with pytest.raises(click.BadParameter, match="65535"):
         serve.make_context("serve", ["--port", port])
@@ -177,7 +177,7 @@ def test_serve_port_zero_means_any_and_says_so() -> None:
 
 @pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
 def test_a_token_file_others_may_read_is_refused(tmp_path: Path, mode: int) -> None:
-    """B11: a group-readable (0640) token file was accepted on 3b794ea."""
+    """A group-readable (0640) token file was accepted on 3b794ea."""
     token = tmp_path / "token"
     token.write_text("s" * 32)
     token.chmod(mode)
@@ -214,7 +214,7 @@ def _asha_views_est_1(store: Path) -> int:
 
 
 def test_a_revocation_lands_with_a_corrupt_active_policy_version(tmp_path: Path) -> None:
-    """B13: on 3b794ea the import exited 2 and asha stayed allowed."""
+    """On 3b794ea the import exited 2 and asha stayed allowed: a revoked user kept access."""
     store = tmp_path / "orgs.sqlite3"
     assert run("org", "import", str(DEMO), "--store", str(store))[0] == 0
     assert run("policy", "publish", str(POLICIES), "--store", str(store))[0] == 0

@@ -1,4 +1,4 @@
-"""`authz init` and the workflow it writes, tested as a user meets them (issue 30): a fresh git
+"""`authz init` and the workflow it writes, tested as a user meets them: a fresh git
 repository made by `authz init`, three pull requests against its main branch (a clean change,
 a broken policy, a widening), and for each the workflow's own steps, read from the YAML init
 wrote and run as GitHub runs them: each `run:` by `bash --noprofile --norc -eo pipefail`, with

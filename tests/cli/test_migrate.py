@@ -130,7 +130,7 @@ def test_plan_refuses_an_org_the_rollout_does_not_reach(tmp_path: Path) -> None:
 def test_the_plan_json_and_plan_id_stay_byte_identical(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pinned before the plan becomes typed records (issue 17): the JSON a plan prints, and so
+    """Pinned before the plan becomes typed records: the JSON a plan prints, and so
     its plan_id, must not change with the refactor. Only the signature differs by store (its
     key is the store's own)."""
     store = str(tmp_path / "s.sqlite3")

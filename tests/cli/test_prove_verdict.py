@@ -1,5 +1,4 @@
-"""`authz diff --prove` and `authz verify`: what they exit with and how they read (issue 28,
-items 3 and 6).
+"""`authz diff --prove` and `authz verify`: what they exit with and how they read.
 
 - --prove is never weaker than the enumeration: the guards judge the union of the enumerated
   and the proven changes, and an enumerated change (a concrete org and request whose decision
@@ -45,7 +44,8 @@ NOTES = (
     "   context.fields.containsAny(principal.books.role.readonly_fields) &&\n"
     '   !context.fields.contains("invoice.notes")) ||',
 )
-# H4 of issue 28: a permit keyed on a named user, which the prover of 3b794ea cannot see
+# H4 (tests/unit/test_prover_holes.py): a permit keyed on a named user, which the prover of
+# 3b794ea cannot see
 ASHA_DELETES = (
     "integration_users.cedar",
     "};",
@@ -210,7 +210,7 @@ def test_when_proof_and_enumeration_agree_the_text_says_so_in_one_line(demo_only
 
 @pytest.mark.slow
 def test_prove_never_passes_what_the_enumeration_fails(tmp_path: Path) -> None:
-    """Issue 28's H4: Asha, a member of no product, may now delete an estimate. The
+    """H4: Asha, a member of no product, may now delete an estimate. The
     enumeration finds it on the demo org; --fail-on non-member-gain fails it, with --prove or
     without (exit 0 under --prove on 3b794ea). While the prover cannot see a permit keyed on a
     named user, the change is a contradiction, exit 3; once it can, a proven widening, exit 1."""

@@ -1,5 +1,5 @@
 """`authz review BASE`: every check run to the end, one document, the verdict and every reason
-first (issue 30). The whole workflow, with the proof, is tests/cli/test_init.py's; here the
+first. The whole workflow, with the proof, is tests/cli/test_init.py's; here the
 diff compares on the demo org alone, by enumeration, to be quick."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Policy review in a user's own repository: the hooks and `authz` check the user's policies/,
-never the shipped set, and fail on a broken policy there (issue 13's false green)."""
+never the shipped set, and fail on a broken policy there (a pass on the shipped set would be a
+false green)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The prover is sound on edits the shipped set does not hold (issue 28, item 5).
+"""The prover is sound on edits the shipped set does not hold.
 
 tests/mutants.py makes seeded random edits of the shipped set over Cedar's JSON form: added
 and dropped conjuncts, presence tests, comparisons with named entities and literals,
@@ -26,8 +26,9 @@ mutants as are begun within DEFAULT_SECONDS, at most DEFAULT_MUTANTS, so that th
 default run stays near three minutes on two busy cores. From seed AUTHZ_MUTANT_SEED (28);
 AUTHZ_MUTANT_REVERSE=1 proves each mutant the other way round too. A failure names each
 mutation (one line), the differing org (its file, the user and record) and request, and the
-answers before and after. The known holes of issue 28 (H1-H7, the set `!=` crash, the false
-alarm on `!(resource has title)`, the redaction dropped) are each a case of their own.
+answers before and after. The known holes (H1-H7 of tests/unit/test_prover_holes.py, the set
+`!=` crash, the false alarm on `!(resource has title)`, the redaction dropped) are each a case
+of their own.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ from tests.strategies import orgs
 # DEFAULT_SECONDS (at most DEFAULT_MUTANTS), so that the file's default run stays near three
 # minutes on two busy cores whatever the prover's speed (a mutant takes 0.5 to 25 s of it,
 # 4.9 s on average on the seed's first twelve, where it took 18.9 s before the prover's speed
-# round of issue 28): about thirty. The floor is the prover's own: each mutant is a new world
+# work): about thirty. The floor is the prover's own: each mutant is a new world
 # (its literals), compiled afresh (~0.7 s), and a change touching ~340 groups costs one
 # MaxSAT call (~26 ms) and two Cedar confirmations per group.
 DEFAULT_MUTANTS = 300

@@ -1,4 +1,4 @@
-"""The symbolic encoding decides what Cedar decides (issue 19): pinned to a generated org and
+"""The symbolic encoding decides what Cedar decides: pinned to a generated org and
 request, the formula `allows` is forced to Cedar's answer. This is what keeps a proof honest;
 the questions' counterexamples are confirmed by Cedar on top of it."""
 

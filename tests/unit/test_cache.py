@@ -83,7 +83,8 @@ def test_a_cache_needs_room() -> None:
         DecisionCache(0)
 
 
-# Issue 11, finding 1: `1 == 1.0 == True` hash alike; only the integer is a valid count.
+# `1 == 1.0 == True` hash alike, so a cache keyed on them could answer one for another; only the
+# integer is a valid count.
 MIGRATION = Request("olivia", "run_migration", "org", "demo")
 
 

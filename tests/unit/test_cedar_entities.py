@@ -1,4 +1,4 @@
-"""Cedar's parsed entities belong to the Cedar backend (issue 17, step 4): an engine on Polar
+"""Cedar's parsed entities belong to the Cedar backend: an engine on Polar
 never builds them, and two Cedar engines over one index (the migration's impact asks the old
 model over the served set's index) parse the org once."""
 

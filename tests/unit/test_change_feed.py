@@ -213,7 +213,8 @@ def test_a_hung_listener_is_found_silent_within_late_seconds_then_replaced(
     listener.hung, hung_at = True, clock[0]
     while not feed.wait():
         assert clock[0] - hung_at < 10, "never found silent"
-    # polled at once, no later than LATE after the hang (issue 29: a revocation within 3 s)
+    # polled at once, no later than LATE after the hang (a revocation must reach every sidecar
+    # within 3 s)
     assert clock[0] - hung_at <= change_feed.LATE + 0.02
     assert not feed.listening and feed.drops == 1 and not listener.connected
     assert feed.why_polling == feed.lost_why == "no heartbeat heard back within 2 s"

@@ -47,7 +47,7 @@ def test_what_orjson_cannot_encode_is_still_written() -> None:
 
 
 def test_masked_values_are_keyed_so_a_dictionary_of_names_does_not_reverse_them() -> None:
-    """Issue 11, finding 10: the unsalted 12-hex sha256 of `asha` matched the log."""
+    """The unsalted 12-hex sha256 of `asha` matched the log."""
     import hashlib
     import json
 
@@ -90,7 +90,7 @@ def test_reopen_starts_a_new_file_at_the_next_line(tmp_path: Path) -> None:
 
 
 def test_credentials_are_hashed_by_their_key_name_or_by_their_look() -> None:
-    """Issue 29 B4: an `Authorization: Bearer` pasted into a body was logged in clear."""
+    """An `Authorization: Bearer` pasted into a body was logged in clear."""
     request = {
         "context": {
             "Authorization": "Bearer abc",
@@ -114,7 +114,7 @@ def test_credentials_are_hashed_by_their_key_name_or_by_their_look() -> None:
 @pytest.mark.parametrize("kind", ["fifo", "directory"])
 def test_a_log_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, kind: str) -> None:
     """Opening a FIFO for writing waits for a reader: `authz serve --decision-log FIFO` hung at
-    start (issue 29). It is refused by what it is, before anything is answered."""
+    start. It is refused by what it is, before anything is answered."""
     path = tmp_path / "decisions.jsonl"
     if kind == "fifo":
         os.mkfifo(path)

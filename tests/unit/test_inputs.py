@@ -62,7 +62,7 @@ def test_an_integer_beyond_64_bits_is_never_an_integer() -> None:
     assert isinstance(strict_loads(b'{"a": ' + b"9" * 30 + b"}")["a"], float)
 
 
-# -- issue 29, B1: bounded reads --------------------------------------------------------------
+# -- bounded reads: a FIFO, a device or /dev/zero must not hang or fill memory ------------------
 
 
 def test_read_limited_stops_one_chunk_past_the_limit(tmp_path: Path) -> None:

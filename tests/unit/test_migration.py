@@ -484,7 +484,7 @@ def test_the_old_model_s_two_encodings_agree_on_the_legacy_org(policies: PolicyS
 def test_a_hand_edited_plan_with_a_recomputed_plan_id_is_refused(
     store: OrgStore, policies: PolicySet
 ) -> None:
-    """Issue 11, finding 9 (failed on 4b6dd84): two users with no finance activity were added
+    """A forged plan (failed on 4b6dd84): two users with no finance activity were added
     to a plan, its plain-sha256 plan_id recomputed, and the plan applied."""
     from suite_authz.engine.migration.errors import MigrationError
     from suite_authz.engine.migration.plan import plan_id

@@ -1,4 +1,4 @@
-"""The prover's soundness holes (issue 28, item 1), each as a test that fails until it is closed.
+"""The prover's soundness holes, each as a test that fails until it is closed.
 
 Each hole is one textual edit of a copy of the shipped set (policies/ without history/) whose
 change Cedar confirms on a concrete org and request (`test_the_change_is_real`, which passes),
@@ -8,7 +8,7 @@ fails with a TypeError or a false EncodingMismatch. The soundness requirement
 (an AuthzError that names the policy, neither EncodingMismatch nor a Python error) or reports
 the change, in the right direction; never "no decision changes" over a change Cedar makes.
 
-H6 is the issue's pair: BASE is itself one edit of the shipped set (the own-submission forbid
+H6 is a pair: BASE is itself one edit of the shipped set (the own-submission forbid
 on `principal.crm_admin`), HEAD the same forbid on `resource.submitted_by.crm_admin`;
 `H6-from-shipped` makes the second edit alone, against the shipped set. Under `--prove`,
 `--fail-on` must still fail H3, H4, H5 and H6 (`test_under_prove_the_guard_still_fails`, slow:
@@ -48,7 +48,7 @@ OWN_SUBMISSION = "when { resource has submitted_by && resource.submitted_by == p
 
 
 def _permit(pid: str, rule: str, text: str) -> str:
-    return f'\n@id("{pid}")\n@rule("{rule}")\n@reason("issue 28: {pid}")\n{text}\n'
+    return f'\n@id("{pid}")\n@rule("{rule}")\n@reason("a prover hole: {pid}")\n{text}\n'
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ HOLES = [
         "the world fixes the principal's email to u@proof.example: proven no change",
     ),
     Hole(
-        # the issue's pair: the forbid changed from `... && principal.crm_admin` (BASE, itself
+        # a pair: the forbid changed from `... && principal.crm_admin` (BASE, itself
         # one edit of the shipped set) to `... && resource.submitted_by.crm_admin` (HEAD)
         "H6",
         "approve-not-own-submission",
@@ -210,7 +210,7 @@ HOLES = [
         (
             "enrolment.cedar",
             "",
-            '\n@id("h7-no-admin-enrolled")\n@rule("D12")\n@reason("issue 28: h7")\n'
+            '\n@id("h7-no-admin-enrolled")\n@rule("D12")\n@reason("a prover hole: h7")\n'
             '@missing("a user who is not a CRM admin")\n'
             'forbid (principal, action == Action::"enrol_integration_user", resource)\n'
             "when { resource.crm_admin };\n",
@@ -297,7 +297,7 @@ def _decide(policies: PolicySet, org: dict[str, Any], request: Request) -> Any:
 
 @pytest.mark.parametrize("hole", HOLES, ids=[h.name for h in HOLES])
 def test_the_change_is_real(hole: Hole, shipped_copy: Path, tmp_path: Path) -> None:
-    """The edit validates, and Cedar decides the issue's request as the issue says."""
+    """The edit validates, and Cedar decides the hole's request as `was` and `now` say."""
     base_dir, head_dir = _dirs(hole, shipped_copy, tmp_path)
     for directory in (head_dir,) if hole.base_edit is None else (base_dir, head_dir):
         code, out, err = run("validate", "--policies", str(directory))
@@ -443,7 +443,7 @@ def test_the_prover_sees_the_dropped_redaction(shipped: PolicySet, tmp_path: Pat
 
 # -- the CLI: --prove must never pass what the enumeration fails ----------------------------
 
-# (hole, the guard the enumeration fails it on): the issue's four
+# (hole, the guard the enumeration fails it on): the four that widen
 CLI_HOLES = [
     (HOLE["H3"], "any-widening"),
     (HOLE["H4"], "non-member-gain"),

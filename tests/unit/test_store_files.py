@@ -1,4 +1,4 @@
-"""Issue 29, B10 and B11 in the store: a SQLite store's files are its owner's alone (they
+"""The store's files and paths: a SQLite store's files are its owner's alone (they
 hold the masking, page-token and plan-signing keys), a path that is not a regular file is
 refused by name, a read-only open creates nothing, and a PostgreSQL URL naming a missing
 database says so at once. Each failed on 3b794ea."""
@@ -88,8 +88,9 @@ def test_a_missing_postgres_database_is_named_at_once() -> None:
 
 
 def test_revocation_stored_with_no_catalogue_checks_the_structure(tmp_path: Path) -> None:
-    """B13's engine half: with no loadable policy set, an org is stored after the checks
-    that need none (JSON, the org's shape), and refused when those fail."""
+    """The engine's half of a revocation that must land: with no loadable policy set, an org
+    is stored after the checks that need none (JSON, the org's shape), and refused when those
+    fail."""
     store = OrgStore(tmp_path / "orgs.sqlite3")
     try:
         stored = store.import_snapshot(DEMO.read_text(), None, where=str(DEMO))

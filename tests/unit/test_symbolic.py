@@ -1,4 +1,4 @@
-"""Proofs over every org the model allows (issue 19): `authz diff --prove` finds what the
+"""Proofs over every org the model allows: `authz diff --prove` finds what the
 enumerated diff cannot, proves equivalence where nothing changed, and a mutation suite shows
 each kind of edit found with a counterexample Cedar confirms, and each theorem of
 `authz verify` failing on the edit that breaks it."""
