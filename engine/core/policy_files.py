@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from suite_authz.engine.core.errors import PolicyError
+from suite_authz.engine.core.reading import read_file
 
 SCHEMA_FILE = "schema.cedarschema"
 CATALOGUE_FILE = "modules.json"
@@ -136,31 +136,12 @@ def _listed(directory: Path, suffix: str) -> list[Path]:
 
 
 def read_text(path: Path, root: Path) -> str:
-    """A regular file inside `root`, at most MAX_FILE_BYTES, as UTF-8 text."""
+    """A regular file inside `root`, at most MAX_FILE_BYTES, as UTF-8 text (read as every file
+    the engine is given is, engine/core/reading.py, once its real path is known to be inside)."""
     try:
         real = path.resolve(strict=True)
     except (OSError, RuntimeError):
         raise PolicyError(f"{path}: missing, or a broken symlink") from None
     if real != root and root not in real.parents:
         raise PolicyError(f"{path}: a symlink to `{real}`, outside {root}: refused")
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PolicyError(f"{path}: not a regular file (a FIFO, device or socket): refused")
-        if info.st_size > MAX_FILE_BYTES:
-            raise PolicyError(f"{path}: {info.st_size} bytes, over the {MAX_FILE_BYTES} allowed")
-        with os.fdopen(os.dup(fd), "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise PolicyError(f"{path}: over the {MAX_FILE_BYTES} bytes allowed")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return read_file(real, "a policy file", PolicyError, MAX_FILE_BYTES, nofollow=True)

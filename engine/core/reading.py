@@ -25,6 +25,7 @@ _KINDS = (
     (stat.S_ISCHR, "a character device"),
     (stat.S_ISBLK, "a block device"),
     (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symlink"),
 )
 
 
@@ -40,6 +41,7 @@ def read_limited(
     limit: int = MAX_INPUT_BYTES,
     *,
     private: bool = False,
+    nofollow: bool = False,
 ) -> bytes:
     """A regular file's bytes, at most `limit` of them; anything else is `error` naming it.
 
@@ -48,12 +50,14 @@ def read_limited(
     by stat(2), which never opens it, and again on the open descriptor, which a swap between
     the two cannot fool), and the read stops one chunk past `limit`. O_NONBLOCK: opening a
     FIFO must not wait for a writer. `private`: refuse a file any other user may read (a
-    secret, such as a bearer token)."""
+    secret, such as a bearer token). `nofollow`: refuse a symlink, for a path already resolved
+    and checked (a policy file inside its directory), so that a swap cannot lead elsewhere."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if nofollow else 0)
     try:
-        kind = os.stat(path).st_mode
+        kind = (os.lstat if nofollow else os.stat)(path).st_mode
         if not stat.S_ISREG(kind):
             raise error(f"{path}: {what} is {file_kind(kind)}, not a regular file: refused")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except OSError as exc:
         raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
     try:
@@ -97,9 +101,10 @@ def read_file(
     limit: int = MAX_INPUT_BYTES,
     *,
     private: bool = False,
+    nofollow: bool = False,
 ) -> str:
     """read_limited, as UTF-8 text: the one way the engine and its doors read a file."""
-    data = read_limited(path, what, error, limit, private=private)
+    data = read_limited(path, what, error, limit, private=private, nofollow=nofollow)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
