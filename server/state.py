@@ -40,10 +40,10 @@ class State:
         class_cache: int = 0,
         freeze_heap: bool = False,
         verifier: Verifier | None = None,
-    ) ->
-    None:
-        """`policies`: the set to serve, resolved as every door resolves it (engine/sources/policy_ref.py):
-        the store's active version, or a directory watched (development), or the shipped set.
+    ) -> None:
+        """`policies`: the set to serve, resolved as every door resolves it
+        (engine/sources/policy_ref.py): the store's active version, or a directory watched
+        (development), or the shipped set.
         `settle`: take a changed directory only once two polls saw it the same (the
         default when a watcher polls; a caller that reloads by hand gets what is there).
         `verifier`: serve from the store only policy versions and org rows it verifies."""
