@@ -3,7 +3,7 @@
 Text and markdown roll the groups (who, action, type, was -> now) up by who, action and the
 rules responsible: one line (or table row) each, with its types and their request counts and
 one example; `--verbose` adds one line per group. Under --prove the groups are the union of
-the enumerated and the proven ones (`judged`), the example is the proof's counterexample with
+the enumerated and the proven ones (`merged_report`), the example is the proof's counterexample with
 the org facts that decide it, and one line says whether proof and enumeration agree. Markdown,
 what a pull request shows, starts with the verdict and every reason it failed; the text leaves
 the reasons to stderr, where every command puts them.
@@ -100,9 +100,8 @@ def render_text(
     verdict: Verdict | None = None,
 ) -> str:
     """`report`: the enumerated diff; under --prove, `proven` and `union`, the two reports'
-    union that the guards judge (engine/review/symbolic/review.py `judged`). The verdict's reasons
-    go
-    to stderr (cli/commands/diff.py)."""
+    union that the guards judge (engine/review/symbolic/review.py `merged_report`). The
+    verdict's reasons go to stderr (cli/commands/diff.py)."""
     lines = [_summary(report)]
     shown = report
     if proven is not None and union is not None:

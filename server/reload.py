@@ -4,9 +4,9 @@ an edit has settled, what was refused already, and the swap, which every observe
 The policy set and each org are reloaded independently: a refused policy edit never holds
 back an org import that revokes a seat, and one org that does not load never holds back the
 others. A refusal is logged and counted once per refused text, however many polls see it.
-What each load gives, and what it refuses, is the engine's (engine/serving/served_set.py); this
-module
-decides only when to ask and what to do with the answer.
+What each load gives, and what it refuses, is the engine's
+(engine/serving/served_set.py); this module decides only when to ask and what to do with the
+answer.
 
 Where the policy set comes from:
 - the store (the default): the active published version (`authz policy publish`), a set that

@@ -49,9 +49,9 @@ class DiffGroup:
     widens: bool | None = None
     # The user's seats in words (`who` without "CRM admin, "): what a proof groups by
     seats: str = ""
-    # Under --prove (engine/review/symbolic/review.py `judged`): whether the proof found this change
-    # (None: not a question the proof asks), and its counterexample when the example above is
-    # an enumerated one
+    # Under --prove (engine/review/symbolic/review.py `merged_report`): whether the proof
+    # found this change (None: not a question the proof asks), and its counterexample when
+    # the example above is an enumerated one
     proven: bool | None = None
     counterexample: dict[str, Any] | None = None
 

@@ -1,7 +1,7 @@
 """The two databases a store can live in, behind one small interface.
 
-The store's own logic (engine/store/org_store.py, publication.py, migration/apply.py) writes its
-SQL once,
+The store's own logic (engine/store/org_store.py, publication.py, migration/apply.py) writes
+its SQL once,
 with `?` placeholders and what SQLite and PostgreSQL both understand, and asks a `Database`
 for three things: rows of a read, a write transaction that holds the store's one writer lock
 (so that two imports, activations or migration applies never interleave, whichever process
