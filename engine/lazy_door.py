@@ -22,19 +22,23 @@ def lazy_door(name: str, file: str) -> tuple[Callable[[str], Any], Callable[[], 
     A door never renames: each name is exported as its module defines it, and the names in
     the TYPE_CHECKING block must be exactly `__all__` (tests/unit/test_layers.py)."""
     tree = ast.parse(Path(file).read_text(encoding="utf-8"))
-    block = next(node for node in tree.body if isinstance(node, ast.If))
+    blocks = [node for node in tree.body if isinstance(node, ast.If) and _type_checking(node.test)]
+    if len(blocks) != 1:
+        raise ImportError(f"{file}: a door has one `if TYPE_CHECKING:` block of its names")
+    room = Path(file).parent
     names: dict[str, str] = {}
-    for node in block.body:
-        if not isinstance(node, ast.ImportFrom) or node.module is None:
-            raise ImportError(f"{file}: a door's TYPE_CHECKING block holds only from-imports")
+    for node in blocks[0].body:
+        if not isinstance(node, ast.ImportFrom) or node.module is None or node.level != 0:
+            raise ImportError(f"{file}: a door lists its names as absolute from-imports only")
         for alias in node.names:
-            if alias.asname not in (None, alias.name):
-                raise ImportError(
-                    f"{file}: {alias.name} exported as {alias.asname}: a door never renames"
-                )
-            if (Path(file).parent / f"{alias.name}.py").exists():
+            if alias.name == "*" or alias.asname not in (None, alias.name):
+                shown = alias.asname or alias.name
+                raise ImportError(f"{file}: {alias.name} exported as {shown}: a door never renames")
+            if (room / f"{alias.name}.py").exists() or (room / alias.name).is_dir():
                 # importing the submodule would set the package's attribute to the module
                 raise ImportError(f"{file}: {alias.name} is also a module of this room")
+            if alias.name in names:
+                raise ImportError(f"{file}: {alias.name} is listed twice")
             names[alias.name] = node.module
 
     def __getattr__(attribute: str) -> Any:
@@ -50,3 +54,9 @@ def lazy_door(name: str, file: str) -> tuple[Callable[[str], Any], Callable[[], 
         return sorted(names)
 
     return __getattr__, __dir__
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )

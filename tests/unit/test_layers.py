@@ -11,6 +11,7 @@ against the file's own package), and a module named in a string handed to a call
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,10 @@ CHECKED = (*PARTS, "tests", "bench")
 NOT_INSTALLED = (*PARTS, "authz_client")  # the top-level names the repository's dirs have
 # the one door from the CLI into the server: the command that starts it
 SERVER_DOOR = "cli/commands/serve.py"
-MODULE_STRING = re.compile(r"^(suite_authz(?:\.\w+)+)(?::\w+)?$")
+MODULE_STRING = re.compile(r"^(suite_authz(?:\.\w+)+(?:\.\*)?)(?::\w+)?$")
+# a top-level name an install does not have, in a string handed to an import-like call
+UNINSTALLED_STRING = re.compile(r"^((?:engine|cli|server|client|authz_client)(?:\.\w+)*)(?::\w+)?$")
+IMPORTING_CALLS = {"import_module", "__import__", "find_spec", "resolve_name", "run", "Config"}
 
 
 def _package_of(path: Path, root: Path) -> list[str]:
@@ -41,22 +45,58 @@ def _relative(node: ast.ImportFrom, path: Path, root: Path) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
+def _callee(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _string_of(arg: ast.expr) -> str | None:
+    """A constant string, or an f-string's constant head: `f"suite_authz.x.{name}"` is read as
+    `suite_authz.x.*`, some module of suite_authz.x (a door's name never ends in a dot)."""
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.JoinedStr) and arg.values:
+        head = arg.values[0]
+        if isinstance(head, ast.Constant) and isinstance(head.value, str):
+            return head.value + "*" if head.value.endswith(".") else head.value
+    return None
+
+
 def _called_strings(node: ast.Call) -> Iterator[str]:
-    """Module paths in a call's string arguments: `import_module("suite_authz.x")`, the
-    constant head of an f-string (`f"suite_authz.cli.commands.{name}"`), `"m:app"`."""
-    for arg in [*node.args, *(k.value for k in node.keywords)]:
-        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-            text = arg.value
-        elif isinstance(arg, ast.JoinedStr) and arg.values:
-            head = arg.values[0]
-            if not (isinstance(head, ast.Constant) and isinstance(head.value, str)):
-                continue
-            text = head.value.rstrip(".")
-        else:
+    """Module paths in a call's string arguments: `import_module("suite_authz.x")`, an
+    f-string's head, `"m:app"`; a relative name with its `package=`; `__import__`'s
+    `fromlist` joined to its name; and, in an import-like call, a top-level name an install
+    does not have (`import_module("engine.core")`)."""
+    texts = [_string_of(arg) for arg in [*node.args, *(k.value for k in node.keywords)]]
+    callee = _callee(node)
+    keywords = {k.arg: k.value for k in node.keywords}
+    if texts and texts[0] and texts[0].startswith("."):  # import_module under any alias
+        package = keywords.get("package", node.args[1] if len(node.args) > 1 else None)
+        base = _string_of(package) if package is not None else None
+        if base and MODULE_STRING.match(base):
+            texts.append(importlib.util.resolve_name(texts[0], base))
+    fromlist = keywords.get("fromlist", node.args[3] if len(node.args) > 3 else None)
+    if callee == "__import__" and texts and texts[0] and isinstance(fromlist, ast.List | ast.Tuple):
+        texts += [f"{texts[0]}.{_string_of(item)}" for item in fromlist.elts if _string_of(item)]
+    for text in texts:
+        if text is None:
             continue
-        match = MODULE_STRING.match(text)
+        uninstalled = UNINSTALLED_STRING if callee in IMPORTING_CALLS else None
+        match = MODULE_STRING.match(text) or (uninstalled and uninstalled.match(text))
         if match:
             yield match[1]
+
+
+def _dotted(node: ast.Attribute) -> str | None:
+    """`suite_authz.engine.core.decide.Engine` as written: a module reached by attributes."""
+    names = [node.attr]
+    value = node.value
+    while isinstance(value, ast.Attribute):
+        names.append(value.attr)
+        value = value.value
+    if isinstance(value, ast.Name) and value.id == "suite_authz":
+        return ".".join(["suite_authz", *reversed(names)])
+    return None
 
 
 def imports(package: str, root: Path = ROOT) -> Iterator[tuple[str, int, str]]:
@@ -77,6 +117,8 @@ def imports(package: str, root: Path = ROOT) -> Iterator[tuple[str, int, str]]:
             elif isinstance(node, ast.Call):
                 for module in _called_strings(node):
                     yield where, node.lineno, module
+            elif isinstance(node, ast.Attribute) and (dotted := _dotted(node)):
+                yield where, node.lineno, dotted
 
 
 def part_of(module: str) -> str | None:
@@ -100,13 +142,14 @@ def doors(root: Path = ROOT) -> dict[str, set[str]]:
 
 
 def _through_a_door(module: str, rooms: dict[str, set[str]]) -> bool:
-    """A room's door itself, or one name it exports (not a module behind it)."""
+    """A room's door itself, or one name it exports (not a module behind it), and what is
+    reached from that name (`suite_authz.engine.core.Engine.load`)."""
     names = module.split(".")
     if len(names) == 2:
         return True  # `from suite_authz.engine import core` is read as suite_authz.engine.core too
     if names[2] not in rooms:
         return False
-    return len(names) == 3 or (len(names) == 4 and names[3] in rooms[names[2]])
+    return len(names) == 3 or names[3] in rooms[names[2]]
 
 
 def _violation(package: str, where: str, module: str, rooms: dict[str, set[str]]) -> str | None:
@@ -193,6 +236,17 @@ def test_a_door_refuses_a_renamed_export(tmp_path: Path) -> None:
     )
     with pytest.raises(ImportError, match="also a module of this room"):
         lazy_door("x", str(init))
+    for block, refusal in (
+        ("if TYPE_CHECKING:\n    from .decide import Engine\n", "absolute from-imports only"),
+        ("if TYPE_CHECKING:\n    import json\n", "absolute from-imports only"),
+        ("if TYPE_CHECKING:\n    from json import *\n", "a door never renames"),
+        ("if TYPE_CHECKING:\n    from a import X\n    from b import X\n", "listed twice"),
+        ("if sys.version_info:\n    from json import loads\n", "one `if TYPE_CHECKING:`"),
+        ("X = 1\n", "one `if TYPE_CHECKING:`"),
+    ):
+        init.write_text(block, "utf-8")
+        with pytest.raises(ImportError, match=refusal):
+            lazy_door("x", str(init))
 
 
 @pytest.mark.parametrize(
@@ -225,6 +279,25 @@ def test_a_door_refuses_a_renamed_export(tmp_path: Path) -> None:
         ("server/sneaky.py", "from suite_authz.engine.store import org_store\n"),
         ("server/sneaky.py", "from suite_authz.engine import Engine\n"),
         ("cli/sneaky.py", "from ..engine.review import diff\n"),
+        # found by an outside review of the rooms: top-level names in strings, a relative name
+        # with its package, an f-string past a door, __import__'s fromlist, attribute chains
+        ("cli/sneaky.py", "import importlib\nimportlib.import_module('engine.core.decide')\n"),
+        ("tests/sneaky.py", "import uvicorn\nuvicorn.run('server.main:factory')\n"),
+        (
+            "server/sneaky.py",
+            "from importlib import import_module as im\n"
+            "im('.decide', package='suite_authz.engine.core')\n",
+        ),
+        (
+            "server/sneaky.py",
+            "import importlib\nimportlib.import_module(f'suite_authz.engine.core.{m}')\n",
+        ),
+        ("cli/sneaky.py", "__import__('suite_authz.engine.core', fromlist=['decide'])\n"),
+        (
+            "cli/sneaky.py",
+            "import suite_authz.engine.core\nx = suite_authz.engine.core.decide.Engine\n",
+        ),
+        ("client/sneaky.py", "import suite_authz\nsuite_authz.server.app.make_app()\n"),
     ],
 )
 def test_a_forbidden_import_is_found(tmp_path: Path, file: str, line: str) -> None:
@@ -255,6 +328,12 @@ def test_allowed_imports_are_not_flagged(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     (tmp_path / "client" / "ok.py").write_text("from . import _wire\n", encoding="utf-8")
+    (tmp_path / "server" / "ok.py").write_text(
+        "import suite_authz.engine.core\n"
+        "e = suite_authz.engine.core.Engine.load\n"
+        "subprocess.run(['server'])\nlogging.getLogger('server')\n",
+        encoding="utf-8",
+    )
     assert violations(tmp_path) == []
 
 
