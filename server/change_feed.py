@@ -40,10 +40,16 @@ HEARTBEAT, LATE = 1.0, 2.0
 
 class ChangeFeed:
     def __init__(self, store: OrgStore, stop: threading.Event, interval: float) -> None:
-        db = store.db
-        self.changes: Callable[[float], list[dict[str, Any]]] | None = getattr(db, "changes", None)
-        self.beat: Callable[[int], None] | None = getattr(db, "heartbeat", None)
-        self.unlisten: Callable[[], None] | None = getattr(db, "drop_listener", None)
+        feed = store.notices()
+        self.changes: Callable[[float], list[dict[str, Any]]] | None = None
+        self.beat: Callable[[int], None] | None = None
+        self.unlisten: Callable[[], None] | None = None
+        if feed is not None:
+            self.changes, self.beat, self.unlisten = (
+                feed.changes,
+                feed.heartbeat,
+                feed.drop_listener,
+            )
         self.stop = stop
         self.interval = interval
         self.listening = False

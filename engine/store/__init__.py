@@ -14,7 +14,7 @@ from suite_authz.engine.lazy_door import lazy_door
 
 if TYPE_CHECKING:
     from suite_authz.engine.store.check import StoreReport, check_store
-    from suite_authz.engine.store.db import PoolSettings, StoreError, StoreUnreachable
+    from suite_authz.engine.store.db import Notices, PoolSettings, StoreError, StoreUnreachable
     from suite_authz.engine.store.org_store import (
         STORE_ENV,
         OrgStore,
@@ -52,6 +52,7 @@ __all__ = [
     "STORE_ENV",
     "STORE_SCHEMA",
     "KeyFileError",
+    "Notices",
     "OrgStore",
     "PolicyVersion",
     "PoolSettings",

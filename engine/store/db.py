@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from suite_authz.engine.core.errors import AuthzError, Unavailable
 
@@ -84,3 +84,15 @@ def is_postgres(location: str | Path) -> bool:
 def statements(sql: str) -> list[str]:
     """A migration's statements (ours never hold a `;` inside a literal)."""
     return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+@runtime_checkable
+class Notices(Protocol):
+    """A store that pushes its changes as they commit (PostgreSQL's LISTEN/NOTIFY), and can
+    prove its listener alive with a heartbeat that comes back through the same channel."""
+
+    def changes(self, timeout: float) -> list[dict[str, Any]]: ...
+
+    def heartbeat(self, n: int) -> None: ...
+
+    def drop_listener(self) -> None: ...

@@ -28,6 +28,7 @@ from suite_authz.engine.core.model import Org, load_org, pydantic_problems
 from suite_authz.engine.core.reading import decode_json
 from suite_authz.engine.store.db import (
     Database,
+    Notices,
     PoolSettings,
     StoreError,
     Tx,
@@ -162,6 +163,11 @@ class OrgStore:
     @property
     def driver(self) -> str:
         return self.db.driver
+
+    def notices(self) -> Notices | None:
+        """The store's change feed when its driver pushes changes (PostgreSQL); None: a
+        reader polls (SQLite)."""
+        return self.db if isinstance(self.db, Notices) else None
 
     @property
     def timeout(self) -> float:
