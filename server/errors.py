@@ -1,10 +1,13 @@
-"""One table from error to HTTP status, used by every route, both request pipelines and the
-admin page. The engine's errors carry their own status (engine/core/errors.py: bad input 400,
-conflict 409, refused 403, a store that does not answer 503); only HTTP's own are added."""
+"""One table from error to HTTP status, message and headers, used by every route, both request
+pipelines (through server/guard.py) and the admin page. The engine's errors carry their own
+status (engine/core/errors.py: bad input 400, conflict 409, refused 403, a store that does not
+answer 503); only HTTP's own are added, Starlette's routing errors among them."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from starlette.exceptions import HTTPException
 
 from suite_authz.engine.core import AuthzError, Unavailable
 from suite_authz.server.authzen import BadRequest, HttpError
@@ -19,7 +22,19 @@ def status_of(exc: Exception) -> int:
         return 400
     if isinstance(exc, AuthzError):
         return exc.http_status
+    if isinstance(exc, HTTPException):
+        return exc.status_code
     return 500
+
+
+def message_of(exc: Exception) -> str:
+    """What an error body says: the error's own words; for a failure inside the server only
+    its kind (a message could carry data of a request)."""
+    if isinstance(exc, HANDLED):
+        return str(exc)
+    if isinstance(exc, HTTPException):
+        return _WORDS.get(exc.status_code, "error")
+    return f"internal error: {type(exc).__name__}"
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -35,3 +50,6 @@ def error_headers(status: int, exc: Exception | None = None) -> dict[str, str]:
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = "5"
     return headers
+
+
+_WORDS = {404: "no such route", 405: "method not allowed on this route"}

@@ -9,71 +9,44 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from prometheus_client import multiprocess
 from starlette.types import ASGIApp
 
-from suite_authz.engine.core import AuthzError
 from suite_authz.engine.serving import DecisionLog
 from suite_authz.engine.sources import PolicyRef, check_directory
 from suite_authz.engine.store import OrgStore, PoolSettings, load_verifier, store_location
 from suite_authz.server.app import create_app
+from suite_authz.server.config import (
+    DEFAULT_CLASS_CACHE,
+    DEFAULT_DECISION_CACHE,
+    ConfigError,
+    ServeConfig,
+)
 from suite_authz.server.metrics import MULTIPROC_ENV, Metrics, multiprocess_mode
-from suite_authz.server.search import MAX_SEARCHES
 from suite_authz.server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
-# Decisions kept per served org (engine/core/cache.py): a CRM asks the same questions again and
-# again.
-DEFAULT_DECISION_CACHE = 10_000
-# Request classes whose Cedar answer is kept per org (engine/core/backends/cedar_classes.py): a
-# generated 10,000-user org has a few thousand at most on a day's traffic.
-DEFAULT_CLASS_CACHE = 65_536
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    store: str | None = None
-    # the set to serve: a directory (watched), SHIPPED_SET, or None for the store's active
-    # version (the shipped set while the store has none)
-    policies: str | None = None
-    orgs: tuple[str, ...] = ()
-    backend: str = "cedar"
-    token: str | None = None
-    decision_log: str | None = None
-    reload_interval: float = 1.0
-    decision_cache: int = DEFAULT_DECISION_CACHE
-    class_cache: int = DEFAULT_CLASS_CACHE
-    public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
-    # gc.freeze what each load built (server/state.py); `authz serve` turns it on
-    freeze_heap: bool = False
-    # a PostgreSQL store: the pool per process, and how long the store may take to answer
-    store_pool_min: int = 1
-    store_pool_max: int = 4
-    store_timeout: float = 5.0
-    max_searches: int = MAX_SEARCHES  # search pages computed at once per worker
-    # public keys (PEM files): serve only policy versions and org rows signed by one of them
-    verify_keys: tuple[str, ...] = ()
-
-
-def check_public_url(url: str) -> str:
-    """AuthZEN 9.1: the PDP identifier is an https URL with no query or fragment (http only
-    for a loopback host, in development). Raises AuthzError naming what is wrong."""
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
-        raise AuthzError(f"--public-url {url}: must be an https URL (http only on loopback)")
-    if not parts.hostname or parts.query or parts.fragment:
-        raise AuthzError(f"--public-url {url}: a host and a path only, no query or fragment")
-    return url.rstrip("/")
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CLASS_CACHE",
+    "DEFAULT_DECISION_CACHE",
+    "SHIPPED_SET",
+    "ServeConfig",
+    "build",
+    "factory",
+    "served_ref",
+    "shared_metrics_dir",
+    "to_env",
+]
 
 
 def build(config: ServeConfig) -> tuple[ASGIApp, State]:
-    if config.public_url is not None:
-        check_public_url(config.public_url)
+    """The app and its state; refused (ConfigError) by a configuration that breaks the bind
+    rules, before anything is opened, however the server is started."""
+    config.validate()
     metrics = Metrics()
     pool = PoolSettings(
         config.store_pool_min, config.store_pool_max, config.store_timeout, config.store_timeout
@@ -147,8 +120,12 @@ def to_env(config: ServeConfig) -> None:
 
 
 def factory() -> ASGIApp:
-    """For uvicorn --factory with several workers: each builds its own state from the env."""
-    raw = json.loads(os.environ[CONFIG_ENV])
+    """For uvicorn --factory with several workers: each builds its own state from the env.
+    Started by uvicorn directly, a configuration breaking the bind rules stops it here."""
+    given = os.environ.get(CONFIG_ENV)
+    if not given:
+        raise ConfigError(f"${CONFIG_ENV}: no serve configuration (`authz serve` sets it)")
+    raw = json.loads(given)
     raw["orgs"] = tuple(raw.get("orgs") or ())
     raw["verify_keys"] = tuple(raw.get("verify_keys") or ())
     app, state = build(ServeConfig(**raw))

@@ -8,55 +8,36 @@ watcher's reads, and the watcher picks the applied version up like an import.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
-from starlette.routing import Route
 
 from suite_authz.engine.core import PolicySet
-from suite_authz.engine.migration import (
-    MigrationRefused,
-    StalePlan,
-    apply_plan,
-    migration_history,
-    plan_org,
-)
+from suite_authz.engine.migration import apply_plan, migration_history, plan_org
 from suite_authz.engine.serving import DecisionLog, decision_sink
 from suite_authz.engine.store import OrgStore
 from suite_authz.server.authzen import BadRequest, HttpError
+from suite_authz.server.bodies import body_of
+from suite_authz.server.routes import RouteSpec
 from suite_authz.server.state import State
-
-Endpoint = Callable[[HttpRequest, str], Awaitable[Any]]
 
 
 def migration_routes(
-    state: State,
-    wrap: Callable[[Endpoint], Any],
-    body_of: Callable[[HttpRequest], Awaitable[dict[str, Any]]],
-    has_token: bool,
-    decision_log: DecisionLog | None,
-) -> list[Route]:
-    routes = _Migration(state, body_of, has_token, decision_log)
+    state: State, has_token: bool, decision_log: DecisionLog | None
+) -> list[RouteSpec]:
+    routes = _Migration(state, has_token, decision_log)
     return [
-        Route("/migration/v1/plan", wrap(routes.plan), methods=["POST"]),
-        Route("/migration/v1/apply", wrap(routes.apply), methods=["POST"]),
-        Route("/migration/v1/history", wrap(routes.history), methods=["GET"]),
+        RouteSpec("/migration/v1/plan", ("POST",), routes.plan),
+        RouteSpec("/migration/v1/apply", ("POST",), routes.apply),
+        RouteSpec("/migration/v1/history", ("GET",), routes.history),
     ]
 
 
 class _Migration:
-    def __init__(
-        self,
-        state: State,
-        body_of: Callable[[HttpRequest], Awaitable[dict[str, Any]]],
-        has_token: bool,
-        decision_log: DecisionLog | None,
-    ) -> None:
+    def __init__(self, state: State, has_token: bool, decision_log: DecisionLog | None) -> None:
         self.state = state
-        self.body_of = body_of
         self.has_token = has_token
         self.decision_log = decision_log
 
@@ -74,7 +55,7 @@ class _Migration:
         return self.state.store  # shared: thread-safe on both engines, one pool on PostgreSQL
 
     async def plan(self, request: HttpRequest, rid: str) -> dict[str, Any]:
-        body = await self.body_of(request)
+        body = await body_of(request)
         org_id = _field(body, "org", str)
         usage = _field(body, "usage", list, required=False)
         as_of_text = _field(body, "as_of", str, required=False)
@@ -88,19 +69,15 @@ class _Migration:
         return await run_in_threadpool(plan_org, opened, current, org_id, usage, as_of, impact)
 
     async def apply(self, request: HttpRequest, rid: str) -> dict[str, Any]:
-        body = await self.body_of(request)
+        body = await body_of(request)
         actor = _field(body, "as", str)
         made = _field(body, "plan", dict)
         opened = self.store()
         current = self.policies()
         log = self.decision_log
         sink = decision_sink(log, rid) if log is not None else None
-        try:
-            done = await run_in_threadpool(apply_plan, opened, current, made, actor, sink)
-        except MigrationRefused as exc:
-            raise HttpError(403, str(exc)) from None
-        except StalePlan as exc:
-            raise HttpError(409, str(exc)) from None
+        # a refusal (403) and a stale plan (409) carry their status (server/errors.py)
+        done = await run_in_threadpool(apply_plan, opened, current, made, actor, sink)
         return {
             "applied": done.changed,
             "org": done.org,

@@ -26,14 +26,14 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
-from starlette.routing import Route
 
 from suite_authz.engine.core import Engine, Request
 from suite_authz.engine.serving import as_evaluation, search_page
 from suite_authz.server.authzen import HttpError, decision_body, parse_evaluation
-from suite_authz.server.httpio import body_of
-from suite_authz.server.pages import PageTokens, page_spec, request_key
+from suite_authz.server.bodies import body_of
+from suite_authz.server.page_tokens import PageTokens, page_spec, request_key
 from suite_authz.server.recording import Recorder
+from suite_authz.server.routes import RouteSpec
 from suite_authz.server.state import State
 from suite_authz.server.wire import ActionSearch, ResourceSearch, SubjectSearch
 
@@ -120,12 +120,11 @@ def _page_key(body: dict[str, Any], kind: str, path_org: str | None, org: str) -
 def search_routes(
     state: State,
     engine_of: Callable[[dict[str, Any], str | None], Engine],
-    wrap: Callable[[Endpoint], Any],
     recorder: Recorder,
     tokens: PageTokens,
     page_seconds: float = PAGE_SECONDS,
     gate: SearchGate | None = None,
-) -> list[Route]:
+) -> list[RouteSpec]:
     turns = gate if gate is not None else SearchGate()
 
     def version_of(engine: Engine, org: object) -> str:
@@ -176,12 +175,9 @@ def search_routes(
 
         return search
 
+    # one base URL per org (AuthZEN 9.2): the per-org form's path names the org
     kinds = ("subject", "resource", "action")
-    return [
-        *(Route(f"/access/v1/search/{k}", wrap(route(k)), methods=["POST"]) for k in kinds),
-        # one base URL per org (AuthZEN 9.2): the path names the org
-        *(Route(f"/{{org}}/access/v1/search/{k}", wrap(route(k)), methods=["POST"]) for k in kinds),
-    ]
+    return [RouteSpec(f"/access/v1/search/{k}", ("POST",), route(k), per_org=True) for k in kinds]
 
 
 def _record_empty(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import ipaddress
 import signal
 import socket
 from pathlib import Path
@@ -21,21 +20,17 @@ from suite_authz.cli.options import (
 from suite_authz.engine.core import BACKENDS, AuthzError, read_file
 from suite_authz.engine.sources import PolicyRef, Source
 from suite_authz.engine.store import StoreLocation
-from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
-from suite_authz.server.main import (
+from suite_authz.server.config import (
     DEFAULT_CLASS_CACHE,
     DEFAULT_DECISION_CACHE,
-    SHIPPED_SET,
+    MAX_SEARCHES,
     ServeConfig,
-    build,
-    shared_metrics_dir,
-    to_env,
+    check_remote_token,
+    loopback,
 )
-from suite_authz.server.search import MAX_SEARCHES
+from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
+from suite_authz.server.main import SHIPPED_SET, build, shared_metrics_dir, to_env
 from suite_authz.server.state import State
-
-MIN_REMOTE_TOKEN = 16
-
 
 # a bearer token is a line; anything longer is not one
 MAX_TOKEN_FILE = 4096
@@ -43,28 +38,17 @@ MAX_TOKEN_FILE = 4096
 
 def read_token(path: Path, remote: bool) -> str:
     """The bearer token, refusing a file any other user may read (0600 only: the docs refuse
-    "readable by other users", and a group is other users) and, beyond loopback, a short one."""
+    "readable by other users", and a group is other users) and, beyond loopback, a short one
+    (the rule is the server's own, server/config.py, checked again when the app is built)."""
     try:
         token = read_file(path, "the token file", AuthzError, MAX_TOKEN_FILE, private=True).strip()
+        if not token:
+            raise AuthzError(f"{path}: the token file is empty")
+        if remote:
+            check_remote_token(token, str(path))
     except AuthzError as exc:
         raise CommandFailed(exc) from None
-    if not token:
-        raise CommandFailed(f"{path}: the token file is empty")
-    if remote and len(token) < MIN_REMOTE_TOKEN:
-        raise CommandFailed(
-            f"{path}: a token of {len(token)} characters; beyond loopback it needs at least "
-            f"{MIN_REMOTE_TOKEN}"
-        )
     return token
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @click.command()
@@ -183,20 +167,13 @@ def serve(
     On a PostgreSQL store (--store postgresql://...) the sidecar hears of changes as they
     commit (LISTEN), falls back to polling each second when it cannot, and keeps answering
     from what it holds while the store is unreachable (/readyz says degraded)."""
-    token = read_token(token_file, remote=not _loopback(host)) if token_file else None
-    if token is None and not _loopback(host) and not allow_remote:
-        raise CommandFailed(
-            f"--host {host}: without --token-file the server binds to loopback only "
-            "(or pass --allow-remote)"
-        )
-    if public_url is None and not _loopback(host):
-        raise CommandFailed(
-            f"--host {host}: beyond loopback, clients check the PDP identifier the metadata "
-            "names: give it with --public-url https://... (AuthZEN 9.2.3)"
-        )
-    _check_bind(host, port)
+    token = read_token(token_file, remote=not loopback(host)) if token_file else None
     pool_min, pool_max = _pool(store_pool)
     config = ServeConfig(
+        host=host,
+        port=port,
+        token_source=str(token_file),
+        allow_remote=allow_remote,
         store=str(store_path) if store_path else None,
         policies=_config_policies(policies),
         orgs=org_ids,
@@ -214,6 +191,8 @@ def serve(
         verify_keys=tuple(str(p) for p in verify_keys),
     )
     try:
+        config.validate()  # the bind rules, in their words, before the port is probed
+        _check_bind(host, port)
         app, state = build(config)  # validate everything before binding, in this process too
     except AuthzError as exc:
         raise CommandFailed(exc) from None

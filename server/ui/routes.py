@@ -30,8 +30,9 @@ from starlette.staticfiles import StaticFiles
 from suite_authz.engine.core import RECORD_ACTIONS, AuthzError, Engine, InvalidRequest
 from suite_authz.engine.sources import Source
 from suite_authz.server.authzen import decision_body, parse_evaluation
+from suite_authz.server.bodies import bounded, check_length
 from suite_authz.server.errors import HANDLED, error_headers, status_of
-from suite_authz.server.httpio import bearer_matches, bounded, check_length
+from suite_authz.server.guard import bearer_matches
 from suite_authz.server.state import State
 from suite_authz.server.ui import views
 from suite_authz.server.ui.diffs import RETRY_SECONDS, DiffJobs, Pending

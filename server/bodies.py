@@ -1,10 +1,13 @@
 """Bytes in and out of HTTP, with bounds: bodies stop being read at MAX_BODY, request ids are
-taken only when short and printable, every answer is JSON with its id. A body that trickles in
-is cut off by the connection's deadline (server/connections.py), not here."""
+taken only when short and printable, every answer is JSON with its id, its headers built here
+once for both pipelines (so that they answer byte for byte alike). A body that trickles in is
+cut off by the connection's deadline (server/connections.py), not here. JSON is read with the
+engine's strict reader (duplicate keys and deep nesting refused) and written with its one
+encoder, `json_bytes` (orjson: the standard library's costs as much as the rest of the HTTP
+handling on the hot path, bench/bench_serve.py)."""
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import os
 import re
@@ -14,8 +17,9 @@ from typing import Any
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
+from suite_authz.engine.core import strict_loads
+from suite_authz.engine.serving import json_bytes
 from suite_authz.server.authzen import BadRequest, HttpError
-from suite_authz.server.jsonio import json_bytes, loads
 
 MAX_BODY = 1 << 20  # 1 MiB
 # AuthZEN 10.1.3: the PEP's id comes back as it was sent (an arbitrary string): any printable
@@ -62,7 +66,7 @@ def decode_body(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_BODY:
         raise too_large()
     try:
-        data = loads(raw)
+        data = strict_loads(raw)
     except ValueError as exc:
         raise BadRequest(f"body: not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -81,26 +85,51 @@ def check_json(content_type: bytes | str | None) -> None:
         )
 
 
+async def read_json(
+    content_type: bytes | str | None, length: bytes | str | None, chunks: AsyncIterator[bytes]
+) -> dict[str, Any]:
+    """A request's JSON object, the same checks in the same order on both pipelines: media
+    type, declared length, then the body as it comes, cut off past MAX_BODY."""
+    check_json(content_type)
+    check_length(length)
+    return decode_body(await bounded(chunks))
+
+
 async def body_of(request: HttpRequest) -> dict[str, Any]:
-    check_json(request.headers.get("content-type"))
-    check_length(request.headers.get("content-length"))
-    return decode_body(await bounded(request.stream()))
+    headers = request.headers
+    return await read_json(
+        headers.get("content-type"), headers.get("content-length"), request.stream()
+    )
+
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def json_answer(
+    body: Any, rid: str, extra: dict[str, str] | None = None
+) -> tuple[bytes, RawHeaders]:
+    """An answer's bytes and headers, in ASGI's form: the fast path sends them as they are,
+    Starlette's routes in a Response that keeps them (json_response)."""
+    payload = json_bytes(body)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-request-id", rid.encode("ascii")),
+    ]
+    if extra:
+        headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items())
+    return payload, headers
 
 
 def json_response(
     status: int, body: Any, rid: str, headers: dict[str, str] | None = None
 ) -> Response:
-    return Response(
-        json_bytes(body),
-        status_code=status,
-        media_type="application/json",
-        headers={"X-Request-ID": rid, **(headers or {})},
-    )
+    return raw_response(status, *json_answer(body, rid, headers))
 
 
-def bearer_matches(given: bytes, expected: bytes) -> bool:
-    """An `Authorization` header that names the bearer scheme, in any case (RFC 7235 2.1), and
-    this token; compared in constant time. One check for the API and the admin page."""
-    scheme, _, credentials = given.partition(b" ")
-    ok = hmac.compare_digest(credentials.lstrip(b" "), expected)
-    return ok and scheme.lower() == b"bearer"
+def raw_response(status: int, payload: bytes, headers: RawHeaders) -> Response:
+    """A Starlette response sending exactly these headers (its own would add and order
+    them otherwise)."""
+    response = Response(payload, status_code=status)
+    response.raw_headers = headers
+    return response
