@@ -65,9 +65,9 @@ class Guard:
     def failure(self, exc: Exception, rid: str) -> tuple[int, bytes, RawHeaders]:
         """Any error as its answer: status, body and headers from the one table; a failure
         inside the server is logged and answered as a 500, never as a decision."""
-        if not isinstance(exc, HANDLED) and status_of(exc) == 500:
-            log.error("request failed", exc_info=exc)
         status = status_of(exc)
+        if status == 500 and not isinstance(exc, HANDLED):
+            log.error("request failed", exc_info=exc)
         self.metrics.http_error(status)
         body = error_body(status, message_of(exc))
         payload, headers = json_answer(body, rid, error_headers(status, exc))
