@@ -127,7 +127,7 @@ class Sidecar:
         """AuthZEN 9.2: one identifier per tenant, `{base}/{org}`, its metadata at
         /.well-known/authzen-configuration/{org}. Behind a token, a caller without it gets
         the same document for any org id, served or not: a 404 would tell anyone which org
-        ids exist (issue 29); what the routes answer for an unserved org still needs the
+        ids exist; what the routes answer for an unserved org still needs the
         token to learn."""
         org = request.path_params["org"]
         if self.guard.authorized(request.headers.get("authorization", "").encode("latin-1")):

@@ -5,7 +5,7 @@ On PostgreSQL a sidecar LISTENs: a change (an import, an activation, a migration
 reaches it as soon as it commits, and it polls only then, plus once every `SAFETY_POLL`
 seconds in case a notice was lost (a change written by an older release, say).
 
-A listener is checked, not trusted (issue 29, B2: a hung listening backend held a revocation
+A listener is checked, not trusted (a hung listening backend once held a revocation
 back 24.69 s while /readyz said "pushed"). Every `HEARTBEAT` seconds the sidecar sends a
 notice to itself through another connection; notices arrive in commit order, so one heard
 back proves every change committed before it was sent was heard too. When the newest proof
@@ -34,7 +34,7 @@ log = logging.getLogger("authz.server")
 SAFETY_POLL = 30.0
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 30.0
 # a heartbeat every second, silent when none sent in the last 2 s came back: the worst case
-# from a listener hanging to a poll is LATE, within issue 29's 3 s for a revocation
+# from a listener hanging to a poll is LATE, within the 3 s a revocation may take
 HEARTBEAT, LATE = 1.0, 2.0
 
 

@@ -6,12 +6,12 @@ runs. Each result is an allowed decision, logged and counted like an evaluation'
 found nothing is logged as a search of its own, so that no answered search goes unseen.
 
 At most `max_searches` pages are computed at a time in a worker (SearchGate): each holds the
-GIL in its batches, and two at once took single evaluations' p99 from 2 to 90.7 ms (issue 29).
+GIL in its batches, and two at once took single evaluations' p99 from 2 to 90.7 ms.
 The rest wait their turn a short while, then get a 503 with Retry-After.
 
 A page token is bound to the request, the search kind and the org that answered (path or
 context): one issued by `/demo/.../search/subject` never pages through another org's or
-another kind's candidates (issue 29, B6), whose cursors count something else.
+another kind's candidates, whose cursors count something else.
 """
 
 from __future__ import annotations
