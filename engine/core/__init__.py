@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         one_line,
     )
     from suite_authz.engine.core.model import Org, load_org
+    from suite_authz.engine.core.plan import Plan, Unplannable
     from suite_authz.engine.core.policies import (
         PolicySet,
         build_policies,
@@ -64,11 +65,13 @@ __all__ = [
     "InvalidOrg",
     "InvalidRequest",
     "Org",
+    "Plan",
     "PolicyError",
     "PolicySet",
     "Refused",
     "Request",
     "Unavailable",
+    "Unplannable",
     "build_policies",
     "context_value",
     "default_policies_dir",

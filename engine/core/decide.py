@@ -15,6 +15,7 @@ from suite_authz.engine.core.entities import OrgIndex, build_index
 from suite_authz.engine.core.errors import InvalidRequest
 from suite_authz.engine.core.explain import Explainer
 from suite_authz.engine.core.model import Org, load_org
+from suite_authz.engine.core.plan import Plan, plan_records
 from suite_authz.engine.core.policies import PolicySet, load_policies
 from suite_authz.engine.core.request import Request, check_request
 from suite_authz.engine.core.suggestions import did_you_mean, did_you_mean_id
@@ -90,6 +91,12 @@ class Engine:
         total and answers such a request with a deny that carries the error."""
         check_request(request, self.policies.catalogue)
         return request
+
+    def plan(self, request: Request) -> Plan:
+        """Which records of `request.resource_type` its subject may act on (the resource id
+        is ignored), as a condition over the record's own attributes: engine/core/plan.py.
+        Unplannable when the policies read a record in a way the planner does not follow."""
+        return plan_records(self, request, self._before_backend)
 
     def decide(self, request: Request, *, probe: bool = True) -> Decision:
         """probe=False skips working out `missing` for a deny that nothing forbade (it asks the

@@ -54,6 +54,11 @@ class CedarEvaluator:
                 self.keys = ClassKeys(reads, EntityLookup(index))
                 self.cache = ClassCache(class_cache)
 
+    @property
+    def entities(self) -> Any:
+        """The org's entities as Cedar holds them (cedarpy.Entities), parsed once."""
+        return self._entities
+
     def status(self) -> ClassCacheStatus:
         cache, keys = self.cache, self.keys
         sizes = slice_sizes(self.slices)
