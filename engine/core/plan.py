@@ -198,6 +198,8 @@ class Plan:
     # why nothing is admitted, when nothing can be (the deny an unknown user or a missing
     # seat gives, as `decide` explains it)
     denied: Decision | None = None
+    # a view's obligation (D7): the fields hidden from this user in every record admitted
+    redact_fields: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -217,6 +219,8 @@ class Plan:
             "condition": as_json(self.condition),
             "policy_version": self.policy_version,
         }
+        if self.action == "view" and self.condition != FALSE:
+            out["redact_fields"] = list(self.redact_fields)
         if self.denied is not None:
             out["reasons"] = list(self.denied.reasons)
             out["missing"] = list(self.denied.missing)
@@ -526,7 +530,13 @@ def plan_records(
         condition = _policy_condition(folder, residual)
         (permits if residual["effect"] == "permit" else forbids).append(condition)
     condition = all_of([any_of(permits), negated(any_of(forbids))])
-    return Plan(request.subject, request.action, kind, condition, engine.version)
+    redact: tuple[str, ...] = ()
+    if template.action == "view" and condition != FALSE:
+        try:
+            redact = backend.redacted(template)
+        except RuntimeError as exc:
+            raise Unplannable(str(exc)) from None
+    return Plan(request.subject, request.action, kind, condition, engine.version, None, redact)
 
 
 def _uid(entity: Mapping[str, str]) -> str:

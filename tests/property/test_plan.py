@@ -38,10 +38,16 @@ def mismatches(cedar: Engine, polar: Engine | None, template: Request) -> list[s
             template.fields, template.context,
         )  # fmt: skip
         for engine in (cedar, polar) if polar is not None else (cedar,):
-            allowed = engine.decide(asked, probe=False).allowed
-            if allowed != admitted:
+            decision = engine.decide(asked, probe=False)
+            if decision.allowed != admitted:
                 found.append(
-                    f"{engine.backend.name}: {asked} allowed={allowed}, plan {plan.to_dict()}"
+                    f"{engine.backend.name}: {asked} allowed={decision.allowed}, "
+                    f"plan {plan.to_dict()}"
+                )
+            elif decision.allowed and decision.redact_fields != plan.redact_fields:
+                found.append(
+                    f"{engine.backend.name}: {asked} redacts {decision.redact_fields}, "
+                    f"plan {plan.redact_fields}"
                 )
     return found
 

@@ -87,6 +87,15 @@ class CedarBackend:
             out.append(raw)
         return out
 
+    def redacted(self, request: Request) -> tuple[str, ...]:
+        """The fields a view of `request.resource_type` hides from its subject on its channel,
+        whatever the record: the obligations ask it of the module as a whole (a query plan
+        carries it for every record it admits). An error is raised, never an empty list."""
+        done = self._obligations.complete([request], [RawAnswer(allowed=True)])[0]
+        if done.errors or done.obligations is None:
+            raise RuntimeError(f"redactions could not be worked out: {done.errors}")
+        return done.obligations.redact
+
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
         out: dict[tuple[str, str], tuple[str, ...]] = {}
         for info in self._infos.values():
