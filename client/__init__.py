@@ -8,7 +8,9 @@ exception a caller might turn into an allow by mistake (`raise_errors=True` rais
 AuthzUnavailable instead). A batch is the one exception: an answer that is not one boolean
 decision per item raises AuthzProtocolError, since no list of decisions can be trusted then;
 `all_allowed` and `is_allowed` answer False instead. `timeout` is one deadline for the whole
-call, retries and a slow body included.
+call, retries and a slow body included. A plan (`plan_resources`: which records of a type a
+user may act on, as a condition for a list view's query, `plan_sql.where`) raises on every
+failure, a 422 as Unplannable: no failed-closed plan could be told from "no records".
 
     with AuthzClient("http://127.0.0.1:8181/demo", token=TOKEN) as authz:
         decision = authz.check("asha", "delete", "estimate:est-1")
@@ -32,6 +34,7 @@ from . import _wire
 NEW_RECORD = "#new"  # resource id of a record not created yet (the sidecar's one extension)
 SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
 RETRY_STATUS = frozenset({502, 503, 504})
+PLAN_PATH = "/access/v1/plan/resource"
 
 Resource = str | tuple[str, str | None] | Mapping[str, Any]
 
@@ -53,6 +56,12 @@ class AuthzRequestError(AuthzUnavailable):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
+
+
+class Unplannable(AuthzRequestError):
+    """HTTP 422 from `plan_resources`: a policy reads a record in a way the sidecar cannot
+    turn into a condition. Never read as an empty or an allow-all plan: list the records with
+    `search_resources` instead (each one checked by a decision)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +140,7 @@ class _Unavailable:
     why: str
     retry: bool = True
     protocol: bool = False  # the answer broke the protocol (AuthzProtocolError), not the wire
+    status: int | None = None  # the HTTP status of a refusal (4xx)
 
 
 class _Retries:
@@ -265,8 +275,8 @@ class _Base:
             except (_wire.Refused, AttributeError):
                 message = raw[:200].decode("utf-8", "replace")
             if self.raise_errors:
-                raise AuthzRequestError(status, message)
-            return _Unavailable(f"HTTP {status}: {message}", retry=False)
+                raise (Unplannable if status == 422 else AuthzRequestError)(status, message)
+            return _Unavailable(f"HTTP {status}: {message}", retry=False, status=status)
         return _Unavailable(f"HTTP {status}", retry=status in RETRY_STATUS)
 
     def _batch(
@@ -322,6 +332,20 @@ class _Base:
         body = evaluation(subject, action, kind, context=context)
         body["resource"] = {"type": kind}
         return body
+
+    def _plan(self, data: Any, subject: str, action: str, kind: str) -> dict[str, Any]:
+        """A plan checked whole, or raised: a plan has no failed-closed reading a caller could
+        not mistake (an empty list view hides an outage), so every failure is an exception."""
+        if isinstance(data, _Unavailable):
+            if data.status == 422:
+                raise Unplannable(422, data.why.removeprefix("HTTP 422: "))
+            if data.status is not None:
+                raise AuthzRequestError(data.status, data.why.removeprefix(f"HTTP {data.status}: "))
+            raise (AuthzProtocolError if data.protocol else AuthzUnavailable)(data.why)
+        try:
+            return _wire.plan(data, subject, action, kind)
+        except _wire.Refused as exc:
+            raise AuthzProtocolError(str(exc)) from None
 
     @staticmethod
     def _actions_query(
@@ -461,6 +485,19 @@ class AuthzClient(_Base):
     ) -> Iterator[dict[str, Any]]:  # fmt: skip
         return self._search("action", self._actions_query(subject, resource, context), limit)
 
+    def plan_resources(
+        self, subject: str, action: str, kind: str, *,
+        context: Mapping[str, Any] | None = None, request_id: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Which records of `kind` `subject` may act on with `action`, as a condition over a
+        record's own attributes (`suite_authz.client.plan_sql.where` makes it a WHERE clause).
+        Raises on every failure, whatever raise_errors says: Unplannable (422: ask per record),
+        AuthzRequestError (another 4xx), AuthzProtocolError (not a plan for what was asked,
+        read strictly), AuthzUnavailable (no answer within the deadline)."""
+        rid = request_id or os.urandom(8).hex()
+        body = self._resources_query(subject, action, kind, context)
+        return self._plan(self._post(PLAN_PATH, body, rid), subject, action, kind)
+
 
 class AsyncAuthzClient(_Base):
     """The same over asyncio, one connection pool. Here the deadline also bounds a trickle of
@@ -589,3 +626,11 @@ class AsyncAuthzClient(_Base):
         context: Mapping[str, Any] | None = None, limit: int = 100,
     ) -> AsyncIterator[dict[str, Any]]:  # fmt: skip
         return self._search("action", self._actions_query(subject, resource, context), limit)
+
+    async def plan_resources(
+        self, subject: str, action: str, kind: str, *,
+        context: Mapping[str, Any] | None = None, request_id: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        rid = request_id or os.urandom(8).hex()
+        body = self._resources_query(subject, action, kind, context)
+        return self._plan(await self._post(PLAN_PATH, body, rid), subject, action, kind)

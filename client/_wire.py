@@ -161,3 +161,89 @@ def _check_result(result: Any, where: str, keys: tuple[str, ...]) -> None:
     for key in keys:
         if not isinstance(result.get(key), str) or not result[key]:
             raise Refused(f"{where}: `{key}` is not a non-empty string: {_shown(result.get(key))}")
+
+
+# A query plan (POST /access/v1/plan/resource): which records of a type a user may act on, as
+# a condition tree over a record's own attributes. Every node is read strictly: an operator
+# or a key the client does not know could change what the tree admits, so it is refused.
+PLAN_KINDS = ("always", "never", "conditional")
+TREE_KEYS: Mapping[str, frozenset[str]] = {
+    "true": frozenset({"op"}),
+    "false": frozenset({"op"}),
+    "eq": frozenset({"op", "path", "value"}),
+    "in": frozenset({"op", "path", "values"}),
+    "is_null": frozenset({"op", "path"}),
+    "not": frozenset({"op", "arg"}),
+    "and": frozenset({"op", "args"}),
+    "or": frozenset({"op", "args"}),
+}
+MAX_DEPTH = 64  # far deeper than any plan the sidecar folds (it flattens and/or)
+
+
+def _scalar(value: Any) -> bool:
+    # what a record's attribute holds: a string, a boolean or an integer (never null: `eq`
+    # with null would read as "is null" in one place and as false in another)
+    return isinstance(value, str | bool | int)
+
+
+def tree(node: Any, where: str = "condition", depth: int = 0) -> None:
+    """A condition tree: `true`, `false`, `eq`, `in`, `is_null` (a `path` each: a non-empty
+    string), `not` (one `arg`), `and`/`or` (a non-empty list of `args`), and no other key."""
+    if depth > MAX_DEPTH:
+        raise Refused(f"{where}: the condition is nested over {MAX_DEPTH} deep")
+    if not isinstance(node, dict):
+        raise Refused(f"{where} is not an object: {_shown(node)}")
+    op = node.get("op")
+    if not isinstance(op, str) or op not in TREE_KEYS:
+        raise Refused(f"{where}: unknown operator {_shown(op)}")
+    if set(node) != TREE_KEYS[op]:
+        keys = ", ".join(sorted(TREE_KEYS[op]))
+        raise Refused(f"{where}: `{op}` takes the keys {keys}, not {_shown(sorted(node))}")
+    if "path" in node and (not isinstance(node["path"], str) or not node["path"]):
+        raise Refused(f"{where}: `path` is not a non-empty string: {_shown(node['path'])}")
+    if op == "eq" and not _scalar(node["value"]):
+        raise Refused(f"{where}: `value` is not a string, boolean or integer")
+    if op == "in" and (
+        not isinstance(node["values"], list) or not all(_scalar(v) for v in node["values"])
+    ):
+        raise Refused(f"{where}: `values` is not a list of strings, booleans or integers")
+    if op == "not":
+        tree(node["arg"], f"{where}.arg", depth + 1)
+    if op in ("and", "or"):
+        args = node["args"]
+        if not isinstance(args, list) or not args:
+            raise Refused(f"{where}: `args` is not a non-empty list: {_shown(args)}")
+        for i, arg in enumerate(args):
+            tree(arg, f"{where}.args[{i}]", depth + 1)
+
+
+def plan(data: Any, subject: str, action: str, kind: str) -> dict[str, Any]:
+    """A plan for what was asked: `kind` one of always/never/conditional and agreeing with the
+    condition (`true` is always, `false` never), the subject, action and resource type asked
+    about, a policy version, and on a view that admits records, the fields to redact."""
+    if not isinstance(data, dict):
+        raise Refused(f"the answer is not an object: {_shown(data)}")
+    asked = {"subject": subject, "action": action, "resource_type": kind}
+    for key, value in asked.items():
+        if data.get(key) != value:
+            raise Refused(f"the plan's `{key}` is {_shown(data.get(key))}, not {_shown(value)}")
+    if data.get("kind") not in PLAN_KINDS:
+        raise Refused(f"the plan's `kind` is not one of {', '.join(PLAN_KINDS)}")
+    if "condition" not in data:
+        raise Refused("the plan has no `condition`")
+    tree(data["condition"])
+    op = data["condition"]["op"]
+    expected = {"true": "always", "false": "never"}.get(op, "conditional")
+    if data["kind"] != expected:
+        raise Refused(f"the plan's `kind` is `{data['kind']}`, but its condition is `{op}`")
+    if not isinstance(data.get("policy_version"), str):
+        raise Refused("the plan's `policy_version` is not a string")
+    for key in ("redact_fields", "reasons", "missing"):
+        if key in data and not (
+            isinstance(data[key], list) and all(isinstance(x, str) for x in data[key])
+        ):
+            raise Refused(f"the plan's `{key}` is not a list of strings")
+    if action == "view" and op != "false" and "redact_fields" not in data:
+        # a view that admits records must say what to hide in them, if only nothing
+        raise Refused("the plan of a view has no `redact_fields`")
+    return data
