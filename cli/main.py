@@ -44,6 +44,7 @@ COMMANDS = {
     "lint": "review:lint",
     "migrate": "migrate:migrate",
     "org": "org:org",
+    "plan": "plan:plan",
     "policy": "policy:policy",
     "review": "review_change:review_command",
     "serve": "serve:serve",

@@ -11,6 +11,7 @@ import click
 
 from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.loading import ORG, ORG_RULE
+from suite_authz.engine.core import AuthzError, context_value
 from suite_authz.engine.sources import PolicyRef, check_directory
 from suite_authz.engine.store import store_location
 
@@ -181,3 +182,17 @@ def format_option(*formats: str) -> Callable[[Callable[..., Any]], Callable[...,
         return wrapper
 
     return decorate
+
+
+def context_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
+    """--context KEY=VALUE pairs, each value read as the key's type (engine/core/request.py)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandFailed(f"--context: `{pair}` is not KEY=VALUE")
+        try:
+            out[key] = context_value(key, value)
+        except AuthzError as exc:
+            raise CommandFailed(exc) from None
+    return out

@@ -9,28 +9,16 @@ import click
 from suite_authz.cli.exits import ALLOW, DENY, CommandFailed
 from suite_authz.cli.loading import OrgRef, load_engine
 from suite_authz.cli.options import (
+    context_pairs,
     format_option,
     org_option,
     served_policies_option,
     store_option,
 )
 from suite_authz.cli.render import render
-from suite_authz.engine.core import BACKENDS, AuthzError, Request, context_value, parse_resource
+from suite_authz.engine.core import BACKENDS, AuthzError, Request, parse_resource
 from suite_authz.engine.sources import PolicyRef
 from suite_authz.engine.store import StoreLocation
-
-
-def _context(pairs: tuple[str, ...]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandFailed(f"--context: `{pair}` is not KEY=VALUE")
-        try:
-            out[key] = context_value(key, value)
-        except AuthzError as exc:
-            raise CommandFailed(exc) from None
-    return out
 
 
 @click.command()
@@ -83,7 +71,7 @@ def explain(
     """Explain one decision: allow or deny, which rules and policies, what was missing, as whom."""
     engine, resolved = load_engine(org, policies, store_path, backend)
     kind, rid = parse_resource(resource)
-    request = Request(subject, action, kind, rid, channel, fields, _context(pairs))
+    request = Request(subject, action, kind, rid, channel, fields, context_pairs(pairs))
     try:
         decision = engine.decide(engine.validate(request))
     except AuthzError as exc:

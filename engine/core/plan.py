@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 class Unplannable(AuthzError):
     """A policy reads a record in a way the planner cannot turn into a condition: ask per
-    record instead (and say so)."""
+    record instead (and say so). Nothing was decided: exit 2, HTTP 422."""
+
+    http_status = 422
 
 
 # -- the condition tree -------------------------------------------------------------------
@@ -93,6 +95,13 @@ def all_of(parts: Iterable[Condition]) -> Condition:
             return FALSE
         if part != TRUE and part not in out:
             out.extend(part.args if isinstance(part, And) else (part,))
+    # `status = x` holds only where status is set: saying so again adds nothing
+    exact = {a.path for a in out if isinstance(a, Eq | In)}
+    out = [
+        a
+        for a in out
+        if not (isinstance(a, Not) and isinstance(a.arg, IsNull) and a.arg.path in exact)
+    ]
     return TRUE if not out else out[0] if len(out) == 1 else And(tuple(out))
 
 
@@ -103,6 +112,9 @@ def any_of(parts: Iterable[Condition]) -> Condition:
             return TRUE
         if part != FALSE and part not in out:
             out.extend(part.args if isinstance(part, Or) else (part,))
+    # `not (status = x)` already holds where status is not set
+    loose = {a.arg.path for a in out if isinstance(a, Not) and isinstance(a.arg, Eq | In)}
+    out = [a for a in out if not (isinstance(a, IsNull) and a.path in loose)]
     return FALSE if not out else out[0] if len(out) == 1 else Or(tuple(out))
 
 
@@ -209,6 +221,9 @@ class Plan:
 
     def admits(self, attrs: Mapping[str, Any]) -> bool:
         return holds(self.condition, attrs)
+
+    def in_words(self) -> str:
+        return in_words(self.condition)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
