@@ -137,6 +137,7 @@ prove: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
 	$(PY) bench/bench_crosscheck.py --full
 	AUTHZ_MUTANTS=2000 $(PY) -m pytest -q tests/property/test_prover_mutants.py
+	AUTHZ_PLAN_MUTANTS=200 $(PY) -m pytest -q tests/property/test_plan_mutants.py
 
 # the figures it prints go into docs/operations.md's "Fleet soak"
 soak: $(STAMP)

@@ -10,9 +10,9 @@ import click
 
 from suite_authz.cli.exits import ALLOW, DENY, CommandFailed
 from suite_authz.cli.options import format_option, policies_option
-from suite_authz.engine.core import AuthzError, is_installed_copy, read_file
+from suite_authz.engine.core import AuthzError, is_installed_copy, load_policies, read_file
 from suite_authz.engine.review import lint_policies as lint_findings
-from suite_authz.engine.review import unformatted
+from suite_authz.engine.review import unformatted, why_unplannable
 from suite_authz.engine.sources import PolicyRef
 
 
@@ -61,13 +61,26 @@ def lint(policies: PolicyRef, output_format: str) -> None:
     """Check every policy: @id, @rule naming a rule of docs/rules.md, @reason, unique ids, no
     permit without a condition on principal or resource, strict schema validation."""
     findings = lint_findings(policies.path())
+    plans = None if findings else _plans(policies)
     if output_format == "json":
-        click.echo(json.dumps({"findings": [_place(f) for f in findings]}, indent=2))
+        out: dict[str, object] = {"findings": [_place(f) for f in findings]}
+        if plans is not None:
+            out["plans"] = {"on": plans == "", **({"reason": plans} if plans else {})}
+        click.echo(json.dumps(out, indent=2))
     else:
         for finding in findings:
             click.echo(finding)
         click.echo(f"{len(findings)} findings")
+        if plans is not None:
+            click.echo(f"list views: {'planned' if not plans else 'asked per record: ' + plans}")
     raise SystemExit(DENY if findings else ALLOW)
+
+
+def _plans(policies: PolicyRef) -> str:
+    """ "" when list views are planned (engine/review/plannable.py), else why not: not a
+    finding (the set decides as well), but what a list view will cost."""
+    loaded = load_policies(policies.path())
+    return why_unplannable(loaded.deciding.items()) or ""
 
 
 def _place(finding: str) -> dict[str, object]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     )
     from suite_authz.engine.review.formatter import unformatted
     from suite_authz.engine.review.lint import lint_policies
+    from suite_authz.engine.review.plannable import why_unplannable
     from suite_authz.engine.review.suites import SuiteRun, junit_xml, run_suites
     from suite_authz.engine.review.symbolic.review import merged_report, proven_diff
     from suite_authz.engine.review.symbolic.theorems import verify_theorems
@@ -47,4 +48,5 @@ __all__ = [
     "unexpected_changes",
     "unformatted",
     "verify_theorems",
+    "why_unplannable",
 ]
