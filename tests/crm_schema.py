@@ -21,11 +21,17 @@ from suite_authz.engine.core.plan import record_attrs
 ATTRIBUTES = ("status", "submitted_by", "folder", "title", "module")
 
 
+def table_name(kind: str) -> str:
+    """A record type's table: its name in the plural (`invoices`, `sales_orders`), as
+    `authz plan` names it in the SQL it prints."""
+    return kind + ("es" if kind.endswith("s") else "s")
+
+
 def crm_table(metadata: sa.MetaData, kind: str, prefix: str = "") -> sa.Table:
-    """The table of one record type (`invoice`, `report`, ...): its id, then one nullable
+    """The table of one record type (`invoices`, `reports`, ...): its id, then one nullable
     text column per attribute."""
     return sa.Table(
-        f"{prefix}{kind}",
+        f"{prefix}{table_name(kind)}",
         metadata,
         sa.Column("id", sa.Text, primary_key=True),
         sa.Column("status", sa.Text, nullable=True),
