@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import asyncio
 
+import sqlalchemy as sa
+
 from suite_authz.client import (
     AsyncAuthzClient,
     AuthzClient,
     AuthzProtocolError,
     AuthzUnavailable,
     Decision,
+    Unplannable,
     evaluation,
+)
+from suite_authz.client.plan_sql import PlanError, where
+
+INVOICES = sa.Table(
+    "invoices",
+    sa.MetaData(),
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text),
+    sa.Column("submitted_by", sa.Text),
 )
 
 
@@ -38,11 +50,25 @@ def visible(authz: AuthzClient, user_id: str) -> list[str]:
     return [str(r["id"]) for r in authz.search_resources(user_id, "view", "estimate")]
 
 
+def editable_invoices(authz: AuthzClient, db: sa.Connection, user_id: str) -> list[str]:
+    try:
+        plan = authz.plan_resources(user_id, "edit", "invoice")
+    except Unplannable:  # ask per record instead
+        return [str(r["id"]) for r in authz.search_resources(user_id, "edit", "invoice")]
+    columns = {"status": INVOICES.c.status, "submitted_by": INVOICES.c.submitted_by}
+    try:
+        allowed: sa.ColumnElement[bool] = where(plan["condition"], columns)
+    except PlanError as exc:
+        raise RuntimeError(f"the invoices table cannot answer this plan: {exc}") from exc
+    return [str(i) for i in db.scalars(sa.select(INVOICES.c.id).where(allowed))]
+
+
 async def ask_async(url: str) -> bool:
     async with AsyncAuthzClient(url, timeout=1.5, retries=1) as authz:
         allowed: bool = await authz.is_allowed("asha", "view", "estimate:est-1")
         found = [r async for r in authz.search_subjects("view", "estimate:est-1")]
-        return allowed and bool(found)
+        plan: dict[str, object] = await authz.plan_resources("asha", "view", "estimate")
+        return allowed and bool(found) and plan["kind"] != "never"
 
 
 def main() -> None:
