@@ -2,9 +2,10 @@
 
 Rooms: routes.py is the table of every route, guard.py the checks and error answers both
 pipelines share, fastpath.py answers the evaluation routes from raw ASGI, evaluation.py turns
-their JSON into decisions, search.py and page_tokens.py page through searches, recording.py
-logs and counts every decision answered, errors.py maps each error type to its status once,
-bodies.py bounds what is read. This module declares the table and answers the small routes.
+their JSON into decisions, search.py and page_tokens.py page through searches, plan.py
+answers query plans, recording.py logs and counts every decision answered, errors.py maps each
+error type to its status once, bodies.py bounds what is read. This module declares the table
+and answers the small routes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
@@ -28,6 +30,7 @@ from suite_authz.server.metrics import CONTENT_TYPE, Metrics
 from suite_authz.server.migration import migration_routes
 from suite_authz.server.openapi import openapi
 from suite_authz.server.page_tokens import PageTokens
+from suite_authz.server.plan import plan_routes
 from suite_authz.server.recording import Recorder
 from suite_authz.server.routes import RouteSpec, RouteTable
 from suite_authz.server.search import MAX_SEARCHES, PAGE_SECONDS, SearchGate, search_routes
@@ -80,6 +83,7 @@ class Sidecar:
                 RouteSpec("/access/v1/evaluation", ("POST",), self.evaluator.one, **_FAST),
                 RouteSpec("/access/v1/evaluations", ("POST",), self.evaluator.many, **_FAST),
                 *searches,
+                *plan_routes(self.searched_engine, self.recorder, lambda: state.readiness),
                 RouteSpec(_METADATA, _GET, self.configuration, token=False),
                 RouteSpec(f"{_METADATA}/{{org}}", _GET, self.tenant_configuration, token=False),
                 RouteSpec("/healthz", _GET, self.healthz, token=False),
@@ -146,7 +150,8 @@ class Sidecar:
             self.guard.check_token(request.headers.get("authorization", "").encode("latin-1"))
         except HttpError:
             return {"status": readiness.status()}
-        return readiness.details()
+        # off the event loop: the first ask after a swap probes whether each org plans
+        return await run_in_threadpool(readiness.details)
 
     async def metrics_text(self, request: HttpRequest, rid: str) -> Response:
         self.state.sync_metrics()

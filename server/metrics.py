@@ -88,6 +88,7 @@ class Metrics:
             buckets=BATCH_SIZES, registry=reg,
         )  # fmt: skip
         self._search_pages = _search_pages(reg)
+        self._plans, self._plan_fallbacks = _plans(reg)
         self._reloads = Counter("authz_reloads", "Policy or org reloads swapped in.", registry=reg)
         self._reload_failures = Counter(
             "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
@@ -159,6 +160,14 @@ class Metrics:
 
     def search_page(self, kind: str, found: int) -> None:
         self._child(self._search_pages, (kind, "some" if found else "none")).inc()
+
+    def plan_fallback(self) -> None:
+        """A resource search the plan could not answer, asked record by record."""
+        self._plan_fallbacks.inc()
+
+    def plan_answered(self, kind: str) -> None:
+        """/access/v1/plan/resource answered: always, never, conditional, or unplannable."""
+        self._child(self._plans, (kind,)).inc()
 
     def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
         key = (id(metric), labels)
@@ -238,6 +247,23 @@ def _search_pages(reg: CollectorRegistry | None) -> Counter:
         ["kind", "found"],
         registry=reg,
     )
+
+
+def _plans(reg: CollectorRegistry | None) -> tuple[Counter, Counter]:
+    answered = Counter(
+        "authz_plans",
+        "Plan requests (/access/v1/plan/resource) answered, by the plan's kind: always, "
+        "never, conditional, or unplannable (a 422).",
+        ["kind"],
+        registry=reg,
+    )
+    fallbacks = Counter(
+        "authz_plan_fallbacks",
+        "Resource search pages the query plan could not answer (the policies do not plan "
+        "for the request), asked record by record instead.",
+        registry=reg,
+    )
+    return answered, fallbacks
 
 
 def _rows_refused(reg: CollectorRegistry | None) -> Counter:

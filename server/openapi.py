@@ -15,9 +15,11 @@ _MODELS: tuple[type[BaseModel], ...] = (
     wire.SubjectSearch,
     wire.ResourceSearch,
     wire.ActionSearch,
+    wire.PlanRequest,
     wire.DecisionBody,
     wire.EvaluationsBody,
     wire.SearchBody,
+    wire.PlanBody,
     wire.ErrorBody,
     wire.Metadata,
 )
@@ -154,8 +156,20 @@ _SEARCH_ERRORS = (
 )
 
 
+# The query plan (server/plan.py): a 422 when the policy set does not plan for the request
+_PLAN_ERRORS = (
+    (
+        422,
+        "the policies read a record in a way the planner does not follow (or the type is not "
+        "a record type): ask /access/v1/search/resource instead",
+    ),
+    (503, "the decision log cannot be written (Retry-After)"),
+)
+
+
 def _authzen(org: bool) -> dict[str, Any]:
-    """The five AuthZEN routes, at the root or under one org's base path (AuthZEN 9.2)."""
+    """The five AuthZEN routes and the plan, at the root or under one org's base path
+    (AuthZEN 9.2)."""
     base = "/{org}" if org else ""
     paths = {
         f"{base}/access/v1/evaluation": _post(
@@ -184,6 +198,13 @@ def _authzen(org: bool) -> dict[str, Any]:
             _ref(wire.ActionSearch),
             _SEARCH_RESPONSE,
             _SEARCH_ERRORS,
+        ),
+        f"{base}/access/v1/plan/resource": _post(
+            "Which records of a type this user may act on, as a condition over each record's "
+            "attributes (an extension: docs/api.md)",
+            _ref(wire.PlanRequest),
+            _ref(wire.PlanBody),
+            _PLAN_ERRORS,
         ),
     }
     if org:

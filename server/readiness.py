@@ -1,9 +1,16 @@
 """What /readyz says beyond "ready": kept current by hearing each swap, so that a probe reads
-what was last served rather than working it out from the reloader's insides."""
+what was last served rather than working it out from the reloader's insides.
+
+Whether each org's policy set plans (query plans, /access/v1/plan/resource) is probed once per
+served engine, when first asked (engine/serving/planning.py), and a request that did not plan
+since then, in a search or a plan request, replaces what the probe said."""
 
 from __future__ import annotations
 
-from suite_authz.engine.serving import ServedSet
+import threading
+
+from suite_authz.engine.core import Engine
+from suite_authz.engine.serving import PlanStatus, ServedSet, plan_status
 from suite_authz.server.reload import Reloader
 
 
@@ -12,11 +19,42 @@ class Readiness:
         self.reloader = reloader
         self.served: ServedSet | None = None
         self.last_error: str | None = None  # every refusal in the served set, or None
+        # per org: the engine probed or seen not to plan, and what it said
+        self._plans: dict[str, tuple[Engine, PlanStatus]] = {}
+        self._plans_lock = threading.Lock()
 
     def swapped(self, old: ServedSet | None, new: ServedSet) -> None:
         self.served = new
+        with self._plans_lock:
+            self._plans = {}
         refused = new.refused
         self.last_error = "; ".join(f"{k}: {v}" for k, v in sorted(refused.items())) or None
+
+    def unplannable(self, org: str, engine: Engine, reason: str) -> None:
+        """A request on this org's engine did not plan: /readyz says why from now on."""
+        served = self.served
+        if served is None or served.engines.get(org) is not engine:
+            return  # an engine swapped out meanwhile: what it did no longer describes the set
+        with self._plans_lock:
+            self._plans[org] = (engine, PlanStatus(False, reason))
+
+    def plans(self) -> dict[str, dict[str, object]]:
+        """Per org served, whether its policy set plans (probed when first asked)."""
+        served = self.served
+        out: dict[str, dict[str, object]] = {}
+        for org, engine in sorted(served.engines.items() if served else ()):
+            with self._plans_lock:
+                known = self._plans.get(org)
+            if known is None or known[0] is not engine:
+                known = (engine, plan_status(engine))
+                with self._plans_lock:
+                    now = self._plans.get(org)
+                    if now is not None and now[0] is engine:
+                        known = now  # a request seen meanwhile, not to be hidden by the probe
+                    else:
+                        self._plans[org] = known
+            out[org] = {"on": known[1].on, "reason": known[1].reason}
+        return out
 
     def problem(self, log_healthy: bool) -> str | None:
         """Why this server is not ready, or None."""
@@ -49,4 +87,5 @@ class Readiness:
                 org: {"on": s.on, "reason": s.reason}
                 for org, s in ((org, e.class_cache()) for org, e in sorted(served.engines.items()))
             },
+            "plans": self.plans(),
         }

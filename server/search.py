@@ -2,7 +2,9 @@
 
 A search runs in a worker thread with a deadline per page, and the engine asks about
 candidates in small batches (engine/serving/search.py), so evaluations keep being answered while it
-runs. Each result is an allowed decision, logged and counted like an evaluation's; a page that
+runs. A resource search is answered from the query plan, and record by record (counted in
+`authz_plan_fallbacks_total`, and shown by /readyz) when the policies do not plan for it.
+Each result is an allowed decision, logged and counted like an evaluation's; a page that
 found nothing is logged as a search of its own, so that no answered search goes unseen.
 
 At most `max_searches` pages are computed at a time in a worker (SearchGate): each holds the
@@ -167,6 +169,9 @@ def search_routes(
             else:
                 _record_empty(recorder, rid, body, kind, engine.policies.version, elapsed)
             recorder.metrics.search_page(kind, len(entries))
+            if page.unplanned is not None:  # asked record by record: the plan could not be made
+                recorder.metrics.plan_fallback()
+                state.readiness.unplannable(engine.org.id, engine, page.unplanned)
             next_token = "" if page.cursor is None else tokens.issue(key, page.cursor, version)
             return {
                 "page": {"next_token": next_token, "count": len(page.found)},

@@ -125,6 +125,15 @@ class ActionSearch(_Open):
     page: Page | None = None
 
 
+class PlanRequest(_Open):
+    """/access/v1/plan/resource: a resource search's body without its page."""
+
+    subject: Subject
+    action: Action
+    resource: SearchedResource
+    context: Context | None = None
+
+
 class ErrorDetail(BaseModel):
     status: int
     message: str
@@ -158,6 +167,79 @@ class PageOut(BaseModel):
 class SearchBody(BaseModel):
     page: PageOut | None = None
     results: list[dict[str, Any]]
+
+
+Scalar = str | bool | int
+AttrPath = Annotated[str, Field(description="a record attribute, as the org snapshot names it")]
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConstNode(_Node):
+    """Every record (true) or none (false)."""
+
+    op: Literal["true", "false"]
+
+
+class EqNode(_Node):
+    """The attribute equals the value (an absent attribute is null: equals nothing)."""
+
+    op: Literal["eq"]
+    path: AttrPath
+    value: Scalar
+
+
+class InNode(_Node):
+    """The attribute equals one of the values."""
+
+    op: Literal["in"]
+    path: AttrPath
+    values: list[Scalar]
+
+
+class IsNullNode(_Node):
+    """The record has no such attribute (or it is null)."""
+
+    op: Literal["is_null"]
+    path: AttrPath
+
+
+class NotNode(_Node):
+    """The condition does not hold (`not eq` admits a record without the attribute)."""
+
+    op: Literal["not"]
+    arg: Condition
+
+
+class AllAnyNode(_Node):
+    """Every one (and) or some one (or) of the conditions holds."""
+
+    op: Literal["and", "or"]
+    args: list[Condition]
+
+
+Condition = Annotated[
+    ConstNode | EqNode | InNode | IsNullNode | NotNode | AllAnyNode, Field(discriminator="op")
+]
+
+
+class PlanBody(BaseModel):
+    """A query plan (docs/api.md): the records of the type admitted are those whose
+    attributes meet `condition`."""
+
+    kind: Literal["always", "never", "conditional"]
+    subject: str
+    action: str
+    resource_type: str
+    condition: Condition
+    policy_version: str
+    redact_fields: list[str] | None = Field(
+        default=None, description="view only: the fields hidden in every record admitted (D7)"
+    )
+    reasons: list[str] | None = Field(default=None, description="never, when denied: why")
+    missing: list[str] | None = None
 
 
 class ErrorBody(BaseModel):

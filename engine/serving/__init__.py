@@ -2,7 +2,8 @@
 
 served_set (`ServedSet`: the policy version and the engines per org, built by pure loaders,
 with typed refusals), decision_log (one line per decision, masked, and the one JSON encoder
-`json_bytes`), search (AuthZEN's search endpoints, over an engine).
+`json_bytes`), search (AuthZEN's search endpoints, over an engine; a record search from the
+query plan), planning (whether a served policy set plans, for /readyz).
 
 This `__init__` is the room's front door: the names adapters may import from it.
 """
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
         decision_sink,
         json_bytes,
     )
+    from suite_authz.engine.serving.planning import PlanStatus, plan_status
     from suite_authz.engine.serving.search import search_page
     from suite_authz.engine.serving.served_set import (
         Cause,
@@ -37,6 +39,7 @@ __all__ = [
     "DecisionLog",
     "LoadOptions",
     "NotServed",
+    "PlanStatus",
     "Refusal",
     "ServedSet",
     "as_evaluation",
@@ -45,5 +48,6 @@ __all__ = [
     "load_served",
     "next_orgs",
     "next_policies",
+    "plan_status",
     "search_page",
 ]

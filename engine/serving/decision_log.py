@@ -212,6 +212,17 @@ class DecisionLog:
             _line(self.key, request_id, request, {"decision": None}, version, latency_ms, search)
         )
 
+    def write_plan(
+        self, request_id: str | None, request: Any, plan: dict[str, Any], latency_ms: float
+    ) -> None:
+        """A query plan answered (/access/v1/plan/resource): the plan, `decision` null."""
+        version = plan.get("policy_version", "")
+        self._append(
+            _line(
+                self.key, request_id, request, {"decision": None}, version, latency_ms, None, plan
+            )
+        )
+
     def _append(self, data: bytes) -> None:
         """Raises OSError when the line cannot be written: the caller must not answer."""
         with self._lock:
@@ -263,6 +274,7 @@ def _line(
     version: str,
     latency: float,
     search: dict[str, Any] | None = None,
+    plan: dict[str, Any] | None = None,
 ) -> bytes:
     line = {
         "time": time.time(),
@@ -275,4 +287,6 @@ def _line(
     }
     if search is not None:
         line["search"] = search
+    if plan is not None:
+        line["plan"] = plan
     return json_bytes(line) + b"\n"

@@ -1,22 +1,32 @@
 """Search: which records, which users, which actions a decision would allow, a page at a time.
 
 Each candidate is checked with the same engine decision a single evaluation gets, so a search
-never disagrees with the evaluations it stands for. Candidates are walked in a fixed order
-from a cursor, in batches (one backend call each), and only until the page is full or the
-page's time is spent: a page of one result on an org of 100,000 users asks about as many
-users as it takes to find one, and the next page starts where this one stopped instead of
-asking about the earlier ones again. A page cut short by its deadline says where to go on.
+never disagrees with the evaluations it stands for. A search for records is answered from the
+query plan instead (`Engine.plan`, engine/core/plan.py): planned once per page, its condition
+is evaluated on each record's attributes in the same order, and only the records it admits
+for the page (at most `limit`) are decided, for the decisions the page logs; the plan equals
+the per-record decisions (tests/property/test_plan.py), and a page equals the enumeration's
+(tests/api/test_plan_search.py). A policy set the planner cannot follow for the request
+(Unplannable) is searched record by record as before, and the page says why.
+
+Candidates are walked in a fixed order from a cursor, in batches (one backend call each), and
+only until the page is full or the page's time is spent: a page of one result on an org of
+100,000 users asks about as many users as it takes to find one, and the next page starts
+where this one stopped instead of asking about the earlier ones again. A page cut short by
+its deadline says where to go on.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from suite_authz.engine.core.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
 from suite_authz.engine.core.decide import Engine
 from suite_authz.engine.core.decision import Decision
+from suite_authz.engine.core.entities import EntityLookup
+from suite_authz.engine.core.plan import Plan, Unplannable, record_attrs
 from suite_authz.engine.core.request import Request
 
 BATCH = 64  # decisions per backend call: a few ms, so other work is never held up for long
@@ -35,6 +45,9 @@ class SearchPage:
     found: tuple[Found, ...]
     cursor: int | None  # the next candidate to ask about; None when every one was asked
     examined: int  # candidates asked about for this page
+    # a record search asked record by record: why the plan could not be made (Unplannable's
+    # words); None when the plan answered, or for a search of users or actions
+    unplanned: str | None = None
 
 
 def candidates(engine: Engine, kind: str, template: Request) -> list[str]:
@@ -99,16 +112,48 @@ def search_page(
     limit: int = 100,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    *,
+    planned: bool = True,
 ) -> SearchPage:
     """Up to `limit` allowed candidates from `start`. `deadline` (a `clock()` time) cuts the
-    page short after the batch that passes it; the cursor then says where to go on."""
+    page short after the batch that passes it; the cursor then says where to go on.
+    `planned` False: a record search asks record by record, as an unplannable one does."""
     if kind not in KINDS:
         raise ValueError(f"search kind `{kind}` is not one of {', '.join(KINDS)}")
     if _nothing_to_find(engine, kind, template):
         return SearchPage((), None, 0)
     pool = candidates(engine, kind, template)
-    found: list[Found] = []
     at = max(start, 0)
+    unplanned = None
+    if planned and kind == "resource" and plannable_type(engine, template.resource_type):
+        try:
+            plan = engine.plan(template)
+        except Unplannable as exc:
+            unplanned = str(exc)
+        else:
+            return _planned_page(engine, plan, template, pool, at, limit, deadline, clock)
+    page = _enumerated_page(engine, kind, template, pool, at, limit, deadline, clock)
+    return page if unplanned is None else replace(page, unplanned=unplanned)
+
+
+def plannable_type(engine: Engine, resource_type: str) -> bool:
+    """A type whose records a plan lists (users and the org are not records)."""
+    return resource_type in engine.policies.catalogue.modules
+
+
+def _enumerated_page(
+    engine: Engine,
+    kind: str,
+    template: Request,
+    pool: list[str],
+    start: int,
+    limit: int,
+    deadline: float | None,
+    clock: Callable[[], float],
+) -> SearchPage:
+    """Each candidate decided, a batch at a time."""
+    found: list[Found] = []
+    at = start
     while at < len(pool) and len(found) < limit:
         chunk = pool[at : at + BATCH]
         asked = [_asked(kind, template, c) for c in chunk]
@@ -123,4 +168,42 @@ def search_page(
             at += len(chunk)
         if deadline is not None and clock() >= deadline:
             break
-    return SearchPage(tuple(found), at if at < len(pool) else None, at - max(start, 0))
+    return SearchPage(tuple(found), at if at < len(pool) else None, at - start)
+
+
+def _planned_page(
+    engine: Engine,
+    plan: Plan,
+    template: Request,
+    pool: list[str],
+    start: int,
+    limit: int,
+    deadline: float | None,
+    clock: Callable[[], float],
+) -> SearchPage:
+    """The records the plan admits, in the pool's order from `start`, the deadline looked at
+    every BATCH records. Only the admitted are decided (one backend call for the page), for
+    the decision each result is logged with; one the decision would not allow is left out,
+    as the enumeration leaves it out (the plan admitting it would be a planner's bug)."""
+    at = start
+    admitted: list[str] = []
+    if plan.kind == "never":
+        at = len(pool)
+    lookup = EntityLookup(engine.index)
+    entity_type = engine.policies.catalogue.modules[template.resource_type].entity
+    while at < len(pool) and len(admitted) < limit:
+        rid = pool[at]
+        at += 1
+        entity = lookup(entity_type, rid)
+        if entity is not None and plan.admits(record_attrs(entity)):
+            admitted.append(rid)
+        if deadline is not None and (at - start) % BATCH == 0 and clock() >= deadline:
+            break
+    asked = [_asked("resource", template, rid) for rid in admitted]
+    decisions = engine.decide_many(asked, probe=False) if asked else []
+    found = tuple(
+        Found(rid, request, decision)
+        for rid, request, decision in zip(admitted, asked, decisions, strict=True)
+        if decision.allowed
+    )
+    return SearchPage(found, at if at < len(pool) else None, at - start)
