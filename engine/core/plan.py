@@ -102,7 +102,7 @@ def all_of(parts: Iterable[Condition]) -> Condition:
         for a in out
         if not (isinstance(a, Not) and isinstance(a.arg, IsNull) and a.arg.path in exact)
     ]
-    return TRUE if not out else out[0] if len(out) == 1 else And(tuple(out))
+    return TRUE if not out else out[0] if len(out) == 1 else And(_ordered(out))
 
 
 def any_of(parts: Iterable[Condition]) -> Condition:
@@ -115,7 +115,13 @@ def any_of(parts: Iterable[Condition]) -> Condition:
     # `not (status = x)` already holds where status is not set
     loose = {a.arg.path for a in out if isinstance(a, Not) and isinstance(a.arg, Eq | In)}
     out = [a for a in out if not (isinstance(a, IsNull) and a.path in loose)]
-    return FALSE if not out else out[0] if len(out) == 1 else Or(tuple(out))
+    return FALSE if not out else out[0] if len(out) == 1 else Or(_ordered(out))
+
+
+def _ordered(parts: list[Condition]) -> tuple[Condition, ...]:
+    """One order whatever order Cedar left its residuals in: the same plan reads, prints and
+    caches the same in every process."""
+    return tuple(sorted(parts, key=lambda part: json.dumps(as_json(part), sort_keys=True)))
 
 
 def negated(part: Condition) -> Condition:
@@ -389,7 +395,7 @@ class _Folder:
     def _op_contains(self, arg: Any) -> Any:
         group, item = self.fold(arg["left"]), self.fold(arg["right"])
         if isinstance(group, tuple) and isinstance(item, _Attr):
-            return In(item.name, tuple(_key(v) for v in group))
+            return In(item.name, tuple(sorted({_key(v) for v in group}, key=str)))
         if isinstance(group, tuple) and not _open(item):
             return item in group
         raise Unplannable(f"`contains` over {_shown(arg['left'])}")
