@@ -178,6 +178,10 @@ class EntityLookup:
         for name, info in index.catalogue.modules.items():
             self._modules.setdefault(info.entity, []).append(name)
 
+    def shared(self) -> list[dict[str, Any]]:
+        """The org's few shared entities (the org, products, modules, roles, profiles)."""
+        return list(self._shared.values())
+
     def __call__(self, kind: str, eid: str) -> dict[str, Any] | None:
         found = self._shared.get((kind, eid))
         if found is not None:

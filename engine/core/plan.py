@@ -541,10 +541,11 @@ def plan_records(
         "action": _uid(payload["action"]),
         "context": payload["context"],
     }
+    lookup = engine.entities
     result = cedarpy.is_authorized_partial(
         partial, policies.handle, backend.evaluator.entities, policies.schema
     )
-    folder = _Folder(EntityLookup(engine.index), info.entity, kind)
+    folder = _Folder(lookup, info.entity, kind)
     permits: list[Condition] = []
     forbids: list[Condition] = []
     for residual in result.residuals.values():

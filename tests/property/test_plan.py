@@ -101,3 +101,14 @@ def test_a_user_the_org_does_not_have_is_never_admitted_and_told_why() -> None:
     plan = Engine.load(DEMO).plan(Request("nobody", "view", "invoice"))
     assert plan.kind == "never"
     assert plan.denied is not None and "unknown subject `nobody`" in plan.denied.reasons[0]
+
+
+def test_a_plan_is_kept_per_question() -> None:
+    """A list view asks again for each page: the engine answers from its plans, keyed by every
+    part of the question (the same subject with another claim is another question)."""
+    engine = Engine.load(DEMO)
+    first = engine.plan(Request("dana", "approve", "invoice"))
+    assert engine.plan(Request("dana", "approve", "invoice")) is first
+    claimed = engine.plan(Request("dana", "approve", "invoice", context={"acting_as": "asha"}))
+    assert claimed is not first
+    assert engine.plan(Request("dana", "approve", "invoice", channel="direct")) is not first
