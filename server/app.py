@@ -150,7 +150,7 @@ class Sidecar:
             self.guard.check_token(request.headers.get("authorization", "").encode("latin-1"))
         except HttpError:
             return {"status": readiness.status()}
-        # off the event loop: the first ask after a swap probes whether each org plans
+        # off the event loop: the first ask after a swap reads whether each org's set plans
         return await run_in_threadpool(readiness.details)
 
     async def metrics_text(self, request: HttpRequest, rid: str) -> Response:

@@ -1,9 +1,10 @@
 """What /readyz says beyond "ready": kept current by hearing each swap, so that a probe reads
 what was last served rather than working it out from the reloader's insides.
 
-Whether each org's policy set plans (query plans, /access/v1/plan/resource) is probed once per
-served engine, when first asked (engine/serving/planning.py), and a request that did not plan
-since then, in a search or a plan request, replaces what the probe said."""
+Whether each org's policy set plans (query plans, /access/v1/plan/resource) is read from its
+policies and backend once per served engine, when first asked (engine/serving/planning.py);
+a request that did not plan since then, in a search or a plan request, replaces what that
+check said."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class Readiness:
         self.reloader = reloader
         self.served: ServedSet | None = None
         self.last_error: str | None = None  # every refusal in the served set, or None
-        # per org: the engine probed or seen not to plan, and what it said
+        # per org: the engine checked or seen not to plan, and what was found
         self._plans: dict[str, tuple[Engine, PlanStatus]] = {}
         self._plans_lock = threading.Lock()
 
@@ -39,7 +40,7 @@ class Readiness:
             self._plans[org] = (engine, PlanStatus(False, reason))
 
     def plans(self) -> dict[str, dict[str, object]]:
-        """Per org served, whether its policy set plans (probed when first asked)."""
+        """Per org served, whether its policy set plans (checked when first asked)."""
         served = self.served
         out: dict[str, dict[str, object]] = {}
         for org, engine in sorted(served.engines.items() if served else ()):
@@ -50,7 +51,7 @@ class Readiness:
                 with self._plans_lock:
                     now = self._plans.get(org)
                     if now is not None and now[0] is engine:
-                        known = now  # a request seen meanwhile, not to be hidden by the probe
+                        known = now  # a request seen meanwhile, not to be hidden by the check
                     else:
                         self._plans[org] = known
             out[org] = {"on": known[1].on, "reason": known[1].reason}

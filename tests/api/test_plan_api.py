@@ -215,9 +215,11 @@ def test_readyz_says_whether_each_org_plans(
 ) -> None:
     good = served[0].get("/readyz").json()["plans"]
     assert good == {"demo": {"on": True, "reason": good["demo"]["reason"]}}
-    assert "every record action" in good["demo"]["reason"]
+    assert "planner follows" in good["demo"]["reason"]
     bad = unplannable[0].get("/readyz").json()["plans"]["demo"]
-    assert bad["on"] is False and "like" in bad["reason"]
+    assert bad["on"] is False and bad["reason"] == (
+        "policy `no-secret-titles`: the operator `like` on the record"
+    )
 
 
 def test_each_plan_is_one_line_of_the_decision_log_and_counted(
