@@ -35,7 +35,7 @@ def test_review_commands(here: Path) -> None:
     v = _json("validate", "--org", str(DEMO), "--format", "json")
     assert v["valid"] and v["org"]["id"] == "demo" and v["policies"]["policies"] > 0
     assert v["problems"] == []
-    assert _json("lint", "--json") == {"findings": []}
+    assert _json("lint", "--json") == {"findings": [], "plans": {"on": True}}
     assert _json("fmt", "--check", "--json") == {"directory": "policies", "would_reformat": []}
     t = _json("test", "--coverage", "--json")
     assert t["failed"] == 0 and t["coverage"]["percent"] == 100.0
