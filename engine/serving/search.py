@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from suite_authz.engine.core.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
 from suite_authz.engine.core.decide import Engine
 from suite_authz.engine.core.decision import Decision
-from suite_authz.engine.core.entities import EntityLookup
 from suite_authz.engine.core.plan import Plan, Unplannable, record_attrs
 from suite_authz.engine.core.request import Request
 
@@ -189,7 +188,7 @@ def _planned_page(
     admitted: list[str] = []
     if plan.kind == "never":
         at = len(pool)
-    lookup = EntityLookup(engine.index)
+    lookup = engine.entities  # built once per engine, not per page
     entity_type = engine.policies.catalogue.modules[template.resource_type].entity
     while at < len(pool) and len(admitted) < limit:
         rid = pool[at]
