@@ -21,7 +21,8 @@ decision: every plan is checked against the engine's own decisions record by rec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,9 @@ from suite_authz.engine.core.request import Request
 if TYPE_CHECKING:
     from suite_authz.engine.core.decide import Engine
     from suite_authz.engine.core.decision import Decision
+
+
+PLAN_CLASSES_KEPT = 4096  # question classes whose residuals are kept, per engine
 
 
 class Unplannable(AuthzError):
@@ -121,7 +125,9 @@ def any_of(parts: Iterable[Condition]) -> Condition:
 def _ordered(parts: list[Condition]) -> tuple[Condition, ...]:
     """One order whatever order Cedar left its residuals in: the same plan reads, prints and
     caches the same in every process."""
-    return tuple(sorted(parts, key=lambda part: json.dumps(as_json(part), sort_keys=True)))
+    return tuple(
+        sorted(parts, key=lambda part: json.dumps(as_json(part), sort_keys=True, default=repr))
+    )
 
 
 def negated(part: Condition) -> Condition:
@@ -395,7 +401,7 @@ class _Folder:
     def _op_contains(self, arg: Any) -> Any:
         group, item = self.fold(arg["left"]), self.fold(arg["right"])
         if isinstance(group, tuple) and isinstance(item, _Attr):
-            return In(item.name, tuple(sorted({_key(v) for v in group}, key=str)))
+            return In(item.name, tuple(sorted(set(group), key=repr)))
         if isinstance(group, tuple) and not _open(item):
             return item in group
         raise Unplannable(f"`contains` over {_shown(arg['left'])}")
@@ -438,7 +444,7 @@ class _Folder:
         if isinstance(right, _Attr):
             left, right = right, left
         if isinstance(left, _Attr) and not _open(right):
-            return Eq(left.name, _key(right))
+            return Eq(left.name, right)
         if _open(left) or _open(right):
             raise Unplannable("an equality between two of the record's attributes")
         return left == right
@@ -484,9 +490,26 @@ def _value(raw: Any) -> Any:
     return raw
 
 
-def _key(value: Any) -> Any:
-    """A known value as a record's attribute holds it: an entity by its id."""
-    return value.id if isinstance(value, _Entity) else value
+def finished(condition: Condition, swap: Mapping[_Entity, _Entity]) -> Condition:
+    """The folded condition as a plan holds it: each entity a record is compared with, by id
+    (`submitted_by` holds the user's id), after `swap` (another user's identities for this
+    user's, when the fold was that user's); sorted again, as the ids changed."""
+    match condition:
+        case Eq(path, value):
+            return Eq(path, _id(value, swap))
+        case In(path, values):
+            return In(path, tuple(sorted({_id(v, swap) for v in values}, key=str)))
+        case Not(arg):
+            return negated(finished(arg, swap))
+        case And(args):
+            return all_of(finished(a, swap) for a in args)
+        case Or(args):
+            return any_of(finished(a, swap) for a in args)
+    return condition
+
+
+def _id(value: Any, swap: Mapping[_Entity, _Entity]) -> Any:
+    return swap.get(value, value).id if isinstance(value, _Entity) else value
 
 
 def _open(value: Any) -> bool:
@@ -541,17 +564,21 @@ def plan_records(
         "action": _uid(payload["action"]),
         "context": payload["context"],
     }
-    lookup = engine.entities
-    result = cedarpy.is_authorized_partial(
-        partial, policies.handle, backend.evaluator.entities, policies.schema
-    )
-    folder = _Folder(lookup, info.entity, kind)
-    permits: list[Condition] = []
-    forbids: list[Condition] = []
-    for residual in result.residuals.values():
-        condition = _policy_condition(folder, residual)
-        (permits if residual["effect"] == "permit" else forbids).append(condition)
-    condition = all_of([any_of(permits), negated(any_of(forbids))])
+    condition = engine.plan_classes.of(backend, payload)
+    if condition is None:
+        result = cedarpy.is_authorized_partial(
+            partial, policies.handle, backend.evaluator.entities, policies.schema
+        )
+        residuals = list(result.residuals.values())
+        folder = _Folder(engine.entities, info.entity, kind)
+        permits: list[Condition] = []
+        forbids: list[Condition] = []
+        for residual in residuals:
+            folded = _policy_condition(folder, residual)
+            (permits if residual["effect"] == "permit" else forbids).append(folded)
+        folded = all_of([any_of(permits), negated(any_of(forbids))])
+        engine.plan_classes.keep(backend, payload, residuals, folded)
+        condition = finished(folded, {})
     redact: tuple[str, ...] = ()
     if template.action == "view" and condition != FALSE:
         try:
@@ -559,6 +586,94 @@ def plan_records(
         except RuntimeError as exc:
             raise Unplannable(str(exc)) from None
     return Plan(request.subject, request.action, kind, condition, engine.version, None, redact)
+
+
+class PlanClasses:
+    """Folded plans kept per question class, so that a user whose seats, role, profile and
+    settings read as another's (the class cache's key without the record, cedar_classes.py)
+    is planned without a partial evaluation of their own: the other's folded condition, with
+    the other's identities swapped for theirs.
+
+    Kept only where that swap is sound: the identities the class key renames are entities,
+    swapped as typed references (never as plain strings, which a literal could equal), or
+    strings (an email compared with the sender) that Cedar's residuals do not mention at all;
+    and the principal appears in the residuals only where the key renames it. Without the
+    backend's class keys (class cache off) nothing is kept."""
+
+    def __init__(self, size: int = PLAN_CLASSES_KEPT) -> None:
+        self.size = size
+        self.shared = 0  # plans made from another user's fold
+        self._items: dict[Hashable, tuple[tuple[Hashable, ...], Condition]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _class(backend: CedarBackend, payload: dict[str, Any]) -> Any:
+        keys = backend.evaluator.keys
+        if keys is None:
+            return None
+        key, ids = keys.without_resource(payload)
+        if not all(type(i) is str or _entity_id(i) for i in ids):
+            return None
+        return key, ids
+
+    def of(self, backend: CedarBackend, payload: dict[str, Any]) -> Condition | None:
+        """The condition for `payload`'s question from one of its class, or None."""
+        found = self._class(backend, payload)
+        if found is None:
+            return None
+        key, ids = found
+        kept = self._items.get(key)
+        if kept is None:
+            return None
+        their_ids, folded = kept
+        swap = {
+            _Entity(theirs[1], theirs[2]): _Entity(own[1], own[2])
+            for theirs, own in zip(their_ids, ids, strict=True)
+            if theirs != own and _entity_id(theirs)
+        }
+        self.shared += 1
+        return finished(folded, swap)
+
+    def keep(
+        self,
+        backend: CedarBackend,
+        payload: dict[str, Any],
+        residuals: list[Any],
+        folded: Condition,
+    ) -> None:
+        found = self._class(backend, payload)
+        if found is None:
+            return
+        key, ids = found
+        principal = payload["principal"]
+        unswapped = {i for i in ids if type(i) is str}
+        if ("E", principal["type"], principal["id"]) not in ids:
+            unswapped.add((principal["type"], principal["id"]))
+        if unswapped and _mentions(residuals, unswapped):
+            return  # the residuals name what a swap would not change: not shared
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = (ids, folded)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _mentions(node: Any, values: set[Any]) -> bool:
+    """Whether the residual JSON holds one of `values`: a string, or an entity as (type, id)."""
+    if isinstance(node, dict):
+        found = node.get("__entity")
+        if isinstance(found, dict) and (found.get("type"), found.get("id")) in values:
+            return True
+        return any(k in values or _mentions(v, values) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_mentions(x, values) for x in node)
+    return isinstance(node, str) and node in values
+
+
+def _entity_id(value: Any) -> bool:
+    return type(value) is tuple and len(value) == 3 and value[0] == "E"
 
 
 def _uid(entity: Mapping[str, str]) -> str:

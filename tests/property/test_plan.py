@@ -4,17 +4,21 @@ admits one record the engine would deny, or misses one it would allow, fails her
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.genorg import generate
 from suite_authz.engine.core import RECORD_ACTIONS, Engine, Request
+from suite_authz.engine.core import plan as planner
 from suite_authz.engine.core.entities import EntityLookup
 from suite_authz.engine.core.model import load_org
 from suite_authz.engine.core.plan import _Folder, record_attrs
-from suite_authz.engine.core.policies import load_policies
+from suite_authz.engine.core.policies import PolicySet, load_policies
 from tests.conftest import DEMO, GENERATED, POLICIES
 from tests.strategies import orgs, record_requests
 
@@ -112,3 +116,96 @@ def test_a_plan_is_kept_per_question() -> None:
     claimed = engine.plan(Request("dana", "approve", "invoice", context={"acting_as": "asha"}))
     assert claimed is not first
     assert engine.plan(Request("dana", "approve", "invoice", channel="direct")) is not first
+
+
+def shared_mismatches(engine: Engine, questions: list[Request]) -> list[str]:
+    """Each question on which `engine` (class cache on: users of one class share a fold) and
+    an engine that plans every user afresh give different plans."""
+    fresh = Engine(engine.policies, engine.org, index=engine.index)
+    found = []
+    for question in questions:
+        shared, own = engine.plan(question), fresh.plan(question)
+        if (shared.condition, shared.redact_fields) != (own.condition, own.redact_fields):
+            found.append(f"{question}: shared {shared.to_dict()}, own {own.to_dict()}")
+    return found
+
+
+def every_question(
+    engine: Engine, kinds: tuple[str, ...] = ("estimate", "invoice")
+) -> list[Request]:
+    return [
+        Request(user.id, action, kind)
+        for user in engine.org.users
+        for action in sorted(RECORD_ACTIONS)
+        for kind in kinds
+    ]
+
+
+def generated_engine(policies: PolicySet = POLICY_SET) -> Engine:
+    """An org whose users fall into classes (the demo org's eight users are eight classes)."""
+    return Engine(policies, load_org(generate(40, 200), policies.catalogue), class_cache=4096)
+
+
+@given(orgs())
+def test_a_plan_shared_within_a_class_is_the_users_own(org: dict[str, Any]) -> None:
+    GENERATED["shared plans"] += 1
+    engine = Engine(POLICY_SET, load_org(org, POLICY_SET.catalogue), class_cache=4096)
+    kinds = (org["records"][0]["type"],)
+    assert shared_mismatches(engine, every_question(engine, kinds)) == []
+
+
+def test_users_of_one_class_share_a_plan_and_each_gets_their_own() -> None:
+    engine = generated_engine()
+    assert shared_mismatches(engine, every_question(engine)) == []
+    assert engine.plan_classes.shared > len(engine.org.users)  # the check saw shared plans
+
+
+def test_the_check_fails_on_a_share_that_keeps_the_other_users_identities(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan that says `submitted_by = <the user it was folded for>` to everyone of the class
+    is caught: `edit` of one's own drafts names the user."""
+    real = planner.finished
+    monkeypatch.setattr(planner, "finished", lambda condition, swap: real(condition, {}))
+    found = shared_mismatches(generated_engine(), every_question(generated_engine()))
+    assert found and all("submitted_by" in line for line in found)
+
+
+def with_policy(tmp_path: Path, text: str) -> Path:
+    into = tmp_path / "policies"
+    shutil.copytree(POLICIES, into)
+    (into / "zz_extra.cedar").write_text(text)
+    return into
+
+
+TITLED_WITH_MY_ADDRESS = """
+@id("title-hides-from-the-addressee")
+@rule("D4")
+@reason("a record titled with the viewer's own address is kept from them")
+forbid (principal, action == Action::"view", resource)
+when { resource has title && resource.title == principal.email };
+"""
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_plan_naming_a_users_address_is_not_shared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, guarded: bool
+) -> None:
+    """A swap exchanges typed entity references, never strings: a plan whose residuals name a
+    string the class key renames is that user's alone. Here the key is made to rename the
+    address though a record is compared with it (the class key reads it as a value, so the
+    guard is the second line): guarded, every plan is the user's own; without the guard
+    (`_mentions`), users of a class share one address and the check says so."""
+    if not guarded:
+        monkeypatch.setattr(planner, "_mentions", lambda residuals, values: False)
+    engine = generated_engine(load_policies(with_policy(tmp_path, TITLED_WITH_MY_ADDRESS)))
+    keys = engine.backend.evaluator.keys
+    keys._opaque["principal"] = keys._opaque["principal"] | {("email",)}
+    questions = [Request(u.id, "view", "invoice") for u in engine.org.users]
+    found = shared_mismatches(engine, questions)
+    if guarded:
+        assert found == []
+        # every user who may view records at all is kept from those titled with their address
+        assert sum("title" in engine.plan(q).in_words() for q in questions) > 10
+    else:
+        assert found and all("title" in line for line in found)

@@ -3,7 +3,9 @@ set (tests/mutants.py: conditions added, dropped, negated, operators flipped, pa
 `like` and other constructs outside the planner), each over the demo org planted with what the
 mutant names, every plan the planner gives admits exactly the records the mutant's engine
 allows one by one; and when the static check (engine/review/plannable.py) says a set plans,
-the planner never refuses it."""
+the planner never refuses it. And users of one class share a plan only where it is each one's
+own (on an org whose users fall into classes, every user's plan with the class cache on equals
+the one planned afresh)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,12 @@ from suite_authz.engine.review.plannable import why_unplannable
 from suite_authz.engine.review.scope import changed_policies
 from tests.conftest import GENERATED
 from tests.mutants import Literals, Tally, example_orgs, plant
-from tests.property.test_plan import mismatches
+from tests.property.test_plan import (
+    every_question,
+    generated_engine,
+    mismatches,
+    shared_mismatches,
+)
 from tests.property.test_prover_mutants import random_mutants
 
 # `make prove` runs more (AUTHZ_PLAN_MUTANTS); CI's share of the 20 minutes keeps it at a few
@@ -49,5 +56,9 @@ def test_plans_of_mutated_policies_match_their_decisions(tmp_path: Path) -> None
                         continue
                     assert found == [], built.mutant.label()
                     seen["planned"] += 1
+        if static is None:
+            many = generated_engine(head)
+            assert shared_mismatches(many, every_question(many)) == [], built.mutant.label()
+            seen["shared"] += many.plan_classes.shared
     print(dict(seen))
     assert seen["planned"] > 0

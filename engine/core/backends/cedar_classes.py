@@ -77,6 +77,31 @@ class ClassKeys:
             tuple([seen[i] for i in ids]),
         )
 
+    def without_resource(
+        self, payload: dict[str, Any]
+    ) -> tuple[tuple[Hashable, ...], tuple[Hashable, ...]]:
+        """The class of a question about a record not yet known (a query plan's): the key
+        as `key` makes it from everything but the resource, and the distinct renamed
+        identities in the order the key numbers them. Two questions of one class differ
+        only in those identities, so one's answer is the other's with them swapped."""
+        principal = payload["principal"]
+        p_shape, p_ids = self._part("principal", principal["type"], principal["id"])
+        c_ids: list[Hashable] = []
+        c_shape = self._context(payload["context"], c_ids)
+        seen: dict[Hashable, int] = {}
+        for i in (*p_ids, *c_ids):
+            if i not in seen:
+                seen[i] = len(seen)
+        key = (
+            payload["action"]["id"],
+            principal["type"],
+            p_shape,
+            payload["resource"]["type"],
+            c_shape,
+            tuple([seen[i] for i in (*p_ids, *c_ids)]),
+        )
+        return key, tuple(seen)
+
     def _context(self, context: dict[str, Any], ids: list[Hashable]) -> tuple[Hashable, ...]:
         """The context's part. Most context values are one level deep and plain (a channel, a
         list of field names): those are keyed here directly, the rest by the general walk."""
