@@ -627,7 +627,7 @@ class PlanClasses:
             return None
         their_ids, folded = kept
         swap = {
-            _Entity(theirs[1], theirs[2]): _Entity(own[1], own[2])
+            _Entity(*theirs[1:]): _Entity(*own[1:])  # type: ignore[index]
             for theirs, own in zip(their_ids, ids, strict=True)
             if theirs != own and _entity_id(theirs)
         }
@@ -646,7 +646,7 @@ class PlanClasses:
             return
         key, ids = found
         principal = payload["principal"]
-        unswapped = {i for i in ids if type(i) is str}
+        unswapped: set[Hashable] = {i for i in ids if type(i) is str}
         if ("E", principal["type"], principal["id"]) not in ids:
             unswapped.add((principal["type"], principal["id"]))
         if unswapped and _mentions(residuals, unswapped):
