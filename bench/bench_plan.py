@@ -3,11 +3,14 @@ full on the generated 10,000-user / 100,000-record org, three ways in one invoca
 
 (a) the enumerating search (every candidate record decided: the resource search before plans,
     and what an unplannable set still does), paging 1,000 at a time;
-(b) the search from the plan (planned once per page, the condition evaluated over the records;
-    only the admitted records decided, for the decisions each result is logged with);
-(b0) the plan alone, evaluated over every record (what (b) costs without its logging);
+(b) the search from the plan (the plan's condition evaluated over the whole type at once as
+    bit sets, engine/core/record_table.py; the admitted records decided once per record class,
+    for the decision each result is logged with);
+(b0) the plan evaluated over every record alone (what (b) costs without its decisions);
 (c) the plan as SQL in PostgreSQL: the sidecar only plans (its CPU), the database filters (its
-    wall time shown beside it), on the example schema (tests/crm_schema.py's tables).
+    wall time shown beside it), on the example schema (tests/crm_schema.py's tables); and the
+    plan of a user whose question class the engine has not planned yet (Cedar's partial
+    evaluation; a user of a known class is planned from its fold, engine/core/plan.py).
 
 Traffic: distinct users per listing (seeded), each module's records as the org holds them.
 Sidecar CPU is this process's CPU time (time.process_time); ranges over runs, ratios per run.
@@ -52,10 +55,12 @@ def full_listing(engine: Engine, template: Request, planned: bool) -> int:
         start = page.cursor
 
 
-def plan_only(engine: Engine, template: Request, ids: list[str], entity_type: str) -> int:
+def plan_only(engine: Engine, template: Request) -> int:
+    """The plan evaluated over every record of the type (the record table's bit sets), with
+    no decision made for logging."""
     plan = engine.plan(template)
-    lookup = EntityLookup(engine.index)
-    return sum(plan.admits(record_attrs(lookup(entity_type, rid) or {"attrs": {}})) for rid in ids)
+    table = engine.record_table(template.resource_type)
+    return len(table.positions(table.admitted(plan.condition), 0, len(table.ids)))
 
 
 def load_postgres(engine: Engine, kind: str) -> Any:
@@ -80,18 +85,20 @@ def load_postgres(engine: Engine, kind: str) -> Any:
     return db, table
 
 
-def cpu(fn: Any, engine: Engine) -> tuple[float, Any]:
-    """CPU seconds of `fn`, each way starting with no plan kept (a list view's first page)."""
+def cpu(fn: Any, engine: Engine, cold: bool = False) -> tuple[float, Any]:
+    """CPU seconds of `fn`, each way starting with no plan kept for the question (a list
+    view's first page); `cold`: with no plan kept for the user's class either (the first user
+    of a seat shape the engine meets: Cedar's partial evaluation)."""
     engine._plans.clear()
+    if cold:
+        engine.plan_classes._items.clear()
     started = time.process_time()
     value = fn()
     return time.process_time() - started, value
 
 
 def run(engine: Engine, kind: str, users: list[str], pg: Any) -> dict[str, Any]:
-    entity_type = engine.policies.catalogue.modules[kind].entity
-    ids = [r.id for r in engine.org.records if r.type == kind]
-    out: dict[str, list[float]] = {"a": [], "b": [], "b0": [], "c": [], "c_db": []}
+    out: dict[str, list[float]] = {"a": [], "b": [], "b0": [], "c": [], "c_cold": [], "c_db": []}
     admitted = 0
     for user in users:
         template = Request(user, "view", kind)
@@ -99,14 +106,17 @@ def run(engine: Engine, kind: str, users: list[str], pg: Any) -> dict[str, Any]:
         out["a"].append(seconds)
         seconds, n_b = cpu(lambda t=template: full_listing(engine, t, planned=True), engine)
         out["b"].append(seconds)
-        seconds, n_b0 = cpu(lambda t=template: plan_only(engine, t, ids, entity_type), engine)
+        seconds, n_b0 = cpu(lambda t=template: plan_only(engine, t), engine)
         out["b0"].append(seconds)
         assert n_a == n_b == n_b0, (user, n_a, n_b, n_b0)
         admitted += n_a
+        seconds, plan = cpu(lambda t=template: engine.plan(t), engine)
+        out["c"].append(seconds)
+        seconds, cold = cpu(lambda t=template: engine.plan(t), engine, cold=True)
+        out["c_cold"].append(seconds)
+        assert cold == plan, (user, cold, plan)
         if pg is not None:
             db, table = pg
-            seconds, plan = cpu(lambda t=template: engine.plan(t), engine)
-            out["c"].append(seconds)
             started = time.perf_counter()
             rows = db.execute(f"SELECT id FROM {table} WHERE {sql(plan.to_dict()['condition'])}")
             n_c = len(rows.fetchall())
@@ -128,6 +138,10 @@ def main() -> None:
     raw = generate(args.users, args.records)
     engine = Engine(policies, load_org(raw, policies.catalogue), class_cache=65536)
     pg = None if args.no_postgres else load_postgres(engine, args.kind)
+    started = time.process_time()
+    engine.record_table(args.kind)
+    print(f"record table of {args.kind}: built once per org version in "
+          f"{(time.process_time() - started) * 1000:.0f} ms of CPU")  # fmt: skip
     count = sum(r.type == args.kind for r in engine.org.records)
     print(f"org: {args.users} users, {args.records} records, {count} of type {args.kind}")
     rng = random.Random(11)
@@ -142,6 +156,7 @@ def main() -> None:
         ("b", "(b) search from the plan"),
         ("b0", "(b0) the plan evaluated alone"),
         ("c", "(c) the plan as SQL (sidecar CPU)"),
+        ("c_cold", "(c) the plan of a user whose class is new (Cedar's partial evaluation)"),
     ):
         if key not in results[0]:
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from suite_authz.engine.core.explain import Explainer
 from suite_authz.engine.core.model import Org, load_org
 from suite_authz.engine.core.plan import Plan, PlanClasses, plan_records
 from suite_authz.engine.core.policies import PolicySet, load_policies
+from suite_authz.engine.core.record_table import RecordTable
 from suite_authz.engine.core.request import Request, check_request
 from suite_authz.engine.core.suggestions import did_you_mean, did_you_mean_id
 
@@ -58,6 +59,9 @@ class Engine:
         self._plans_lock = threading.Lock()
         # folded plans per question class: a user planned from another of their class
         self.plan_classes = PlanClasses()
+        self._record_ids: dict[str, list[str]] = {}
+        self._tables: dict[str, RecordTable] = {}
+        self._tables_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -104,6 +108,55 @@ class Engine:
     def entities(self) -> EntityLookup:
         """One entity's JSON by type and id, as Cedar is given it (built on first use)."""
         return EntityLookup(self.index)
+
+    def record_ids(self, kind: str) -> list[str]:
+        """The ids of the records of `kind`, sorted: the order a search walks them in (kept;
+        not to be changed by a caller)."""
+        found = self._record_ids.get(kind)
+        if found is None:
+            found = self._record_ids[kind] = sorted(self.index.records.get(kind, {}))
+        return found
+
+    def record_table(self, kind: str) -> RecordTable:
+        """The records of `kind` in `record_ids` order, indexed for evaluating plans over all
+        of them (engine/core/record_table.py): built on first use, once per engine."""
+        found = self._tables.get(kind)
+        if found is None:
+            entity_type = self.policies.catalogue.modules[kind].entity
+            with self._tables_lock:
+                found = self._tables.get(kind)
+                if found is None:
+                    found = RecordTable.of(self.entities, entity_type, self.record_ids(kind))
+                    self._tables[kind] = found
+        return found
+
+    def decide_records(
+        self, template: Request, ids: Sequence[str]
+    ) -> list[tuple[Request, Decision]]:
+        """The template asked of each record in `ids`, decided as `decide_many` decides it
+        (without `missing`), asking the backend once per record class where the backend knows
+        the classes (cedar_classes.py: records of one class get one answer from Cedar, and an
+        allow names nothing of its record), each record otherwise."""
+        ask = template.subject, template.action, template.resource_type
+        rest = template.channel, template.fields, template.context
+        asked = [Request(*ask, rid, *rest) for rid in ids]
+        class_of = self.backend.record_classes(template) if len(asked) > 1 else None
+        if class_of is None:
+            return list(zip(asked, self.decide_many(asked, probe=False), strict=True))
+        classes = [class_of(rid) for rid in ids]
+        first: dict[Hashable, int] = {}
+        for n, key in enumerate(classes):
+            first.setdefault(key, n)
+        answered = self.decide_many([asked[n] for n in first.values()], probe=False)
+        by_class = dict(zip(first, answered, strict=True))
+        out = []
+        for request, key in zip(asked, classes, strict=True):
+            decision = by_class[key]
+            # a deny words the record it is about: only an allow stands for its class
+            out.append(
+                (request, decision if decision.allowed else self.decide(request, probe=False))
+            )
+        return out
 
     def plan(self, request: Request) -> Plan:
         """Which records of `request.resource_type` its subject may act on (the resource id

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from suite_authz.engine.core.catalogue import ADMIN_ACTIONS, RECORD_ACTIONS
 from suite_authz.engine.core.decide import Engine
 from suite_authz.engine.core.decision import Decision
-from suite_authz.engine.core.plan import Plan, Unplannable, record_attrs
+from suite_authz.engine.core.plan import Plan, Unplannable
 from suite_authz.engine.core.request import Request
 
 BATCH = 64  # decisions per backend call: a few ms, so other work is never held up for long
@@ -60,7 +60,7 @@ def candidates(engine: Engine, kind: str, template: Request) -> list[str]:
         return [u.id for u in engine.org.users]
     if template.resource_type == "org":
         return [engine.org.id]
-    return sorted(engine.index.records.get(template.resource_type, {}))
+    return engine.record_ids(template.resource_type)
 
 
 def _nothing_to_find(engine: Engine, kind: str, template: Request) -> bool:
@@ -130,7 +130,7 @@ def search_page(
         except Unplannable as exc:
             unplanned = str(exc)
         else:
-            return _planned_page(engine, plan, template, pool, at, limit, deadline, clock)
+            return _planned_page(engine, plan, template, pool, at, limit)
     page = _enumerated_page(engine, kind, template, pool, at, limit, deadline, clock)
     return page if unplanned is None else replace(page, unplanned=unplanned)
 
@@ -177,32 +177,17 @@ def _planned_page(
     pool: list[str],
     start: int,
     limit: int,
-    deadline: float | None,
-    clock: Callable[[], float],
 ) -> SearchPage:
-    """The records the plan admits, in the pool's order from `start`, the deadline looked at
-    every BATCH records. Only the admitted are decided (one backend call for the page), for
-    the decision each result is logged with; one the decision would not allow is left out,
-    as the enumeration leaves it out (the plan admitting it would be a planner's bug)."""
-    at = start
-    admitted: list[str] = []
-    if plan.kind == "never":
-        at = len(pool)
-    lookup = engine.entities  # built once per engine, not per page
-    entity_type = engine.policies.catalogue.modules[template.resource_type].entity
-    while at < len(pool) and len(admitted) < limit:
-        rid = pool[at]
-        at += 1
-        entity = lookup(entity_type, rid)
-        if entity is not None and plan.admits(record_attrs(entity)):
-            admitted.append(rid)
-        if deadline is not None and (at - start) % BATCH == 0 and clock() >= deadline:
-            break
-    asked = [_asked("resource", template, rid) for rid in admitted]
-    decisions = engine.decide_many(asked, probe=False) if asked else []
-    found = tuple(
-        Found(rid, request, decision)
-        for rid, request, decision in zip(admitted, asked, decisions, strict=True)
-        if decision.allowed
-    )
-    return SearchPage(found, at if at < len(pool) else None, at - start)
+    """The records the plan admits, in the pool's order from `start`: the condition evaluated
+    over the whole type at once (engine/core/record_table.py). The admitted are decided for
+    the decision each result is logged with, one backend call per record class
+    (`Engine.decide_records`); one the decision would not allow is left out, as the
+    enumeration leaves it out (the plan admitting it would be a planner's bug)."""
+    table = engine.record_table(template.resource_type)
+    if table.ids is not pool:  # the table is the pool, in its order: never a page of another
+        raise RuntimeError("the record table and the search's candidates differ")
+    positions = table.positions(table.admitted(plan.condition), start, limit)
+    at = positions[-1] + 1 if len(positions) == limit else len(pool)
+    decided = engine.decide_records(template, [pool[n] for n in positions])
+    found = tuple(Found(r.resource_id or "", r, d) for r, d in decided if d.allowed)
+    return SearchPage(found, at if at < len(pool) else None, max(at - start, 0))

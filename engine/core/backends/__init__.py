@@ -8,7 +8,7 @@ compares them for real. A backend never words a decision: engine/core/explain.py
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,4 +63,10 @@ class Backend(Protocol):
 
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
         """(product, "member" | "integration") -> the rules that grant such a seat."""
+        ...
+
+    def record_classes(self, template: Request) -> Callable[[str], Hashable] | None:
+        """For questions that differ only in their record's id (`template` with each id): a
+        record's class, equal for two records only where the backend's answers are equal;
+        None for a backend that cannot tell (each record is then asked)."""
         ...

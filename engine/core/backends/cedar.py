@@ -4,7 +4,7 @@ cedar_eval.py (the request's policy slice, and Cedar's answer per request class)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from suite_authz.engine.core.backends import GrantRef, RawAnswer
@@ -95,6 +95,13 @@ class CedarBackend:
         if done.errors or done.obligations is None:
             raise RuntimeError(f"redactions could not be worked out: {done.errors}")
         return done.obligations.redact
+
+    def record_classes(self, template: Request) -> Callable[[str], Hashable] | None:
+        """Records by their class key part (cedar_classes.py), where the class cache is on."""
+        keys = self.evaluator.keys
+        if keys is None or template.resource_type not in self._entity_type:
+            return None
+        return keys.record_classes(self.cedar_request(template))
 
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
         out: dict[tuple[str, str], tuple[str, ...]] = {}

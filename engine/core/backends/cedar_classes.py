@@ -102,6 +102,29 @@ class ClassKeys:
         )
         return key, tuple(seen)
 
+    def record_classes(self, payload: dict[str, Any]) -> Callable[[str], Hashable]:
+        """For payloads that differ only in the resource's id: a record id's part of `key`,
+        as (the resource's shape, where its renamed identities meet the principal's and the
+        context's or each other). Two records with equal parts give the payloads equal keys:
+        the principal's identities are numbered first, the record's next, the context's
+        last, and the part fixes each record identity's number."""
+        principal, kind = payload["principal"], payload["resource"]["type"]
+        _, p_ids = self._part("principal", principal["type"], principal["id"])
+        c_ids: list[Hashable] = []
+        self._context(payload["context"], c_ids)
+        known = {i: n for n, i in enumerate(dict.fromkeys((*p_ids, *c_ids)))}
+
+        def class_of(rid: str) -> Hashable:
+            shape, r_ids = self._part("resource", kind, rid)
+            if not r_ids:
+                return shape
+            own: dict[Hashable, int] = {}
+            return shape, tuple(
+                known[i] if i in known else ("r", own.setdefault(i, len(own))) for i in r_ids
+            )
+
+        return class_of
+
     def _context(self, context: dict[str, Any], ids: list[Hashable]) -> tuple[Hashable, ...]:
         """The context's part. Most context values are one level deep and plain (a channel, a
         list of field names): those are keyed here directly, the rest by the general walk."""

@@ -9,7 +9,7 @@ that applied, the product each grant runs under, and an allow's obligations
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,9 @@ class PolarBackend:
 
     def answer_many(self, requests: Sequence[Request]) -> list[RawAnswer]:
         return [self.answer(r) for r in requests]
+
+    def record_classes(self, template: Request) -> Callable[[str], Hashable] | None:
+        return None  # oso exposes no form of the rules to read a class key from
 
     def seat_rules(self) -> dict[tuple[str, str], tuple[str, ...]]:
         out: dict[tuple[str, str], tuple[str, ...]] = {}
