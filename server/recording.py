@@ -25,6 +25,35 @@ class Recorder:
     def healthy(self) -> bool:
         return self.log is None or self.log.healthy
 
+    def record_results(
+        self,
+        request_id: str,
+        template: dict[str, Any],
+        results: list[tuple[str, dict[str, Any]]],
+        version: str,
+        seconds: float,
+        batch: str,
+    ) -> None:
+        """A record search page: each (record id, answer) logged as `record` logs `template`
+        with that id (DecisionLog.write_results), then counted."""
+        if not results:
+            return
+        if self.log is not None:
+            try:
+                self.log.write_results(
+                    request_id, template, results, version, seconds / len(results) * 1000
+                )
+            except OSError:
+                self.metrics.log_failed()
+                raise HttpError(
+                    503, "the decision log cannot be written: no decision is answered unlogged"
+                ) from None
+        self.metrics.decisions_of(
+            [(answer["decision"], answer["context"]["rules"]) for _, answer in results],
+            seconds,
+            batch,
+        )
+
     def record(
         self, request_id: str, entries: list[Entry], seconds: float, batch: str | None = None
     ) -> None:

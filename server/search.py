@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 
 from suite_authz.engine.core import Engine, Request
-from suite_authz.engine.serving import as_evaluation, search_page
+from suite_authz.engine.serving import Found, as_evaluation, search_page
 from suite_authz.server.authzen import HttpError, decision_body, parse_evaluation
 from suite_authz.server.bodies import body_of
 from suite_authz.server.page_tokens import PageTokens, page_spec, request_key
@@ -159,16 +159,11 @@ def search_routes(
             start = 0 if token is None else tokens.read(token, key, version)
             page, elapsed = await page_of(engine, kind, template, start, limit)
             org = {"org": context["org"]} if "org" in context else {}
-            entries = []
-            for f in page.found:
-                asked = as_evaluation(f.request)
-                asked["context"].update(org)
-                entries.append((asked, decision_body(f.decision, False), f.decision.policy_version))
-            if entries:
-                recorder.record(rid, entries, elapsed, f"search_{kind}")
+            if page.found:
+                _record_found(recorder, rid, kind, template, page.found, org, elapsed)
             else:
                 _record_empty(recorder, rid, body, kind, engine.policies.version, elapsed)
-            recorder.metrics.search_page(kind, len(entries))
+            recorder.metrics.search_page(kind, len(page.found))
             if page.unplanned is not None:  # asked record by record: the plan could not be made
                 recorder.metrics.plan_fallback()
                 state.readiness.unplannable(engine.org.id, engine, page.unplanned)
@@ -183,6 +178,40 @@ def search_routes(
     # one base URL per org (AuthZEN 9.2): the per-org form's path names the org
     kinds = ("subject", "resource", "action")
     return [RouteSpec(f"/access/v1/search/{k}", ("POST",), route(k), per_org=True) for k in kinds]
+
+
+def _record_found(
+    recorder: Recorder,
+    rid: str,
+    kind: str,
+    template: Request,
+    found: tuple[Found, ...],
+    org: dict[str, Any],
+    seconds: float,
+) -> None:
+    """Each result logged with its own request and decision. A record search's results
+    differ from its template only in the record id (and share a few decisions): logged from
+    the template, each answer's body built once."""
+    batch = f"search_{kind}"
+    version = found[0].decision.policy_version
+    if kind == "resource" and all(f.decision.policy_version == version for f in found):
+        asked = as_evaluation(template)
+        asked["context"].update(org)
+        bodies: dict[int, dict[str, Any]] = {}
+        results = []
+        for f in found:
+            body = bodies.get(id(f.decision))
+            if body is None:
+                body = bodies[id(f.decision)] = decision_body(f.decision, False)
+            results.append((f.id, body))
+        recorder.record_results(rid, asked, results, version, seconds, batch)
+        return
+    entries = []
+    for f in found:
+        asked = as_evaluation(f.request)
+        asked["context"].update(org)
+        entries.append((asked, decision_body(f.decision, False), f.decision.policy_version))
+    recorder.record(rid, entries, seconds, batch)
 
 
 def _record_empty(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         json_bytes,
     )
     from suite_authz.engine.serving.planning import PlanStatus, plan_status
-    from suite_authz.engine.serving.search import search_page
+    from suite_authz.engine.serving.search import Found, search_page
     from suite_authz.engine.serving.served_set import (
         Cause,
         LoadOptions,
@@ -37,6 +37,7 @@ __getattr__, __dir__ = lazy_door(__name__, __file__)
 __all__ = [
     "Cause",
     "DecisionLog",
+    "Found",
     "LoadOptions",
     "NotServed",
     "PlanStatus",

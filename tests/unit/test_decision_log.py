@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import threading
 from pathlib import Path
@@ -140,3 +141,49 @@ def test_a_log_that_is_no_regular_file_is_refused_at_once(tmp_path: Path, kind: 
     assert str(raised[0]).startswith(f"{path}: cannot open the decision log: not a regular file")
     if kind == "fifo":
         assert "a FIFO" in str(raised[0])
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
+    for line in lines:
+        del line["time"]
+    return lines
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"channel": "crm"},
+        {"channel": "crm", "sender": "asha@acme.example", "acting_as": "dana"},
+        # the marker a page's line is built around, sent in by a caller: the long way
+        {"channel": "crm", "note": "\x00record id\x00"},
+    ],
+)
+def test_a_search_pages_lines_are_the_lines_of_each_result(
+    tmp_path: Path, context: dict[str, Any]
+) -> None:
+    """write_results builds a page's lines from pieces; each must be the line write_many
+    writes for that result's own request, masking included (an id that looks like a
+    credential is hashed as any value would be)."""
+    template = {
+        "subject": {"type": "user", "id": "asha"},
+        "action": {"name": "view"},
+        "resource": {"type": "invoice", "id": "#new", "properties": {"fields": ["amount"]}},
+        "context": context,
+    }
+    allow = {"decision": True, "context": {"rules": ["D4"], "policy_version": "v1"}}
+    other = {"decision": True, "context": {"rules": ["D4", "D7"], "policy_version": "v1"}}
+    ids = ["inv-1", "Bearer abc.def", 'quote"d', "inv-\u00e9", "eyJhbGc.eyJzdWI"]
+    results = [(rid, allow if n % 2 else other) for n, rid in enumerate(ids)]
+    fast, slow = DecisionLog(tmp_path / "fast.log", KEY), DecisionLog(tmp_path / "slow.log", KEY)
+    fast.write_results("r1", template, results, "v1", 0.5)
+    slow.write_many(
+        "r1",
+        [
+            ({**template, "resource": {**template["resource"], "id": rid}}, answer, "v1")
+            for rid, answer in results
+        ],
+        0.5,
+    )
+    assert _lines(tmp_path / "fast.log") == _lines(tmp_path / "slow.log")
+    assert "Bearer abc.def" not in (tmp_path / "fast.log").read_text()

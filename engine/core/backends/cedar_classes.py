@@ -118,6 +118,8 @@ class ClassKeys:
             shape, r_ids = self._part("resource", kind, rid)
             if not r_ids:
                 return shape
+            if len(r_ids) == 1:  # the common case (a submitter): known, or the record's own
+                return shape, known.get(r_ids[0], -1)
             own: dict[Hashable, int] = {}
             return shape, tuple(
                 known[i] if i in known else ("r", own.setdefault(i, len(own))) for i in r_ids
