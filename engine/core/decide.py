@@ -130,32 +130,28 @@ class Engine:
                     self._tables[kind] = found
         return found
 
-    def decide_records(
-        self, template: Request, ids: Sequence[str]
-    ) -> list[tuple[Request, Decision]]:
+    def decide_records(self, template: Request, ids: Sequence[str]) -> list[Decision]:
         """The template asked of each record in `ids`, decided as `decide_many` decides it
         (without `missing`), asking the backend once per record class where the backend knows
         the classes (cedar_classes.py: records of one class get one answer from Cedar, and an
         allow names nothing of its record), each record otherwise."""
         ask = template.subject, template.action, template.resource_type
         rest = template.channel, template.fields, template.context
-        asked = [Request(*ask, rid, *rest) for rid in ids]
-        class_of = self.backend.record_classes(template) if len(asked) > 1 else None
+        class_of = self.backend.record_classes(template) if len(ids) > 1 else None
         if class_of is None:
-            return list(zip(asked, self.decide_many(asked, probe=False), strict=True))
+            return self.decide_many([Request(*ask, rid, *rest) for rid in ids], probe=False)
         classes = [class_of(rid) for rid in ids]
-        first: dict[Hashable, int] = {}
-        for n, key in enumerate(classes):
-            first.setdefault(key, n)
-        answered = self.decide_many([asked[n] for n in first.values()], probe=False)
+        first: dict[Hashable, str] = {}
+        for rid, key in zip(ids, classes, strict=True):
+            first.setdefault(key, rid)
+        answered = self.decide_many(
+            [Request(*ask, rid, *rest) for rid in first.values()], probe=False
+        )
         by_class = dict(zip(first, answered, strict=True))
-        out = []
-        for request, key in zip(asked, classes, strict=True):
-            decision = by_class[key]
-            # a deny words the record it is about: only an allow stands for its class
-            out.append(
-                (request, decision if decision.allowed else self.decide(request, probe=False))
-            )
+        out = [by_class[key] for key in classes]
+        for n, decision in enumerate(out):
+            if not decision.allowed:  # a deny words the record it is about: its own
+                out[n] = self.decide(Request(*ask, ids[n], *rest), probe=False)
         return out
 
     def plan(self, request: Request) -> Plan:
