@@ -590,9 +590,11 @@ def plan_records(
 
 class PlanClasses:
     """Folded plans kept per question class, so that a user whose seats, role, profile and
-    settings read as another's (the class cache's key without the record, cedar_classes.py)
-    is planned without a partial evaluation of their own: the other's folded condition, with
-    the other's identities swapped for theirs.
+    settings read as another's is planned without a partial evaluation of their own: the
+    other's folded condition, with the other's identities swapped for theirs. The class is the
+    class cache's key (cedar_classes.py) of the question about a new record of the type: the
+    record is unknown, but what its type fixes (its module, which a fold compares with the
+    modules a role grants) is in the key, and so is which of the user's identities equal it.
 
     Kept only where that swap is sound: the identities the class key renames are entities,
     swapped as typed references (never as plain strings, which a literal could equal), or
@@ -611,7 +613,7 @@ class PlanClasses:
         keys = backend.evaluator.keys
         if keys is None:
             return None
-        key, ids = keys.without_resource(payload)
+        key, ids = keys.with_identities(payload)
         if not all(type(i) is str or _entity_id(i) for i in ids):
             return None
         return key, ids

@@ -226,11 +226,16 @@ class DecisionLog:
                     request_id, template, answer, version, latency_ms, now
                 )
             around = pieces[id(answer)]
-            if around is None:  # the template itself holds the marker: the long way
+            spliced = None
+            if around is not None:
+                try:
+                    spliced = around[0] + orjson.dumps(mask(rid, self.key)) + around[1]
+                except TypeError:  # an id only the standard library encodes: the long way
+                    spliced = None
+            if spliced is None:
                 request = {**template, "resource": {**template["resource"], "id": rid}}
-                out.append(_line(self.key, request_id, request, answer, version, latency_ms))
-            else:
-                out.append(around[0] + json_bytes(mask(rid, self.key)) + around[1])
+                spliced = _line(self.key, request_id, request, answer, version, latency_ms, now=now)
+            out.append(spliced)
         self._append(b"".join(out))
 
     def _around(
@@ -242,8 +247,14 @@ class DecisionLog:
         latency_ms: float,
         now: float,
     ) -> tuple[bytes, bytes] | None:
-        """The line with the record id left out, as the bytes before and after it."""
+        """The line with the record id left out, as the bytes before and after it; None where
+        the line cannot be spliced: the template holds the marker, or holds what only the
+        standard library's encoder writes (its bytes differ from orjson's)."""
         request = {**template, "resource": {**template["resource"], "id": _MARKER}}
+        try:
+            orjson.dumps([request, answer, version])
+        except TypeError:
+            return None
         line = _line(self.key, request_id, request, answer, version, latency_ms, now=now)
         parts = line.split(_MARKER_JSON)
         return (parts[0], parts[1]) if len(parts) == 2 else None

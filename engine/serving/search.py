@@ -138,6 +138,8 @@ def search_page(
     `planned` False: a record search asks record by record, as an unplannable one does."""
     if kind not in KINDS:
         raise ValueError(f"search kind `{kind}` is not one of {', '.join(KINDS)}")
+    if limit < 1:
+        raise ValueError(f"a page holds at least one result, not {limit}")
     if _nothing_to_find(engine, kind, template):
         return SearchPage((), None, 0)
     pool = candidates(engine, kind, template)

@@ -4,6 +4,7 @@ admits one record the engine would deny, or misses one it would allow, fails her
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,56 @@ def test_a_plan_naming_a_users_address_is_not_shared(
         assert sum("title" in engine.plan(q).in_words() for q in questions) > 10
     else:
         assert found and all("title" in line for line in found)
+
+
+def test_a_share_tells_apart_roles_granting_other_modules(tmp_path: Path) -> None:
+    """Where no policy names a module literally, a role's granted modules are identities the
+    class key renames: the key must still tell a role granting `invoice` from one granting
+    `estimate` when the question is about invoices (the record's type fixes its module). Found
+    by an outside review: a user whose role grants estimates was handed the plan of a user
+    whose role grants invoices, admitting every invoice."""
+    literal = """[Module::"estimate",
+   Module::"sales_order",
+   Module::"invoice",
+   Module::"purchase_order"].contains
+    (
+      resource.module
+    )"""
+    into = tmp_path / "policies"
+    shutil.copytree(POLICIES, into)
+    source = (into / "integration_users.cedar").read_text()
+    assert literal in source
+    (into / "integration_users.cedar").write_text(
+        source.replace(
+            literal,
+            "(resource is Estimate || resource is SalesOrder || resource is Invoice || "
+            "resource is PurchaseOrder)",
+        )
+    )
+    org = json.loads(DEMO.read_text())
+    org["roles"] = [
+        {"id": "r-est", "product": "books", "name": "E", "grants": {"estimate": ["view"]}},
+        {"id": "r-inv", "product": "books", "name": "I", "grants": {"invoice": ["view"]}},
+    ]
+    org["profiles"] = [
+        {"id": "p-inv", "name": "PI", "allows": {"invoice": ["view"]}},
+        {"id": "p-est", "name": "PE", "allows": {"estimate": ["view"]}},
+        {"id": "administrator", "name": "Admin", "allows": {"invoice": ["*"]}},
+    ]
+    books = [("u-inv", "inv"), ("u-est", "est"), ("u-inv2", "inv"), ("u-est2", "est")]
+    admin = {"id": "olivia", "name": "O", "email": "o@x.example", "profile": "administrator"}
+    org["users"] = [
+        {"id": u, "name": u, "email": f"{u}@x.example", "profile": f"p-{kind}",
+         "memberships": [{"product": "books", "role": f"r-{kind}"}]}
+        for u, kind in books
+    ] + [admin]  # fmt: skip
+    org["records"] = [
+        {"id": "inv-1", "type": "invoice", "status": "approved"},
+        {"id": "est-1", "type": "estimate", "status": "draft"},
+    ]
+    org.pop("integration_owner", None)
+    policies = load_policies(into)
+    engine = Engine(policies, load_org(org, policies.catalogue), class_cache=4096)
+    questions = [Request(u, "view", kind) for u, _ in books for kind in ("invoice", "estimate")]
+    assert shared_mismatches(engine, questions) == []
+    assert engine.plan_classes.shared > 0  # the second user of each role shares

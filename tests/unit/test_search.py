@@ -98,3 +98,13 @@ def test_a_search_fixing_an_unknown_id_asks_no_candidate(
     monkeypatch.setattr(engine, "decide_many", lambda rs, probe: asked.append(len(rs)) or [])
     page = search_page(engine, kind, template)
     assert full == [] and page.found == () and page.cursor is None and asked == []
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+def test_a_page_of_no_results_is_refused_by_name(limit: int) -> None:
+    """Planned and enumerated alike (the planned page once failed on an IndexError)."""
+    engine = Engine.load(DEMO)
+    for planned in (True, False):
+        with pytest.raises(ValueError, match="at least one result"):
+            search_page(engine, "resource", Request("asha", "view", "invoice"), 0, limit,
+                        planned=planned)  # fmt: skip

@@ -77,30 +77,21 @@ class ClassKeys:
             tuple([seen[i] for i in ids]),
         )
 
-    def without_resource(
+    def with_identities(
         self, payload: dict[str, Any]
     ) -> tuple[tuple[Hashable, ...], tuple[Hashable, ...]]:
-        """The class of a question about a record not yet known (a query plan's): the key
-        as `key` makes it from everything but the resource, and the distinct renamed
-        identities in the order the key numbers them. Two questions of one class differ
-        only in those identities, so one's answer is the other's with them swapped."""
-        principal = payload["principal"]
-        p_shape, p_ids = self._part("principal", principal["type"], principal["id"])
+        """`key`, and the distinct renamed identities in the order the key numbers them. Two
+        payloads of one key differ only in those identities, so one's answer (or a query
+        plan's fold, for a payload about a new record of the type) is the other's with them
+        swapped. The resource's part is kept even where the record is unknown: what its
+        type fixes (its module, compared with the modules a role grants) is in it."""
+        key = self.key(payload)
+        principal, resource = payload["principal"], payload["resource"]
+        _, p_ids = self._part("principal", principal["type"], principal["id"])
+        _, r_ids = self._part("resource", resource["type"], resource["id"])
         c_ids: list[Hashable] = []
-        c_shape = self._context(payload["context"], c_ids)
-        seen: dict[Hashable, int] = {}
-        for i in (*p_ids, *c_ids):
-            if i not in seen:
-                seen[i] = len(seen)
-        key = (
-            payload["action"]["id"],
-            principal["type"],
-            p_shape,
-            payload["resource"]["type"],
-            c_shape,
-            tuple([seen[i] for i in (*p_ids, *c_ids)]),
-        )
-        return key, tuple(seen)
+        self._context(payload["context"], c_ids)
+        return key, tuple(dict.fromkeys((*p_ids, *r_ids, *c_ids)))
 
     def record_classes(self, payload: dict[str, Any]) -> Callable[[str], Hashable]:
         """For payloads that differ only in the resource's id: a record id's part of `key`,
