@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.genorg import generate
@@ -147,6 +147,7 @@ def generated_engine(policies: PolicySet = POLICY_SET) -> Engine:
     return Engine(policies, load_org(generate(40, 200), policies.catalogue), class_cache=4096)
 
 
+@settings(max_examples=max(1, settings.default.max_examples // 3))  # every question of an org
 @given(orgs())
 def test_a_plan_shared_within_a_class_is_the_users_own(org: dict[str, Any]) -> None:
     GENERATED["shared plans"] += 1
