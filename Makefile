@@ -147,6 +147,7 @@ bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@test -x .bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64 || \
 	  npm install --silent --no-audit --no-fund --prefix .bench @cerbos/cerbos-linux-x64@0.55.0
+	$(PY) bench/cerbos_diff.py
 	$(PY) bench/bench_serve.py
 
 bench: $(STAMP)

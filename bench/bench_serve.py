@@ -12,8 +12,10 @@ CERBOS_RULES), the org's facts sent as attributes, since Cerbos holds no org dat
 
 Reported per scenario, as ranges over `--runs` runs (3 by default): requests and decisions per
 second, p50 and p99 latency (wrk's), server CPU seconds per 1,000 decisions (/proc/PID/stat),
-the distinct requests sent, the hit rates of both caches (from /metrics); and per run the
-ratio of our CPU per decision to Cerbos's on the same trace.
+the distinct requests sent, the hit rates of both caches (from /metrics), the mean body sent
+(Cerbos's carry the org's facts); and per run the ratio of our CPU per decision to Cerbos's
+on the same trace. `make bench-serve` first runs bench/cerbos_diff.py: the bench stops unless
+Cerbos answers every distinct request of the traces as the engine does.
 """
 
 from __future__ import annotations
@@ -154,6 +156,8 @@ class Scenario:
         self.label, self.trace, self.batch = label, trace_name, batch
         self.warm, self.measured, self.distinct = warm, measured, distinct
         self.per_request = BATCH if batch else 1
+        lines = measured.with_suffix(".jsonl").read_bytes().splitlines()
+        self.body_bytes = sum(map(len, lines)) / max(len(lines), 1)  # what each request sends
 
 
 def scenarios(work: Path, org: dict[str, Any], cerbos: bool) -> dict[str, list[Scenario]]:
@@ -211,6 +215,7 @@ def measure(
             r["decision_hits"] = hit_rate(before, after, "decision_cache")
             r["class_hits"] = hit_rate(before, after, "class_cache")
         r["decisions"] = r["requests"] * scenario.per_request
+        r["body_bytes"] = scenario.body_bytes
         r["distinct"] = scenario.distinct(int(r["requests"]))
         results[scenario.label] = r
     return results
@@ -256,6 +261,7 @@ def report(runs: list[dict[str, dict[str, dict[str, Any]]]]) -> None:
     print(
         f"{'server':<8}{'scenario':<20}{'dec/s':>14}{'p50 ms':>12}{'p99 ms':>14}"
         f"{'CPU-s/1k dec':>15}{'distinct':>16}{'dec. cache':>12}{'class cache':>13}"
+        f"{'body B':>9}"
     )
     for server in ("ours", "off", "cerbos"):
         labels = list(runs[0].get(server, {}))
@@ -273,6 +279,7 @@ def report(runs: list[dict[str, dict[str, dict[str, Any]]]]) -> None:
                 got = [100 * r[cache] for r in rows if r.get(cache) is not None]
                 shown = span(got, ".1f") + "%" if got else "-"
                 line += f"{shown:>{width}}"
+            line += f"{rows[0]['body_bytes']:>9,.0f}"
             errors = sum(r["errors"] for r in rows)
             print(line + (f"  ERRORS {errors:.0f}" if errors else ""))
     if any("cerbos" in run and run["cerbos"] for run in runs):
