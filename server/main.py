@@ -45,9 +45,10 @@ __all__ = [
 ]
 
 
-def build(config: ServeConfig) -> tuple[ASGIApp, State]:
+def build(config: ServeConfig, *, watch: bool = True) -> tuple[ASGIApp, State]:
     """The app and its state; refused (ConfigError) by a configuration that breaks the bind
-    rules, before anything is opened, however the server is started."""
+    rules, before anything is opened, however the server is started. `watch` False: no
+    watcher is started (the parent of forked workers: each worker starts its own)."""
     config.validate()
     # A search page or a reload computes in a worker thread while single evaluations are
     # answered on the event loop: the loop waits for the GIL after each wake-up, by default
@@ -63,7 +64,7 @@ def build(config: ServeConfig) -> tuple[ASGIApp, State]:
     except BaseException:
         store.close()
         raise
-    if config.reload_interval > 0:
+    if watch and config.reload_interval > 0:
         state.watch(config.reload_interval)
     log = (
         DecisionLog(Path(config.decision_log), store.secret("log-mask"))

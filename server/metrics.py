@@ -31,6 +31,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    values,
 )
 
 from suite_authz.engine.core import ClassCacheStatus, DecisionCache
@@ -54,6 +55,9 @@ def multiprocess_mode() -> bool:
 class Metrics:
     def __init__(self) -> None:
         self.shared = multiprocess_mode()
+        # prometheus_client picks how a value is kept when it is first imported; `authz serve
+        # --workers N` turns multiprocess mode on later, in the parent that loads and forks
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         # one registry per server (tests run several in one process); in multiprocess mode
         # the metrics are written to files and a scrape reads every worker's from there
         self.registry = CollectorRegistry(auto_describe=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import signal
 import socket
 from pathlib import Path
@@ -29,7 +31,7 @@ from suite_authz.server.config import (
     loopback,
 )
 from suite_authz.server.connections import GuardedHttpProtocol, raise_descriptor_limit
-from suite_authz.server.main import SHIPPED_SET, build, shared_metrics_dir, to_env
+from suite_authz.server.main import SHIPPED_SET, build, shared_metrics_dir
 from suite_authz.server.state import State
 
 # a bearer token is a line; anything longer is not one
@@ -190,16 +192,20 @@ def serve(
         max_searches=max_searches,
         verify_keys=tuple(str(p) for p in verify_keys),
     )
-    try:
-        config.validate()  # the bind rules, in their words, before the port is probed
-        _check_bind(host, port)
-        app, state = build(config)  # validate everything before binding, in this process too
-    except AuthzError as exc:
-        raise CommandFailed(exc) from None
-    anywhere = " (port 0: any free port, the kernel's choice)" if port == 0 else ""
-    _announce(state, f"{backend}) on http://{host}:{port}{anywhere}")
-    raise_descriptor_limit()
-    _run(app, state, config, host, port, workers, idle_timeout)
+    with contextlib.ExitStack() as stack:
+        if workers > 1:  # the workers' metrics, added up at each scrape; on before any is made
+            stack.enter_context(shared_metrics_dir())
+        try:
+            config.validate()  # the bind rules, in their words, before the port is probed
+            _check_bind(host, port)
+            # validate and load everything before binding; with workers, the one load they share
+            app, state = build(config, watch=workers == 1)
+        except AuthzError as exc:
+            raise CommandFailed(exc) from None
+        anywhere = " (port 0: any free port, the kernel's choice)" if port == 0 else ""
+        _announce(state, f"{backend}) on http://{host}:{port}{anywhere}")
+        raise_descriptor_limit()
+        _run(app, state, config, host, port, workers, idle_timeout)
 
 
 def _run(
@@ -213,20 +219,30 @@ def _run(
             signal.signal(signal.SIGHUP, lambda *_: decision_log_file.reopen())
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, **guarded)
         return
-    state.stop()
-    state.store.close()  # this process only checked that everything loads
-    with shared_metrics_dir():  # the workers' metrics, added up at each scrape
-        to_env(config)
-        uvicorn.run(
-            "suite_authz.server.main:factory",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-            access_log=False,
-            **guarded,
-        )
+    from prometheus_client import multiprocess
+
+    from suite_authz.server.prefork import listening_socket, serve_forked
+
+    def on_fork() -> None:
+        state.store.reopen()
+        if config.reload_interval > 0:
+            state.watch(config.reload_interval)
+        if decision_log_file := state.decision_log:
+            signal.signal(signal.SIGHUP, lambda *_: decision_log_file.reopen())
+
+    def run_worker(sock: socket.socket) -> None:
+        settings = uvicorn.Config(app, log_level="warning", access_log=False, **guarded)
+        try:
+            uvicorn.Server(settings).run(sockets=[sock])
+        finally:
+            state.stop()
+            multiprocess.mark_process_dead(os.getpid())  # its live gauges go with it
+
+    sock = listening_socket(host, port)
+    multiprocess.mark_process_dead(os.getpid())  # the parent serves nothing: no live gauges
+    code = serve_forked(state, sock, workers, run_worker, on_fork)
+    if code:
+        raise SystemExit(code)
 
 
 def _pool(value: str) -> tuple[int, int]:

@@ -151,6 +151,7 @@ class OrgStore:
         `authz store check` open it so). `read_only`: the store must exist, and nothing is
         created or written (`authz store check`)."""
         self.location = store_location(location) if location is not None else default_store_path()
+        self._pool, self._read_only = pool, read_only
         self.db: Database = open_database(self.location, pool, read_only=read_only)
         self.where = self.db.where
         if schema_check:
@@ -175,6 +176,12 @@ class OrgStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def reopen(self) -> None:
+        """The same store through a connection (or pool) of this process's own: a forked
+        worker's, since a connection never crosses a fork (the parent closed its own)."""
+        self.db = open_database(self.location, self._pool, read_only=self._read_only)
+        self.where = self.db.where
 
     # -- the schema -------------------------------------------------------------------------
 

@@ -22,6 +22,15 @@ def serving(*args: str, ready: float = 30) -> Iterator[int]:
     """Start `authz serve ARGS` on a free port, wait until it answers, yield the port. The
     server runs in a session of its own, killed whole after: with --workers its workers go
     too. What it printed is shown if it does not start."""
+    with serving_process(*args, ready=ready) as (port, _):
+        yield port
+
+
+@contextmanager
+def serving_process(
+    *args: str, ready: float = 30
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`serving`, yielding the port and the `authz serve` process."""
     port = _free_port()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
@@ -40,7 +49,7 @@ def serving(*args: str, ready: float = 30) -> Iterator[int]:
                         said = err.read().decode()[-2000:]
                         raise AssertionError(f"did not start: {said}") from None
                     time.sleep(0.1)
-            yield port
+            yield port, proc
         finally:
             # asked to stop first, so that it cleans up after itself (with --workers, the
             # metrics directory it made); killed if it does not within 10 s
