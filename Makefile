@@ -19,7 +19,7 @@ help:
 	@echo "make prove   the deep hypothesis profile: >= 20,000 generated orgs per property; the 1,000-user crosscheck"
 	@echo "make soak    three sidecars on a PostgreSQL of their own under traffic and faults (about 3 min; AUTHZ_SOAK_SECONDS)"
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck, migration, search and fleet (PostgreSQL) timings"
-	@echo "make bench-serve  authz serve and Cerbos under wrk on three realistic traces (about 15 min)"
+	@echo "make bench-serve  Cerbos checked to answer alike, then authz serve (2 workers) and Cerbos under wrk on three realistic traces; uvicorn against granian; 1 worker against 2 (about 40 min)"
 	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
 	@echo "make lint    actionlint, pre-commit files, ruff, mypy --strict, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
@@ -147,8 +147,11 @@ bench-serve: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@test -x .bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64 || \
 	  npm install --silent --no-audit --no-fund --prefix .bench @cerbos/cerbos-linux-x64@0.55.0
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/cerbos_diff.py
-	$(PY) bench/bench_serve.py
+	$(PY) bench/bench_serve.py --workers 2
+	$(PY) bench/bench_http.py
+	$(PY) bench/bench_workers.py
 
 bench: $(STAMP)
 	$(PY) bench/bench_decide.py

@@ -21,10 +21,12 @@ Cerbos answers every distinct request of the traces as the engine does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -76,8 +78,18 @@ end
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    """CPU seconds of the server: `pid` and its children (`--workers N` forks them)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
 
 
 def write_lua(work: Path, name: str, bodies: list[dict[str, Any]], route: str) -> Path:
@@ -222,14 +234,15 @@ def measure(
 
 
 def start_ours(
-    work: Path, store: Path, log: Path, caches: bool
+    work: Path, store: Path, log: Path, caches: bool, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     off = [] if caches else ["--decision-cache", "0", "--class-cache", "0"]
+    off += ["--workers", str(workers)]
     server = subprocess.Popen(
         [sys.executable, "-m", "suite_authz.cli.main", "serve", "--store", str(store), "--port",
          str(port), "--decision-log", str(log), *off],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     wait_ready(f"http://127.0.0.1:{port}/readyz")
     return server, port
@@ -298,6 +311,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=DURATION, help="seconds per scenario")
+    parser.add_argument("--workers", type=int, default=1, help="authz serve --workers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench-serve needs wrk: apt-get install wrk (make bench-serve does)")
@@ -321,7 +335,7 @@ def main() -> None:
             if server_name == "cerbos":
                 proc, port = start_cerbos(work)
             else:
-                proc, port = start_ours(work, store, log, server_name == "ours")
+                proc, port = start_ours(work, store, log, server_name == "ours", args.workers)
             try:
                 for n in range(args.runs):
                     runs[n][server_name] = measure(
@@ -329,13 +343,18 @@ def main() -> None:
                     )
                     print(f"  ({server_name}: run {n + 1} of {args.runs} done)", flush=True)
             finally:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    if server_name == "cerbos":
+                        proc.kill()
+                    else:  # the server and its workers
+                        os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         lines = len(log.read_text().splitlines())
         print(
             f"\nsuite-authz bench-serve: generated org of 10,000 users and 100,000 records; "
-            f"1 worker; wrk -t2 -c{CONNECTIONS}, {WARM_UP} s warm-up then {args.duration} s per "
-            f"scenario; {args.runs} runs; decision log on ({lines:,} lines written)\n"
+            f"{args.workers} worker(s); wrk -t2 -c{CONNECTIONS}, {WARM_UP} s warm-up then "
+            f"{args.duration} s per scenario; {args.runs} runs; decision log on "
+            f"({lines:,} lines written)\n"
         )
         report(runs)
     finally:
