@@ -478,9 +478,10 @@ def test_a_migrated_org_is_unsigned_until_exported_and_imported_again_with_the_k
 def test_a_fleet_of_sidecars_with_workers_verifies_in_every_worker(
     postgres_url: str, keys: Keys, tmp_path: Path
 ) -> None:
-    """`authz serve --workers 2 --verify-key` on PostgreSQL: each worker builds its own state
-    from the configuration passed on, verify keys included; a revocation imported unsigned
-    is not served by any of them (not even from the older, signed snapshot)."""
+    """`authz serve --workers 2 --verify-key` on PostgreSQL: the workers share the state the
+    server loaded, verify keys included, and each watches the store through connections of
+    its own; a revocation imported unsigned is not served by any of them (not even from the
+    older, signed snapshot)."""
     assert publish(postgres_url, POLICIES, keys.signing)[0] == 0
     assert import_org(postgres_url, DEMO, keys.signing)[0] == 0
     args = ("--store", postgres_url, "--verify-key", str(keys.verify), "--workers", "2")
