@@ -233,6 +233,37 @@ def measure(
     return results
 
 
+SERVED_CHECKED = 6_000  # distinct requests of the traces asked again after the load
+
+
+def served_as_fresh(port: int, org: dict[str, Any]) -> None:
+    """The served answers (decision and class caches full, any worker) must be a fresh
+    engine's, with no cache at all, on the traces' requests: else the speed was bought with
+    wrong answers and the bench stops."""
+    from bench.cerbos_diff import distinct_bodies, ours
+    from suite_authz.engine.core import Engine
+    from suite_authz.engine.core.model import load_org
+    from suite_authz.engine.core.policies import load_policies
+
+    bodies = distinct_bodies(SERVED_CHECKED // len(TRACES))
+    policies = load_policies()
+    fresh = ours(Engine(policies, load_org(org, policies.catalogue)), bodies)
+    served: list[bool] = []
+    for start in range(0, len(bodies), BATCH):
+        chunk = bodies[start : start + BATCH]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/access/v1/evaluations",
+            data=json.dumps({"evaluations": chunk}).encode(),
+            headers={"content-type": "application/json"}, method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as response:
+            served += [a["decision"] for a in json.loads(response.read())["evaluations"]]
+    differ = sum(a != b for a, b in zip(served, fresh, strict=True))
+    print(f"  served answers against a fresh engine's: {differ} of {len(bodies)} differ")
+    if differ:
+        raise SystemExit("the served answers are not a fresh engine's: the figures are void")
+
+
 def start_ours(
     work: Path, store: Path, log: Path, caches: bool, workers: int = 1
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -342,6 +373,8 @@ def main() -> None:
                         port, proc.pid, todo[server_name], server_name == "ours", args.duration
                     )
                     print(f"  ({server_name}: run {n + 1} of {args.runs} done)", flush=True)
+                if server_name != "cerbos":  # after the load: caches full, workers warm
+                    served_as_fresh(port, org)
             finally:
                 with contextlib.suppress(ProcessLookupError):
                     if server_name == "cerbos":
