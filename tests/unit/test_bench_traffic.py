@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.cerbos_policy import cerbos_bodies, write_cerbos_policies
+from bench.cerbos_policy import CATALOGUE, cerbos_bodies, write_cerbos_policies
 from bench.genorg import MODULES, generate
 from bench.traces import Ids, batches, trace
 from suite_authz.engine.core import Engine
@@ -62,8 +62,12 @@ def test_cerbos_gets_the_same_requests_with_the_org_facts_as_attributes(tmp_path
         assert theirs["resource"]["type"] == ours["resource"]["type"]
         props = theirs["subject"]["properties"]
         user = users[ours["subject"]["id"]]
+        # the user's seat in each product owning the record's type, and no other
+        owners = CATALOGUE.modules[ours["resource"]["type"]].products
         for m in user.get("memberships", []):
-            assert props[m["product"]] == "member"
+            assert props["seats"].get(m["product"]) == (
+                "member" if m["product"] in owners else None
+            )
         channel = ours.get("context", {}).get("channel", "crm")
         assert theirs["resource"]["properties"]["channel"] == channel
     write_cerbos_policies(tmp_path)
