@@ -6,7 +6,6 @@ import atexit
 import json
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,6 @@ from suite_authz.server.metrics import MULTIPROC_ENV, Metrics, multiprocess_mode
 from suite_authz.server.state import State
 
 CONFIG_ENV = "AUTHZ_SERVE_CONFIG"
-SWITCH_INTERVAL = 0.0005  # seconds a thread keeps the GIL while another waits for it
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CLASS_CACHE",
@@ -50,10 +48,6 @@ def build(config: ServeConfig, *, watch: bool = True) -> tuple[ASGIApp, State]:
     rules, before anything is opened, however the server is started. `watch` False: no
     watcher is started (the parent of forked workers: each worker starts its own)."""
     config.validate()
-    # A search page or a reload computes in a worker thread while single evaluations are
-    # answered on the event loop: the loop waits for the GIL after each wake-up, by default
-    # up to 5 ms (a page of a list view held evaluations at p50 11-13 ms, p99 33-47 ms).
-    sys.setswitchinterval(SWITCH_INTERVAL)
     metrics = Metrics()
     pool = PoolSettings(
         config.store_pool_min, config.store_pool_max, config.store_timeout, config.store_timeout

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -65,6 +67,37 @@ def _result(kind: str, template: Request, found_id: str) -> dict[str, Any]:
     if kind == "resource":
         return {"type": template.resource_type, "id": found_id}
     return {"name": found_id}
+
+
+class ShortSwitches:
+    """While a search page computes on a worker thread, the event loop waits for the GIL after
+    each wake-up up to the interpreter's switch interval, 5 ms by default: 4 list views at once
+    held single evaluations at p50 11-13 ms, p99 33-47 ms. A 0.5 ms interval fixes that, but
+    kept all the time it cost single evaluations 10-30% more CPU and a worse p99 (the loop is
+    then made to hand over the GIL to idle threads' wake-ups): so it is short only while some
+    page is computing, in this process."""
+
+    def __init__(self, interval: float = 0.0005) -> None:
+        self.interval = interval
+        self._running = 0
+        self._saved = sys.getswitchinterval()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._running == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(self.interval)
+            self._running += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                sys.setswitchinterval(self._saved)
+
+
+SHORT_SWITCHES = ShortSwitches()  # the interval is the process's: one for every app in it
 
 
 class SearchGate:
@@ -140,9 +173,10 @@ def search_routes(
         await turns.enter()
         try:
             started = time.monotonic()
-            page = await run_in_threadpool(
-                search_page, engine, kind, template, start, limit, started + page_seconds
-            )
+            with SHORT_SWITCHES:
+                page = await run_in_threadpool(
+                    search_page, engine, kind, template, start, limit, started + page_seconds
+                )
             return page, time.monotonic() - started
         finally:
             turns.give()

@@ -108,3 +108,34 @@ def test_a_page_of_no_results_is_refused_by_name(limit: int) -> None:
         with pytest.raises(ValueError, match="at least one result"):
             search_page(engine, "resource", Request("asha", "view", "invoice"), 0, limit,
                         planned=planned)  # fmt: skip
+
+
+def test_the_switch_interval_is_short_only_while_some_page_computes() -> None:
+    """Pages at once, nested in any order: the interval is short until the last one ends,
+    then the process's own again (kept short, it cost every single evaluation)."""
+    import sys
+    import threading
+
+    from suite_authz.server.search import ShortSwitches
+
+    before = sys.getswitchinterval()
+    switches = ShortSwitches(0.0007)
+    started, release = threading.Barrier(3), threading.Event()
+
+    def page() -> None:
+        with switches:
+            started.wait()
+            release.wait()
+
+    pages = [threading.Thread(target=page) for _ in range(2)]
+    for thread in pages:
+        thread.start()
+    started.wait()
+    assert sys.getswitchinterval() == pytest.approx(0.0007)
+    with switches:  # a third, ending first
+        pass
+    assert sys.getswitchinterval() == pytest.approx(0.0007)
+    release.set()
+    for thread in pages:
+        thread.join()
+    assert sys.getswitchinterval() == pytest.approx(before)
