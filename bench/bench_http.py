@@ -37,6 +37,7 @@ from bench.bench_serve import (  # noqa: E402
     WARM_PART,
     WARM_UP,
     free_port,
+    run_wrk,
     span,
     wait_ready,
     write_lua,
@@ -45,49 +46,6 @@ from bench.genorg import generate  # noqa: E402
 from bench.traces import batches, trace  # noqa: E402
 from suite_authz.server.config import ServeConfig  # noqa: E402
 from suite_authz.server.main import CONFIG_ENV  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of `pid` and its children (granian serves from a child process)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-    return total
-
-
-def wrk(port: int, script: Path, pid: int, seconds: int) -> dict[str, float]:
-    import re
-
-    before = tree_cpu(pid)
-    out = subprocess.run(
-        ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s",
-         str(script), f"http://127.0.0.1:{port}"],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    ).stdout  # fmt: skip
-    cpu = tree_cpu(pid) - before
-
-    def pct(p: str) -> float:
-        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50": pct("50"),
-        "p99": pct("99"),
-        "cpu": cpu,
-        "errors": float(errors.group(1)) if errors else 0.0,
-    }
 
 
 def start(kind: str, store: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -154,8 +112,9 @@ def main() -> None:
                 try:
                     run[kind] = {}
                     for label, (warm_script, script, per) in scripts.items():
-                        wrk(port, warm_script, proc.pid, WARM_UP)
-                        found = wrk(port, script, proc.pid, args.duration)
+                        # the server's CPU with its children's: granian serves from a child
+                        run_wrk(port, warm_script, proc.pid, WARM_UP)
+                        found = run_wrk(port, script, proc.pid, args.duration)
                         found["decisions"] = found["requests"] * per
                         run[kind][label] = found
                 finally:
@@ -170,7 +129,7 @@ def main() -> None:
             for label in scripts:
                 rows = [run[kind][label] for run in runs]
                 rates = [r["rps"] * r["decisions"] / r["requests"] for r in rows]
-                per_k = [r["cpu"] / r["decisions"] * 1000 for r in rows]
+                per_k = [r["server_cpu"] / r["decisions"] * 1000 for r in rows]
                 errors = sum(r["errors"] for r in rows)
                 print(
                     f"{kind:<9}{label:<10}{span(rates, ',.0f'):>16}"
@@ -188,8 +147,8 @@ def main() -> None:
                 for run in runs
             ]  # fmt: skip
             cpu = [
-                (run["granian"][label]["cpu"] / run["granian"][label]["decisions"])
-                / (run["uvicorn"][label]["cpu"] / run["uvicorn"][label]["decisions"])
+                (run["granian"][label]["server_cpu"] / run["granian"][label]["decisions"])
+                / (run["uvicorn"][label]["server_cpu"] / run["uvicorn"][label]["decisions"])
                 for run in runs
             ]
             print(f"  {label:<10} decisions/s {span(rate, '.2f')}x, CPU per decision "

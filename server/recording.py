@@ -7,6 +7,7 @@ were answered, so a failed write is counted as a log failure, never as a decisio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from suite_authz.engine.serving import DecisionLog
@@ -38,21 +39,11 @@ class Recorder:
         with that id (DecisionLog.write_results), then counted."""
         if not results:
             return
-        if self.log is not None:
-            try:
-                self.log.write_results(
-                    request_id, template, results, version, seconds / len(results) * 1000
-                )
-            except OSError:
-                self.metrics.log_failed()
-                raise HttpError(
-                    503, "the decision log cannot be written: no decision is answered unlogged"
-                ) from None
-        self.metrics.decisions_of(
-            [(answer["decision"], answer["context"]["rules"]) for _, answer in results],
-            seconds,
-            batch,
-        )
+        log = self.log
+        if log is not None:
+            share = seconds / len(results) * 1000
+            self._logged(lambda: log.write_results(request_id, template, results, version, share))
+        self._counted([answer for _, answer in results], seconds, batch)
 
     def record(
         self, request_id: str, entries: list[Entry], seconds: float, batch: str | None = None
@@ -60,18 +51,25 @@ class Recorder:
         """`seconds`: one evaluation's time, or (`batch` naming its kind) the whole batch's."""
         if not entries:
             return
-        if self.log is not None:
+        log = self.log
+        if log is not None:
             # the log keeps a per-decision share, its field's meaning since the first release
             share = seconds / len(entries) if batch is not None else seconds
-            try:
-                self.log.write_many(request_id, entries, share * 1000)
-            except OSError:
-                self.metrics.log_failed()
-                raise HttpError(
-                    503, "the decision log cannot be written: no decision is answered unlogged"
-                ) from None
+            self._logged(lambda: log.write_many(request_id, entries, share * 1000))
+        self._counted([answer for _, answer, _ in entries], seconds, batch)
+
+    def _logged(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError:
+            self.metrics.log_failed()
+            raise HttpError(
+                503, "the decision log cannot be written: no decision is answered unlogged"
+            ) from None
+
+    def _counted(self, answers: list[dict[str, Any]], seconds: float, batch: str | None) -> None:
         self.metrics.decisions_of(
-            [(answer["decision"], answer["context"]["rules"]) for _, answer, _ in entries],
+            [(answer["decision"], answer["context"]["rules"]) for answer in answers],
             seconds,
             batch,
         )
