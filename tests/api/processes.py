@@ -27,9 +27,7 @@ def serving(*args: str, ready: float = 30) -> Iterator[int]:
 
 
 @contextmanager
-def serving_process(
-    *args: str, ready: float = 30
-) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def serving_process(*args: str, ready: float = 30) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """`serving`, yielding the port and the `authz serve` process."""
     port = _free_port()
     with tempfile.TemporaryFile() as err:
