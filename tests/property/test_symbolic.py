@@ -35,8 +35,9 @@ def symbolic_answer(pins: list[Any]) -> bool:
     return can_allow
 
 
-# each example asks z3 a few times per request (about 4 s an org): half the profile's examples
-@settings(max_examples=max(1, settings.default.max_examples // 2))
+# each example asks z3 a few times per request (about 4 s an org): a quarter of the profile's
+# examples
+@settings(max_examples=max(1, settings.default.max_examples // 4))
 @given(orgs(), st.data())
 def test_the_encoding_decides_as_cedar_does(org: dict[str, Any], data: st.DataObject) -> None:
     GENERATED["symbolic vs cedar"] += 1

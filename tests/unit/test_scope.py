@@ -25,7 +25,7 @@ from tests.conftest import DEMO, POLICIES
 from tests.mutants import Mutator, PolicyFiles, Vocabulary, build, example_orgs, requests_for
 
 HISTORY = POLICIES / "history" / "2025-05"
-MUTANTS = 20
+MUTANTS = 12
 
 
 @cache
