@@ -225,6 +225,9 @@ def _run(
 
     def on_fork() -> None:
         state.store.reopen()
+        # a worker forked to replace one that died starts from the load the parent made at
+        # start: it catches up with every change since before it answers anything
+        state.reload_if_changed()
         if config.reload_interval > 0:
             state.watch(config.reload_interval)
         if decision_log_file := state.decision_log:
