@@ -87,20 +87,44 @@ def test_workers_are_forked_children_and_a_killed_one_is_replaced(tmp_path: Path
             assert decide(port, "asha", "create", "estimate")
 
 
+def revoke_asha(store: Path) -> None:
+    org = json.loads(DEMO.read_text())
+    for user in org["users"]:
+        if user["id"] == "asha":
+            user["memberships"] = []
+            user.pop("enrolments", None)
+    OrgStore(store).import_snapshot(json.dumps(org), load_policies().catalogue)
+
+
 def test_a_change_reaches_every_worker(tmp_path: Path) -> None:
     """Each worker watches the store itself: after a revocation no connection, whichever
     worker takes it, is answered from the old org."""
     store = store_with_demo(tmp_path)
     with serving_process("--store", str(store), "--workers", "2", ready=60) as (port, _):
         assert decide(port, "asha", "create", "estimate")
-        org = json.loads(DEMO.read_text())
-        for user in org["users"]:
-            if user["id"] == "asha":
-                user["memberships"] = []
-                user.pop("enrolments", None)
-        OrgStore(store).import_snapshot(json.dumps(org), load_policies().catalogue)
+        revoke_asha(store)
         until(lambda: not decide(port, "asha", "create", "estimate"))
         assert not any(decide(port, "asha", "create", "estimate") for _ in range(30))
+
+
+def test_a_worker_forked_after_a_revocation_answers_from_the_revoked_org(tmp_path: Path) -> None:
+    """A replacement is forked from the parent, which loaded the org before the revocation: its
+    very first answer must already be the revoked org's (not one watcher turn later). The other
+    worker is stopped so that the replacement takes the first connection."""
+    store = store_with_demo(tmp_path)
+    with serving_process("--store", str(store), "--workers", "2", ready=60) as (port, proc):
+        workers = workers_of(proc.pid)
+        revoke_asha(store)
+        until(lambda: not any(decide(port, "asha", "create", "estimate") for _ in range(10)))
+        victim, survivor = sorted(workers)
+        os.kill(survivor, signal.SIGSTOP)
+        try:
+            os.kill(victim, signal.SIGKILL)
+            workers_of(proc.pid, without=victim)
+            # queued in the backlog while the replacement starts: answered by it alone
+            assert not decide(port, "asha", "create", "estimate")
+        finally:
+            os.kill(survivor, signal.SIGCONT)
 
 
 def test_sigterm_stops_every_worker_and_the_server_exits_0(tmp_path: Path) -> None:
