@@ -8,7 +8,9 @@ and metrics are on, as in production. Our server runs twice: as served by defaul
 cache and class cache on) and with both off (`--decision-cache 0 --class-cache 0`, on the
 uniform trace: every request decided afresh). The Cerbos PDP 0.55 (npm
 `@cerbos/cerbos-linux-x64`) answers the same requests with an equivalent policy (see
-CERBOS_RULES), the org's facts sent as attributes, since Cerbos holds no org data.
+CERBOS_RULES), the org's facts sent as attributes, since Cerbos holds no org data. The three
+servers are up at once, and each run measures them in turn (alternating, so a run's ratios
+compare the same minutes of a shared machine).
 
 Reported per scenario, as ranges over `--runs` runs (3 by default): requests and decisions per
 second, p50 and p99 latency (wrk's), server CPU seconds per 1,000 decisions (/proc/PID/stat),
@@ -360,24 +362,30 @@ def main() -> None:
         if not CERBOS.is_file():
             print(f"(no Cerbos binary at {CERBOS}: make bench-serve installs it)")
         runs: list[dict[str, dict[str, dict[str, Any]]]] = [{} for _ in range(args.runs)]
-        for server_name in ("ours", "off", "cerbos"):
-            if not todo[server_name]:
-                continue
-            if server_name == "cerbos":
-                proc, port = start_cerbos(work)
-            else:
-                proc, port = start_ours(work, store, log, server_name == "ours", args.workers)
-            try:
-                for n in range(args.runs):
-                    runs[n][server_name] = measure(
-                        port, proc.pid, todo[server_name], server_name == "ours", args.duration
+        # every server up at once and the runs alternated between them (ours, ours with caches
+        # off, Cerbos, then again), so that the ratios per run compare minutes the machine
+        # spent alike, not one server's quiet quarter of an hour against another's busy one
+        servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        try:
+            for name in ("ours", "off", "cerbos"):
+                if not todo[name]:
+                    continue
+                if name == "cerbos":
+                    servers[name] = start_cerbos(work)
+                else:
+                    servers[name] = start_ours(work, store, log, name == "ours", args.workers)
+            for n in range(args.runs):
+                for name, (proc, port) in servers.items():
+                    runs[n][name] = measure(
+                        port, proc.pid, todo[name], name == "ours", args.duration
                     )
-                    print(f"  ({server_name}: run {n + 1} of {args.runs} done)", flush=True)
-                if server_name != "cerbos":  # after the load: caches full, workers warm
-                    served_as_fresh(port, org)
-            finally:
+                print(f"  (run {n + 1} of {args.runs} done)", flush=True)
+            for name in ("ours", "off"):  # after the load: caches full, workers warm
+                served_as_fresh(servers[name][1], org)
+        finally:
+            for name, (proc, _) in servers.items():
                 with contextlib.suppress(ProcessLookupError):
-                    if server_name == "cerbos":
+                    if name == "cerbos":
                         proc.kill()
                     else:  # the server and its workers
                         os.killpg(proc.pid, signal.SIGKILL)

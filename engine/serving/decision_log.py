@@ -79,9 +79,23 @@ def mask(value: Any, key: bytes) -> Any:
     if isinstance(value, list):
         items = [mask(v, key) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, str) and _CREDENTIAL.search(value):
+    if isinstance(value, str) and _credential(value):
         return _hashed(value, key)
     return value
+
+
+def _credential(value: str) -> bool:
+    """`_CREDENTIAL.search(value)`, sooner: every string it matches holds `bearer`, `basic`,
+    `digest` or `eyJ` in some case, and in ASCII, IGNORECASE folds exactly as lower() does
+    (beyond it, the regex takes U+017F for an `s`: asked as it is). Most strings a request
+    holds are ids and names without these words: 0.3 µs each instead of the regex's 1.1."""
+    if value.isascii():
+        lowered = value.lower()
+        if not (
+            "bearer" in lowered or "basic" in lowered or "digest" in lowered or "eyj" in lowered
+        ):
+            return False
+    return _CREDENTIAL.search(value) is not None
 
 
 @functools.lru_cache(maxsize=4096)

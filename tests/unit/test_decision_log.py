@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suite_authz.engine.core.errors import AuthzError
-from suite_authz.engine.serving.decision_log import DecisionLog, mask
+from suite_authz.engine.serving.decision_log import _CREDENTIAL, DecisionLog, _credential, mask
 
 KEY = b"k" * 32
 
@@ -188,3 +190,24 @@ def test_a_search_pages_lines_are_the_lines_of_each_result(
     )
     assert _raw(tmp_path / "fast.log") == _raw(tmp_path / "slow.log")
     assert "Bearer abc.def" not in (tmp_path / "fast.log").read_text()
+
+
+# Spellings of the words the credential pattern reads, as a value may hold them: cases, the
+# long s (an `s` to the pattern), the Kelvin sign, a dotless i, credentials whole.
+_WORDS = ["bearer", "Basic", "DIGEST", "eyJ", "EYj", "ba\u017fic", "bearer\u212a", "d\u0131gest",
+          "Bearer abc.def", "  basic QWxhZGRpbjpvcGVu ", "eyJhbGci.eyJzdWIi", "Digest x",
+          "crm", "asha", "invoice-1", "x\x00y", "\u00e9t\u00e9", " ", "."]  # fmt: skip
+_values = st.lists(st.sampled_from(_WORDS) | st.text(max_size=8), max_size=4).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=_values)
+def test_the_quick_look_for_a_credential_is_the_pattern_s_verdict(value: str) -> None:
+    """The words checked before the regex (for speed) never let past what it matches."""
+    assert _credential(value) == (_CREDENTIAL.search(value) is not None)
+
+
+def test_the_quick_look_sees_each_kind_of_credential() -> None:
+    for value in ("Bearer abc.def", "basic QWxh", "x eyJhbGci.eyJzdWIi", "ba\u017fic x"):
+        assert _credential(value), value
+    assert mask({"id": "ba\u017fic x"}, KEY)["id"].startswith("sha256:")
