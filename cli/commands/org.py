@@ -14,7 +14,7 @@ from suite_authz.cli.identity import who as _who
 from suite_authz.cli.options import format_option, served_policies_option, store_option
 from suite_authz.engine.core import AuthzError, Catalogue, InvalidOrg, Unavailable, read_file
 from suite_authz.engine.sources import PolicyRef, Source, resolve_catalogue
-from suite_authz.engine.store import OrgStore, StoreLocation
+from suite_authz.engine.store import OrgStore, StoredOrg, StoreLocation
 
 
 @click.group()
@@ -23,7 +23,7 @@ def org() -> None:
 
 
 @org.command(name="import")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @store_option
 @click.option(
     "--replace",
@@ -34,34 +34,81 @@ def org() -> None:
 @served_policies_option
 @signing_key_option("the stored snapshot")
 def import_(
-    file: Path,
+    files: tuple[Path, ...],
     store_path: StoreLocation | None,
     replace: bool,
     output_format: str,
     policies: PolicyRef,
     signing_key: Path | None,
 ) -> None:
-    """Validate FILE whole, then store it as its org's next version.
+    """Validate each FILE whole, then store it as its org's next version.
 
     The snapshot already stored changes nothing (exit 0). A snapshot the org held before is
     refused (exit 1), since storing it again would quietly undo what came after it, such as a
     migration; --replace stores it anyway. FILE is checked against the set served from the
     store; if the store's active version does not load, only as JSON and an org's shape, and
     stored all the same, saying so: a revocation must land. With --signing-key, a snapshot
-    already stored but not signed by that key is stored again as the next version, signed."""
+    already stored but not signed by that key is stored again as the next version, signed.
+
+    Many FILEs (a directory stands for the *.json files in it, in name order) are imported in
+    one process, each in a transaction of its own: a file refused is named on stderr and the
+    others still land; the exit code is then the worst of the refusals'."""
     try:
         signer = signer_from(signing_key)
-        text = read_file(file, "org snapshot", InvalidOrg)
+        paths = _snapshot_files(files)
         store = OrgStore(store_path)
-        catalogue = _served_catalogue(policies, store, file)
-        stored = store.import_snapshot(
-            text, catalogue, where=str(file), replace=replace, actor=_who(), signer=signer
-        )
+        label = str(paths[0]) if len(paths) == 1 else f"the {len(paths)} snapshots"
+        catalogue = _served_catalogue(policies, store, label)
     except AuthzError as exc:
         raise CommandFailed(exc) from None
-    if output_format == "json":
-        click.echo(json.dumps({**asdict(stored), "store": str(store.where)}, indent=2))
-        return
+    imported: list[dict[str, object]] = []
+    refused: list[CommandFailed] = []
+    for file in paths:
+        try:
+            text = read_file(file, "org snapshot", InvalidOrg)
+            stored = store.import_snapshot(
+                text, catalogue, where=str(file), replace=replace, actor=_who(), signer=signer
+            )
+        except Unavailable as exc:  # the store stopped answering: the rest cannot land either
+            raise CommandFailed(exc) from None
+        except AuthzError as exc:
+            if len(paths) == 1:
+                raise CommandFailed(exc) from None
+            failed = CommandFailed(exc)
+            failed.show()
+            refused.append(failed)
+            continue
+        if output_format == "json":
+            imported.append({**asdict(stored), "store": str(store.where)})
+        else:
+            _say_imported(stored, file, store)
+    if output_format == "json" and (imported or len(paths) == 1):
+        click.echo(json.dumps(imported[0] if len(paths) == 1 else imported, indent=2))
+    if refused:
+        click.echo(
+            f"authz: {len(refused)} of {len(paths)} snapshots refused, {len(paths) - len(refused)} "
+            "imported",
+            err=True,
+        )
+        raise SystemExit(max(failed.exit_code for failed in refused))
+
+
+def _snapshot_files(given: tuple[Path, ...]) -> list[Path]:
+    """FILE arguments with each directory replaced by its *.json files, in name order; a
+    directory holding none is refused by name (an import of nothing is a mistake)."""
+    out: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.json") if not p.is_dir())
+            if not found:
+                raise InvalidOrg(f"{path}: a directory with no *.json snapshot in it")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def _say_imported(stored: StoredOrg, file: Path, store: OrgStore) -> None:
     if stored.unchanged:
         click.echo(
             f"org `{stored.id}` version {stored.version} in {store.where} is {file} already: "
@@ -82,7 +129,7 @@ def import_(
     )
 
 
-def _served_catalogue(policies: PolicyRef, store: OrgStore, file: Path) -> Catalogue | None:
+def _served_catalogue(policies: PolicyRef, store: OrgStore, file: str) -> Catalogue | None:
     """What an import is checked against: what is served from this store, so a server never
     meets an org that does not load under its policy set. None when that is the store's
     active version and it does not load: the org is then checked for what needs no policy

@@ -85,6 +85,61 @@ def test_cli_import_list_export(tmp_path: Path, store_at: Path | str) -> None:
     assert code == 2 and "no org `ghost`" in err
 
 
+def _orgs_in(directory: Path, count: int) -> list[Path]:
+    directory.mkdir()
+    out = []
+    for n in range(count):
+        org = json.loads(DEMO.read_text())
+        org["id"] = f"tenant-{n:02d}"
+        out.append(directory / f"tenant-{n:02d}.json")
+        out[-1].write_text(json.dumps(org))
+    return out
+
+
+def test_many_snapshots_and_a_directory_import_in_one_process(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    files = _orgs_in(tmp_path / "orgs", 3)
+    extra = tmp_path / "extra.json"
+    extra.write_text(DEMO.read_text())
+    code, out, _ = run(  # a directory and a file
+        "org", "import", str(tmp_path / "orgs"), str(extra), "--store", str(store_at)
+    )
+    assert code == 0, out
+    assert [line.split("`")[1] for line in out.splitlines()] == [
+        "tenant-00", "tenant-01", "tenant-02", "demo"
+    ]  # fmt: skip
+    assert set(OrgStore(store_at).ids()) == {"tenant-00", "tenant-01",
+                                                               "tenant-02", "demo"}  # fmt: skip
+    code, out, _ = run("org", "import", *map(str, files), "--store", str(store_at),
+                       "--format", "json")  # fmt: skip
+    assert code == 0 and [o["unchanged"] for o in json.loads(out)] == [True, True, True]
+
+
+def test_a_refused_snapshot_among_many_is_named_and_the_others_land(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    files = _orgs_in(tmp_path / "orgs", 2)
+    bad = tmp_path / "orgs" / "tenant-01b.json"  # between the two: the second still lands
+    bad.write_text("{}")
+    code, out, err = run("org", "import", str(tmp_path / "orgs"), "--store", str(store_at))
+    assert code == 2
+    assert f"{bad}: id: required field is missing" in err
+    assert "1 of 3 snapshots refused, 2 imported" in err
+    assert set(OrgStore(store_at).ids()) == {"tenant-00", "tenant-01"}
+    assert all(f"`{f.stem}`" in out for f in files)
+
+
+def test_a_directory_with_no_snapshot_is_refused_by_name(
+    tmp_path: Path, store_at: Path | str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run("org", "import", str(tmp_path / "empty"), "--store", str(store_at))
+    assert code == 2 and f"{tmp_path / 'empty'}: a directory with no *.json snapshot" in err
+    code, _, err = run("org", "import", "--store", str(store_at))
+    assert code == 2 and "Missing argument 'FILES...'" in err
+
+
 def test_snapshot_reads_version_and_text_together(
     store_at: Path | str, policies: PolicySet
 ) -> None:
