@@ -21,9 +21,9 @@ titles, statuses and numbers put into the demo org and into generated ones). Onl
 that a changed policy's scope can match are asked (outside every changed scope, Cedar's
 answer and what it carries cannot change), up to SAMPLE_CAP per org.
 
-How many: AUTHZ_MUTANTS (`make prove` runs 2,000); unset, as many of the seed's first
-mutants as are begun within DEFAULT_SECONDS, at most DEFAULT_MUTANTS, so that the file's
-default run stays near a minute on two busy cores. From seed AUTHZ_MUTANT_SEED (28);
+How many: AUTHZ_MUTANTS (`make prove` runs 2,000); unset, the seed's first DEFAULT_MUTANTS
+(the same every run), so that the file's default run stays under a minute on two busy
+cores. From seed AUTHZ_MUTANT_SEED (28);
 AUTHZ_MUTANT_REVERSE=1 proves each mutant the other way round too. A failure names each
 mutation (one line), the differing org (its file, the user and record) and request, and the
 answers before and after. The known holes (H1-H7 of tests/unit/test_prover_holes.py, the set
@@ -77,18 +77,15 @@ from tests.mutants import (
 )
 from tests.strategies import orgs
 
-# AUTHZ_MUTANTS=N: N mutants. Unset: the seed's first mutants, as many as are begun within
-# DEFAULT_SECONDS (at most DEFAULT_MUTANTS), so that the file's default run stays near a minute
-# and a half on two busy cores whatever the prover's speed (a mutant takes 0.5 to 25 s of it,
-# 4.9 s on average on the seed's first twelve, where it took 18.9 s before the prover's speed
-# work): about ten. The floor is the prover's own: each mutant is a new world
-# (its literals), compiled afresh (~0.7 s), and a change touching ~340 groups costs one
-# MaxSAT call (~26 ms) and two Cedar confirmations per group.
-DEFAULT_MUTANTS = 300
-DEFAULT_SECONDS = 45.0
+# AUTHZ_MUTANTS=N: N mutants. Unset: the seed's first DEFAULT_MUTANTS, the same ones every run
+# (a budget of seconds made the run as long as whichever mutant it began last, 125 s in CI
+# with a 45 s budget, and which mutants ran depended on the machine's load). The seed's first
+# three take 23 s, its first ten 181 s (18 s each, 14 of it in the prover). The floor is the
+# prover's own: each mutant is a new world (its literals), compiled afresh, and a change
+# touching ~340 groups costs one MaxSAT call and two Cedar confirmations per group.
+DEFAULT_MUTANTS = 3
 _ASKED = os.environ.get("AUTHZ_MUTANTS", "")
 MUTANTS = int(_ASKED) if _ASKED else DEFAULT_MUTANTS
-SECONDS = None if _ASKED else DEFAULT_SECONDS
 SEED = int(os.environ.get("AUTHZ_MUTANT_SEED", "28"))
 REVERSE = os.environ.get("AUTHZ_MUTANT_REVERSE", "") == "1"  # also prove head -> base
 REFUSAL_SECONDS = 3.0
@@ -468,11 +465,7 @@ def test_the_prover_is_sound_on_random_mutants(tmp_path: Path) -> None:
     outcomes = []
     for built in random_mutants(MUTANTS, SEED, tmp_path / "sets", tally):
         outcomes.append(check(built, rng, tmp_path))
-        if SECONDS is not None and time.perf_counter() - started > SECONDS:
-            break  # the default run's time is spent: the next mutants wait for a faster prover
     text = summary(outcomes, tally, time.perf_counter() - started)
-    if len(outcomes) < MUTANTS:
-        text += f"\n(the first {len(outcomes)} of {MUTANTS}: DEFAULT_SECONDS spent)"
     print(text)
     failing = [o for o in outcomes if o.failures]
     assert not failing, f"{text}\n{failures_text(outcomes)}"
