@@ -142,7 +142,7 @@ unit: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not prove and not soak"
 
 prove: $(STAMP)
-	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py --durations=0
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest -q -n 2 -p no:cacheprovider -m prove tests/property/test_prove.py tests/unit/test_symbolic.py --durations=0
 	$(PY) bench/bench_crosscheck.py --full
 	AUTHZ_MUTANTS=2000 $(PY) -m pytest -q tests/property/test_prover_mutants.py
 	AUTHZ_PLAN_MUTANTS=200 $(PY) -m pytest -q tests/property/test_plan_mutants.py
