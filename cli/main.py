@@ -38,6 +38,7 @@ COMMANDS = {
     "crosscheck": "crosscheck:crosscheck",
     "diff": "diff:diff_command",
     "explain": "explain:explain",
+    "fleet": "fleet:fleet",
     "fmt": "review:format_command",
     "init": "init:init",
     "keys": "keys:keys",

@@ -118,7 +118,8 @@ class Sidecar:
         """An org named by a path: served, or a 404 that names nothing else served."""
         served = self.state.served
         if served is None or (org not in served.engines and org not in served.refused_orgs):
-            raise HttpError(404, "no such org at this server")
+            wrong = self.state.selection.misrouted(org)
+            raise HttpError(404, "no such org at this server" + (f": {wrong}" if wrong else ""))
         return org
 
     def searched_engine(self, context: dict[str, Any], org: str | None) -> Any:

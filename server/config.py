@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from suite_authz.engine.core import AuthzError
+from suite_authz.engine.serving import Shard
 from suite_authz.server.search import MAX_SEARCHES
 
 # Decisions kept per served org (engine/core/cache.py): a CRM asks the same questions again and
@@ -65,6 +66,7 @@ class ServeConfig:
     # version (the shipped set while the store has none)
     policies: str | None = None
     orgs: tuple[str, ...] = ()
+    shard: str | None = None  # "I/N": serve only the orgs that fall to the I-th of N shards
     backend: str = "cedar"
     token: str | None = None
     token_source: str = "the token"  # where the token came from, for the messages naming it
@@ -86,6 +88,11 @@ class ServeConfig:
 
     def validate(self) -> ServeConfig:
         """The bind rules; ConfigError naming the first one broken."""
+        if self.shard is not None:
+            try:
+                Shard.parse(self.shard)
+            except AuthzError as exc:
+                raise ConfigError(str(exc)) from None
         remote = not loopback(self.host)
         if self.token is not None and remote:
             check_remote_token(self.token, self.token_source)

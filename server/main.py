@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client import multiprocess
 from starlette.types import ASGIApp
 
-from suite_authz.engine.serving import DecisionLog
+from suite_authz.engine.serving import DecisionLog, OrgSelection, Shard
 from suite_authz.engine.sources import PolicyRef, check_directory
 from suite_authz.engine.store import OrgStore, PoolSettings, load_verifier, store_location
 from suite_authz.server.app import create_app
@@ -89,7 +89,7 @@ def _state(config: ServeConfig, store: OrgStore, metrics: Metrics) -> State:
     return State(
         store,
         served_ref(config.policies),
-        list(config.orgs) or None,
+        OrgSelection.of(config.orgs, Shard.parse(config.shard) if config.shard else None),
         config.backend,
         metrics,
         config.decision_cache,

@@ -31,6 +31,7 @@ from suite_authz.engine.core import AuthzError
 from suite_authz.engine.core import policy_stamp as stamp
 from suite_authz.engine.serving import (
     LoadOptions,
+    OrgSelection,
     Refusal,
     ServedSet,
     load_served,
@@ -68,7 +69,7 @@ class Reloader:
         self,
         store: OrgStore,
         policies: PolicyRef,
-        orgs: list[str] | None,
+        orgs: OrgSelection | list[str] | None,
         options: LoadOptions,
         counters: Counters,
         observers: list[Observer] | None = None,

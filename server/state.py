@@ -16,8 +16,8 @@ from __future__ import annotations
 import gc
 import threading
 
-from suite_authz.engine.core import ClassCacheStatus, DecisionCache, Engine
-from suite_authz.engine.serving import DecisionLog, LoadOptions, NotServed, ServedSet
+from suite_authz.engine.core import AuthzError, ClassCacheStatus, DecisionCache, Engine
+from suite_authz.engine.serving import DecisionLog, LoadOptions, NotServed, OrgSelection, ServedSet
 from suite_authz.engine.sources import PolicyRef
 from suite_authz.engine.store import OrgStore, Verifier
 from suite_authz.server.authzen import HttpError
@@ -32,7 +32,7 @@ class State:
         self,
         store: OrgStore,
         policies: PolicyRef,
-        orgs: list[str] | None,
+        orgs: OrgSelection | list[str] | None,
         backend: str,
         metrics: Metrics,
         cache_size: int = 0,
@@ -53,6 +53,7 @@ class State:
         self.backend = backend
         self.metrics = metrics
         self.freeze_heap = freeze_heap
+        self.selection = orgs if isinstance(orgs, OrgSelection) else OrgSelection.of(orgs)
         options = LoadOptions(backend, cache_size, class_cache, verifier)
         self.reloader = Reloader(store, policies, orgs, options, metrics, settle=settle)
         self.policies_dir = self.reloader.policies_dir
@@ -176,7 +177,13 @@ class State:
             engine = served.engines.get(org)
             if engine is not None:
                 return engine
-        found = served.engine_for(org)
+        try:
+            found = served.engine_for(org)
+        except AuthzError as exc:  # a sharded fleet's load balancer sent it to the wrong shard
+            wrong = self.selection.misrouted(org) if isinstance(org, str) else None
+            if wrong is None:
+                raise
+            raise AuthzError(f"{exc}: {wrong} (`authz fleet route`)") from None
         if isinstance(found, NotServed):
             raise not_served(found)
         return found

@@ -69,6 +69,14 @@ def read_token(path: Path, remote: bool) -> str:
     help="Serve this org, by its id in the store (repeatable; default: every org in the "
     "store). With several, a request names its org in context.org.",
 )
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Serve only the orgs that fall to the I-th of N shards (rendezvous hashing of the org "
+    "id; `authz fleet route ORG --shards N` names an org's). Orgs imported later that fall to it "
+    "are served as they come; a request for another shard's org is refused naming its shard.",
+)
 @served_policies_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="cedar", show_default=True)
 @click.option(
@@ -149,6 +157,7 @@ def serve(
     port: int,
     store_path: StoreLocation | None,
     org_ids: tuple[str, ...],
+    shard: str | None,
     policies: PolicyRef,
     backend: str,
     token_file: Path | None,
@@ -179,6 +188,7 @@ def serve(
         store=str(store_path) if store_path else None,
         policies=_config_policies(policies),
         orgs=org_ids,
+        shard=shard,
         backend=backend,
         token=token,
         decision_log=str(decision_log) if decision_log else None,

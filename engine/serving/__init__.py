@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         next_orgs,
         next_policies,
     )
+    from suite_authz.engine.serving.shards import OrgSelection, Shard, shard_of
 
 __getattr__, __dir__ = lazy_door(__name__, __file__)
 
@@ -40,9 +41,11 @@ __all__ = [
     "Found",
     "LoadOptions",
     "NotServed",
+    "OrgSelection",
     "PlanStatus",
     "Refusal",
     "ServedSet",
+    "Shard",
     "as_evaluation",
     "decision_sink",
     "json_bytes",
@@ -51,4 +54,5 @@ __all__ = [
     "next_policies",
     "plan_status",
     "search_page",
+    "shard_of",
 ]

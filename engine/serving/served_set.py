@@ -25,6 +25,7 @@ from suite_authz.engine.core.decide import Engine
 from suite_authz.engine.core.errors import AuthzError, PolicyError, one_line
 from suite_authz.engine.core.model import load_org
 from suite_authz.engine.core.policies import PolicySet
+from suite_authz.engine.serving.shards import OrgSelection
 from suite_authz.engine.sources.policy_ref import PolicyRef, Source, resolve_policies
 from suite_authz.engine.store.db import StoreUnreachable
 from suite_authz.engine.store.org_store import OrgStore
@@ -239,10 +240,19 @@ def load_orgs(
     return engines, versions, refused
 
 
-def org_ids(store: OrgStore, wanted: Iterable[str] | None) -> list[str]:
-    ids = list(wanted or ()) or store.ids()
-    if not ids:
+Wanted = OrgSelection | Iterable[str] | None  # the orgs asked for: a selection, ids, or all
+
+
+def selection_of(wanted: Wanted) -> OrgSelection:
+    return wanted if isinstance(wanted, OrgSelection) else OrgSelection.of(wanted)
+
+
+def org_ids(store: OrgStore, wanted: Wanted) -> list[str]:
+    selection = selection_of(wanted)
+    ids = selection.among(() if selection.ids else store.ids())
+    if not ids and selection.shard is None:
         raise AuthzError("the store holds no org; `authz org import`")
+    # a shard may hold no org yet: it serves those that fall to it once they are imported
     return ids
 
 
@@ -254,9 +264,7 @@ def build_served(
     return ServedSet(read.policies, engines, versions, read.source, None, refused, read.stamp)
 
 
-def load_served(
-    store: OrgStore, ref: PolicyRef, wanted: Iterable[str] | None, options: LoadOptions
-) -> ServedSet:
+def load_served(store: OrgStore, ref: PolicyRef, wanted: Wanted, options: LoadOptions) -> ServedSet:
     """Everything from nothing (a start, or fresh caches). Raises when there is nothing to
     serve: the policy set does not load or is not servable, or no org loads."""
     read = read_policies(store, ref, options.verifier)
@@ -277,7 +285,7 @@ def next_policies(
     served: ServedSet,
     store: OrgStore,
     ref: PolicyRef,
-    wanted: Iterable[str] | None,
+    wanted: Wanted,
     options: LoadOptions,
     what: str,
 ) -> ServedSet:
@@ -299,7 +307,7 @@ def next_policies(
 def next_orgs(
     served: ServedSet,
     store: OrgStore,
-    wanted: Iterable[str] | None,
+    wanted: Wanted,
     options: LoadOptions,
     skip: Callable[[str, int], bool] = lambda org, version: False,
 ) -> tuple[ServedSet, bool]:
@@ -308,8 +316,8 @@ def next_orgs(
     before, not tried again. The set (`served` itself when nothing differs), and whether an
     engine changed. Never answers from an older snapshot than the store holds: a version
     that does not load takes its org out."""
-    keep = set(wanted or ())
-    current = {i: v for i, v in store.versions().items() if not keep or i in keep}
+    selection = selection_of(wanted)
+    current = {i: v for i, v in store.versions().items() if selection.selects(i)}
     engines, versions = dict(served.engines), dict(served.org_versions)
     refused = dict(served.org_refusals)
     changed = False

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from suite_authz.engine.core import AuthzError
 from suite_authz.server.main import CONFIG_ENV, ServeConfig, factory
+from tests.cli.runner import run
 
 TOKEN = "t" * 32
 
@@ -69,3 +71,11 @@ def test_the_uvicorn_factory_without_a_configuration_says_so(
     monkeypatch.delenv(CONFIG_ENV, raising=False)
     with pytest.raises(AuthzError, match=CONFIG_ENV):
         factory()
+
+
+def test_a_bad_shard_is_refused_before_anything_loads(tmp_path: Path) -> None:
+    with pytest.raises(AuthzError, match=r"--shard 4/3: give I/N"):
+        ServeConfig(shard="4/3").validate()
+    assert ServeConfig(shard="3/3").validate().shard == "3/3"
+    code, _, err = run("serve", "--store", str(tmp_path / "none.sqlite3"), "--shard", "1/0")
+    assert code == 2 and "--shard 1/0: give I/N" in err
