@@ -10,7 +10,7 @@ STORE := .authz/orgs.sqlite3
 # suite_authz/ holds links to the directories below: name them, never it, or files count twice
 PYSRC := suite_authz/__init__.py hatch_build.py engine cli server client tests bench tools/cli_reference.py tools/screenshot.py
 
-.PHONY: help install run test unit lint fmt docs screenshot prove soak bench bench-serve bench-paired clean
+.PHONY: help install run test unit lint fmt docs screenshot prove soak bench bench-tools bench-serve bench-scale bench-paired clean
 BASE ?= 8e2ee62
 # uv resolves and installs the same requirements as pip about 3x sooner (13 s against 41 s for
 # .[dev] here, pip's cache warm); `make INSTALLER=pip ...` installs with pip alone
@@ -28,6 +28,7 @@ help:
 	@echo "make soak    three sidecars on a PostgreSQL of their own under traffic and faults (about 3 min; AUTHZ_SOAK_SECONDS)"
 	@echo "make bench   per-decision medians (bare cedarpy, engine, Polar); crosscheck, migration, search and fleet (PostgreSQL) timings"
 	@echo "make bench-serve  Cerbos checked to answer alike, then authz serve (2 workers) and Cerbos under wrk on three realistic traces; uvicorn against granian; 1 worker against 2 (about 40 min)"
+	@echo "make bench-scale  one org from 1,000 to 100,000 users: import, ready, memory, CPU per decision (Cerbos beside), revocation; a million orgs over a sharded fleet"
 	@echo "make bench-paired BASE=COMMIT  decision cost on realistic traffic, this checkout against COMMIT"
 	@echo "make lint    actionlint, pre-commit files, ruff, mypy --strict, authz lint, authz fmt --check"
 	@echo "make fmt     ruff format"
@@ -151,15 +152,23 @@ prove: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m pytest -q -s -p no:cacheprovider -m soak tests/api/test_fleet_soak.py
 
-bench-serve: $(STAMP)
+# wrk and the Cerbos PDP the load benchmarks run beside ours
+bench-tools: $(STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@test -x .bench/node_modules/@cerbos/cerbos-linux-x64/cerbos-linux-x64 || \
 	  npm install --silent --no-audit --no-fund --prefix .bench @cerbos/cerbos-linux-x64@0.55.0
+
+bench-serve: bench-tools
 	$(INSTALL) -e '.[dev,bench]'
 	$(PY) bench/cerbos_diff.py
 	$(PY) bench/bench_serve.py --workers 2
 	$(PY) bench/bench_http.py
 	$(PY) bench/bench_workers.py
+
+bench-scale: bench-tools
+	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_tenants.py
+	$(PY) bench/bench_shards.py
 
 bench: $(STAMP)
 	$(PY) bench/bench_decide.py
