@@ -10,8 +10,7 @@ import click
 from suite_authz.cli.exits import CommandFailed
 from suite_authz.cli.options import format_option, store_option
 from suite_authz.engine.core import AuthzError
-from suite_authz.engine.serving import shard_of
-from suite_authz.engine.serving.shards import MAX_SHARDS
+from suite_authz.engine.serving import MAX_SHARDS, shard_of
 from suite_authz.engine.store import OrgStore, StoreLocation
 
 

@@ -31,11 +31,12 @@ if TYPE_CHECKING:
         next_orgs,
         next_policies,
     )
-    from suite_authz.engine.serving.shards import OrgSelection, Shard, shard_of
+    from suite_authz.engine.serving.shards import MAX_SHARDS, OrgSelection, Shard, shard_of
 
 __getattr__, __dir__ = lazy_door(__name__, __file__)
 
 __all__ = [
+    "MAX_SHARDS",
     "Cause",
     "DecisionLog",
     "Found",
