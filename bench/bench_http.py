@@ -37,12 +37,12 @@ from bench.bench_serve import (  # noqa: E402
     WARM_PART,
     WARM_UP,
     free_port,
+    imported_org,
     run_wrk,
     span,
     wait_ready,
     write_lua,
 )
-from bench.genorg import generate  # noqa: E402
 from bench.traces import batches, trace  # noqa: E402
 from suite_authz.server.config import ServeConfig  # noqa: E402
 from suite_authz.server.main import CONFIG_ENV  # noqa: E402
@@ -82,14 +82,7 @@ def main() -> None:
         sys.exit("bench_http needs wrk (apt-get install wrk) and granian (pip install '.[bench]')")
     work = Path(tempfile.mkdtemp(prefix="authz-bench-http-"))
     try:
-        org = generate(10_000, 100_000)
-        (work / "big.json").write_text(json.dumps(org))
-        store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
-        subprocess.run(
-            [sys.executable, "-m", "suite_authz.cli.main", "org", "import",
-             str(work / "big.json"), "--store", str(store)],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
+        _, store, log = imported_org(work)
         bodies = trace("uniform", WARM_PART + MEASURED_PART)
         warm, measured = bodies[:WARM_PART], bodies[WARM_PART:]
         scripts = {

@@ -128,6 +128,20 @@ def run_wrk(port: int, script: Path, pid: int, duration: int) -> dict[str, float
     }
 
 
+def imported_org(work: Path) -> tuple[dict[str, Any], Path, Path]:
+    """The generated 10,000-user org, imported into a fresh store in `work`: the org, the
+    store, and where the server's decision log goes."""
+    org = generate(10_000, 100_000)
+    (work / "big.json").write_text(json.dumps(org))
+    store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
+    subprocess.run(
+        [sys.executable, "-m", "suite_authz.cli.main", "org", "import", str(work / "big.json"),
+         "--store", str(store)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return org, store, log
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -358,14 +372,7 @@ def main() -> None:
         sys.exit("bench-serve needs wrk: apt-get install wrk (make bench-serve does)")
     work = Path(tempfile.mkdtemp(prefix="authz-bench-serve-"))
     try:
-        org = generate(10_000, 100_000)
-        (work / "big.json").write_text(json.dumps(org))
-        store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
-        subprocess.run(
-            [sys.executable, "-m", "suite_authz.cli.main", "org", "import",
-             str(work / "big.json"), "--store", str(store)],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
+        org, store, log = imported_org(work)
         todo = scenarios(work, org, CERBOS.is_file())
         if not CERBOS.is_file():
             print(f"(no Cerbos binary at {CERBOS}: make bench-serve installs it)")

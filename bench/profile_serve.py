@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -34,11 +33,11 @@ from bench.bench_serve import (  # noqa: E402
     BATCH,
     MEASURED_PART,
     WARM_PART,
+    imported_org,
     run_wrk,
     start_ours,
     write_lua,
 )
-from bench.genorg import generate  # noqa: E402
 from bench.traces import batches, trace  # noqa: E402
 
 # (bucket, pattern on "function (file)"): the first bucket whose pattern an innermost-first walk
@@ -119,14 +118,7 @@ def main() -> None:
         sys.exit("profile_serve needs py-spy (pip install '.[bench]') and wrk (apt-get install)")
     work = Path(tempfile.mkdtemp(prefix="authz-profile-"))
     try:
-        org = generate(10_000, 100_000)
-        (work / "big.json").write_text(json.dumps(org))
-        store, log = work / "orgs.sqlite3", work / "decisions.jsonl"
-        subprocess.run(
-            [sys.executable, "-m", "suite_authz.cli.main", "org", "import",
-             str(work / "big.json"), "--store", str(store)],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
+        _, store, log = imported_org(work)
         bodies = trace("uniform", WARM_PART + MEASURED_PART)
         shape = (lambda b: batches(b, BATCH)) if args.batch else (lambda b: b)
         route = "/access/v1/evaluations" if args.batch else "/access/v1/evaluation"

@@ -10,6 +10,7 @@ about 1/(n+1) of them, and removing one moves only its own (a modulo would move 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -21,6 +22,8 @@ MAX_SHARDS = 1024
 _SHARD = re.compile(r"([0-9]{1,4})/([0-9]{1,4})")
 
 
+# kept: a sidecar's watcher asks it of every org in the store on each poll (N hashes each)
+@functools.lru_cache(maxsize=1 << 16)
 def shard_of(org_id: str, count: int) -> int:
     """The shard (1 to `count`) that serves `org_id`."""
     if not 1 <= count <= MAX_SHARDS:
