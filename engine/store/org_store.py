@@ -20,11 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from suite_authz.engine.core.catalogue import Catalogue
-from suite_authz.engine.core.errors import Conflict, InvalidOrg, one_line
-from suite_authz.engine.core.model import Org, load_org, pydantic_problems
+from suite_authz.engine.core.errors import Conflict, InvalidOrg
+from suite_authz.engine.core.model import Org, load_org, validate_org
 from suite_authz.engine.core.reading import decode_json
 from suite_authz.engine.store.db import (
     Database,
@@ -111,12 +109,7 @@ class AuditEntry:
 def _shape(text: str, where: str) -> Org:
     """The checks an org snapshot passes with no policy set: JSON, and the org's shape."""
     prefix = f"{where}: " if where else ""
-    data = decode_json(text, prefix, InvalidOrg)
-    try:
-        return Org.model_validate(data)
-    except ValidationError as exc:
-        problems = [prefix + p for p in pydantic_problems(exc)]
-        raise InvalidOrg(one_line("invalid org", problems), tuple(problems)) from None
+    return validate_org(decode_json(text, prefix, InvalidOrg), prefix)
 
 
 def now_iso() -> str:

@@ -28,9 +28,9 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     real = cedarpy.Entities.from_json_str
 
-    def counting(text: str, *args: Any) -> Any:
+    def counting(text: str, *args: Any, **kwargs: Any) -> Any:
         seen.append(len(text))
-        return real(text, *args)
+        return real(text, *args, **kwargs)
 
     monkeypatch.setattr(module.cedarpy.Entities, "from_json_str", counting)
     return seen

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from suite_authz.engine.core import Engine, InvalidOrg, Request
-from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.model import Org, load_org
 from suite_authz.engine.core.policies import PolicySet
 from tests.conftest import DATA
 
@@ -49,6 +49,27 @@ def test_every_bad_field_is_reported(policies: PolicySet, demo_raw: dict[str, An
     err = refused(policies, data)
     paths = [p.split(":")[0] for p in err.problems]
     assert paths == ["records[0].type", "surprise", "users[3].email"]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 2000])
+def test_users_and_records_validated_in_chunks_are_named_as_whole(
+    policies: PolicySet,
+    demo_raw: dict[str, Any],
+    chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Users and records are validated a chunk at a time (answers go on meanwhile): a problem
+    is named by its place in the whole list, whichever chunk held it, and the org validated so
+    is the one validated whole."""
+    monkeypatch.setattr("suite_authz.engine.core.model.VALIDATE_CHUNK", chunk)
+    data = changed(demo_raw, "users.3.email", "not-an-email")
+    data["records"][4]["type"] = "invoicez"
+    data["users"][5]["surprise"] = 1
+    paths = [p.split(":")[0] for p in refused(policies, data).problems]
+    assert paths == ["records[4].type", "users[3].email", "users[5].surprise"]
+    assert load_org(demo_raw, policies.catalogue) == Org.model_validate(demo_raw)
+    for bad in ({"users": {}}, [], "x"):
+        assert refused(policies, bad).problems  # not lists: refused whole, not crashed
 
 
 def test_dangling_profile_names_both_ends(policies: PolicySet, demo_raw: dict[str, Any]) -> None:

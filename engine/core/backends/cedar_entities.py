@@ -46,9 +46,30 @@ def entity_count(index: OrgIndex) -> int:
     return sum(1 for _ in org_entities(index.org, index.catalogue))
 
 
+# Entities dumped to JSON so many at a time: one json.dumps call holds the GIL to its end,
+# and a server answers on another thread meanwhile (tests/unit/test_reload_latency.py).
+DUMP_CHUNK = 2000
+
+
+def entities_json(index: OrgIndex) -> str:
+    """The org's entities as one JSON array, built a few thousand entities per C call."""
+    parts: list[str] = []
+    chunk: list[dict[str, Any]] = []
+    for entity in org_entities(index.org, index.catalogue):
+        chunk.append(entity)
+        if len(chunk) == DUMP_CHUNK:
+            parts.append(json.dumps(chunk)[1:-1])
+            chunk = []
+    if chunk:
+        parts.append(json.dumps(chunk)[1:-1])
+    return "[" + ",".join(parts) + "]"
+
+
 def _parse(index: OrgIndex, policies: PolicySet) -> Any:
-    entities = list(org_entities(index.org, index.catalogue))
     try:
-        return cedarpy.Entities.from_json_str(json.dumps(entities), policies.schema)
+        # release_gil: Cedar's parse of a big org takes seconds, and answers must not wait
+        return cedarpy.Entities.from_json_str(
+            entities_json(index), policies.schema, release_gil=True
+        )
     except ValueError as exc:  # the model's checks should make this unreachable
         raise InvalidOrg(f"org `{index.org.id}` does not fit the policy schema: {exc}") from None
