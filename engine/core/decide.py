@@ -11,13 +11,15 @@ from typing import Any
 
 from suite_authz.engine.core.backends import Backend, RawAnswer
 from suite_authz.engine.core.backends.cedar import CedarBackend
+from suite_authz.engine.core.backends.cedar_entities import Overlay, overlay_on, overlay_refused
 from suite_authz.engine.core.backends.cedar_eval import ClassCacheStatus
 from suite_authz.engine.core.cache import DecisionCache
 from suite_authz.engine.core.decision import Decision
-from suite_authz.engine.core.entities import EntityLookup, OrgIndex, build_index
+from suite_authz.engine.core.entities import EntityLookup, OrgIndex, build_index, changed_index
 from suite_authz.engine.core.errors import InvalidRequest
 from suite_authz.engine.core.explain import Explainer
 from suite_authz.engine.core.model import Org, load_org
+from suite_authz.engine.core.org_changes import Applied
 from suite_authz.engine.core.plan import Plan, PlanClasses, plan_records
 from suite_authz.engine.core.policies import PolicySet, load_policies
 from suite_authz.engine.core.record_table import RecordTable
@@ -47,6 +49,7 @@ class Engine:
         0, the default, keeps none. `class_cache`: keep the backend's answers for up to that many
         request classes (engine/core/backends/cedar_classes.py); 0 keeps none."""
         self.policies = policies
+        self._sizes = (cache_size, class_cache)
         self.cache: DecisionCache | None = DecisionCache(cache_size) if cache_size else None
         self.index: OrgIndex = (
             index
@@ -73,6 +76,24 @@ class Engine:
         """Raises PolicyError or InvalidOrg: a system that cannot load answers nothing."""
         policies = load_policies(policies_dir)
         return cls(policies, load_org(org, policies.catalogue), backend)
+
+    def changed(self, applied: Applied) -> Engine:
+        """This engine's org after a change set (engine/core/org_changes.py), as a new engine
+        with fresh caches: the index built again only where the change touched it, and on
+        Cedar this engine's parsed entities with what changed laid over them
+        (cedar_entities.Overlay) instead of the whole org parsed again, where the policies
+        allow it (`overlay_refused`)."""
+        index = changed_index(self.index, applied.org, applied.users, applied.records)
+        if self.backend.name == "cedar" and overlay_refused(self.policies) is None:
+            dirty = applied.entity_uids(self.policies.catalogue)
+            overlay_on(self.index, index, self.policies, dirty, applied.shared)
+        return Engine(self.policies, applied.org, self.backend.name, index, *self._sizes)
+
+    def overlay(self) -> Overlay | None:
+        """The changes answered from an overlay since the org was last parsed whole, if any."""
+        evaluator = getattr(self.backend, "evaluator", None)
+        found = getattr(evaluator, "entities_handle", None)
+        return found if isinstance(found, Overlay) else None
 
     def class_cache(self) -> ClassCacheStatus:
         """Whether the backend keeps answers per request class, and why not if it does not."""

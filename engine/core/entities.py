@@ -9,7 +9,7 @@ an id that matches nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,14 +88,60 @@ def build_index(org: Org, catalogue: Catalogue) -> OrgIndex:
 
 def _build_index(org: Org, catalogue: Catalogue) -> OrgIndex:
     order = list(catalogue.products)
-    seats: dict[str, tuple[Seat, ...]] = {}
-    for user in org.users:
-        found = [Seat(m.product, True, m.role) for m in user.memberships]
-        found += [Seat(e.product, False, "") for e in user.enrolments]
-        seats[user.id] = tuple(sorted(found, key=lambda s: order.index(s.product)))
+    seats = {user.id: _seats(user, order) for user in org.users}
     records: dict[str, dict[str, Record]] = {m: {} for m in catalogue.modules}
     for rec in org.records:
         records[rec.type][rec.id] = rec
+    hidden, readonly = _field_rules(org)
+    return OrgIndex(
+        org=org,
+        catalogue=catalogue,
+        users={u.id: u for u in org.users},
+        seats=seats,
+        records=records,
+        hidden=hidden,
+        readonly=readonly,
+    )
+
+
+def changed_index(
+    index: OrgIndex,
+    after: Org,
+    users: Mapping[str, User | None],
+    records: Mapping[tuple[str, str], Record | None],
+) -> OrgIndex:
+    """The index of `after`, an org that differs from `index`'s only in the `users` and
+    `records` given (None: removed), and in profiles, roles or settings, which are read from
+    `after` itself: the rest of the index is shared, not built again."""
+    order = list(index.catalogue.products)
+    all_users, seats = dict(index.users), dict(index.seats)
+    for user_id, user in users.items():
+        if user is None:
+            all_users.pop(user_id, None)
+            seats.pop(user_id, None)
+        else:
+            all_users[user_id], seats[user_id] = user, _seats(user, order)
+    by_type = dict(index.records)
+    for module in {m for m, _ in records}:
+        by_type[module] = dict(by_type[module])
+    for (module, rec_id), rec in records.items():
+        if rec is None:
+            by_type[module].pop(rec_id, None)
+        else:
+            by_type[module][rec_id] = rec
+    hidden, readonly = _field_rules(after)
+    return OrgIndex(after, index.catalogue, all_users, seats, by_type, hidden, readonly)
+
+
+def _seats(user: User, order: list[str]) -> tuple[Seat, ...]:
+    found = [Seat(m.product, True, m.role) for m in user.memberships]
+    found += [Seat(e.product, False, "") for e in user.enrolments]
+    return tuple(sorted(found, key=lambda s: order.index(s.product)))
+
+
+def _field_rules(
+    org: Org,
+) -> tuple[dict[tuple[str, str], tuple[str, ...]], dict[tuple[str, str], tuple[str, ...]]]:
     hidden: dict[tuple[str, str], tuple[str, ...]] = {}
     readonly: dict[tuple[str, str], tuple[str, ...]] = {}
     field_sources = [(r.id, r.fields) for r in org.roles]
@@ -106,15 +152,7 @@ def _build_index(org: Org, catalogue: Catalogue) -> OrgIndex:
             readonly[(role_id, module)] = tuple(
                 sorted(f for f, a in fields.items() if a == "read_only")
             )
-    return OrgIndex(
-        org=org,
-        catalogue=catalogue,
-        users={u.id: u for u in org.users},
-        seats=seats,
-        records=records,
-        hidden=hidden,
-        readonly=readonly,
-    )
+    return hidden, readonly
 
 
 def org_entities(org: Org, catalogue: Catalogue) -> Iterable[dict[str, Any]]:

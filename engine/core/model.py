@@ -297,12 +297,12 @@ def check_references(org: Org, catalogue: Catalogue) -> list[str]:
     roles = _unique(org.roles, "roles", problems)
     users = _unique(org.users, "users", problems)
     _check_modules(org, catalogue, problems)
-    _check_users(org, catalogue, profiles, roles, problems)
+    check_users(org, catalogue, profiles, roles, problems)
     if org.integration_owner is not None and org.integration_owner not in users:
         problems.append(
             f"integration_owner: org names `{org.integration_owner}`, which users does not hold"
         )
-    _check_records(org, catalogue, users, problems)
+    check_records(org, catalogue, users, problems)
     return problems
 
 
@@ -339,7 +339,7 @@ def _check_modules(org: Org, catalogue: Catalogue, problems: list[str]) -> None:
         _field_names(rules, f"integration_user_fields.{product}", catalogue, problems)
 
 
-def _check_users(
+def check_users(
     org: Org,
     catalogue: Catalogue,
     profiles: dict[str, Any],
@@ -384,7 +384,7 @@ def _check_users(
             seats[e.product] = "integration user"
 
 
-def _check_records(
+def check_records(
     org: Org, catalogue: Catalogue, users: dict[str, Any], problems: list[str]
 ) -> None:
     """Record ids are unique per type, submitters exist, and each record has the attributes of

@@ -11,7 +11,7 @@ from typing import Any
 import cedarpy
 
 from suite_authz.engine.core.backends.cedar_classes import ClassCache, ClassKeys, Verdict
-from suite_authz.engine.core.backends.cedar_entities import cedar_entities
+from suite_authz.engine.core.backends.cedar_entities import Overlay, cedar_entities
 from suite_authz.engine.core.backends.cedar_reads import Unaccounted, derive
 from suite_authz.engine.core.backends.cedar_slices import Slices, slice_sizes, slices_for
 from suite_authz.engine.core.entities import EntityLookup, OrgIndex
@@ -55,8 +55,9 @@ class CedarEvaluator:
                 self.cache = ClassCache(class_cache)
 
     @property
-    def entities(self) -> Any:
-        """The org's entities as Cedar holds them (cedarpy.Entities), parsed once."""
+    def entities_handle(self) -> Any:
+        """The org's entities as Cedar holds them (cedarpy.Entities, parsed once), or an
+        Overlay of changes on an earlier version's."""
         return self._entities
 
     def status(self) -> ClassCacheStatus:
@@ -94,18 +95,51 @@ class CedarEvaluator:
                     out[n] = found
                     continue
             todo.setdefault(chosen.token, (chosen.handle, []))[1].append((n, key))
-        for handle, members in todo.values():
-            results = cedarpy.is_authorized_batch(
-                [payloads[n] for n, _ in members], handle, self._entities, self._schema
-            )
-            for (n, key), result in zip(members, results, strict=True):
-                diagnostics = result.diagnostics
-                verdict = Verdict(
-                    result.allowed,
-                    tuple(sorted(diagnostics.reasons)),
-                    tuple(diagnostics.errors),
-                )
-                out[n] = verdict
-                if cache is not None and key is not None:
-                    cache.put(key, verdict)
+        for handle, all_members in todo.values():
+            for entities, members in self._by_entities(payloads, all_members):
+                self._ask(handle, entities, payloads, members, out)
         return [v for v in out if v is not None]
+
+    def entities_for(self, payloads: Sequence[dict[str, Any]]) -> Any:
+        """What Cedar is given to answer these payloads together: the org's parsed entities,
+        or, after a small change, the entities they reach (cedar_entities.Overlay)."""
+        found = self._entities
+        return found.for_payloads(payloads) if isinstance(found, Overlay) else found
+
+    def _by_entities(
+        self, payloads: Sequence[dict[str, Any]], members: list[tuple[int, Hashable | None]]
+    ) -> list[tuple[Any, list[tuple[int, Hashable | None]]]]:
+        found = self._entities
+        if not isinstance(found, Overlay):
+            return [(found, members)]
+        if found.everything:
+            return [(found.for_payloads([payloads[n] for n, _ in members]), members)]
+        clean: list[tuple[int, Hashable | None]] = []
+        touched: list[tuple[int, Hashable | None]] = []
+        for member in members:
+            (touched if found.touches(payloads[member[0]]) else clean).append(member)
+        groups = [(found.base, clean)] if clean else []
+        if touched:
+            groups.append((found.for_payloads([payloads[n] for n, _ in touched]), touched))
+        return groups
+
+    def _ask(
+        self,
+        handle: Any,
+        entities: Any,
+        payloads: Sequence[dict[str, Any]],
+        members: list[tuple[int, Hashable | None]],
+        out: list[Verdict | None],
+    ) -> None:
+        cache = self.cache
+        results = cedarpy.is_authorized_batch(
+            [payloads[n] for n, _ in members], handle, entities, self._schema
+        )
+        for (n, key), result in zip(members, results, strict=True):
+            diagnostics = result.diagnostics
+            verdict = Verdict(
+                result.allowed, tuple(sorted(diagnostics.reasons)), tuple(diagnostics.errors)
+            )
+            out[n] = verdict
+            if cache is not None and key is not None:
+                cache.put(key, verdict)
