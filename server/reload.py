@@ -23,9 +23,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from suite_authz.engine.core import AuthzError
 from suite_authz.engine.core import policy_stamp as stamp
@@ -34,7 +35,9 @@ from suite_authz.engine.serving import (
     OrgSelection,
     Refusal,
     ServedSet,
+    compacted,
     load_served,
+    needs_compacting,
     next_orgs,
     next_policies,
 )
@@ -100,6 +103,9 @@ class Reloader:
         self.degraded_since: float | None = None
         self.store_error: str | None = None
         self.served: ServedSet | None = None
+        # orgs answered over an overlay of many changes, to parse whole again (`compact`)
+        self._to_compact: dict[str, None] = {}
+        self._compact_due = threading.Event()
 
     def subscribe(self, observer: Observer) -> None:
         self.observers.append(observer)
@@ -225,7 +231,49 @@ class Reloader:
             self.publish(after)
         if changed:
             self.counters.reloaded()
+            for org_id, engine in after.engines.items():
+                if engine is not served.engines.get(org_id) and needs_compacting(engine):
+                    self._to_compact[org_id] = None
+                    self._compact_due.set()
         return changed
+
+    def compact(self) -> int:
+        """Parse whole again each org queued for it (a change answered over an overlay of
+        many, engine/serving/served_set.py `needs_compacting`), swapping it in only if the
+        served org is still at the version it was brought to. Runs on its own thread beside
+        the watcher, so that a revocation never waits for a big org's parse. How many were
+        swapped in."""
+        swapped = 0
+        while self._to_compact:
+            org_id = next(iter(self._to_compact))
+            del self._to_compact[org_id]
+            served = self.served
+            if served is None:
+                break
+            try:
+                built = compacted(self.store, served, org_id, self.options)
+            except Exception as exc:  # the store: the watcher says so; try at the next change
+                log.warning("org %s: not parsed whole again: %s", org_id, exc)
+                continue
+            if built is not None and self._swap(org_id, *built, policies=served.policies):
+                swapped += 1
+                log.info("org %s version %d parsed whole again", org_id, built[1])
+        return swapped
+
+    def _swap(self, org_id: str, engine: Any, version: int, policies: object) -> bool:
+        with self._lock:
+            served = self.served
+            if (
+                served is None
+                or served.policies is not policies
+                or served.org_versions.get(org_id) != version
+            ):
+                return False
+            new = replace(served, engines={**served.engines, org_id: engine})
+            old, self.served = served, new
+            for observer in self.observers:
+                observer(old, new)
+        return True
 
     def _org_refused(self, refusal: Refusal, under: ServedSet) -> None:
         if refusal.tampered:
@@ -280,8 +328,16 @@ class Reloader:
                     self.reload_if_changed()
                 each_turn()
 
+        def compacting() -> None:
+            while not self._stop.is_set():
+                self._compact_due.wait()
+                self._compact_due.clear()
+                if not self._stop.is_set():
+                    self.compact()
+
         thread = threading.Thread(target=loop, name="authz-reload", daemon=True)
         thread.start()
+        threading.Thread(target=compacting, name="authz-compact", daemon=True).start()
         return thread
 
     def stalled(self) -> bool:
@@ -326,6 +382,7 @@ class Reloader:
 
     def stop(self) -> None:
         self._stop.set()
+        self._compact_due.set()
 
 
 def _org_key(org_id: str, version: int | None, under: ServedSet) -> RefusedKey:

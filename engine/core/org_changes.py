@@ -160,11 +160,17 @@ class Applied:
         return frozenset(out)
 
 
-def apply_changes(org: Org, change_set: ChangeSet, catalogue: Catalogue) -> Applied:
-    """`org` with `change_set` applied in order, checked; InvalidOrg naming every problem, and
-    `org` itself untouched (it is immutable, and shared with the engine serving it)."""
+def apply_changes(
+    org: Org, change_set: ChangeSet, catalogue: Catalogue, where: str = ""
+) -> Applied:
+    """`org` with `change_set` applied in order, checked; InvalidOrg naming every problem
+    (each message starting with `where`, the change set's file), and `org` itself untouched
+    (it is immutable, and shared with the engine serving it)."""
+    prefix = f"{where}: " if where else ""
     if change_set.org != org.id:
-        raise InvalidOrg(f"org: the change set is for org `{change_set.org}`, not `{org.id}`")
+        raise InvalidOrg(
+            f"{prefix}org: the change set is for org `{change_set.org}`, not `{org.id}`"
+        )
     users = {u.id: u for u in org.users}
     records: dict[tuple[str, str], Record] | None = None  # built only if a record changes
     profiles = {p.id: p for p in org.profiles}
@@ -221,7 +227,7 @@ def apply_changes(org: Org, change_set: ChangeSet, catalogue: Catalogue) -> Appl
             shared = True
             settings = _settings(org, settings, change.set, here, problems)
     if problems:
-        raise InvalidOrg(one_line("invalid change set", problems), tuple(problems))
+        _refuse(prefix, problems)
     updates: dict[str, Any] = {"users": list(users.values())}
     if records is not None:
         updates["records"] = list(records.values())
@@ -238,7 +244,7 @@ def apply_changes(org: Org, change_set: ChangeSet, catalogue: Catalogue) -> Appl
             problems,
         )  # fmt: skip
     if problems:
-        raise InvalidOrg(one_line("invalid change set", problems), tuple(problems))
+        _refuse(prefix, problems)
     shared = shared or after.integration_users != org.integration_users
     changed_records = {*touched_records, *_removed_records(change_set)}
     return Applied(
@@ -326,3 +332,8 @@ def _check_touched(
 
 def _removed_records(change_set: ChangeSet) -> frozenset[tuple[str, str]]:
     return frozenset((c.type, c.id) for c in change_set.changes if isinstance(c, RemoveRecord))
+
+
+def _refuse(prefix: str, problems: list[str]) -> None:
+    named = [prefix + p for p in problems]
+    raise InvalidOrg(one_line("invalid change set", named), tuple(named))

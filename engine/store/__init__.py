@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from suite_authz.engine.store.db import Notices, PoolSettings, StoreError, StoreUnreachable
     from suite_authz.engine.store.org_store import (
         STORE_ENV,
+        AppliedChange,
+        ChangeRow,
         OrgStore,
         StaleSnapshot,
         StoredOrg,
@@ -52,6 +54,8 @@ __getattr__, __dir__ = lazy_door(__name__, __file__)
 __all__ = [
     "STORE_ENV",
     "STORE_SCHEMA",
+    "AppliedChange",
+    "ChangeRow",
     "KeyFileError",
     "Notices",
     "OrgStore",

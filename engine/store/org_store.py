@@ -23,6 +23,7 @@ from typing import Any
 from suite_authz.engine.core.catalogue import Catalogue
 from suite_authz.engine.core.errors import Conflict, InvalidOrg
 from suite_authz.engine.core.model import Org, load_org, validate_org
+from suite_authz.engine.core.org_changes import apply_changes, parse_change_set
 from suite_authz.engine.core.reading import decode_json
 from suite_authz.engine.store.db import (
     Database,
@@ -37,6 +38,8 @@ from suite_authz.engine.store.schema import STORE_SCHEMA, VERSION_TABLE, pending
 from suite_authz.engine.store.signing import Signer, UnverifiedRow, Verifier
 
 DEFAULT_STORE = Path(".authz") / "orgs.sqlite3"
+# Change sets kept per org (the newest): a sidecar further behind loads the snapshot whole.
+KEEP_CHANGES = 256
 STORE_ENV = "AUTHZ_STORE"
 
 
@@ -84,6 +87,42 @@ class OrgRow:
             raise UnverifiedRow(f"{where}: its text does not match its sha256: not served")
         if verifier is not None:
             verifier.check_org(self.id, self.version, self.text, self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedChange:
+    """What `authz org apply` stored: the org's version before and after, and its size now."""
+
+    id: str
+    base_version: int
+    version: int
+    changes: int
+    users: int
+    records: int
+    signed: bool = False
+    unchanged: bool = False  # the org already was as the change set makes it: nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRow:
+    """A change set as stored beside the version it made."""
+
+    org_id: str
+    version: int
+    text: str
+    sha256: str
+    signature: str | None
+
+    def check(self, verifier: Verifier | None) -> None:
+        """UnverifiedRow unless the text is the one its hash (and, given keys, its signature)
+        names: a change edited behind the store's back is never applied."""
+        if hashlib.sha256(self.text.encode()).hexdigest() != self.sha256:
+            raise UnverifiedRow(
+                f"the change making org `{self.org_id}` version {self.version}: its text does "
+                "not match its sha256: not applied"
+            )
+        if verifier is not None:
+            verifier.check_change(self.org_id, self.version, self.text, self.signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,6 +430,83 @@ class OrgStore:
         )
         self.announce(db, {"org": org_id, "version": version})
         return version
+
+    def apply_change_set(
+        self,
+        text: str,
+        catalogue: Catalogue,
+        where: str = "",
+        *,
+        actor: str = "apply",
+        signer: Signer | None = None,
+    ) -> AppliedChange:
+        """Apply a change set (engine/core/org_changes.py) to the org it names, in one
+        transaction: the org's next version is the snapshot the change makes (signed by
+        `signer`, if given), and the change set is kept beside it, so that a sidecar serving
+        the version before applies the change alone. Raises InvalidOrg for a change set that
+        does not apply, StaleSnapshot when it names a `base_version` the org is no longer
+        at; either way nothing is written."""
+        change_set = parse_change_set(text, where)
+        org_id = change_set.org
+        canonical = json.dumps(
+            change_set.model_dump(mode="json", exclude_none=True), sort_keys=True
+        )
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        with self.transaction() as db:
+            current, stored = self.snapshot(org_id, db)
+            if change_set.base_version not in (None, current):
+                raise StaleSnapshot(
+                    f"org `{org_id}`: {where or 'the change set'} was written against version "
+                    f"{change_set.base_version}, and the store holds version {current}: not "
+                    "applied; write it against the org as it is now"
+                )
+            org = load_org(stored, catalogue, f"org `{org_id}` version {current}")
+            applied = apply_changes(org, change_set, catalogue, where)
+            if applied.org == org:  # nothing to change: no version is made for nothing
+                return AppliedChange(
+                    org_id, current, current, 0, len(org.users), len(org.records), unchanged=True
+                )
+            after = applied.org.model_dump_json(exclude_none=True)
+            version = self.replace_snapshot(db, org_id, after, current, signer)
+            signature = signer.sign_change(org_id, version, canonical) if signer else None
+            db.execute(
+                "INSERT INTO org_changes (org_id, version, changes, sha256, signature, applied_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (org_id, version, canonical, digest, signature, now_iso()),
+            )
+            db.execute(  # older changes: a sidecar that far behind loads the snapshot whole
+                "DELETE FROM org_changes WHERE org_id = ? AND version <= ?",
+                (org_id, version - KEEP_CHANGES),
+            )
+            detail: dict[str, Any] = {
+                "version": version,
+                "sha256": hashlib.sha256(after.encode()).hexdigest(),
+                "changes": len(change_set.changes),
+                "changes_sha256": digest,
+                "source": where,
+            }
+            if signature is not None:
+                detail["signed_by"] = signature.split(":")[1]
+            self.append_audit(db, org_id, actor, "org.apply", detail)
+        return AppliedChange(
+            org_id,
+            current,
+            version,
+            len(change_set.changes),
+            len(applied.org.users),
+            len(applied.org.records),
+            signed=signature is not None,
+        )
+
+    def changes_after(self, org_id: str, version: int) -> list[ChangeRow]:
+        """The change sets that made the org's versions after `version`, in order: as many as
+        are kept, and only those (a version an import made has none)."""
+        rows = self.read(
+            "SELECT version, changes, sha256, signature FROM org_changes "
+            "WHERE org_id = ? AND version > ? ORDER BY version",
+            (org_id, version),
+        )
+        return [ChangeRow(org_id, int(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
 
     def append_audit(
         self, db: Tx, org_id: str, actor: str, action: str, detail: dict[str, Any]

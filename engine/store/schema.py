@@ -118,6 +118,22 @@ ALTER TABLE orgs ADD COLUMN signature TEXT;
 ALTER TABLE policy_sets ADD COLUMN signature TEXT;
 """,
     ),
+    Migration(
+        4,
+        "the change sets applied to orgs (`authz org apply`), kept beside the snapshot each made, "
+        "so that a sidecar brings its org up to date without reading the snapshot whole",
+        """
+CREATE TABLE org_changes (
+    org_id     TEXT NOT NULL,
+    version    {big} NOT NULL,
+    changes    TEXT NOT NULL,
+    sha256     TEXT NOT NULL,
+    signature  TEXT,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (org_id, version)
+);
+""",
+    ),
 )
 
 STORE_SCHEMA = MIGRATIONS[-1].version

@@ -74,6 +74,19 @@ def org_message(org_id: str, version: int, text: str) -> bytes:
     )
 
 
+def change_message(org_id: str, version: int, text: str) -> bytes:
+    """A change set that made `version` of the org from the version before (its own domain:
+    never verifiable as a snapshot's signature, nor a snapshot's as a change's)."""
+    return _canonical(
+        {
+            "signed": "suite-authz org change",
+            "org": org_id,
+            "version": version,
+            "sha256": sha256(text),
+        }
+    )
+
+
 def policy_message(version: str, text: str) -> bytes:
     return _canonical({"signed": "suite-authz policy", "version": version, "sha256": sha256(text)})
 
@@ -102,6 +115,9 @@ class Signer:
 
     def sign_org(self, org_id: str, version: int, text: str) -> str:
         return self.sign(org_message(org_id, version, text))
+
+    def sign_change(self, org_id: str, version: int, text: str) -> str:
+        return self.sign(change_message(org_id, version, text))
 
     def sign_policy(self, version: str, text: str) -> str:
         return self.sign(policy_message(version, text))
@@ -145,6 +161,10 @@ class Verifier:
     def check_org(self, org_id: str, version: int, text: str, signature: str | None) -> None:
         where = f"org `{org_id}` version {version}"
         self.check(org_message(org_id, version, text), signature, where)
+
+    def check_change(self, org_id: str, version: int, text: str, signature: str | None) -> None:
+        where = f"the change making org `{org_id}` version {version}"
+        self.check(change_message(org_id, version, text), signature, where)
 
     def check_policy(self, version: str, text: str, signature: str | None) -> None:
         self.check(policy_message(version, text), signature, f"policy version {version}")

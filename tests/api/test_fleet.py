@@ -119,6 +119,15 @@ def test_a_fleet_on_one_postgres(
     revoke_s = until(ports, lambda p: not decides(p, asha), "the revocation")
     _outage_and_catch_up(url, proxy, ports, asha)
 
+    # the same by change sets (`authz org apply`): each sidecar applies the change alone
+    enrol = {"op": "user", "id": "asha", "set": {"enrolments": [{"product": "books"}]}}
+    for ops, allowed in (([enrol], True), ([{**enrol, "set": {"enrolments": []}}], False)):
+        change_file = tmp_path / "change.json"
+        change_file.write_text(json.dumps({"org": "demo", "changes": ops}))
+        code, _, err = run("org", "apply", str(change_file), "--store", url)
+        assert code == 0, err
+        until(ports, lambda p, want=allowed: decides(p, asha) is want, f"the change to {allowed}")
+
     # a policy version published and activated by one CLI call
     edited = tmp_path / "policies"
     shutil.copytree(POLICIES, edited, ignore=shutil.ignore_patterns("history", "examples"))

@@ -1,0 +1,233 @@
+"""`authz org apply`: a change set stored as the org's next version beside the snapshot it
+makes, and a sidecar that applies it to the engine it serves instead of loading the org again,
+loading it whole whenever the change cannot be trusted or is not there to apply."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from suite_authz.engine.core import Engine, InvalidOrg, PolicySet, Request
+from suite_authz.engine.serving import LoadOptions, ServedSet, load_served, next_orgs
+from suite_authz.engine.serving import served_set as served_module
+from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store.org_store import KEEP_CHANGES, OrgStore, StaleSnapshot
+from suite_authz.engine.store.signing import generate_keys, load_signer, load_verifier
+from suite_authz.server.reload import Reloader
+from tests.api.test_reloader import Counted
+from tests.cli.runner import run
+from tests.conftest import DEMO
+
+REVOKE_DANA = {"op": "user", "id": "dana", "set": {"memberships": [], "enrolments": []}}
+DANA_VIEWS = Request("dana", "view", "invoice", "inv-1", channel="direct")
+
+
+def change(*ops: dict[str, Any], base: int | None = None) -> str:
+    body: dict[str, Any] = {"org": "demo", "changes": list(ops)}
+    if base is not None:
+        body["base_version"] = base
+    return json.dumps(body)
+
+
+@pytest.fixture
+def demo_store(store_at: Path | str, policies: PolicySet) -> OrgStore:
+    store = OrgStore(store_at)
+    store.import_snapshot(DEMO.read_text(), policies.catalogue)
+    return store
+
+
+def served(store: OrgStore, **options: Any) -> ServedSet:
+    return load_served(store, PolicyRef.shipped(), None, LoadOptions("cedar", **options))
+
+
+def engine_of(after: ServedSet) -> Engine:
+    engine = after.engines["demo"]
+    assert isinstance(engine, Engine)
+    return engine
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+def test_a_change_is_the_next_version_with_its_change_set_kept_beside_it(
+    demo_store: OrgStore, policies: PolicySet
+) -> None:
+    done = demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue, "rev.json")
+    assert (done.base_version, done.version, done.changes, done.users) == (1, 2, 1, 8)
+    dana = next(u for u in json.loads(demo_store.export("demo"))["users"] if u["id"] == "dana")
+    assert dana["memberships"] == [] and dana["email"] == "dana@demo.example"
+    [row] = demo_store.changes_after("demo", 1)
+    assert row.version == 2 and json.loads(row.text)["changes"][0]["id"] == "dana"
+    row.check(None)
+    [entry] = demo_store.audit("demo", "org.apply")
+    assert entry.detail["version"] == 2 and entry.detail["source"] == "rev.json"
+    # the same change again makes nothing
+    again = demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    assert again.unchanged and demo_store.version("demo") == 2
+
+
+def test_a_refused_change_writes_nothing(demo_store: OrgStore, policies: PolicySet) -> None:
+    before = demo_store.export("demo")
+    bad = change(
+        {"op": "user", "id": "ben", "set": {"profile": "ghost"}},
+        {"op": "record", "type": "estimate", "id": "est-9", "set": {"submitted_by": "nobody"}},
+    )
+    with pytest.raises(InvalidOrg) as info:
+        demo_store.apply_change_set(bad, policies.catalogue, "bad.json")
+    assert info.value.problems == (
+        "bad.json: changes[0].set.profile: user `ben` names profile `ghost`, which profiles "
+        "does not hold",
+        "bad.json: changes[1].set.submitted_by: estimate `est-9` names `nobody`, which users "
+        "does not hold",
+    )
+    with pytest.raises(StaleSnapshot, match="written against version 3, and the store holds"):
+        demo_store.apply_change_set(change(REVOKE_DANA, base=3), policies.catalogue)
+    with pytest.raises(InvalidOrg, match="changes: list should have at least 1 item"):
+        demo_store.apply_change_set(change(), policies.catalogue)
+    assert demo_store.export("demo") == before and demo_store.changes_after("demo", 0) == []
+    assert demo_store.audit("demo", "org.apply") == []
+
+
+def test_only_the_newest_change_sets_are_kept(
+    demo_store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("suite_authz.engine.store.org_store.KEEP_CHANGES", 2)
+    for name in ("a", "b", "c"):
+        ops = {"op": "user", "id": "ben", "set": {"name": name}}
+        demo_store.apply_change_set(change(ops), policies.catalogue)
+    assert [r.version for r in demo_store.changes_after("demo", 0)] == [3, 4]
+    assert KEEP_CHANGES > 2
+
+
+# -- the sidecar -----------------------------------------------------------------------------
+
+
+def test_a_sidecar_applies_the_change_without_loading_the_org_again(
+    demo_store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = served(demo_store, class_cache=64)
+    assert engine_of(before).decide(DANA_VIEWS).allowed
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    loads: list[str] = []
+    real = served_module.load_engine
+    monkeypatch.setattr(
+        served_module, "load_engine", lambda *a, **k: loads.append(a[2]) or real(*a, **k)
+    )
+    after, changed = next_orgs(before, demo_store, None, LoadOptions("cedar", class_cache=64))
+    assert changed and after.org_versions["demo"] == 2 and loads == []
+    engine = engine_of(after)
+    assert engine.overlay() is not None
+    assert not engine.decide(DANA_VIEWS).allowed
+    fresh = Engine(policies, engine.org)
+    for subject in ("asha", "chen", "dana", "fay"):
+        for rid in ("est-1", "inv-1"):
+            kind = "estimate" if rid.startswith("est") else "invoice"
+            asked = Request(subject, "view", kind, rid)
+            assert engine.decide(asked) == fresh.decide(asked)
+
+
+@pytest.mark.parametrize("how", ["imported", "tampered", "pruned"])
+def test_a_version_with_no_trusted_change_set_is_loaded_whole(
+    demo_store: OrgStore, policies: PolicySet, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = served(demo_store)
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    if how == "imported":  # a whole snapshot lands after the change
+        data = json.loads(demo_store.export("demo"))
+        data["name"] = "renamed"
+        demo_store.import_snapshot(json.dumps(data), policies.catalogue)
+    elif how == "tampered":  # a change set edited behind the store's back: ben kept
+        with demo_store.transaction() as tx:
+            tx.execute("UPDATE org_changes SET changes = ? WHERE org_id = 'demo'", (change(),))
+    else:
+        with demo_store.transaction() as tx:
+            tx.execute("DELETE FROM org_changes")
+    loads: list[str] = []
+    real = served_module.load_engine
+    monkeypatch.setattr(
+        served_module, "load_engine", lambda *a, **k: loads.append(a[2]) or real(*a, **k)
+    )
+    after, changed = next_orgs(before, demo_store, None, LoadOptions("cedar"))
+    assert changed and loads == ["demo"]
+    assert engine_of(after).overlay() is None
+    assert not engine_of(after).decide(DANA_VIEWS).allowed
+
+
+def test_with_verify_keys_only_a_signed_change_is_applied(
+    demo_store: OrgStore, policies: PolicySet, tmp_path: Path
+) -> None:
+    private, public, _ = generate_keys(tmp_path / "k")
+    signer, verifier = load_signer(private), load_verifier([public])
+    demo_store.import_snapshot(DEMO.read_text(), policies.catalogue, signer=signer)
+    options = LoadOptions("cedar", verifier=verifier)
+    before = load_served(demo_store, PolicyRef.shipped(), None, options)
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue, signer=signer)
+    after, _ = next_orgs(before, demo_store, None, options)
+    assert engine_of(after).overlay() is not None  # signed: applied as a change
+    assert not engine_of(after).decide(DANA_VIEWS).allowed
+    # unsigned: not applied as a change; the whole row is refused too (it is unsigned)
+    demo_store.apply_change_set(
+        change({"op": "user", "id": "ben", "set": {"name": "B"}}), policies.catalogue
+    )
+    later, _ = next_orgs(after, demo_store, None, options)
+    assert "demo" not in later.engines and later.org_refusals["demo"].tampered
+
+
+def test_many_changes_are_parsed_whole_again_off_the_watcher(
+    demo_store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(served_module, "COMPACT_AFTER", 1)
+    reloader = Reloader(demo_store, PolicyRef.shipped(), None, LoadOptions("cedar"), Counted())
+    reloader.load()
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    assert reloader.reload_if_changed()
+    assert reloader.compact() == 0  # one changed entity: not yet
+    asha = {"op": "user", "id": "asha", "set": {"name": "Asha R."}}
+    demo_store.apply_change_set(change(asha), policies.catalogue)
+    assert reloader.reload_if_changed()
+    overlaid = reloader.served
+    assert overlaid is not None and engine_of(overlaid).overlay() is not None
+    # a change lands while the org is parsed: the parse is brought up to it before the swap
+    real = served_module.load_engine
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        built = real(*args, **kwargs)
+        fay = {"op": "user", "id": "fay", "set": {"memberships": []}}
+        demo_store.apply_change_set(change(fay), policies.catalogue)
+        assert reloader.reload_if_changed()
+        return built
+
+    monkeypatch.setattr(served_module, "load_engine", meanwhile)
+    assert reloader.compact() == 0  # built at version 3; the served org moved to 4 meanwhile
+    monkeypatch.setattr(served_module, "load_engine", real)
+    reloader._to_compact["demo"] = None
+    assert reloader.compact() == 1
+    now = reloader.served
+    assert now is not None and now.org_versions["demo"] == 4
+    engine = engine_of(now)
+    assert engine.overlay() is None
+    assert engine.org == Engine(policies, engine.org).org
+    assert not engine.decide(DANA_VIEWS).allowed
+
+
+def test_authz_org_apply(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite3"
+    assert run("org", "import", str(DEMO), "--store", str(store))[0] == 0
+    file = tmp_path / "rev.json"
+    file.write_text(change(REVOKE_DANA))
+    code, out, err = run("org", "apply", str(file), "--store", str(store))
+    assert code == 0, err
+    assert (
+        out == f"applied 1 change to org `demo`: version 1 -> 2 (8 users, 13 records) in {store}\n"
+    )
+    code, out, _ = run("org", "apply", str(file), "--store", str(store), "--format", "json")
+    assert code == 0 and json.loads(out)["unchanged"] is True
+    file.write_text(change({"op": "remove_user", "id": "ghost"}))
+    code, _, err = run("org", "apply", str(file), "--store", str(store))
+    assert code == 2 and f"{file}: changes[0].id: the org holds no user `ghost`" in err
+    file.write_text(change(REVOKE_DANA, base=1))
+    code, _, err = run("org", "apply", str(file), "--store", str(store))
+    assert code == 1 and "the store holds version 2" in err
