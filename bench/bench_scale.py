@@ -5,9 +5,11 @@ Per size and run: the import (`authz org import`, or the refusal that stops the 
 time to ready (from the process's start until /readyz answers), memory (RSS and PSS of the
 server), CPU seconds per 1,000 decisions of bench/traces.py's uniform singles over that org
 under wrk (and Cerbos's on the same requests, its bodies carrying the org's facts), and a
-revocation: a user allowed on the trace loses every seat and enrolment in a new snapshot;
-the time from the import's start until the served answer is a deny, the import's own share
-of it, and the longest any one answer took meanwhile (the org is rebuilt in the server).
+revocation, twice: a user allowed on the trace loses every seat and enrolment, once by a
+change set (`authz org apply`: the server applies the change alone) and once, another user,
+by a new snapshot (the server loads the org again); each time from the CLI's start until the
+served answer is a deny, the CLI's own share of it, and the longest any one answer took
+meanwhile.
 
     python bench/bench_scale.py [--sizes 1000,10000,50000,100000] [--runs 1]
 """
@@ -67,6 +69,21 @@ def decide(port: int, body: dict[str, Any]) -> bool:
         return bool(json.loads(response.read())["decision"])
 
 
+def until_denied(port: int, body: dict[str, Any], started: float) -> tuple[float, float]:
+    """Seconds from `started` until `body` is denied, and the longest one answer took
+    meanwhile (answers wait while the server holds the GIL)."""
+    stall = 0.0
+    while True:
+        asked = time.monotonic()
+        still = decide(port, body)
+        stall = max(stall, time.monotonic() - asked)
+        if not still:
+            return time.monotonic() - started, stall
+        if time.monotonic() - started > 600:
+            raise SystemExit("the revocation was not served within 600 s")
+        time.sleep(0.02)
+
+
 def revoked(org: dict[str, Any], user: str) -> dict[str, Any]:
     out = dict(org)
     out["users"] = [
@@ -112,28 +129,31 @@ def one_size(work: Path, users: int, cerbos_port: int | None) -> dict[str, Any]:
             got = run_wrk(cerbos_port, write_lua(work, f"cm{users}", theirs[1], ROUTE),
                           cerbos_pid, DURATION)  # fmt: skip
             row["cerbos_cpu_per_k"] = got["server_cpu"] / got["requests"] * 1000
-        allowed = next(b for b in measured[:2_000] if decide(port, b))
-        user = allowed["subject"]["id"]
+        allowed = [b for b in measured[:4_000] if decide(port, b)]
+        first, second = (
+            allowed[0],
+            next(b for b in allowed if b["subject"]["id"] != allowed[0]["subject"]["id"]),
+        )
+        # a revocation by change set (`authz org apply`): the sidecar applies it alone
+        change = {"org": org["id"], "changes": [{"op": "user", "id": first["subject"]["id"],
+                  "set": {"memberships": [], "enrolments": []}}]}  # fmt: skip
+        (work / "change.json").write_text(json.dumps(change))
+        started = time.monotonic()
+        done = authz("org", "apply", str(work / "change.json"), "--store", str(store))
+        if done.returncode:
+            raise SystemExit(f"the revocation's change set failed: {done.stderr}")
+        row["apply_cli_s"] = time.monotonic() - started
+        row["apply_revoke_s"], row["apply_stall_s"] = until_denied(port, first, started)
+        row["apply_after_commit_s"] = row["apply_revoke_s"] - row["apply_cli_s"]
+        # a revocation by a whole snapshot: the sidecar loads the org again
+        user = second["subject"]["id"]
         (work / "revoked.json").write_text(json.dumps(revoked(org, user)))
         started = time.monotonic()
         done = authz("org", "import", str(work / "revoked.json"), "--store", str(store))
         if done.returncode:
             raise SystemExit(f"the revocation's import failed: {done.stderr}")
         row["revoke_import_s"] = time.monotonic() - started
-        # the longest one answer took while the org was rebuilt: evaluations wait for the GIL
-        # the rebuild holds
-        stall = 0.0
-        while True:
-            asked = time.monotonic()
-            still = decide(port, allowed)
-            stall = max(stall, time.monotonic() - asked)
-            if not still:
-                break
-            if time.monotonic() - started > 600:
-                raise SystemExit("the revocation was not served within 600 s")
-            time.sleep(0.02)
-        row["revoke_s"] = time.monotonic() - started
-        row["stall_s"] = stall
+        row["revoke_s"], row["stall_s"] = until_denied(port, second, started)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
@@ -145,7 +165,7 @@ def report(rows: list[list[dict[str, Any]]]) -> None:
     print(
         f"{'users':>8} {'records':>10} {'snapshot':>9} {'import s':>10} {'ready s':>10} "
         f"{'RSS MB':>12} {'CPU-s/1k':>12} {'Cerbos':>12} {'revoked in s':>14} {'(import)':>10}"
-        f"{'longest answer s':>18}"
+        f"{'longest answer s':>18} {'applied in s':>14} {'(apply)':>10} {'longest s':>11}"
     )
     for runs in rows:
         first = runs[0]
@@ -162,7 +182,9 @@ def report(rows: list[list[dict[str, Any]]]) -> None:
             f"{head} {col('import_s', '.1f', 10)} {col('ready_s', '.1f', 10)} "
             f"{col('rss_mb', ',.0f', 12)} {col('cpu_per_k', '.3f', 12)} "
             f"{col('cerbos_cpu_per_k', '.3f', 12)} {col('revoke_s', '.2f', 14)} "
-            f"{col('revoke_import_s', '.2f', 10)} {col('stall_s', '.2f', 17)}"
+            f"{col('revoke_import_s', '.2f', 10)} {col('stall_s', '.2f', 17)} "
+            f"{col('apply_revoke_s', '.2f', 14)} {col('apply_cli_s', '.2f', 10)} "
+            f"{col('apply_stall_s', '.3f', 11)}"
         )
 
 

@@ -171,88 +171,116 @@ def apply_changes(
         raise InvalidOrg(
             f"{prefix}org: the change set is for org `{change_set.org}`, not `{org.id}`"
         )
-    users = {u.id: u for u in org.users}
-    records: dict[tuple[str, str], Record] | None = None  # built only if a record changes
-    profiles = {p.id: p for p in org.profiles}
-    roles = {r.id: r for r in org.roles}
-    settings: dict[str, Any] = {}
-    problems: list[str] = []
-    touched_users: dict[str, int] = {}  # id -> the last change that set it
-    touched_records: dict[tuple[str, str], int] = {}
-    removed_users: dict[str, int] = {}
-    shared = False
+    applying = _Applying(org)
     for k, change in enumerate(change_set.changes):
-        here = f"changes[{k}]"
-        if isinstance(change, SetUser):
-            user = _merged(User, users.get(change.id), change.id, change.set, here, problems)
-            if user is not None:
-                users[change.id] = user
-                touched_users[change.id] = k
-                removed_users.pop(change.id, None)
-        elif isinstance(change, RemoveUser):
-            if users.pop(change.id, None) is None:
-                problems.append(f"{here}.id: the org holds no user `{change.id}`")
-            touched_users.pop(change.id, None)
-            removed_users[change.id] = k
-        elif isinstance(change, SetRecord | RemoveRecord):
-            if records is None:
-                records = {(r.type, r.id): r for r in org.records}
-            key = (change.type, change.id)
-            if isinstance(change, SetRecord):
-                fields = {"type": change.type, **change.set}
-                record = _merged(Record, records.get(key), change.id, fields, here, problems)
-                if record is not None:
-                    if record.type != change.type:
-                        problems.append(f"{here}.set.type: a record's type is not changed")
-                    records[key] = record
-                    touched_records[key] = k
-            elif records.pop(key, None) is None:
-                problems.append(f"{here}: the org holds no {change.type} `{change.id}`")
-            else:
-                touched_records.pop(key, None)
-        elif isinstance(change, SetProfile | RemoveProfile | SetRole | RemoveRole):
-            shared = True
-            table: dict[str, Any] = (
-                profiles if isinstance(change, SetProfile | RemoveProfile) else roles
-            )
-            model: type[Any] = Profile if table is profiles else Role
-            if isinstance(change, SetProfile | SetRole):
-                item = _merged(model, table.get(change.id), change.id, change.set, here, problems)
-                if item is not None:
-                    table[change.id] = item
-            elif table.pop(change.id, None) is None:
-                kind = "profile" if table is profiles else "role"
-                problems.append(f"{here}.id: the org holds no {kind} `{change.id}`")
-        else:
-            shared = True
-            settings = _settings(org, settings, change.set, here, problems)
-    if problems:
-        _refuse(prefix, problems)
-    updates: dict[str, Any] = {"users": list(users.values())}
-    if records is not None:
-        updates["records"] = list(records.values())
-    if shared:
-        updates["profiles"] = list(profiles.values())
-        updates["roles"] = list(roles.values())
-    after = org.model_copy(update={**settings, **updates})
-    if shared:
-        # a profile, role or setting any user may read: the whole org is checked again
-        problems = [f"after the changes: {p}" for p in check_references(after, catalogue)]
-    else:
-        _check_touched(
-            after, catalogue, users, records or {}, touched_users, removed_users, touched_records,
-            problems,
-        )  # fmt: skip
-    if problems:
-        _refuse(prefix, problems)
-    shared = shared or after.integration_users != org.integration_users
-    changed_records = {*touched_records, *_removed_records(change_set)}
+        applying.apply(k, change)
+    if applying.problems:
+        _refuse(prefix, applying.problems)
+    after = applying.after()
+    applying.check(after, catalogue)
+    if applying.problems:
+        _refuse(prefix, applying.problems)
+    records = applying.records or {}
     return Applied(
         after,
-        {u: users.get(u) for u in (*touched_users, *removed_users)},
-        {key: (records or {}).get(key) for key in changed_records},
-        shared,
+        {u: applying.users.get(u) for u in (*applying.touched_users, *applying.removed_users)},
+        {key: records.get(key) for key in (*applying.touched_records, *applying.removed_records)},
+        applying.shared or after.integration_users != org.integration_users,
     )
+
+
+class _Applying:
+    """The org's items as a change set leaves them, one operation at a time, and what each
+    operation touched (by the index of the last operation that touched it)."""
+
+    def __init__(self, org: Org) -> None:
+        self.org = org
+        self.users = {u.id: u for u in org.users}
+        self.records: dict[tuple[str, str], Record] | None = None  # built if a record changes
+        self.profiles = {p.id: p for p in org.profiles}
+        self.roles = {r.id: r for r in org.roles}
+        self.settings: dict[str, Any] = {}
+        self.problems: list[str] = []
+        self.touched_users: dict[str, int] = {}
+        self.removed_users: dict[str, int] = {}
+        self.touched_records: dict[tuple[str, str], int] = {}
+        self.removed_records: set[tuple[str, str]] = set()
+        self.shared = False  # a profile, role or setting: what every request reads
+
+    def apply(self, k: int, change: Any) -> None:
+        here = f"changes[{k}]"
+        if isinstance(change, SetUser | RemoveUser):
+            self._user(k, here, change)
+        elif isinstance(change, SetRecord | RemoveRecord):
+            self._record(k, here, change)
+        elif isinstance(change, SetOrg):
+            self.shared = True
+            self.settings = _settings(self.org, self.settings, change.set, here, self.problems)
+        else:
+            self.shared = True
+            self._shared_item(here, change)
+
+    def _user(self, k: int, here: str, change: SetUser | RemoveUser) -> None:
+        if isinstance(change, SetUser):
+            got = self.users.get(change.id)
+            user = _merged(User, got, change.id, change.set, here, self.problems)
+            if user is not None:
+                self.users[change.id] = user
+                self.touched_users[change.id] = k
+                self.removed_users.pop(change.id, None)
+            return
+        if self.users.pop(change.id, None) is None:
+            self.problems.append(f"{here}.id: the org holds no user `{change.id}`")
+        self.touched_users.pop(change.id, None)
+        self.removed_users[change.id] = k
+
+    def _record(self, k: int, here: str, change: SetRecord | RemoveRecord) -> None:
+        if self.records is None:
+            self.records = {(r.type, r.id): r for r in self.org.records}
+        key = (change.type, change.id)
+        if isinstance(change, SetRecord):
+            fields = {"type": change.type, **change.set}
+            got = self.records.get(key)
+            record = _merged(Record, got, change.id, fields, here, self.problems)
+            if record is not None:
+                if record.type != change.type:
+                    self.problems.append(f"{here}.set.type: a record's type is not changed")
+                self.records[key] = record
+                self.touched_records[key] = k
+                self.removed_records.discard(key)
+        elif self.records.pop(key, None) is None:
+            self.problems.append(f"{here}: the org holds no {change.type} `{change.id}`")
+        else:
+            self.touched_records.pop(key, None)
+            self.removed_records.add(key)
+
+    def _shared_item(self, here: str, change: Any) -> None:
+        is_profile = isinstance(change, SetProfile | RemoveProfile)
+        table: dict[str, Any] = self.profiles if is_profile else self.roles
+        if isinstance(change, SetProfile | SetRole):
+            model: type[Any] = Profile if is_profile else Role
+            item = _merged(model, table.get(change.id), change.id, change.set, here, self.problems)
+            if item is not None:
+                table[change.id] = item
+        elif table.pop(change.id, None) is None:
+            kind = "profile" if is_profile else "role"
+            self.problems.append(f"{here}.id: the org holds no {kind} `{change.id}`")
+
+    def after(self) -> Org:
+        updates: dict[str, Any] = {"users": list(self.users.values())}
+        if self.records is not None:
+            updates["records"] = list(self.records.values())
+        if self.shared:
+            updates["profiles"] = list(self.profiles.values())
+            updates["roles"] = list(self.roles.values())
+        return self.org.model_copy(update={**self.settings, **updates})
+
+    def check(self, after: Org, catalogue: Catalogue) -> None:
+        if self.shared:  # a profile, role or setting any user may read: the whole org again
+            found = check_references(after, catalogue)
+            self.problems += [f"after the changes: {p}" for p in found]
+        else:
+            _check_touched(after, catalogue, self)
 
 
 def _merged(
@@ -294,30 +322,22 @@ def _settings(
     return {k: getattr(checked, k) for k in merged}
 
 
-def _check_touched(
-    after: Org,
-    catalogue: Catalogue,
-    users: dict[str, User],
-    records: dict[tuple[str, str], Record],
-    touched_users: dict[str, int],
-    removed_users: dict[str, int],
-    touched_records: dict[tuple[str, str], int],
-    problems: list[str],
-) -> None:
+def _check_touched(after: Org, catalogue: Catalogue, applying: _Applying) -> None:
     """What a change to users and records alone can break, named by the change."""
+    problems, users, records = applying.problems, applying.users, applying.records or {}
     profiles = {p.id: p for p in after.profiles}
     roles = {r.id: r for r in after.roles}
-    for user_id, k in touched_users.items():
+    for user_id, k in applying.touched_users.items():
         found: list[str] = []
         one = after.model_copy(update={"users": [users[user_id]]})
         check_users(one, catalogue, profiles, roles, found)
         problems.extend(f"changes[{k}].set{p.removeprefix('users[0]')}" for p in found)
-    for key, k in touched_records.items():
+    for key, k in applying.touched_records.items():
         found = []
         one = after.model_copy(update={"records": [records[key]]})
         check_records(one, catalogue, users, found)
         problems.extend(f"changes[{k}].set{p.removeprefix('records[0]')}" for p in found)
-    for user_id, k in removed_users.items():
+    for user_id, k in applying.removed_users.items():
         if after.integration_owner == user_id:
             problems.append(
                 f"changes[{k}]: user `{user_id}` is the org's integration_owner; name another first"
@@ -328,10 +348,6 @@ def _check_touched(
                 f"changes[{k}]: user `{user_id}` submitted {named.type} `{named.id}`; "
                 "records keep their submitter, so the user stays (take their seats instead)"
             )
-
-
-def _removed_records(change_set: ChangeSet) -> frozenset[tuple[str, str]]:
-    return frozenset((c.type, c.id) for c in change_set.changes if isinstance(c, RemoveRecord))
 
 
 def _refuse(prefix: str, problems: list[str]) -> None:

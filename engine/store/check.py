@@ -18,8 +18,9 @@ from typing import Any
 
 from suite_authz.engine.core.errors import AuthzError
 from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.org_changes import parse_change_set
 from suite_authz.engine.sources.policy_ref import PolicyRef, resolve_catalogue
-from suite_authz.engine.store.org_store import OrgRow, OrgStore
+from suite_authz.engine.store.org_store import ChangeRow, OrgRow, OrgStore
 from suite_authz.engine.store.publication import active_version, policy_signature, stored_source
 from suite_authz.engine.store.schema import STORE_SCHEMA
 from suite_authz.engine.store.signing import Verifier, policy_text
@@ -83,7 +84,30 @@ def check_store(store: OrgStore, verifier: Verifier | None = None) -> StoreRepor
     _check_orgs(store, report)
     if verifier is not None:
         _check_signed_orgs(store, report, verifier)
+    if report.schema >= CHANGES_SCHEMA:
+        _check_changes(store, report, verifier)
     return report
+
+
+CHANGES_SCHEMA = 4  # the first schema with change sets kept beside snapshots
+
+
+def _check_changes(store: OrgStore, report: StoreReport, verifier: Verifier | None) -> None:
+    """Each kept change set matches its hash (and, given keys, its signature), is a change set,
+    and made a version the org has reached: a sidecar would refuse any other and load whole."""
+    for org_id, version, text, digest, signature in store.read(
+        "SELECT org_id, version, changes, sha256, signature FROM org_changes "
+        "ORDER BY org_id, version"
+    ):
+        row = ChangeRow(str(org_id), int(version), str(text), str(digest), signature)
+        where = f"the change making org `{row.org_id}` version {row.version}"
+        try:
+            row.check(verifier)
+            parse_change_set(row.text, where)
+        except AuthzError as exc:
+            report.problems.append(str(exc))
+        if row.version > report.orgs.get(row.org_id, 0):
+            report.problems.append(f"{where}: the org is not at that version")
 
 
 def _check_policies(store: OrgStore, report: StoreReport, verifier: Verifier | None) -> None:
@@ -129,7 +153,7 @@ def _check_orgs(store: OrgStore, report: StoreReport) -> None:
                 report.problems.append(f"{where}: does not load: {exc}")
         for entry in store.audit(str(org_id)):
             after = entry.detail.get("version_after", entry.detail.get("version"))
-            recorded = entry.action in ("org.import", "migration.apply")
+            recorded = entry.action in ("org.import", "org.apply", "migration.apply")
             if recorded and isinstance(after, int) and after > int(version):
                 report.problems.append(
                     f"{where}: audit entry {entry.seq} ({entry.action}) names version "

@@ -14,6 +14,7 @@ from suite_authz.engine.core import Engine, InvalidOrg, PolicySet, Request
 from suite_authz.engine.serving import LoadOptions, ServedSet, load_served, next_orgs
 from suite_authz.engine.serving import served_set as served_module
 from suite_authz.engine.sources import PolicyRef
+from suite_authz.engine.store.check import check_store
 from suite_authz.engine.store.org_store import KEEP_CHANGES, OrgStore, StaleSnapshot
 from suite_authz.engine.store.signing import generate_keys, load_signer, load_verifier
 from suite_authz.server.reload import Reloader
@@ -89,6 +90,17 @@ def test_a_refused_change_writes_nothing(demo_store: OrgStore, policies: PolicyS
         demo_store.apply_change_set(change(), policies.catalogue)
     assert demo_store.export("demo") == before and demo_store.changes_after("demo", 0) == []
     assert demo_store.audit("demo", "org.apply") == []
+
+
+def test_store_check_checks_the_kept_change_sets(demo_store: OrgStore, policies: PolicySet) -> None:
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    assert check_store(demo_store).ok
+    with demo_store.transaction() as tx:
+        tx.execute("UPDATE org_changes SET changes = ?", (change(),))
+    report = check_store(demo_store)
+    assert report.problems == [
+        "the change making org `demo` version 2: its text does not match its sha256: not applied"
+    ]
 
 
 def test_only_the_newest_change_sets_are_kept(
