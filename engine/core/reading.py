@@ -14,9 +14,35 @@ import orjson
 
 from suite_authz.engine.core.errors import AuthzError
 
-# An org of 100,000 users and 100,000 records is about 30 MB; a file far beyond that is a
-# mistake that would take minutes and gigabytes to refuse later (1,000,000 users: 10.8 GB).
+# An org of 10,000 users and 100,000 records is about 9 MB, of 50,000 and 500,000 about 44; a
+# file far beyond that is a mistake that would take minutes and gigabytes to refuse later. A
+# bigger org is served by raising the limit ($AUTHZ_MAX_INPUT_MB) on the CLI and the sidecars
+# alike: a sidecar refuses an org the store holds beyond its own limit, naming it.
 MAX_INPUT_BYTES = 64 << 20
+LIMIT_ENV = "AUTHZ_MAX_INPUT_MB"
+LIMIT_MAX_MB = 1 << 16
+
+
+def input_limit(error: type[AuthzError] = AuthzError) -> int:
+    """The largest file or JSON text read, in bytes: $AUTHZ_MAX_INPUT_MB MiB, else 64 MiB. A
+    value that is not a whole number of MiB from 1 to 65,536 is `error`, naming the variable."""
+    raw = os.environ.get(LIMIT_ENV, "").strip()
+    if not raw:
+        return MAX_INPUT_BYTES
+    try:
+        mb = int(raw)
+    except ValueError:
+        raise error(f"${LIMIT_ENV}: `{raw}` is not a whole number of MiB") from None
+    if not 1 <= mb <= LIMIT_MAX_MB:
+        raise error(f"${LIMIT_ENV}: {mb} MiB is not between 1 and {LIMIT_MAX_MB}")
+    return mb << 20
+
+
+def limit_words(limit: int) -> str:
+    """The limit as a message says it, with how to raise it."""
+    return f"{limit >> 20} MiB (the limit; ${LIMIT_ENV} raises it)"
+
+
 _CHUNK = 1 << 20
 
 _KINDS = (
@@ -38,7 +64,7 @@ def read_limited(
     path: Path,
     what: str,
     error: type[AuthzError],
-    limit: int = MAX_INPUT_BYTES,
+    limit: int | None = None,
     *,
     private: bool = False,
     nofollow: bool = False,
@@ -52,6 +78,8 @@ def read_limited(
     FIFO must not wait for a writer. `private`: refuse a file any other user may read (a
     secret, such as a bearer token). `nofollow`: refuse a symlink, for a path already resolved
     and checked (a policy file inside its directory), so that a swap cannot lead elsewhere."""
+    given = limit is not None
+    limit = limit if limit is not None else input_limit(error)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if nofollow else 0)
     try:
         kind = (os.lstat if nofollow else os.stat)(path).st_mode
@@ -79,7 +107,8 @@ def read_limited(
     finally:
         os.close(fd)
     if size > limit:
-        raise error(f"{path}: {what} is larger than {_size(limit)}")
+        words = _size(limit) if given else limit_words(limit)
+        raise error(f"{path}: {what} is larger than {words}")
     return b"".join(chunks)
 
 
@@ -98,7 +127,7 @@ def read_file(
     path: Path,
     what: str,
     error: type[AuthzError],
-    limit: int = MAX_INPUT_BYTES,
+    limit: int | None = None,
     *,
     private: bool = False,
     nofollow: bool = False,
@@ -176,8 +205,9 @@ def _keys(value: Any, left: int) -> int:
 
 def decode_json(text: str, where: str, error: type[AuthzError]) -> Any:
     """`where` is the prefix of every message: "path: " or ""."""
-    if len(text) > MAX_INPUT_BYTES:
-        raise error(f"{where}larger than {MAX_INPUT_BYTES >> 20} MiB")
+    limit = input_limit(error)
+    if len(text) > limit:
+        raise error(f"{where}larger than {limit_words(limit)}")
     try:
         return strict_loads(text)
     except json.JSONDecodeError as exc:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from suite_authz.engine.core.reading import MAX_DEPTH, JsonRefused, strict_loads
+from suite_authz.engine.core import InvalidOrg, PolicySet, load_org
+from suite_authz.engine.core.reading import LIMIT_ENV, MAX_DEPTH, JsonRefused, strict_loads
+from tests.cli.runner import run
+from tests.conftest import DEMO
 
 
 @pytest.mark.parametrize(
@@ -96,3 +100,32 @@ def test_read_limited_private_refuses_a_file_the_group_may_read(tmp_path: Path) 
         read_limited(path, "the token", AuthzError, 4096, private=True)
     path.chmod(0o600)
     assert read_limited(path, "the token", AuthzError, 4096, private=True) == b"s"
+
+
+def test_the_size_limit_is_a_setting_refusing_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policies: PolicySet
+) -> None:
+    """$AUTHZ_MAX_INPUT_MB raises (or lowers) the largest snapshot read, by the CLI and a
+    sidecar alike; a bad value is refused naming the variable, never taken as no limit."""
+    big = json.loads(DEMO.read_text())
+    big["name"] = "x" * (1 << 20)  # a snapshot of just over 1 MiB
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(big))
+    assert load_org(path, policies.catalogue).name == big["name"]  # 64 MiB by default
+    monkeypatch.setenv(LIMIT_ENV, "1")
+    with pytest.raises(InvalidOrg, match=rf"larger than 1 MiB \(the limit; \${LIMIT_ENV} raises"):
+        load_org(path, policies.catalogue)
+    with pytest.raises(InvalidOrg, match=rf"larger than 1 MiB \(the limit; \${LIMIT_ENV}"):
+        load_org(json.dumps(big), policies.catalogue)  # a text (a stored row) too
+    monkeypatch.setenv(LIMIT_ENV, "2")
+    assert load_org(path, policies.catalogue).name == big["name"]
+    for bad, why in (
+        ("lots", "not a whole number"),
+        ("0", "not between 1 and"),
+        ("-3", "not between"),
+    ):
+        monkeypatch.setenv(LIMIT_ENV, bad)
+        with pytest.raises(InvalidOrg, match=rf"\${LIMIT_ENV}: .*{why}"):
+            load_org(path, policies.catalogue)
+    code, _, err = run("org", "import", str(path), "--store", str(tmp_path / "s.sqlite3"))
+    assert code == 2 and f"${LIMIT_ENV}: -3 MiB is not between 1 and" in err
