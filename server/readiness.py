@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from suite_authz.engine.core import Engine
-from suite_authz.engine.serving import PlanStatus, ServedSet, plan_status
+from suite_authz.engine.serving import OrgSelection, PlanStatus, ServedSet, plan_status
 from suite_authz.server.reload import Reloader
 
 
@@ -82,6 +82,8 @@ class Readiness:
             "policy_version": served.policies.version,
             "policy_source": served.source,
             "orgs": {i: v for i, v in sorted(served.org_versions.items())},
+            "shard": self.shard(),
+            "changes_overlaid": self.overlaid(served),
             "refused": dict(sorted(served.refused.items())),
             "last_reload_error": self.last_error,
             "class_cache": {
@@ -90,3 +92,21 @@ class Readiness:
             },
             "plans": self.plans(),
         }
+
+    def shard(self) -> str | None:
+        """`I/N`: the shard of the orgs this sidecar serves (`--shard`), or None."""
+        wanted = self.reloader.orgs
+        shard = wanted.shard if isinstance(wanted, OrgSelection) else None
+        return None if shard is None else f"{shard.number}/{shard.count}"
+
+    @staticmethod
+    def overlaid(served: ServedSet) -> dict[str, dict[str, object]]:
+        """Per org answered over change sets since it was last parsed whole (`authz org
+        apply`): how many entities changed, and whether a shared one did (every request is
+        then answered from the entities it reaches until the org is parsed again)."""
+        out: dict[str, dict[str, object]] = {}
+        for org, engine in sorted(served.engines.items()):
+            overlay = engine.overlay()
+            if overlay is not None:
+                out[org] = {"entities": len(overlay.dirty), "shared": overlay.everything}
+        return out
