@@ -65,6 +65,10 @@ def test_three_shards_serve_each_org_once_and_name_the_right_one(tmp_path: Path)
             serving(*args, "--shard", "3/3") as three,
         ):
             ports = {1: one, 2: two, 3: three}
+            for number, port in ports.items():  # each says its shard, and holds only its orgs
+                _, ready = call(port, "/readyz")
+                assert ready["shard"] == f"{number}/3"
+                assert set(ready["orgs"]) == {o for o in ORGS if shard[o] == number}
             for org_id in ORGS:
                 for number, port in ports.items():
                     status, body = _ask(port, org_id)
