@@ -98,6 +98,13 @@ class Metrics:
             "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
         )
         self._rows_refused = _rows_refused(reg)
+        self._org_updates = Counter(
+            "authz_org_updates",
+            "Orgs brought to a new version: by its change sets (change), loaded whole (whole), "
+            "or parsed whole again after many changes (reparsed).",
+            ["how"],
+            registry=reg,
+        )
         self._log_failures = Counter(
             "authz_decision_log_failures",
             "Decision-log writes that failed (the decisions were not answered).",
@@ -190,6 +197,9 @@ class Metrics:
 
     def row_refused(self, kind: str) -> None:
         self._rows_refused.labels(kind).inc()
+
+    def org_updated(self, how: str) -> None:
+        self._org_updates.labels(how).inc()
 
     def log_failed(self) -> None:
         self._log_failures.inc()

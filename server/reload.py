@@ -61,6 +61,7 @@ class Counters(Protocol):
     def reload_failed(self) -> None: ...
     def row_refused(self, kind: str) -> None: ...
     def store_outage(self) -> None: ...
+    def org_updated(self, how: str) -> None: ...
 
 
 # A text refused before, counted and logged once: what it was, never a string to slice.
@@ -232,7 +233,11 @@ class Reloader:
         if changed:
             self.counters.reloaded()
             for org_id, engine in after.engines.items():
-                if engine is not served.engines.get(org_id) and needs_compacting(engine):
+                if engine is served.engines.get(org_id):
+                    continue
+                overlay = engine.overlay()
+                self.counters.org_updated("change" if overlay is not None else "whole")
+                if needs_compacting(engine):
                     self._to_compact[org_id] = None
                     self._compact_due.set()
         return changed
@@ -257,6 +262,7 @@ class Reloader:
                 continue
             if built is not None and self._swap(org_id, *built, policies=served.policies):
                 swapped += 1
+                self.counters.org_updated("reparsed")
                 log.info("org %s version %d parsed whole again", org_id, built[1])
         return swapped
 

@@ -41,6 +41,9 @@ class Counted:
     def store_outage(self) -> None:
         self.counts["store_outage"] += 1
 
+    def org_updated(self, how: str) -> None:
+        self.counts[f"org_updated:{how}"] += 1
+
 
 def _acme() -> str:
     data = json.loads(DEMO.read_text())

@@ -192,7 +192,8 @@ def test_many_changes_are_parsed_whole_again_off_the_watcher(
     demo_store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(served_module, "COMPACT_AFTER", 1)
-    reloader = Reloader(demo_store, PolicyRef.shipped(), None, LoadOptions("cedar"), Counted())
+    counted = Counted()
+    reloader = Reloader(demo_store, PolicyRef.shipped(), None, LoadOptions("cedar"), counted)
     reloader.load()
     demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
     assert reloader.reload_if_changed()
@@ -223,6 +224,8 @@ def test_many_changes_are_parsed_whole_again_off_the_watcher(
     assert engine.overlay() is None
     assert engine.org == Engine(policies, engine.org).org
     assert not engine.decide(DANA_VIEWS).allowed
+    counts = counted.counts
+    assert (counts["org_updated:change"], counts["org_updated:reparsed"]) == (3, 1)
 
 
 def test_authz_org_apply(tmp_path: Path) -> None:
