@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from suite_authz.engine.core.catalogue import RECORD_ACTIONS, Catalogue
@@ -222,6 +223,17 @@ def validate_org(data: object, where: str = "") -> Org:
         problems = sorted(dict.fromkeys(where + p for p in problems))
         raise InvalidOrg(one_line("invalid org", problems), tuple(problems))
     return org.model_copy(update=parts) if parts else org  # type: ignore[no-any-return]
+
+
+def stored_org(text: str, where: str = "") -> Org:
+    """An org's text as a store keeps it: checked whole when it was stored, so only parsed into
+    models here, without the duplicate-key walk and the reference checks a text from outside
+    gets (a change applied to it checks what it touches; a server loading it checks it all)."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidOrg(f"{where}: not JSON: {exc}") from None
+    return validate_org(data, f"{where}: " if where else "")
 
 
 def _checked(

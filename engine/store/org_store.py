@@ -22,7 +22,7 @@ from typing import Any
 
 from suite_authz.engine.core.catalogue import Catalogue
 from suite_authz.engine.core.errors import Conflict, InvalidOrg
-from suite_authz.engine.core.model import Org, load_org, validate_org
+from suite_authz.engine.core.model import Org, load_org, stored_org, validate_org
 from suite_authz.engine.core.org_changes import apply_changes, parse_change_set
 from suite_authz.engine.core.reading import decode_json
 from suite_authz.engine.store.db import (
@@ -460,7 +460,7 @@ class OrgStore:
                     f"{change_set.base_version}, and the store holds version {current}: not "
                     "applied; write it against the org as it is now"
                 )
-            org = load_org(stored, catalogue, f"org `{org_id}` version {current}")
+            org = stored_org(stored, f"org `{org_id}` version {current}")
             applied = apply_changes(org, change_set, catalogue, where)
             if applied.org == org:  # nothing to change: no version is made for nothing
                 return AppliedChange(
