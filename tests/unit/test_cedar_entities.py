@@ -5,6 +5,7 @@ model over the served set's index) parse the org once."""
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from typing import Any
 
@@ -15,6 +16,7 @@ from suite_authz.engine.core import Engine, Request
 from suite_authz.engine.core.backends import cedar_entities as module
 from suite_authz.engine.core.entities import build_index
 from suite_authz.engine.core.model import load_org
+from suite_authz.engine.core.org_changes import apply_changes, parse_change_set
 from suite_authz.engine.core.policies import PolicySet
 from suite_authz.engine.migration.run import load_legacy
 from tests.conftest import DEMO
@@ -81,3 +83,25 @@ def test_the_parse_is_dropped_with_its_index(
     del index
     gc.collect()
     assert alive() is None
+
+
+def test_an_overlay_parses_the_shared_entities_once_not_per_request(
+    policies: PolicySet, parses: list[int]
+) -> None:
+    """After a change to a role (which every request reaches), each request is answered from
+    the entities it reaches; the org's shared ones are parsed once for all of them (a parse
+    of them costs Cedar about 15 ms, adding a request's users and records to it 0.4 ms)."""
+    engine = Engine(policies, fresh_org(policies))
+    engine.decide(Request("asha", "view", "estimate", "est-1"))
+    change = {"op": "role", "id": "books-clerk", "set": {"grants": {"invoice": ["view"]}}}
+    change_set = parse_change_set(json.dumps({"org": "demo", "changes": [change]}))
+    changed = engine.changed(apply_changes(engine.org, change_set, policies.catalogue))
+    overlay = changed.overlay()
+    assert overlay is not None and overlay.everything
+    before = len(parses)
+    for subject in ("asha", "chen", "dana", "olivia"):
+        for rid in ("inv-1", "inv-2"):
+            asked = Request(subject, "view", "invoice", rid, channel="direct")
+            assert changed.decide(asked) == Engine(policies, changed.org).decide(asked)
+    # the fresh engines parse their orgs whole (one each); the overlay parsed its shared once
+    assert len(parses) - before == 8 + 1
