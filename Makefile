@@ -166,7 +166,8 @@ bench-serve: bench-tools
 	$(PY) bench/bench_workers.py
 
 bench-scale: bench-tools
-	$(PY) bench/bench_scale.py
+	AUTHZ_MAX_INPUT_MB=256 $(PY) bench/bench_scale.py
+	$(PY) bench/bench_changes.py
 	$(PY) bench/bench_tenants.py
 	$(PY) bench/bench_shards.py
 
