@@ -68,9 +68,7 @@ def one_run(org: dict[str, Any], requests: list[Request]) -> dict[str, float]:
     whole.decide(requests[0])  # Cedar's entities parsed
     # a member with no enrolment: taking their seats changes their entity alone (an
     # enrolment would change the org's count of integration users, which every request reads)
-    user = next(
-        u["id"] for u in org["users"] if u.get("memberships") and not u.get("enrolments")
-    )
+    user = next(u["id"] for u in org["users"] if u.get("memberships") and not u.get("enrolments"))
     changes = {
         "items": {"op": "user", "id": user, "set": {"memberships": [], "enrolments": []}},
         "shared": {"op": "role", "id": "books-clerk", "set": {"grants": {"invoice": ["view"]}}},

@@ -69,6 +69,15 @@ def decide(port: int, body: dict[str, Any]) -> bool:
         return bool(json.loads(response.read())["decision"])
 
 
+def timed(command: str, file: Path, store: Path) -> float:
+    """Seconds `authz org COMMAND FILE` took; the bench stops if it failed."""
+    started = time.monotonic()
+    done = authz("org", command, str(file), "--store", str(store))
+    if done.returncode:
+        raise SystemExit(f"the revocation's `authz org {command}` failed: {done.stderr}")
+    return time.monotonic() - started
+
+
 def until_denied(port: int, body: dict[str, Any], started: float) -> tuple[float, float]:
     """Seconds from `started` until `body` is denied, and the longest one answer took
     meanwhile (answers wait while the server holds the GIL)."""
@@ -139,20 +148,13 @@ def one_size(work: Path, users: int, cerbos_port: int | None) -> dict[str, Any]:
                   "set": {"memberships": [], "enrolments": []}}]}  # fmt: skip
         (work / "change.json").write_text(json.dumps(change))
         started = time.monotonic()
-        done = authz("org", "apply", str(work / "change.json"), "--store", str(store))
-        if done.returncode:
-            raise SystemExit(f"the revocation's change set failed: {done.stderr}")
-        row["apply_cli_s"] = time.monotonic() - started
+        row["apply_cli_s"] = timed("apply", work / "change.json", store)
         row["apply_revoke_s"], row["apply_stall_s"] = until_denied(port, first, started)
         row["apply_after_commit_s"] = row["apply_revoke_s"] - row["apply_cli_s"]
         # a revocation by a whole snapshot: the sidecar loads the org again
-        user = second["subject"]["id"]
-        (work / "revoked.json").write_text(json.dumps(revoked(org, user)))
+        (work / "revoked.json").write_text(json.dumps(revoked(org, second["subject"]["id"])))
         started = time.monotonic()
-        done = authz("org", "import", str(work / "revoked.json"), "--store", str(store))
-        if done.returncode:
-            raise SystemExit(f"the revocation's import failed: {done.stderr}")
-        row["revoke_import_s"] = time.monotonic() - started
+        row["revoke_import_s"] = timed("import", work / "revoked.json", store)
         row["revoke_s"], row["stall_s"] = until_denied(port, second, started)
     finally:
         with contextlib.suppress(ProcessLookupError):

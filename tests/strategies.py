@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from suite_authz.engine.core.catalogue import RECORD_ACTIONS
+from suite_authz.engine.core.request import Request
 
 PRODUCTS = ("books", "subscriptions")
 MODULES: dict[str, tuple[str, ...]] = {
@@ -192,3 +193,25 @@ def record_requests(draw: st.DrawFn, org: dict[str, Any], subject: str) -> dict[
         "fields": fields,
         "context": context,
     }
+
+
+@st.composite
+def admin_requests(draw: st.DrawFn, subjects: list[str], enrolments: int) -> list[Request]:
+    """An enrolment (one of `subjects` enrolling another) and a migration of up to
+    `enrolments` users, on the generated org `gen`."""
+    return [
+        Request(
+            draw(st.sampled_from(subjects)),
+            "enrol_integration_user",
+            "user",
+            draw(st.sampled_from(subjects)),
+            context={"product": draw(st.sampled_from(PRODUCTS))},
+        ),
+        Request(
+            draw(st.sampled_from(subjects)),
+            "run_migration",
+            "org",
+            "gen",
+            context={"enrolments": draw(st.integers(0, enrolments))},
+        ),
+    ]

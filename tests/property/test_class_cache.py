@@ -29,7 +29,7 @@ from suite_authz.engine.core.entities import EntityLookup
 from suite_authz.engine.core.model import load_org
 from suite_authz.engine.core.policies import load_policies
 from tests.conftest import GENERATED, POLICIES
-from tests.strategies import FIELDS, orgs, record_requests
+from tests.strategies import FIELDS, admin_requests, orgs, record_requests
 
 POLICY_SET = load_policies(POLICIES)
 EVICTING = 16  # classes kept: fewer than a run asks about, so some are evicted and asked again
@@ -143,24 +143,7 @@ def check_class_cache(
         requests.append(
             Request(data.draw(st.sampled_from(users)), action, record["type"], record["id"])
         )
-    requests.append(
-        Request(
-            data.draw(st.sampled_from(users)),
-            "enrol_integration_user",
-            "user",
-            data.draw(st.sampled_from(users)),
-            context={"product": data.draw(st.sampled_from(("books", "subscriptions")))},
-        )
-    )
-    requests.append(
-        Request(
-            data.draw(st.sampled_from(users)),
-            "run_migration",
-            "org",
-            "gen",
-            context={"enrolments": data.draw(st.integers(0, 1200))},
-        )
-    )
+    requests += data.draw(admin_requests(users, 1200))
     for request in requests:
         for asked in (request, *neighbours(request, twinned)):
             explain = data.draw(st.booleans())

@@ -35,7 +35,7 @@ from suite_authz.engine.core.model import load_org
 from suite_authz.engine.core.org_changes import SETTINGS, parse_change_set
 from suite_authz.engine.core.policies import load_policies
 from tests.conftest import GENERATED, POLICIES
-from tests.strategies import orgs, record_requests
+from tests.strategies import admin_requests, orgs, record_requests
 
 POLICY_SET = load_policies(POLICIES)
 CATALOGUE = POLICY_SET.catalogue
@@ -112,24 +112,7 @@ def requests_for(org: dict[str, Any], subjects: list[str], data: st.DataObject) 
             asked.append(
                 Request(data.draw(st.sampled_from(subjects)), action, rec["type"], rec["id"])
             )
-    asked.append(
-        Request(
-            data.draw(st.sampled_from(subjects)),
-            "enrol_integration_user",
-            "user",
-            data.draw(st.sampled_from(subjects)),
-            context={"product": data.draw(st.sampled_from(("books", "subscriptions")))},
-        )
-    )
-    asked.append(
-        Request(
-            data.draw(st.sampled_from(subjects)),
-            "run_migration",
-            "org",
-            "gen",
-            context={"enrolments": data.draw(st.integers(0, 3))},
-        )
-    )
+    asked += data.draw(admin_requests(subjects, 3))
     return asked
 
 
