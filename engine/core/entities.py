@@ -216,6 +216,10 @@ class EntityLookup:
         for name, info in index.catalogue.modules.items():
             self._modules.setdefault(info.entity, []).append(name)
 
+    @property
+    def org_id(self) -> str:
+        return self._index.org.id
+
     def shared(self) -> list[dict[str, Any]]:
         """The org's few shared entities (the org, products, modules, roles, profiles)."""
         return list(self._shared.values())

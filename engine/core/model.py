@@ -67,6 +67,11 @@ ActionList = list[ActionOrAll]
 FieldRules = dict[ModuleId, dict[FieldName, FieldAccess]]
 
 
+# Cedar's Long: an org's integers reach Cedar as entity attributes, and one it cannot hold
+# would make the org fail to parse (or every decision over it fail), not be refused by name.
+CEDAR_LONG_MAX = 2**63 - 1
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,7 +122,7 @@ class Record(_Strict):
 
 class Migration(_Strict):
     window_start: date | None = None
-    limit: int = Field(default=1000, ge=0)
+    limit: int = Field(default=1000, ge=0, le=CEDAR_LONG_MAX)
     # Set by applying a plan made after the window ended: nothing is left to migrate.
     completed_on: date | None = None
 

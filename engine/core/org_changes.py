@@ -124,7 +124,7 @@ Change = Annotated[
 class ChangeSet(_Op):
     org: Id
     # the org's version the change was written against: refused if the store holds another
-    base_version: int | None = Field(default=None, ge=1)
+    base_version: int | None = Field(default=None, ge=1, strict=True)
     changes: list[Change] = Field(min_length=1, max_length=MAX_CHANGES)
 
 
@@ -337,12 +337,17 @@ def _check_touched(after: Org, catalogue: Catalogue, applying: _Applying) -> Non
         one = after.model_copy(update={"records": [records[key]]})
         check_records(one, catalogue, users, found)
         problems.extend(f"changes[{k}].set{p.removeprefix('records[0]')}" for p in found)
+    submitted: dict[str, Record] = {}
+    if applying.removed_users:  # each record read once, however many users are removed
+        for record in reversed(after.records):
+            if record.submitted_by is not None:
+                submitted[record.submitted_by] = record
     for user_id, k in applying.removed_users.items():
         if after.integration_owner == user_id:
             problems.append(
                 f"changes[{k}]: user `{user_id}` is the org's integration_owner; name another first"
             )
-        named = next((r for r in after.records if r.submitted_by == user_id), None)
+        named = submitted.get(user_id)
         if named is not None:
             problems.append(
                 f"changes[{k}]: user `{user_id}` submitted {named.type} `{named.id}`; "

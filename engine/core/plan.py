@@ -567,7 +567,7 @@ def plan_records(
     condition = engine.plan_classes.of(backend, payload)
     if condition is None:
         result = cedarpy.is_authorized_partial(
-            partial, policies.handle, backend.evaluator.entities_for([partial]), policies.schema
+            partial, policies.handle, backend.evaluator.entities_for([payload]), policies.schema
         )
         residuals = list(result.residuals.values())
         folder = _Folder(engine.entities, info.entity, kind)

@@ -21,8 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from suite_authz.engine.core.catalogue import Catalogue
-from suite_authz.engine.core.errors import Conflict, InvalidOrg
-from suite_authz.engine.core.model import Org, load_org, stored_org, validate_org
+from suite_authz.engine.core.errors import Conflict, InvalidOrg, one_line
+from suite_authz.engine.core.model import (
+    Org,
+    check_references,
+    load_org,
+    stored_org,
+    validate_org,
+)
 from suite_authz.engine.core.org_changes import apply_changes, parse_change_set
 from suite_authz.engine.core.reading import decode_json
 from suite_authz.engine.store.db import (
@@ -462,6 +468,12 @@ class OrgStore:
                 )
             org = stored_org(stored, f"org `{org_id}` version {current}")
             applied = apply_changes(org, change_set, catalogue, where)
+            # the stored org is checked whole under these policies too: it may have been
+            # stored under others, and what is written must be what an import would take
+            problems = [f"{where}: " * bool(where) + f"after the changes: {p}"
+                        for p in check_references(applied.org, catalogue)]  # fmt: skip
+            if problems:
+                raise InvalidOrg(one_line("invalid change set", problems), tuple(problems))
             if applied.org == org:  # nothing to change: no version is made for nothing
                 return AppliedChange(
                     org_id, current, current, 0, len(org.users), len(org.records), unchanged=True

@@ -5,12 +5,14 @@ loading it whole whenever the change cannot be trusted or is not there to apply.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from suite_authz.engine.core import Engine, InvalidOrg, PolicySet, Request
+from suite_authz.engine.core import Engine, InvalidOrg, PolicySet, Request, load_org, load_policies
+from suite_authz.engine.core.org_changes import apply_changes, parse_change_set
 from suite_authz.engine.serving import LoadOptions, ServedSet, load_served, next_orgs
 from suite_authz.engine.serving import served_set as served_module
 from suite_authz.engine.sources import PolicyRef
@@ -20,7 +22,7 @@ from suite_authz.engine.store.signing import generate_keys, load_signer, load_ve
 from suite_authz.server.reload import Reloader
 from tests.api.test_reloader import Counted
 from tests.cli.runner import run
-from tests.conftest import DEMO
+from tests.conftest import DEMO, POLICIES
 
 REVOKE_DANA = {"op": "user", "id": "dana", "set": {"memberships": [], "enrolments": []}}
 DANA_VIEWS = Request("dana", "view", "invoice", "inv-1", channel="direct")
@@ -246,3 +248,65 @@ def test_authz_org_apply(tmp_path: Path) -> None:
     file.write_text(change(REVOKE_DANA, base=1))
     code, _, err = run("org", "apply", str(file), "--store", str(store))
     assert code == 1 and "the store holds version 2" in err
+
+
+# -- found by an outside review (helper session, at 9b501c9) ----------------------------------
+
+
+def test_a_changed_engine_plans_as_a_fresh_one(policies: PolicySet) -> None:
+    """A query plan asks Cedar with the resource unknown, and its principal spelt as a string:
+    the overlay must find what that principal reaches (it raised TypeError: every plan and
+    resource search of a changed org was a 500)."""
+    org = load_org(DEMO, policies.catalogue)
+    engine = Engine(policies, org)
+    engine.decide(DANA_VIEWS)
+    fay = {"op": "user", "id": "fay", "set": {"memberships": []}}
+    change_set = parse_change_set(change(REVOKE_DANA, fay))
+    changed = engine.changed(apply_changes(org, change_set, policies.catalogue))
+    assert changed.overlay() is not None
+    fresh = Engine(policies, changed.org)
+    for subject in ("chen", "dana", "fay", "olivia"):
+        for action in ("view", "approve"):
+            asked = Request(subject, action, "invoice", channel="direct")
+            assert changed.plan(asked) == fresh.plan(asked)
+
+
+def test_a_limit_cedar_cannot_hold_is_refused_and_no_error_dumps_entities(
+    demo_store: OrgStore, policies: PolicySet
+) -> None:
+    """Cedar's Long is 64-bit: a larger migration limit was stored, then every decision of the
+    changed engine was a deny whose error held the org's entity JSON (users' emails)."""
+    huge = {"op": "org", "set": {"migration": {"limit": 2**63}}}
+    with pytest.raises(InvalidOrg, match=r"changes\[0\]\.set\.migration\.limit"):
+        demo_store.apply_change_set(change(huge), policies.catalogue)
+    data = json.loads(DEMO.read_text())
+    data["migration"] = {"limit": 2**63}
+    with pytest.raises(InvalidOrg, match=r"migration\.limit"):
+        load_org(data, policies.catalogue)
+    assert demo_store.version("demo") == 1
+
+
+def test_apply_refuses_what_a_whole_load_under_the_same_policies_refuses(
+    demo_store: OrgStore, policies: PolicySet, tmp_path: Path
+) -> None:
+    """The stored org is not trusted to fit the policies the change is checked against (they
+    may be another set than the one it was stored under): the org a change makes is checked
+    whole, as `authz org import` would check it."""
+    narrowed = tmp_path / "policies"
+    shutil.copytree(POLICIES, narrowed, ignore=shutil.ignore_patterns("history", "examples"))
+    modules = json.loads((narrowed / "modules.json").read_text())
+    fields = modules["modules"]["invoice"]["fields"]
+    fields.remove("discount")
+    (narrowed / "modules.json").write_text(json.dumps(modules))
+    catalogue = load_policies(narrowed).catalogue
+    with pytest.raises(InvalidOrg):  # the demo org names invoice.discount
+        load_org(DEMO, catalogue)
+    with pytest.raises(InvalidOrg, match="discount"):
+        demo_store.apply_change_set(change(REVOKE_DANA), catalogue)
+    assert demo_store.version("demo") == 1
+
+
+def test_a_base_version_must_be_a_number(demo_store: OrgStore, policies: PolicySet) -> None:
+    body = json.dumps({"org": "demo", "base_version": True, "changes": [REVOKE_DANA]})
+    with pytest.raises(InvalidOrg, match="base_version"):
+        demo_store.apply_change_set(body, policies.catalogue)

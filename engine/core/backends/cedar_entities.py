@@ -68,10 +68,15 @@ class Overlay:
             touched = self._reach(payload, reach) or touched
         if not touched:
             return self.base
-        shared = self.shared_handle()
-        if not reach:
-            return shared
-        return shared.with_added_json_str(json.dumps(list(reach.values())), self.schema)
+        try:
+            shared = self.shared_handle()
+            if not reach:
+                return shared
+            return shared.with_added_json_str(json.dumps(list(reach.values())), self.schema)
+        except ValueError:  # Cedar's message quotes every entity: users' emails, never shown
+            raise RuntimeError(
+                f"org `{self.lookup.org_id}`: its changed entities do not fit the policy schema"
+            ) from None
 
     def shared_handle(self) -> Any:
         if not self._shared:  # two threads may both parse: either handle is the same
