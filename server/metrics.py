@@ -97,14 +97,7 @@ class Metrics:
         self._reload_failures = Counter(
             "authz_reload_failures", "Reloads refused (the last good set stays).", registry=reg
         )
-        self._rows_refused = _rows_refused(reg)
-        self._org_updates = Counter(
-            "authz_org_updates",
-            "Orgs brought to a new version: by its change sets (change), loaded whole (whole), "
-            "or parsed whole again after many changes (reparsed).",
-            ["how"],
-            registry=reg,
-        )
+        self._rows_refused, self._org_updates = _rows_refused(reg), _org_updates(reg)
         self._log_failures = Counter(
             "authz_decision_log_failures",
             "Decision-log writes that failed (the decisions were not answered).",
@@ -278,6 +271,16 @@ def _plans(reg: CollectorRegistry | None) -> tuple[Counter, Counter]:
         registry=reg,
     )
     return answered, fallbacks
+
+
+def _org_updates(reg: CollectorRegistry | None) -> Counter:
+    return Counter(
+        "authz_org_updates",
+        "Orgs brought to a new version: by its change sets (change), loaded whole (whole), "
+        "or parsed whole again after many changes (reparsed).",
+        ["how"],
+        registry=reg,
+    )
 
 
 def _rows_refused(reg: CollectorRegistry | None) -> Counter:

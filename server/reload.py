@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from suite_authz.engine.core import AuthzError
+from suite_authz.engine.core import AuthzError, Engine
 from suite_authz.engine.core import policy_stamp as stamp
 from suite_authz.engine.serving import (
     LoadOptions,
@@ -260,13 +260,21 @@ class Reloader:
             except Exception as exc:  # the store: the watcher says so; try at the next change
                 log.warning("org %s: not parsed whole again: %s", org_id, exc)
                 continue
+            if isinstance(built, Refusal):  # fail closed: the org is not served
+                if self._swap(org_id, built, built.version, served.policies):
+                    self._org_refused(built, served)
+                continue
             if built is not None and self._swap(org_id, *built, policies=served.policies):
                 swapped += 1
                 self.counters.org_updated("reparsed")
                 log.info("org %s version %d parsed whole again", org_id, built[1])
         return swapped
 
-    def _swap(self, org_id: str, engine: Any, version: int, policies: object) -> bool:
+    def _swap(
+        self, org_id: str, engine: Engine | Refusal, version: int | None, policies: object
+    ) -> bool:
+        """Swap `engine` in for the org (a Refusal: the org out), if the set served still
+        holds the org at `version` under `policies`."""
         with self._lock:
             served = self.served
             if (
@@ -275,7 +283,17 @@ class Reloader:
                 or served.org_versions.get(org_id) != version
             ):
                 return False
-            new = replace(served, engines={**served.engines, org_id: engine})
+            if isinstance(engine, Refusal):
+                engines = {k: e for k, e in served.engines.items() if k != org_id}
+                versions = {k: v for k, v in served.org_versions.items() if k != org_id}
+                new = replace(
+                    served,
+                    engines=engines,
+                    org_versions=versions,
+                    org_refusals={**served.org_refusals, org_id: engine},
+                )
+            else:
+                new = replace(served, engines={**served.engines, org_id: engine})
             old, self.served = served, new
             for observer in self.observers:
                 observer(old, new)

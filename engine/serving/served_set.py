@@ -396,16 +396,20 @@ def needs_compacting(engine: Engine) -> bool:
 
 def compacted(
     store: OrgStore, served: ServedSet, org_id: str, options: LoadOptions
-) -> tuple[Engine, int] | None:
+) -> tuple[Engine, int] | Refusal | None:
     """The org parsed whole again under `served`'s policies and brought to the version
-    `served` holds (by the stored change sets, if the store moved on meanwhile); None when
-    that cannot be done now (the org no longer served, or it does not load: the watcher
-    decides about those)."""
+    `served` holds (by the stored change sets, if the store moved on meanwhile); a Refusal
+    when the version served does not load whole (the changes made an org that is refused:
+    it is then not served, as a whole load of it would not be); None when it cannot be
+    told now (the org no longer served, or the store moved past the version served: the
+    watcher loads that)."""
     want = served.org_versions.get(org_id)
     if want is None:
         return None
     loaded = load_engine(store, served.policies, org_id, options)
-    if isinstance(loaded, Refusal) or loaded[1] > want:
+    if isinstance(loaded, Refusal):
+        return replace(loaded, newer=True) if loaded.version == want else None
+    if loaded[1] > want:
         return None
     engine, version = loaded
     if version < want:

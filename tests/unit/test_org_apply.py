@@ -13,7 +13,7 @@ import pytest
 
 from suite_authz.engine.core import Engine, InvalidOrg, PolicySet, Request, load_org, load_policies
 from suite_authz.engine.core.org_changes import apply_changes, parse_change_set
-from suite_authz.engine.serving import LoadOptions, ServedSet, load_served, next_orgs
+from suite_authz.engine.serving import LoadOptions, Refusal, ServedSet, load_served, next_orgs
 from suite_authz.engine.serving import served_set as served_module
 from suite_authz.engine.sources import PolicyRef
 from suite_authz.engine.store.check import check_store
@@ -310,3 +310,23 @@ def test_a_base_version_must_be_a_number(demo_store: OrgStore, policies: PolicyS
     body = json.dumps({"org": "demo", "base_version": True, "changes": [REVOKE_DANA]})
     with pytest.raises(InvalidOrg, match="base_version"):
         demo_store.apply_change_set(body, policies.catalogue)
+
+
+def test_an_org_that_does_not_load_whole_after_its_changes_is_not_served(
+    demo_store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: when the org parsed whole again refuses to load at the version served
+    over changes, the org is refused, as a whole load of that version would be, rather than
+    answered on over the overlay (the review found compaction failing silently)."""
+    monkeypatch.setattr(served_module, "COMPACT_AFTER", 0)
+    reloader = Reloader(demo_store, PolicyRef.shipped(), None, LoadOptions("cedar"), Counted())
+    reloader.load()
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    assert reloader.reload_if_changed()
+    refused = Refusal("org", "demo", "does not fit the policy schema", version=2)
+    monkeypatch.setattr(served_module, "load_engine", lambda *a, **k: refused)
+    assert reloader.compact() == 0
+    now = reloader.served
+    assert now is not None and "demo" not in now.engines
+    assert now.org_refusals["demo"].newer and "does not fit" in now.refused["org:demo"]
+    assert not reloader.reload_if_changed()  # refused once: not tried again on every poll
