@@ -105,3 +105,18 @@ def test_an_overlay_parses_the_shared_entities_once_not_per_request(
             assert changed.decide(asked) == Engine(policies, changed.org).decide(asked)
     # the fresh engines parse their orgs whole (one each); the overlay parsed its shared once
     assert len(parses) - before == 8 + 1
+
+
+def test_an_overlay_serves_only_a_set_whose_policies_allow_it(
+    policies: PolicySet, parses: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An overlay is laid for the schema, and another set of that schema (the old model's)
+    finds it: one whose policies name users or records by literal gets the org parsed whole."""
+    engine = Engine(policies, fresh_org(policies))
+    engine.decide(Request("asha", "view", "estimate", "est-1"))
+    change = {"op": "user", "id": "fay", "set": {"memberships": []}}
+    change_set = parse_change_set(json.dumps({"org": "demo", "changes": [change]}))
+    changed = engine.changed(apply_changes(engine.org, change_set, policies.catalogue))
+    assert isinstance(module.cedar_entities(changed.index, policies), module.Overlay)
+    monkeypatch.setattr(module, "overlay_refused", lambda p: 'names User::"fay"')
+    assert isinstance(module.cedar_entities(changed.index, policies), cedarpy.Entities)

@@ -180,6 +180,10 @@ def cedar_entities(index: OrgIndex, policies: PolicySet) -> Any:
     with _LOCK:
         by_schema = _PARSED.setdefault(index, {})
         handle = by_schema.get(policies.schema_text)
+    if isinstance(handle, Overlay) and overlay_refused(policies) is not None:
+        # an overlay laid for another set of this schema, whose policies it may not serve:
+        # this set's policies name a user or record by literal
+        return _parse(index, policies)
     if handle is None:
         # Parsed outside the lock: a big org takes seconds, and two engines of different orgs
         # must not wait on each other. Two threads on one index may both parse; one is kept.
