@@ -20,7 +20,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from suite_authz.engine.serving import DecisionLog
+from suite_authz.engine.serving import DecisionLog, shard_of
 from suite_authz.server.authzen import HttpError
 from suite_authz.server.bodies import request_id
 from suite_authz.server.evaluation import Evaluator
@@ -46,11 +46,15 @@ def create_app(
     public_url: str | None = None,
     page_seconds: float = PAGE_SECONDS,
     max_searches: int = MAX_SEARCHES,
+    fleet: tuple[str, ...] = (),
 ) -> ASGIApp:
     """`public_url`: the base URL the metadata document names; by default the address the
     server is bound to (never the request's Host header, which any caller can set).
-    `max_searches`: search pages computed at once in this worker (server/search.py)."""
-    return Sidecar(state, metrics, token, decision_log, public_url, page_seconds, max_searches)
+    `max_searches`: search pages computed at once in this worker (server/search.py).
+    `fleet`: a sharded fleet's sidecars' base URLs, in shard order."""
+    return Sidecar(
+        state, metrics, token, decision_log, public_url, page_seconds, max_searches, fleet
+    )
 
 
 class Sidecar:
@@ -66,10 +70,12 @@ class Sidecar:
         public_url: str | None,
         page_seconds: float,
         max_searches: int = MAX_SEARCHES,
+        fleet: tuple[str, ...] = (),
     ) -> None:
         self.state = state
         self.metrics = metrics
         self.public_url = public_url
+        self.fleet = tuple(url.rstrip("/") for url in fleet)
         self.guard = Guard(token, metrics, self.served_org)
         self.recorder = Recorder(metrics, decision_log)
         self.evaluator = Evaluator(state, self.recorder)
@@ -135,6 +141,12 @@ class Sidecar:
         ids exist; what the routes answer for an unserved org still needs the
         token to learn."""
         org = request.path_params["org"]
+        shard = self.state.selection.shard
+        if self.fleet and shard is not None and not shard.holds(org):
+            # another shard's org: its sidecar named, from the id alone (which says nothing
+            # of whether the org exists, so with or without the token)
+            right = self.fleet[shard_of(org, shard.count) - 1]
+            return _metadata(f"{right}/{quote(org, safe='')}")
         if self.guard.authorized(request.headers.get("authorization", "").encode("latin-1")):
             org = self.served_org(org)
         return _metadata(f"{self.base_url(request)}/{quote(org, safe='')}")

@@ -45,15 +45,15 @@ def check_remote_token(token: str, where: str) -> None:
         )
 
 
-def check_public_url(url: str) -> str:
+def check_public_url(url: str, option: str = "--public-url") -> str:
     """AuthZEN 9.1: the PDP identifier is an https URL with no query or fragment (http only
     for a loopback host, in development)."""
     parts = urlsplit(url)
     local = parts.hostname in ("localhost", "127.0.0.1", "::1")
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
-        raise ConfigError(f"--public-url {url}: must be an https URL (http only on loopback)")
+        raise ConfigError(f"{option} {url}: must be an https URL (http only on loopback)")
     if not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(f"--public-url {url}: a host and a path only, no query or fragment")
+        raise ConfigError(f"{option} {url}: a host and a path only, no query or fragment")
     return url.rstrip("/")
 
 
@@ -76,6 +76,9 @@ class ServeConfig:
     decision_cache: int = DEFAULT_DECISION_CACHE
     class_cache: int = DEFAULT_CLASS_CACHE
     public_url: str | None = None  # the base URL /.well-known/authzen-configuration names
+    # with a shard: the base URLs of the fleet's sidecars in shard order, so that the metadata
+    # of another shard's org names the sidecar that serves it
+    fleet: tuple[str, ...] = ()
     # gc.freeze what each load built (server/state.py); `authz serve` turns it on
     freeze_heap: bool = False
     # a PostgreSQL store: the pool per process, and how long the store may take to answer
@@ -108,4 +111,18 @@ class ServeConfig:
             )
         if self.public_url is not None:
             check_public_url(self.public_url)
+        self._check_fleet()
         return self
+
+    def _check_fleet(self) -> None:
+        if not self.fleet:
+            return
+        if self.shard is None:
+            raise ConfigError("--fleet: the sidecars of a sharded fleet; give --shard I/N too")
+        count = Shard.parse(self.shard).count
+        if len(self.fleet) != count:
+            raise ConfigError(
+                f"--fleet: {len(self.fleet)} URLs for {count} shards: one per shard, in order"
+            )
+        for url in self.fleet:
+            check_public_url(url, "--fleet")

@@ -67,8 +67,9 @@ def build(config: ServeConfig, *, watch: bool = True) -> tuple[ASGIApp, State]:
     )
     state.decision_log = log
     app = create_app(
-        state, metrics, config.token, log, config.public_url, max_searches=config.max_searches
-    )
+        state, metrics, config.token, log, config.public_url,
+        max_searches=config.max_searches, fleet=config.fleet,
+    )  # fmt: skip
     return app, state
 
 

@@ -77,6 +77,15 @@ def read_token(path: Path, remote: bool) -> str:
     "id; `authz fleet route ORG --shards N` names an org's). Orgs imported later that fall to it "
     "are served as they come; a request for another shard's org is refused naming its shard.",
 )
+@click.option(
+    "--fleet",
+    "fleet",
+    multiple=True,
+    metavar="URL",
+    help="With --shard I/N: the base URLs of the fleet's N sidecars, in shard order (as "
+    "`authz fleet route --sidecar` takes them). The metadata of another shard's org then "
+    "names the sidecar that serves it.",
+)
 @served_policies_option
 @click.option("--backend", type=click.Choice(BACKENDS), default="cedar", show_default=True)
 @click.option(
@@ -158,6 +167,7 @@ def serve(
     store_path: StoreLocation | None,
     org_ids: tuple[str, ...],
     shard: str | None,
+    fleet: tuple[str, ...],
     policies: PolicyRef,
     backend: str,
     token_file: Path | None,
@@ -189,6 +199,7 @@ def serve(
         policies=_config_policies(policies),
         orgs=org_ids,
         shard=shard,
+        fleet=fleet,
         backend=backend,
         token=token,
         decision_log=str(decision_log) if decision_log else None,

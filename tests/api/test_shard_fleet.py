@@ -102,3 +102,35 @@ def test_three_shards_serve_each_org_once_and_name_the_right_one(tmp_path: Path)
             for number, port in ports.items():
                 if number != home:
                     assert _ask(port, late)[0] == 400
+
+
+def test_with_the_fleet_given_the_metadata_of_another_shards_org_names_its_sidecar(
+    tmp_path: Path,
+) -> None:
+    """AuthZEN's per-tenant metadata is where a client learns an org's PDP: a sidecar told the
+    fleet (`--fleet URL...`, in shard order) answers it for any org, naming the sidecar of the
+    org's shard (computed from the id alone, so token or not, it says nothing of which orgs
+    exist); its own orgs' as before."""
+    from starlette.testclient import TestClient
+
+    from suite_authz.server.main import ServeConfig, build
+
+    store = tmp_path / "orgs.sqlite3"
+    assert (
+        run("org", "import", *(str(_write(tmp_path, o)) for o in ORGS), "--store", str(store))[0]
+        == 0
+    )
+    shard = _route(*ORGS)
+    fleet = ("https://one.example", "https://two.example/authz", "https://three.example")
+    config = ServeConfig(store=str(store), shard="1/3", fleet=fleet, reload_interval=0)
+    app, _ = build(config.validate())
+    with TestClient(app) as client:
+        for org in ORGS:
+            body = client.get(f"/.well-known/authzen-configuration/{org}").json()
+            pdp = body["policy_decision_point"]
+            if shard[org] == 1:
+                assert pdp == f"http://testserver/{org}" or pdp.endswith(f"/{org}")
+                assert not pdp.startswith("https://two") and not pdp.startswith("https://three")
+            else:
+                assert pdp == f"{fleet[shard[org] - 1]}/{org}", (org, pdp)
+                assert body["access_evaluation_endpoint"].startswith(pdp)

@@ -79,3 +79,19 @@ def test_a_bad_shard_is_refused_before_anything_loads(tmp_path: Path) -> None:
     assert ServeConfig(shard="3/3").validate().shard == "3/3"
     code, _, err = run("serve", "--store", str(tmp_path / "none.sqlite3"), "--shard", "1/0")
     assert code == 2 and "--shard 1/0: give I/N" in err
+
+
+@pytest.mark.parametrize(
+    ("config", "said"),
+    [
+        ({"fleet": ("https://a.example",)}, "give --shard I/N too"),
+        ({"shard": "1/3", "fleet": ("https://a.example", "https://b.example")}, "2 URLs for 3"),
+        ({"shard": "1/2", "fleet": ("https://a.example", "ftp://b.example")}, "--fleet ftp://"),
+        ({"shard": "1/2", "fleet": ("https://a.example", "https://b?x=1")}, "no query"),
+    ],
+)
+def test_a_fleet_must_name_one_sidecar_per_shard(config: dict[str, object], said: str) -> None:
+    with pytest.raises(AuthzError, match=re.escape(said)):
+        ServeConfig(**config).validate()  # type: ignore[arg-type]
+    fleet = ("https://a.example", "http://127.0.0.1:8182")
+    assert ServeConfig(shard="2/2", fleet=fleet).validate().fleet == fleet
