@@ -91,7 +91,9 @@ class Reloader:
         self.observers: list[Observer] = list(observers or ())
         self.counters = counters
         self.settle = settle
-        self._lock = threading.Lock()
+        # held by a swap, and by a poll of the orgs from its read to its publish: a swap
+        # made meanwhile (a compaction) would otherwise be undone by that publish
+        self._lock = threading.RLock()
         self._stop = threading.Event()
         self._pending: object = None  # the directory stamp seen on the last poll
         self._seen: object = None  # the stamp of the served directory texts
@@ -218,18 +220,19 @@ class Reloader:
         return True
 
     def _poll_orgs(self) -> bool:
-        served = self.served
-        assert served is not None
+        with self._lock:
+            served = self.served
+            assert served is not None
 
-        def refused_before(org_id: str, version: int) -> bool:
-            return _org_key(org_id, version, served) in self._refused
+            def refused_before(org_id: str, version: int) -> bool:
+                return _org_key(org_id, version, served) in self._refused
 
-        after, changed = next_orgs(served, self.store, self.orgs, self.options, refused_before)
-        for org_id, refusal in after.org_refusals.items():
-            if served.org_refusals.get(org_id) is not refusal:
-                self._org_refused(refusal, served)
-        if after is not served:
-            self.publish(after)
+            after, changed = next_orgs(served, self.store, self.orgs, self.options, refused_before)
+            for org_id, refusal in after.org_refusals.items():
+                if served.org_refusals.get(org_id) is not refusal:
+                    self._org_refused(refusal, served)
+            if after is not served:
+                self.publish(after)
         if changed:
             self.counters.reloaded()
             for org_id, engine in after.engines.items():

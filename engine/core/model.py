@@ -204,6 +204,7 @@ def load_org(source: Path | str | dict[str, Any], catalogue: Catalogue, name: st
 # call into C, which holds the GIL to its end, and a server answers on another thread while it
 # loads an org (tests/unit/test_reload_latency.py). The answers are the same either way.
 VALIDATE_CHUNK = 2000
+_ORG: TypeAdapter[Org] = TypeAdapter(Org)
 PARTS: dict[str, TypeAdapter[Any]] = {
     "users": TypeAdapter(list[User]),
     "records": TypeAdapter(list[Record]),
@@ -223,7 +224,7 @@ def validate_org(data: object, where: str = "") -> Org:
                 chunk = items[start : start + VALIDATE_CHUNK]
                 parts[key].extend(_checked(adapter, chunk, problems, (key,), start) or ())
         data = {k: v for k, v in data.items() if k not in PARTS}
-    org = _checked(TypeAdapter(Org), data, problems)
+    org = _checked(_ORG, data, problems)
     if org is None or problems:
         problems = sorted(dict.fromkeys(where + p for p in problems))
         raise InvalidOrg(one_line("invalid org", problems), tuple(problems))

@@ -31,6 +31,7 @@ from suite_authz.engine.core import decide as decide_module
 from suite_authz.engine.core import entities as entities_module
 from suite_authz.engine.core import org_changes as org_changes_module
 from suite_authz.engine.core.backends import cedar_entities
+from suite_authz.engine.core.entities import build_index
 from suite_authz.engine.core.model import load_org
 from suite_authz.engine.core.org_changes import SETTINGS, parse_change_set
 from suite_authz.engine.core.policies import load_policies
@@ -148,6 +149,9 @@ def check_changes(a: dict[str, Any], b: dict[str, Any], data: st.DataObject) -> 
         applied = org_changes_module.apply_changes(engine.org, text, CATALOGUE)
         assert applied.org == wanted_org
         engine = engine.changed(applied)
+        whole = build_index(wanted_org, CATALOGUE)  # what every backend looks ids up in
+        for part in ("users", "seats", "records", "hidden", "readonly"):
+            assert getattr(engine.index, part) == getattr(whole, part), part
         now = want
         GENERATED["org change applied"] += 1
         if engine.overlay() is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -330,3 +331,37 @@ def test_an_org_that_does_not_load_whole_after_its_changes_is_not_served(
     assert now is not None and "demo" not in now.engines
     assert now.org_refusals["demo"].newer and "does not fit" in now.refused["org:demo"]
     assert not reloader.reload_if_changed()  # refused once: not tried again on every poll
+
+
+def test_a_poll_holds_the_swap_lock_so_a_compaction_cannot_be_undone(
+    demo_store: OrgStore, policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher builds its next set from the set it read, then publishes it: a compaction
+    swapped in between (an org taken out because its whole parse is refused) would be undone
+    by that publish, the org served again over its overlay. A poll holds the lock a
+    compaction's swap takes, from its read to its publish."""
+    from suite_authz.server import reload as reload_module
+
+    reloader = Reloader(demo_store, PolicyRef.shipped(), None, LoadOptions("cedar"), Counted())
+    reloader.load()
+    demo_store.apply_change_set(change(REVOKE_DANA), policies.catalogue)
+    held: list[bool] = []
+    real = reload_module.next_orgs
+
+    def polling(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        probe = threading.Thread(target=lambda: held.append(not _free(reloader._lock)))
+        probe.start()
+        probe.join()
+        return result
+
+    monkeypatch.setattr(reload_module, "next_orgs", polling)
+    assert reloader.reload_if_changed()
+    assert held == [True]
+
+
+def _free(lock: Any) -> bool:
+    if lock.acquire(blocking=False):
+        lock.release()
+        return True
+    return False

@@ -41,7 +41,7 @@ class Overlay:
     reach is the same there as now. Reach is what Cedar can read from the request: its uids,
     and the entities their attributes and parents name, transitively (Cedar reads entities
     only through the request, or through literals in the policies, which
-    `overlay_allowed` requires to name only shared entities). Any other request is answered
+    `overlay_refused` requires to name only shared entities). Any other request is answered
     from its reach alone, built from the org now: the same answer a full parse gives, for
     a few entities' parse instead of the org's."""
 
